@@ -1,0 +1,247 @@
+// core/autograd.cpp — graph recording, the backward pass, graph printing and tracing.
+#include "core/autograd.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <mutex>
+#include <ostream>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/error.h"
+
+namespace raoq {
+
+namespace {
+thread_local bool tls_grad_enabled = true;
+thread_local std::ostream* tls_trace = nullptr;
+std::atomic<uint64_t> next_seq{1};
+}  // namespace
+
+bool BackwardContext::needs(size_t i) const {
+  return i < node_.inputs.size() && node_.inputs[i].defined() && node_.inputs[i].requires_grad();
+}
+
+const Tensor& BackwardContext::dinput_tensor(size_t i) {
+  RAOQ_CHECK(needs(i), node_.op, " backward: input ", i, " does not require grad");
+  Tensor& g = (*dinputs_)[i];
+  if (!g.defined()) g = Tensor::zeros(node_.inputs[i].shape());
+  return g;
+}
+
+namespace autograd {
+
+bool grad_enabled() { return tls_grad_enabled; }
+
+NoGradGuard::NoGradGuard() : previous_(tls_grad_enabled) { tls_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { tls_grad_enabled = previous_; }
+
+TraceScope::TraceScope(std::ostream& os) : previous_(tls_trace) { tls_trace = &os; }
+TraceScope::~TraceScope() { tls_trace = previous_; }
+
+Tensor record(const char* op, std::vector<Tensor> inputs, Tensor out, std::vector<std::string> saved,
+              BackwardFn backward) {
+  if (out.name().empty()) out.set_name(op);
+  if (!tls_grad_enabled) return out;
+  const bool any = std::any_of(inputs.begin(), inputs.end(),
+                               [](const Tensor& t) { return t.defined() && t.requires_grad(); });
+  if (!any) return out;
+  RAOQ_CHECK(out.is_leaf(), op, ": output already belongs to a graph");
+  auto node = std::make_shared<Node>();
+  node->op = op;
+  node->saved = std::move(saved);
+  node->backward = std::move(backward);
+  node->seq = next_seq.fetch_add(1);
+  node->output = out.impl_ptr();
+  node->output_name = out.name();
+  node->output_shape = out.shape();
+  for (const Tensor& t : inputs) node->input_names.push_back(t.defined() ? t.name() : "(none)");
+  node->inputs = std::move(inputs);
+  out.impl()->grad_fn = node;
+  out.impl()->requires_grad = true;
+  return out;
+}
+
+std::vector<std::shared_ptr<Node>> graph_nodes(const Tensor& root) {
+  std::vector<std::shared_ptr<Node>> nodes;
+  if (!root.defined() || !root.grad_fn()) return nodes;
+  std::unordered_set<const Node*> seen;
+  std::vector<std::shared_ptr<Node>> stack{root.grad_fn()};
+  seen.insert(root.grad_fn().get());
+  while (!stack.empty()) {  // iterative: deep graphs never meet the stack limit
+    auto node = std::move(stack.back());
+    stack.pop_back();
+    for (const Tensor& in : node->inputs) {
+      if (!in.defined() || !in.grad_fn()) continue;
+      if (seen.insert(in.grad_fn().get()).second) stack.push_back(in.grad_fn());
+    }
+    nodes.push_back(std::move(node));
+  }
+  std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) { return a->seq > b->seq; });
+  return nodes;
+}
+
+namespace {
+void run_hooks(TensorImpl* impl, Tensor& grad) {
+  for (auto& hook : impl->hooks) {
+    hook(grad);
+    RAOQ_CHECK(grad.defined() && grad.shape() == impl->shape, "grad hook on '", impl->name,
+               "' must leave a gradient of shape ", shape_str(impl->shape));
+  }
+}
+
+void accumulate_into(TensorImpl* impl, const Tensor& g) {
+  if (!impl->grad) {
+    impl->grad = g.clone().impl_ptr();
+    impl->grad->name = impl->name + ".grad";
+  } else {
+    Tensor(impl->grad).flat() += g.flat();
+  }
+}
+
+void trace_node(std::ostream& os, const Node& node, const std::vector<Tensor>& dinputs, double ms) {
+  os << "backward #" << node.seq << ' ' << node.op << " -> '" << node.output_name << "' "
+     << shape_str(node.output_shape) << " (" << ms << " ms)";
+  for (size_t i = 0; i < dinputs.size(); ++i) {
+    if (!dinputs[i].defined()) continue;
+    const auto g = dinputs[i].flat();
+    os << "\n    d" << node.input_names[i] << ": l2 " << std::sqrt(g.cast<double>().square().sum())
+       << " max|.| " << (g.size() ? g.abs().maxCoeff() : 0.0f);
+  }
+  os << '\n';
+}
+}  // namespace
+
+void backward(const Tensor& root, bool retain_graph) {
+  RAOQ_CHECK(root.defined(), "backward: undefined tensor");
+  RAOQ_CHECK(root.numel() == 1, "backward: '", root.name(), "' has shape ", shape_str(root.shape()),
+             "; backward() starts from a one-element tensor (reduce it with sum or mean first)");
+  RAOQ_CHECK(root.requires_grad(), "backward: '", root.name(),
+             "' does not require grad (no input of its graph requires grad, or it was computed under NoGradGuard)");
+  // Gradients of this pass, by tensor. Leaves are accumulated into .grad at the end, after
+  // their hooks ran on this pass's complete contribution.
+  // Each entry also owns its tensor: freeing a node's inputs must not free a tensor whose
+  // gradient is still pending (its address could then be reused by a new allocation).
+  struct Pending {
+    std::shared_ptr<TensorImpl> owner;
+    Tensor grad;
+  };
+  std::unordered_map<TensorImpl*, Pending> grads;
+  std::vector<TensorImpl*> leaf_order;
+  grads[root.impl()] = {root.impl_ptr(), Tensor::ones(root.shape())};
+  if (root.is_leaf()) leaf_order.push_back(root.impl());
+
+  const NoGradGuard no_grad;  // backward formulas are not themselves recorded
+  for (const auto& node : graph_nodes(root)) {
+    RAOQ_CHECK(!node->released, "backward: the graph through '", node->op, "' (output '", node->output_name,
+               "') was already freed by an earlier backward(); pass retain_graph=true to backward twice");
+    auto out = node->output.lock();
+    auto it = out ? grads.find(out.get()) : grads.end();
+    if (it == grads.end()) continue;  // this node does not lead to root
+    Tensor dout = it->second.grad;
+    run_hooks(out.get(), dout);
+    if (out->retains_grad) accumulate_into(out.get(), dout);
+    grads.erase(it);
+
+    std::vector<Tensor> dinputs(node->inputs.size());
+    BackwardContext ctx(*node, dout, &dinputs);
+    const auto t0 = std::chrono::steady_clock::now();
+    node->backward(ctx);
+    if (tls_trace) {
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      trace_node(*tls_trace, *node, dinputs, ms);
+    }
+    for (size_t i = 0; i < dinputs.size(); ++i) {
+      if (!dinputs[i].defined()) continue;
+      TensorImpl* in = node->inputs[i].impl();
+      auto [slot, fresh] = grads.try_emplace(in, Pending{node->inputs[i].impl_ptr(), dinputs[i]});
+      if (!fresh) slot->second.grad.flat() += dinputs[i].flat();
+      if (fresh && node->inputs[i].is_leaf()) leaf_order.push_back(in);
+    }
+    if (!retain_graph) {
+      node->backward = nullptr;  // frees what the backward saved
+      node->inputs.clear();
+      node->released = true;
+    }
+  }
+  for (TensorImpl* leaf : leaf_order) {
+    auto it = grads.find(leaf);
+    if (it == grads.end()) continue;
+    run_hooks(leaf, it->second.grad);
+    accumulate_into(leaf, it->second.grad);
+  }
+}
+
+void print_graph(const Tensor& root, std::ostream& os) {
+  const auto nodes = graph_nodes(root);
+  os << "graph of '" << root.name() << "': " << nodes.size() << " nodes (backward order)\n";
+  for (const auto& node : nodes) {
+    const auto out = node->output.lock();  // the live name, if the output was renamed after the op
+    os << "  #" << node->seq << ' ' << node->op << " -> '" << (out ? out->name : node->output_name) << "' "
+       << shape_str(node->output_shape) << "  inputs: ";
+    for (size_t i = 0; i < node->input_names.size(); ++i) {
+      os << (i ? ", " : "") << '\'' << node->input_names[i] << '\'';
+      if (i < node->inputs.size() && node->inputs[i].defined()) os << ' ' << shape_str(node->inputs[i].shape());
+    }
+    os << "  saved: {";
+    for (size_t i = 0; i < node->saved.size(); ++i) os << (i ? ", " : "") << node->saved[i];
+    os << '}' << (node->released ? "  (freed)" : "") << '\n';
+  }
+}
+
+void write_dot(const Tensor& root, const std::string& path) {
+  std::ofstream f(path);
+  RAOQ_CHECK(f.good(), "write_dot: cannot open '", path, "' for writing");
+  const auto nodes = graph_nodes(root);
+  f << "digraph raoq {\n  rankdir=BT;\n  node [fontname=\"monospace\"];\n";
+  std::unordered_set<const TensorImpl*> leaves;
+  for (const auto& node : nodes) {
+    f << "  n" << node->seq << " [shape=box,label=\"" << node->op << "\\n" << node->output_name << ' '
+      << shape_str(node->output_shape) << "\"];\n";
+    for (size_t i = 0; i < node->inputs.size(); ++i) {
+      const Tensor& in = node->inputs[i];
+      if (!in.defined()) continue;
+      if (in.grad_fn()) {
+        f << "  n" << in.grad_fn()->seq << " -> n" << node->seq << ";\n";
+      } else {
+        const auto id = reinterpret_cast<uintptr_t>(in.impl());
+        if (leaves.insert(in.impl()).second)
+          f << "  t" << id << " [shape=ellipse,label=\"" << in.name() << ' ' << shape_str(in.shape()) << "\""
+            << (in.requires_grad() ? ",style=bold" : "") << "];\n";
+        f << "  t" << id << " -> n" << node->seq << ";\n";
+      }
+    }
+  }
+  f << "}\n";
+  RAOQ_CHECK(f.good(), "write_dot: failed writing '", path, "'");
+}
+
+namespace {
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::vector<OpInfo>& registry() {
+  static std::vector<OpInfo> ops;
+  return ops;
+}
+}  // namespace
+
+bool register_op(const char* name, const char* folder, bool differentiable) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  for (const auto& op : registry())
+    if (op.name == name) return true;
+  registry().push_back({name, folder, differentiable});
+  return true;
+}
+
+std::vector<OpInfo> registered_ops() {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  return registry();
+}
+
+}  // namespace autograd
+}  // namespace raoq

@@ -1,0 +1,126 @@
+// core/autograd.h — the reverse-mode autograd graph.
+//
+// Ops record a Node as they run (when grad mode is on and an input requires grad). A Node is
+// five things you can print: the op name, its inputs, the backward function, what the backward
+// saved, and a creation sequence number. backward() visits nodes in decreasing sequence order:
+// an op's inputs are always created before it, so this is a topological order, and it is the
+// same order every time (gradient sums run in a fixed order: bitwise reproducible).
+// Backward always accumulates (+=) into input gradients; zero_grad is explicit.
+//
+// A backward captures storage, never its output Tensor (the output owns the node: a cycle).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace raoq {
+
+class BackwardContext;
+using BackwardFn = std::function<void(BackwardContext&)>;
+
+struct Node {
+  std::string op;                  // equals the C++ function name: "tanh", "matmul", "lsq_weight"
+  std::vector<Tensor> inputs;      // parents, in argument order (cleared when the graph is freed)
+  BackwardFn backward;             // reads ctx.dout(), does ctx.dinput(i) += ...
+  std::vector<std::string> saved;  // what backward captured, e.g. {"y"} or {"x", "mean", "rstd"}
+  uint64_t seq = 0;                // creation order
+  std::weak_ptr<TensorImpl> output;
+  std::string output_name;         // copies kept for printing after the graph is freed
+  Shape output_shape;
+  std::vector<std::string> input_names;
+  bool released = false;           // backward ran without retain_graph: saved data is gone
+};
+
+// Handed to a backward function. dout() is the gradient of the op's output; dinput(i) is
+// the gradient buffer of input i, zero-filled on first use, to be accumulated into (+=).
+class BackwardContext {
+ public:
+  BackwardContext(Node& node, Tensor dout, std::vector<Tensor>* dinputs) : node_(node), dout_(std::move(dout)), dinputs_(dinputs) {}
+  ArrayMap dout() const { return dout_.flat(); }
+  const Tensor& dout_tensor() const { return dout_; }
+  // Whether input i needs a gradient (skip the work when it does not).
+  bool needs(size_t i) const;
+  ArrayMap dinput(size_t i) { return dinput_tensor(i).flat(); }
+  const Tensor& dinput_tensor(size_t i);
+  const Tensor& input(size_t i) const { return node_.inputs.at(i); }
+
+ private:
+  Node& node_;
+  Tensor dout_;
+  std::vector<Tensor>* dinputs_;
+};
+
+namespace autograd {
+
+bool grad_enabled();
+
+// Disables graph recording in a scope (evaluation, optimizer updates, initialisation).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Records `out` as the result of `op` on `inputs`. When grad mode is off or no input requires
+// grad, returns `out` untouched and drops `backward`. Otherwise out gets a grad_fn and
+// requires_grad. An unnamed output is named after the op.
+Tensor record(const char* op, std::vector<Tensor> inputs, Tensor out, std::vector<std::string> saved,
+              BackwardFn backward);
+
+// Reverse-mode differentiation from a one-element tensor. See Tensor::backward.
+void backward(const Tensor& root, bool retain_graph = false);
+
+// Every node reachable from `root`, in the order backward visits them (decreasing seq).
+std::vector<std::shared_ptr<Node>> graph_nodes(const Tensor& root);
+
+// Prints the graph of `root` in backward order: seq, op, output name, shape, inputs, saved.
+void print_graph(const Tensor& root, std::ostream& os);
+// Writes the graph of `root` as Graphviz dot.
+void write_dot(const Tensor& root, const std::string& path);
+
+// While alive, every backward node run on this thread is logged to `os` with the L2 norm and
+// max-abs of each gradient it produced, and the time it took (CLI: --trace).
+class TraceScope {
+ public:
+  explicit TraceScope(std::ostream& os);
+  ~TraceScope();
+  TraceScope(const TraceScope&) = delete;
+  TraceScope& operator=(const TraceScope&) = delete;
+
+ private:
+  std::ostream* previous_;
+};
+
+// The op registry: each op family registers its op names at static-initialisation time with
+// RAOQ_REGISTER_OP, tagged with the folder that defines it. Tests use it to require a
+// gradient check for every op.
+struct OpInfo {
+  std::string name;
+  std::string folder;
+  bool differentiable;
+};
+bool register_op(const char* name, const char* folder, bool differentiable = true);
+std::vector<OpInfo> registered_ops();
+
+}  // namespace autograd
+}  // namespace raoq
+
+#ifndef RAOQ_FOLDER
+#define RAOQ_FOLDER "unknown"
+#endif
+#define RAOQ_CONCAT_INNER(a, b) a##b
+#define RAOQ_CONCAT(a, b) RAOQ_CONCAT_INNER(a, b)
+// Registers a differentiable op name (place at namespace scope in the op's .cpp).
+#define RAOQ_REGISTER_OP(name) \
+  [[maybe_unused]] static const bool RAOQ_CONCAT(raoq_op_registered_, __LINE__) = ::raoq::autograd::register_op(name, RAOQ_FOLDER)

@@ -1,0 +1,22 @@
+// core/parallel.h — raoq's thread count and the one parallel-for it uses.
+//
+// raoq parallelises at a coarse grain (over the batch, over channel blocks, over tiles)
+// with OpenMP, and never inside Eigen (built with EIGEN_DONT_PARALLELIZE). Work is split
+// into fixed chunks that do not depend on scheduling, and no reduction crosses chunks,
+// so results are bitwise identical for a given thread count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace raoq {
+
+void set_num_threads(int n);  // n >= 1
+int num_threads();
+
+// Runs fn(begin, end) over [0, n) split into at most num_threads() contiguous chunks of
+// nearly equal size; each index is visited exactly once. Runs inline when n is small
+// or when called from inside another parallel region.
+void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_per_thread = 1);
+
+}  // namespace raoq

@@ -1,0 +1,229 @@
+// core/tensor.cpp — Tensor storage, factories and accessors (no autograd logic here).
+#include "core/tensor.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <ostream>
+#include <sstream>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/rng.h"
+
+namespace raoq {
+
+std::string shape_str(const Shape& shape) {
+  std::ostringstream os;
+  os << '[';
+  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+  os << ']';
+  return os.str();
+}
+
+std::ostream& operator<<(std::ostream& os, const Shape& shape) { return os << shape_str(shape); }
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    RAOQ_CHECK(d >= 0, "shape ", shape_str(shape), ": dimensions must be >= 0");
+    RAOQ_CHECK(d == 0 || n <= std::numeric_limits<int64_t>::max() / d, "shape ", shape_str(shape),
+               ": element count overflows int64");
+    n *= d;
+  }
+  return n;
+}
+
+Storage::Storage(int64_t size) : size_(size) {
+  RAOQ_CHECK(size >= 0, "Storage: negative size ", size);
+  // Round up to a whole number of 64-byte lines, as aligned_alloc requires.
+  const size_t bytes = ((static_cast<size_t>(std::max<int64_t>(size, 1)) * sizeof(float) + 63) / 64) * 64;
+  data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+  RAOQ_CHECK(data_ != nullptr, "Storage: out of memory allocating ", bytes, " bytes");
+}
+
+Storage::~Storage() { std::free(data_); }
+
+namespace {
+std::shared_ptr<TensorImpl> make_impl(const Shape& shape) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(shape_numel(shape));
+  impl->shape = shape;
+  return impl;
+}
+}  // namespace
+
+Tensor Tensor::empty(const Shape& shape) { return Tensor(make_impl(shape)); }
+
+Tensor Tensor::zeros(const Shape& shape) { return full(shape, 0.0f); }
+
+Tensor Tensor::ones(const Shape& shape) { return full(shape, 1.0f); }
+
+Tensor Tensor::full(const Shape& shape, float value) {
+  Tensor t = empty(shape);
+  std::fill_n(t.data(), t.numel(), value);
+  return t;
+}
+
+Tensor Tensor::scalar(float value) { return full({}, value); }
+
+Tensor Tensor::arange(float start, float end, float step) {
+  RAOQ_CHECK(step != 0.0f, "arange: step must be non-zero");
+  const auto n = static_cast<int64_t>(std::max(0.0, std::ceil((double(end) - start) / step)));
+  Tensor t = empty({n});
+  for (int64_t i = 0; i < n; ++i) t.data()[i] = start + static_cast<float>(i) * step;
+  return t;
+}
+
+Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape) {
+  RAOQ_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "from_vector: ", values.size(),
+             " values do not fill shape ", shape_str(shape));
+  Tensor t = empty(shape);
+  std::copy(values.begin(), values.end(), t.data());
+  return t;
+}
+
+Tensor Tensor::randn(const Shape& shape, Generator& gen, float mean, float stddev) {
+  Tensor t = empty(shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = mean + stddev * gen.normal();
+  return t;
+}
+
+Tensor Tensor::uniform(const Shape& shape, Generator& gen, float low, float high) {
+  RAOQ_CHECK(low <= high, "uniform: low ", low, " > high ", high);
+  Tensor t = empty(shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = low + (high - low) * gen.uniform01();
+  return t;
+}
+
+TensorImpl& Tensor::checked() const {
+  RAOQ_CHECK(impl_ != nullptr, "Tensor: use of an undefined tensor");
+  return *impl_;
+}
+
+const Shape& Tensor::shape() const { return checked().shape; }
+
+int64_t Tensor::size(int64_t d) const {
+  const int64_t n = dim();
+  RAOQ_CHECK(d >= -n && d < n, "Tensor::size: dimension ", d, " out of range for shape ", shape_str(shape()));
+  return shape()[static_cast<size_t>(d < 0 ? d + n : d)];
+}
+
+int64_t Tensor::numel() const { return checked().storage->size(); }
+
+float* Tensor::data() const { return checked().storage->data(); }
+
+ArrayMap Tensor::flat() const { return ArrayMap(data(), numel()); }
+
+MatrixMapRM Tensor::as_matrix(int64_t rows, int64_t cols) const {
+  RAOQ_CHECK(rows >= 0 && cols >= 0 && rows * cols == numel(), "as_matrix: ", rows, "x", cols,
+             " does not match ", numel(), " elements of ", shape_str(shape()));
+  return MatrixMapRM(data(), rows, cols);
+}
+
+float Tensor::item() const {
+  RAOQ_CHECK(numel() == 1, "item: tensor '", name(), "' has shape ", shape_str(shape()), ", not one element");
+  return data()[0];
+}
+
+float Tensor::at(std::initializer_list<int64_t> index) const {
+  RAOQ_CHECK(static_cast<int64_t>(index.size()) == dim(), "at: ", index.size(), " indices for shape ",
+             shape_str(shape()));
+  int64_t offset = 0, d = 0;
+  for (int64_t i : index) {
+    RAOQ_CHECK(i >= 0 && i < shape()[d], "at: index ", i, " out of range for dimension ", d, " of ",
+               shape_str(shape()));
+    offset = offset * shape()[d] + i;
+    ++d;
+  }
+  return data()[offset];
+}
+
+std::vector<float> Tensor::to_vector() const { return std::vector<float>(data(), data() + numel()); }
+
+const std::string& Tensor::name() const { return checked().name; }
+
+Tensor& Tensor::set_name(std::string name) {
+  checked().name = std::move(name);
+  return *this;
+}
+
+bool Tensor::requires_grad() const { return checked().requires_grad; }
+
+Tensor& Tensor::set_requires_grad(bool flag) {
+  RAOQ_CHECK(is_leaf(), "set_requires_grad: '", name(), "' was produced by '", grad_fn()->op,
+             "'; only leaf tensors can change requires_grad (use detach())");
+  checked().requires_grad = flag;
+  return *this;
+}
+
+bool Tensor::is_leaf() const { return checked().grad_fn == nullptr; }
+
+const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked().grad_fn; }
+
+Tensor Tensor::grad() const { return Tensor(checked().grad); }
+
+void Tensor::set_grad(const Tensor& grad) {
+  if (grad.defined())
+    RAOQ_CHECK(grad.shape() == shape(), "set_grad: gradient shape ", shape_str(grad.shape()), " != tensor shape ",
+               shape_str(shape()));
+  checked().grad = grad.impl_ptr();
+}
+
+void Tensor::zero_grad() {
+  if (checked().grad) Tensor(checked().grad).flat().setZero();
+}
+
+void Tensor::retain_grad() {
+  checked().retains_grad = true;
+}
+
+void Tensor::register_grad_hook(GradHook hook) {
+  RAOQ_CHECK(requires_grad(), "register_grad_hook: '", name(), "' does not require grad");
+  checked().hooks.push_back(std::move(hook));
+}
+
+void Tensor::backward(bool retain_graph) const { autograd::backward(*this, retain_graph); }
+
+Tensor Tensor::detach() const {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = checked().storage;
+  impl->shape = shape();
+  impl->name = name();
+  return Tensor(impl);
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(shape());
+  std::memcpy(t.data(), data(), static_cast<size_t>(numel()) * sizeof(float));
+  t.set_name(name());
+  return t;
+}
+
+void Tensor::copy_from(const Tensor& src) const {
+  RAOQ_CHECK(src.numel() == numel(), "copy_from: ", shape_str(src.shape()), " into ", shape_str(shape()),
+             " (element counts differ)");
+  if (src.data() != data()) std::memcpy(data(), src.data(), static_cast<size_t>(numel()) * sizeof(float));
+}
+
+Tensor Tensor::view_as_shape(const Shape& new_shape) const {
+  RAOQ_CHECK(shape_numel(new_shape) == numel(), "view_as_shape: cannot view ", shape_str(shape()), " as ",
+             shape_str(new_shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = checked().storage;
+  impl->shape = new_shape;
+  impl->name = name();
+  return Tensor(impl);
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  if (!t.defined()) return os << "Tensor(undefined)";
+  os << "Tensor(" << (t.name().empty() ? "" : "'" + t.name() + "' ") << shape_str(t.shape()) << ": ";
+  const int64_t n = std::min<int64_t>(t.numel(), 8);
+  for (int64_t i = 0; i < n; ++i) os << (i ? ", " : "") << t.data()[i];
+  if (t.numel() > n) os << ", ...";
+  return os << ")";
+}
+
+}  // namespace raoq
