@@ -1,0 +1,335 @@
+// core/safetensors.cpp — the safetensors writer (atomic) and the validating reader.
+//
+// The reader trusts nothing in the file: the header length is checked against a fixed limit and
+// the file length before the header is read, and every tensor's byte range is checked against
+// the data section before any tensor is allocated, so a corrupt or hostile file costs at most
+// one bounded header allocation and one error line.
+#include "core/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/error.h"
+
+namespace raoq {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "safetensors stores little-endian data; raoq writes tensor memory as is");
+
+// The reference implementation refuses headers above 100 MB; a larger one is a corrupt length.
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw Error("safetensors: '" + path + "': " + what);
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+// A short rendering of a JSON value for error messages (a hostile header can hold huge values).
+std::string brief(const nlohmann::json& value) {
+  std::string text = value.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
+
+// Closes a file descriptor on every path out of a function.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// ---------------------------------------------------------------- writing
+
+std::string build_header(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                         const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) {
+    nlohmann::ordered_json meta = nlohmann::ordered_json::object();
+    for (const auto& [key, value] : metadata) meta[key] = value;
+    header["__metadata__"] = std::move(meta);
+  }
+  std::set<std::string> seen;
+  uint64_t offset = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto& [name, t] = tensors[i];
+    if (!t.defined()) fail(path, "tensor '" + name + "' (entry " + std::to_string(i) + ") is undefined");
+    if (name == "__metadata__") fail(path, "'__metadata__' is reserved and cannot name a tensor");
+    if (!seen.insert(name).second) fail(path, "duplicate tensor name '" + name + "'");
+    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * sizeof(float);
+    header[name] = {{"dtype", "F32"}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const nlohmann::json::type_error& e) {
+    fail(path, std::string("a tensor name or metadata entry is not valid UTF-8 (") + e.what() + ")");
+  }
+  // Pad with spaces (allowed by the format) so the data section starts 8-byte aligned.
+  text.append((8 - (8 + text.size()) % 8) % 8, ' ');
+  return text;
+}
+
+void write_all(int fd, const void* data, uint64_t bytes, const std::string& tmp) {
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(bytes, 1u << 30));
+    const ssize_t n = ::write(fd, p, chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error("safetensors: cannot write '" + tmp + "' (" + errno_text() + ")");
+    p += n;
+    bytes -= static_cast<uint64_t>(n);
+  }
+}
+
+// Makes the rename itself durable. Best effort: some file systems refuse fsync on a directory,
+// and by then the complete file is already in place under its final name.
+void sync_directory(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::fsync(fd);
+  ::close(fd);
+}
+
+// ---------------------------------------------------------------- reading
+
+void read_at(int fd, void* out, uint64_t bytes, uint64_t offset, const std::string& path) {
+  char* p = static_cast<char*>(out);
+  while (bytes > 0) {
+    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(bytes, 1u << 30));
+    const ssize_t n = ::pread(fd, p, chunk, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail(path, "read error at byte " + std::to_string(offset) + " (" + errno_text() + ")");
+    if (n == 0) fail(path, "file ended at byte " + std::to_string(offset) + " while reading (was it truncated?)");
+    p += n;
+    bytes -= static_cast<uint64_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+}
+
+// Parses the header, remembering the first key that repeats inside any one object (nlohmann
+// itself silently keeps the last duplicate, which would hide a second tensor of the same name).
+nlohmann::json parse_header(const std::string& path, const std::string& text) {
+  std::vector<std::set<std::string>> open_objects;
+  std::string top_key, duplicate, duplicate_in;
+  const nlohmann::json::parser_callback_t track = [&](int depth, nlohmann::json::parse_event_t event,
+                                                     nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (event == Event::object_start) open_objects.emplace_back();
+    if (event == Event::object_end && !open_objects.empty()) open_objects.pop_back();
+    if (event == Event::key && !open_objects.empty()) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (depth == 1) top_key = key;
+      if (!open_objects.back().insert(key).second && duplicate.empty()) {
+        duplicate = key;
+        duplicate_in = depth == 1 ? "" : top_key;
+      }
+    }
+    return true;
+  };
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(text, track);
+  } catch (const nlohmann::json::parse_error& e) {
+    const uint64_t at = 8 + (e.byte > 0 ? e.byte - 1 : 0);
+    std::string why = e.what();
+    if (const auto p = why.find("] "); p != std::string::npos) why = why.substr(p + 2);
+    fail(path, "header is not valid JSON (near byte " + std::to_string(at) + ": " + why + ")");
+  }
+  if (!header.is_object()) fail(path, std::string("header is JSON of type ") + header.type_name() + ", expected an object");
+  if (!duplicate.empty() && duplicate_in.empty()) fail(path, "duplicate tensor name '" + duplicate + "' in the header");
+  if (!duplicate.empty()) fail(path, "duplicate key '" + duplicate + "' inside '" + duplicate_in + "'");
+  return header;
+}
+
+std::map<std::string, std::string> parse_metadata(const std::string& path, const nlohmann::json& value) {
+  if (!value.is_object()) fail(path, std::string("'__metadata__' is of type ") + value.type_name() + ", expected an object of strings");
+  std::map<std::string, std::string> metadata;
+  for (const auto& [key, item] : value.items()) {
+    if (!item.is_string())
+      fail(path, "'__metadata__' key '" + key + "' holds a value of type " + item.type_name() + ", expected a string");
+    metadata[key] = item.get<std::string>();
+  }
+  return metadata;
+}
+
+struct Entry {
+  std::string name;
+  Shape shape;
+  uint64_t begin = 0, end = 0;  // byte range inside the data section
+};
+
+// Validates one tensor's header entry against the data section's size (data_size bytes).
+Entry parse_entry(const std::string& path, const std::string& name, const nlohmann::json& value, uint64_t data_size) {
+  const std::string where = "tensor '" + name + "': ";
+  if (!value.is_object()) fail(path, where + "entry is of type " + std::string(value.type_name()) + ", expected an object with dtype, shape, data_offsets");
+  for (const char* key : {"dtype", "shape", "data_offsets"})
+    if (!value.contains(key)) fail(path, where + "missing '" + key + "'");
+
+  const auto& dtype = value["dtype"];
+  if (!dtype.is_string()) fail(path, where + "dtype " + brief(dtype) + " is not a string, expected \"F32\"");
+  if (dtype.get<std::string>() != "F32") fail(path, where + "dtype " + dtype.get<std::string>() + ", expected F32");
+
+  Entry e{name, {}, 0, 0};
+  const auto& shape = value["shape"];
+  if (!shape.is_array()) fail(path, where + "shape " + brief(shape) + " is not an array, expected [d0, d1, ...]");
+  uint64_t numel = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const auto& d = shape[i];
+    const std::string entry = where + "shape entry " + std::to_string(i) + " is " + brief(d);
+    if (!d.is_number_integer()) fail(path, entry + ", expected a non-negative integer");
+    if (!d.is_number_unsigned()) fail(path, entry + ", expected a non-negative integer (dimensions cannot be negative)");
+    const uint64_t dim = d.get<uint64_t>();
+    if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+        (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / sizeof(float) / dim))
+      fail(path, where + "shape " + brief(shape) + " has more elements than a 64-bit byte count can hold");
+    numel *= dim;
+    e.shape.push_back(static_cast<int64_t>(dim));
+  }
+
+  const auto& offsets = value["data_offsets"];
+  if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+    fail(path, where + "data_offsets " + brief(offsets) + ", expected [begin, end] with non-negative integers");
+  e.begin = offsets[0].get<uint64_t>();
+  e.end = offsets[1].get<uint64_t>();
+  const std::string range = "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
+  if (e.begin > e.end) fail(path, where + range + ": begin is after end, expected [begin, end] with begin <= end");
+  if (e.end > data_size)
+    fail(path, where + range + " run past the data section, which holds " + std::to_string(data_size) + " bytes");
+  if (e.end - e.begin != numel * sizeof(float))
+    fail(path, where + range + " hold " + std::to_string(e.end - e.begin) + " bytes, expected " +
+                   std::to_string(numel * sizeof(float)) + " (4 * " + std::to_string(numel) + " elements of shape " +
+                   shape_str(e.shape) + ")");
+  return e;
+}
+
+// The tensors must tile the data section exactly: sorted by offset, each starts where the
+// previous one ended, and the last ends at the end of the file.
+void check_layout(const std::string& path, std::vector<Entry>& entries, uint64_t data_start, uint64_t data_size) {
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
+  uint64_t cursor = 0;
+  const Entry* previous = nullptr;
+  for (const Entry& e : entries) {
+    if (e.begin < cursor)
+      fail(path, "tensor '" + e.name + "': data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                     "] overlap tensor '" + previous->name + "' [" + std::to_string(previous->begin) + ", " +
+                     std::to_string(previous->end) + "]");
+    if (e.begin > cursor)
+      fail(path, "bytes [" + std::to_string(cursor) + ", " + std::to_string(e.begin) + ") of the data section (file byte " +
+                     std::to_string(data_start + cursor) + ") belong to no tensor, expected tensors to cover it contiguously");
+    cursor = e.end;
+    previous = &e;
+  }
+  if (cursor != data_size)
+    fail(path, "the data section holds " + std::to_string(data_size) + " bytes but the tensors cover " + std::to_string(cursor) +
+                   " (unclaimed bytes from file byte " + std::to_string(data_start + cursor) + ")");
+}
+
+}  // namespace
+
+const Tensor& SafetensorsFile::at(const std::string& name) const {
+  for (const auto& [key, t] : tensors)
+    if (key == name) return t;
+  std::string names;
+  for (const auto& [key, t] : tensors) names += (names.empty() ? "" : ", ") + key;
+  throw Error("safetensors: no tensor '" + name + "' (the file holds: " + (names.empty() ? "none" : names) + ")");
+}
+
+bool SafetensorsFile::contains(const std::string& name) const {
+  return std::any_of(tensors.begin(), tensors.end(), [&](const auto& entry) { return entry.first == name; });
+}
+
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  const std::string header = build_header(path, tensors, metadata);
+  uint8_t length[8];
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
+
+  static std::atomic<uint64_t> counter{0};
+  const std::filesystem::path target(path);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  Fd out;
+  out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (out.fd < 0) fail(path, "cannot create temporary file '" + tmp + "' (" + errno_text() + ")");
+  try {
+    write_all(out.fd, length, sizeof length, tmp);
+    write_all(out.fd, header.data(), header.size(), tmp);
+    for (const auto& [name, t] : tensors) write_all(out.fd, t.data(), static_cast<uint64_t>(t.numel()) * sizeof(float), tmp);
+    if (::fsync(out.fd) != 0) throw Error("safetensors: cannot fsync '" + tmp + "' (" + errno_text() + ")");
+    const int fd = out.fd;
+    out.fd = -1;
+    if (::close(fd) != 0) throw Error("safetensors: cannot close '" + tmp + "' (" + errno_text() + ")");
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+      throw Error("safetensors: cannot rename '" + tmp + "' to '" + path + "' (" + errno_text() + ")");
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  sync_directory(target.has_parent_path() ? target.parent_path() : std::filesystem::path("."));
+}
+
+SafetensorsFile load_safetensors(const std::string& path) {
+  Fd in;
+  in.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in.fd < 0) fail(path, "cannot open (" + errno_text() + ")");
+  struct stat st {};
+  if (::fstat(in.fd, &st) != 0) fail(path, "cannot stat (" + errno_text() + ")");
+  if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
+  const auto file_size = static_cast<uint64_t>(st.st_size);
+  if (file_size < 8)
+    fail(path, "file holds " + std::to_string(file_size) + " bytes, expected at least 8 (the header length)");
+
+  uint8_t length[8];
+  read_at(in.fd, length, sizeof length, 0, path);
+  uint64_t header_size = 0;
+  for (int i = 0; i < 8; ++i) header_size |= static_cast<uint64_t>(length[i]) << (8 * i);
+  if (header_size > kMaxHeaderBytes)
+    fail(path, "header length " + std::to_string(header_size) + " at byte 0 is absurd, expected at most " +
+                   std::to_string(kMaxHeaderBytes));
+  if (header_size > file_size - 8)
+    fail(path, "header length " + std::to_string(header_size) + " at byte 0 runs past the end of the file (" +
+                   std::to_string(file_size) + " bytes), expected at most " + std::to_string(file_size - 8));
+
+  std::string text(header_size, '\0');
+  read_at(in.fd, text.data(), header_size, 8, path);
+  const nlohmann::json header = parse_header(path, text);
+
+  SafetensorsFile file;
+  const uint64_t data_start = 8 + header_size;
+  const uint64_t data_size = file_size - data_start;
+  std::vector<Entry> entries;
+  for (const auto& [key, value] : header.items()) {
+    if (key == "__metadata__")
+      file.metadata = parse_metadata(path, value);
+    else
+      entries.push_back(parse_entry(path, key, value, data_size));
+  }
+  check_layout(path, entries, data_start, data_size);
+
+  // Only now, with every byte range checked against the file, are the tensors allocated.
+  for (const Entry& e : entries) {
+    Tensor t = Tensor::empty(e.shape);
+    read_at(in.fd, t.data(), e.end - e.begin, data_start + e.begin, path);
+    t.set_name(e.name);
+    file.tensors.emplace_back(e.name, t);
+  }
+  return file;
+}
+
+}  // namespace raoq

@@ -1,0 +1,44 @@
+// core/safetensors.h — read and write safetensors files (named float32 tensors + string metadata).
+//
+// The format (https://github.com/huggingface/safetensors): an 8-byte little-endian header length N,
+// N bytes of JSON, then the data section. The JSON object maps each tensor name to
+//   {"dtype": "F32", "shape": [d0, d1, ...], "data_offsets": [begin, end]}
+// (offsets in bytes, relative to the data section) and may hold "__metadata__", a map of strings
+// to strings. raoq stores structure (configs, loader state) as JSON text inside a metadata value.
+//
+// What it deliberately does not do: dtypes other than F32 (raoq tensors are float32; a BF16 or
+// F16 file is refused with the dtype named), memory mapping, partial loads.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace raoq {
+
+struct SafetensorsFile {
+  std::vector<std::pair<std::string, Tensor>> tensors;  // in data-section order (by offset)
+  std::map<std::string, std::string> metadata;          // "__metadata__"; empty when absent
+
+  // The tensor called `name`; throws raoq::Error listing what the file holds when it is absent.
+  const Tensor& at(const std::string& name) const;
+  bool contains(const std::string& name) const;
+};
+
+// Writes `tensors` (in the given order) and `metadata` to `path`, atomically: the bytes go to a
+// temporary file in the same folder, which is flushed, fsync'ed and renamed over `path`, so a
+// reader (or a crash) never sees a half-written checkpoint.
+// requires: names unique and not "__metadata__"; every tensor defined; names and metadata valid UTF-8.
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+// Reads and validates a whole file. Every size is checked against the file length before any
+// tensor is allocated; any malformation (bad header length, non-JSON or non-object header, dtype
+// other than F32, bad shape, bad/overlapping/uncovered data_offsets, duplicate names) throws
+// raoq::Error with one line naming the file, the tensor or byte offset, and what was expected.
+SafetensorsFile load_safetensors(const std::string& path);
+
+}  // namespace raoq
