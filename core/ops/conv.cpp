@@ -1,0 +1,300 @@
+// core/ops/conv.cpp — conv2d: im2col + GEMM forward, GEMMs + col2im backward, a direct kernel
+// for depthwise convolutions, and the seven-loop reference the tests compare them with.
+//
+// Work is split over the batch, one contiguous chunk of images per thread; each thread reuses
+// its own im2col scratch (detail::thread_scratch), so nothing is allocated per image. The
+// weight and bias gradients are reduced per chunk and the chunk partials summed in chunk
+// order: bitwise reproducible for a given thread count.
+// What it does not do: layouts other than NCHW, per-axis stride/padding, transposed convolution.
+//
+// Legend: N batch, C_in C_out channels, G groups, H W input, Ho Wo output, kH kW kernel,
+//   Cg_in = C_in/G, Cg_out = C_out/G, K = Cg_in*kH*kW (reduction length), P = Ho*Wo.
+//   x, dx: (N, C_in, H, W)   w, dw: (C_out, Cg_in, kH, kW), i.e. G blocks W_g of (Cg_out, K)
+//   bias, dbias: (C_out)     y, dy: (N, C_out, Ho, Wo), i.e. per image and group (Cg_out, P)
+//   cols, dcols: (K, P)      one image's patches of one group (per-thread scratch)
+#include <algorithm>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "core/ops/im2col.h"
+#include "core/parallel.h"
+
+namespace raoq::ops {
+
+RAOQ_REGISTER_OP("conv2d");
+
+namespace {
+using detail::ConvGeometry;
+using ConstMat = Eigen::Map<const MatrixRM>;
+using Mat = Eigen::Map<MatrixRM>;
+using ConstVec = Eigen::Map<const Eigen::VectorXf>;
+using Vec = Eigen::Map<Eigen::VectorXf>;
+
+ConvGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt,
+                           const char* op) {
+  RAOQ_CHECK(x.defined() && w.defined(), op, ": x and w must be defined tensors");
+  RAOQ_CHECK(x.dim() == 4, op, ": expected x of shape (N, C_in, H, W), given ", x.shape());
+  RAOQ_CHECK(w.dim() == 4, op, ": expected w of shape (C_out, C_in/groups, kH, kW), given ", w.shape());
+  RAOQ_CHECK(opt.stride >= 1 && opt.padding >= 0 && opt.dilation >= 1 && opt.groups >= 1, op,
+             ": expected stride >= 1, padding >= 0, dilation >= 1, groups >= 1, given stride ", opt.stride,
+             ", padding ", opt.padding, ", dilation ", opt.dilation, ", groups ", opt.groups);
+  ConvGeometry g;
+  g.n = x.size(0), g.c_in = x.size(1), g.h = x.size(2), g.w = x.size(3);
+  g.c_out = w.size(0), g.kh = w.size(2), g.kw = w.size(3);
+  g.stride = opt.stride, g.padding = opt.padding, g.dilation = opt.dilation, g.groups = opt.groups;
+  RAOQ_CHECK(g.c_in % g.groups == 0 && g.c_out % g.groups == 0, op, ": expected C_in and C_out divisible by groups ",
+             g.groups, ", given C_in ", g.c_in, " (x ", x.shape(), ") and C_out ", g.c_out, " (w ", w.shape(), ")");
+  RAOQ_CHECK(w.size(1) == g.cg_in(), op, ": expected w with C_in/groups = ", g.cg_in(), " input channels (x ",
+             x.shape(), ", groups ", g.groups, "), given w ", w.shape());
+  RAOQ_CHECK(g.kh >= 1 && g.kw >= 1 && g.c_out >= 1, op, ": expected a non-empty kernel, given w ", w.shape());
+  if (bias.defined())
+    RAOQ_CHECK(bias.dim() == 1 && bias.size(0) == g.c_out, op, ": expected bias of shape [", g.c_out,
+               "] (C_out of w ", w.shape(), "), given ", bias.shape());
+  const int64_t span_h = g.dilation * (g.kh - 1) + 1, span_w = g.dilation * (g.kw - 1) + 1;
+  RAOQ_CHECK(g.h + 2 * g.padding >= span_h && g.w + 2 * g.padding >= span_w, op, ": expected the kernel span ",
+             span_h, "x", span_w, " (kernel ", g.kh, "x", g.kw, ", dilation ", g.dilation,
+             ") to fit the padded input, given x ", x.shape(), " with padding ", g.padding);
+  g.ho = (g.h + 2 * g.padding - span_h) / g.stride + 1;
+  g.wo = (g.w + 2 * g.padding - span_w) / g.stride + 1;
+  return g;
+}
+
+// One chunk of images per thread: fn(chunk, n_begin, n_end). The split depends only on N and
+// the thread count, so per-chunk partial sums reduce in a fixed order.
+template <typename Fn>
+void for_batch_chunks(int64_t n, int64_t chunks, const Fn& fn) {
+  parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) fn(c, n * c / chunks, n * (c + 1) / chunks);
+  });
+}
+
+// Partial dw/dbias buffers: chunk 0 accumulates straight into the gradient, chunks 1.. into
+// their own zeroed block; reduce() adds those in chunk order.
+struct ChunkPartials {
+  std::vector<float> extra;
+  float* target;
+  int64_t size;
+  ChunkPartials(float* grad, int64_t n, int64_t chunks)
+      : extra(grad ? static_cast<size_t>(n * (chunks - 1)) : 0, 0.0f), target(grad), size(n) {}
+  float* of(int64_t chunk) { return !target ? nullptr : chunk == 0 ? target : extra.data() + (chunk - 1) * size; }
+  void reduce() {
+    for (size_t off = 0; off < extra.size(); off += static_cast<size_t>(size))
+      Vec(target, size) += ConstVec(extra.data() + off, size);
+  }
+};
+
+// ---- im2col + GEMM path: per image and group, Y_g (Cg_out, P) = W_g (Cg_out, K) * cols (K, P).
+void gemm_forward(const float* x, const float* w, const float* bias, const ConvGeometry& g, float* y) {
+  const int64_t K = g.k(), P = g.p(), cgo = g.cg_out(), plane_in = g.cg_in() * g.h * g.w;
+  parallel_for(g.n, [&](int64_t n0, int64_t n1) {
+    float* cols = g.is_pointwise() ? nullptr : detail::thread_scratch(0, K * P);
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const float* xg = x + (n * g.groups + grp) * plane_in;
+        if (cols) detail::im2col(xg, g, cols, P);
+        Mat yg(y + (n * g.c_out + grp * cgo) * P, cgo, P);
+        yg.noalias() = ConstMat(w + grp * cgo * K, cgo, K) * ConstMat(cols ? cols : xg, K, P);
+        if (bias) yg.colwise() += ConstVec(bias + grp * cgo, cgo);
+      }
+  });
+}
+
+// For stride 1 and a square kernel, dx is itself a convolution: of dy with the kernel flipped
+// in space and its channel axes swapped, dilation d and padding d(k-1) - p, whose output is
+// exactly H x W. Computing it as im2col(dy) and one accumulating GEMM into dx avoids both the
+// (K, P) dcols buffer (which a GEMM would first have to zero) and the scatter-add of col2im.
+// Returns the geometry of that convolution; valid only when transposed_dx_applies(g).
+bool transposed_dx_applies(const ConvGeometry& g) {
+  return g.stride == 1 && g.kh == g.kw && g.padding <= g.dilation * (g.kh - 1) && !g.is_pointwise();
+}
+ConvGeometry transposed_geometry(const ConvGeometry& g) {
+  ConvGeometry t = g;
+  t.c_in = g.c_out, t.h = g.ho, t.w = g.wo, t.c_out = g.c_in;
+  t.padding = g.dilation * (g.kh - 1) - g.padding;
+  t.ho = g.h, t.wo = g.w;
+  return t;
+}
+// wflip[grp][ci][(co, kh, kw)] = w[grp*Cg_out + co, ci, kH-1-kh, kW-1-kw]: G blocks (Cg_in, Cg_out*kH*kW).
+std::vector<float> flipped_weight(const float* w, const ConvGeometry& g) {
+  const int64_t taps = g.kh * g.kw, cgi = g.cg_in(), cgo = g.cg_out();
+  std::vector<float> wflip(static_cast<size_t>(g.c_out * cgi * taps));
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    for (int64_t ci = 0; ci < cgi; ++ci)
+      for (int64_t co = 0; co < cgo; ++co)
+        for (int64_t t = 0; t < taps; ++t)
+          wflip[static_cast<size_t>(((grp * cgi + ci) * cgo + co) * taps + t)] =
+              w[((grp * cgo + co) * cgi + ci) * taps + (taps - 1 - t)];
+  return wflip;
+}
+
+// dw_g += dy_g (Cg_out, P) * cols^T (P, K);  dx: see transposed_dx_applies, else
+// dcols = W_g^T (K, Cg_out) * dy_g followed by col2im.
+void gemm_backward(const float* x, const float* w, const float* dy, const ConvGeometry& g, float* dx, float* dw,
+                   float* db) {
+  const int64_t K = g.k(), P = g.p(), cgo = g.cg_out(), plane_in = g.cg_in() * g.h * g.w;
+  const bool pointwise = g.is_pointwise(), transposed = dx && transposed_dx_applies(g);
+  const ConvGeometry gt = transposed ? transposed_geometry(g) : g;
+  const std::vector<float> wflip = transposed ? flipped_weight(w, g) : std::vector<float>();
+  const int64_t kt = gt.k(), hw = g.h * g.w;  // transposed conv: (Cg_in, Kt) x (Kt, H*W)
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), g.n));
+  ChunkPartials dw_part(dw, g.c_out * K, chunks), db_part(db, g.c_out, chunks);
+  for_batch_chunks(g.n, chunks, [&](int64_t c, int64_t n0, int64_t n1) {
+    float* dwc = dw_part.of(c);
+    float* dbc = db_part.of(c);
+    float* cols = (dw && !pointwise) ? detail::thread_scratch(0, K * P) : nullptr;
+    float* dcols = (dx && !pointwise) ? detail::thread_scratch(1, transposed ? kt * hw : K * P) : nullptr;
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const int64_t in_off = (n * g.groups + grp) * plane_in;
+        const float* dy_g = dy + (n * g.c_out + grp * cgo) * P;
+        const ConstMat dyg(dy_g, cgo, P);
+        const ConstMat wg(w + grp * cgo * K, cgo, K);
+        if (dwc) {
+          if (cols) detail::im2col(x + in_off, g, cols, P);
+          Mat(dwc + grp * cgo * K, cgo, K).noalias() += dyg * ConstMat(cols ? cols : x + in_off, K, P).transpose();
+        }
+        if (dbc) Vec(dbc + grp * cgo, cgo) += dyg.rowwise().sum();
+        if (!dx) continue;
+        Mat dxg(dx + in_off, g.cg_in(), hw);
+        if (pointwise) {
+          dxg.noalias() += wg.transpose() * dyg;
+        } else if (transposed) {
+          detail::im2col(dy_g, gt, dcols, hw);
+          dxg.noalias() += ConstMat(wflip.data() + grp * g.cg_in() * kt, g.cg_in(), kt) * ConstMat(dcols, kt, hw);
+        } else {
+          Mat(dcols, K, P).noalias() = wg.transpose() * dyg;
+          detail::col2im(dcols, g, P, dx + in_off);
+        }
+      }
+  });
+  dw_part.reduce();
+  db_part.reduce();
+}
+
+// ---- direct path for groups with one input channel (depthwise): a GEMM with K = kH*kW and
+// Cg_out rows would be mostly overhead. Each output plane reads one input plane:
+//   y[n, co, oh, ow] = sum_{kh,kw} w[co, 0, kh, kw] * x[n, co / Cg_out, oh*s - pad + kh*d, ow*s - pad + kw*d]
+// The loops run over output columns that read inside the image (detail::valid_columns).
+template <typename RowFn>
+void depthwise_taps(const ConvGeometry& g, const RowFn& row_fn) {
+  for (int64_t oh = 0; oh < g.ho; ++oh)
+    for (int64_t kh = 0; kh < g.kh; ++kh) {
+      const int64_t ih = oh * g.stride + kh * g.dilation - g.padding;
+      if (ih < 0 || ih >= g.h) continue;
+      for (int64_t kw = 0; kw < g.kw; ++kw) {
+        const int64_t off_w = kw * g.dilation - g.padding;
+        const detail::ValidColumns r = detail::valid_columns(off_w, g.stride, g.w, g.wo);
+        // row_fn(tap, input offset of ow = 0 in the plane, output row, valid columns)
+        row_fn(kh * g.kw + kw, ih * g.w + off_w, oh * g.wo, r);
+      }
+    }
+}
+
+void depthwise_forward(const float* x, const float* w, const float* bias, const ConvGeometry& g, float* y) {
+  const int64_t s = g.stride, taps = g.kh * g.kw, P = g.p(), plane = g.h * g.w;
+  parallel_for(g.n * g.c_out, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {  // i = n * C_out + co
+      const int64_t n = i / g.c_out, co = i % g.c_out;
+      const float* xp = x + (n * g.c_in + co / g.cg_out()) * plane;
+      const float* wk = w + co * taps;
+      float* yp = y + i * P;
+      std::fill_n(yp, P, bias ? bias[co] : 0.0f);
+      depthwise_taps(g, [&](int64_t tap, int64_t in0, int64_t out0, detail::ValidColumns r) {
+        const float wv = wk[tap];
+        for (int64_t ow = r.lo; ow < r.hi; ++ow) yp[out0 + ow] += wv * xp[in0 + ow * s];
+      });
+    }
+  });
+}
+
+//   dx[n, ci, ih, iw] += w[co, tap] * dy[n, co, oh, ow];  dw[co, tap] += dy[n, co, oh, ow] * x[n, ci, ih, iw]
+void depthwise_backward(const float* x, const float* w, const float* dy, const ConvGeometry& g, float* dx, float* dw,
+                        float* db) {
+  const int64_t s = g.stride, taps = g.kh * g.kw, P = g.p(), plane = g.h * g.w;
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), g.n));
+  ChunkPartials dw_part(dw, g.c_out * taps, chunks), db_part(db, g.c_out, chunks);
+  for_batch_chunks(g.n, chunks, [&](int64_t c, int64_t n0, int64_t n1) {
+    float* dwc = dw_part.of(c);
+    float* dbc = db_part.of(c);
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t co = 0; co < g.c_out; ++co) {
+        const int64_t in_off = (n * g.c_in + co / g.cg_out()) * plane;
+        const float* dyp = dy + (n * g.c_out + co) * P;
+        if (dbc) dbc[co] += ConstVec(dyp, P).sum();
+        depthwise_taps(g, [&](int64_t tap, int64_t in0, int64_t out0, detail::ValidColumns r) {
+          if (dx) {
+            const float wv = w[co * taps + tap];
+            float* dxp = dx + in_off;
+            for (int64_t ow = r.lo; ow < r.hi; ++ow) dxp[in0 + ow * s] += wv * dyp[out0 + ow];
+          }
+          if (dwc) {
+            const float* xp = x + in_off;
+            float acc = 0.0f;
+            for (int64_t ow = r.lo; ow < r.hi; ++ow) acc += dyp[out0 + ow] * xp[in0 + ow * s];
+            dwc[co * taps + tap] += acc;
+          }
+        });
+      }
+  });
+  dw_part.reduce();
+  db_part.reduce();
+}
+}  // namespace
+
+// conv2d:  y[n, co, p] = sum_k W_g[co, k] * cols_n,g[k, p] + bias[co]       (g = co / Cg_out)
+//   dW_g  += sum_n dy_n,g (Cg_out, P) * cols_n,g^T (P, K)
+//   dx_n  += col2im(W_g^T (K, Cg_out) * dy_n,g)
+//   dbias += sum_{n, p} dy[n, co, p]
+// shapes: see the legend; groups == C_in == C_out (depthwise) takes the direct path.
+// saves: x, w (cols are recomputed in backward: keeping them would cost K*P floats per image)
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Conv2dOptions opt) {
+  const ConvGeometry g = conv_geometry(x, w, bias, opt, "conv2d");
+  const bool direct = g.cg_in() == 1 && g.groups > 1;
+  Tensor y = Tensor::empty({g.n, g.c_out, g.ho, g.wo});
+  const float* b = bias.defined() ? bias.data() : nullptr;
+  if (direct) {
+    depthwise_forward(x.data(), w.data(), b, g, y.data());
+  } else {
+    gemm_forward(x.data(), w.data(), b, g, y.data());
+  }
+  return autograd::record(
+      "conv2d", {x, w, bias}, y, {"x", "w"}, [g, direct, x = x.detach(), w = w.detach()](BackwardContext& ctx) {
+        float* dx = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
+        float* dw = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
+        float* db = ctx.needs(2) ? ctx.dinput_tensor(2).data() : nullptr;
+        const float* dy = ctx.dout_tensor().data();
+        if (direct) {
+          depthwise_backward(x.data(), w.data(), dy, g, dx, dw, db);
+        } else {
+          gemm_backward(x.data(), w.data(), dy, g, dx, dw, db);
+        }
+      });
+}
+
+// The definition read straight off the formula, accumulated in double.
+Tensor conv2d_reference(const Tensor& x, const Tensor& w, const Tensor& bias, Conv2dOptions opt) {
+  const ConvGeometry g = conv_geometry(x, w, bias, opt, "conv2d_reference");
+  Tensor y = Tensor::empty({g.n, g.c_out, g.ho, g.wo});
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t co = 0; co < g.c_out; ++co)
+      for (int64_t oh = 0; oh < g.ho; ++oh)
+        for (int64_t ow = 0; ow < g.wo; ++ow) {
+          double acc = bias.defined() ? bias.data()[co] : 0.0;
+          const int64_t grp = co / g.cg_out();
+          for (int64_t ci = 0; ci < g.cg_in(); ++ci)
+            for (int64_t kh = 0; kh < g.kh; ++kh)
+              for (int64_t kw = 0; kw < g.kw; ++kw) {
+                const int64_t ih = oh * g.stride - g.padding + kh * g.dilation;
+                const int64_t iw = ow * g.stride - g.padding + kw * g.dilation;
+                if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
+                acc += double(x.data()[((n * g.c_in + grp * g.cg_in() + ci) * g.h + ih) * g.w + iw]) *
+                       w.data()[((co * g.cg_in() + ci) * g.kh + kh) * g.kw + kw];
+              }
+          y.data()[((n * g.c_out + co) * g.ho + oh) * g.wo + ow] = static_cast<float>(acc);
+        }
+  return y;
+}
+
+}  // namespace raoq::ops
