@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/ops/im2col.h"
+#include "core/ops/kernels.h"
 #include "core/parallel.h"
 
 namespace raoq::ops {
@@ -98,7 +99,7 @@ void gemm_forward(const float* x, const float* w, const float* bias, const ConvG
         yg.noalias() = ConstMat(w + grp * cgo * K, cgo, K) * ConstMat(cols ? cols : xg, K, P);
         if (bias) yg.colwise() += ConstVec(bias + grp * cgo, cgo);
       }
-  });
+  }, detail::grain_items(g.c_out * K * P));
 }
 
 // For stride 1 and a square kernel, dx is itself a convolution: of dy with the kernel flipped
@@ -138,7 +139,7 @@ void gemm_backward(const float* x, const float* w, const float* dy, const ConvGe
   const ConvGeometry gt = transposed ? transposed_geometry(g) : g;
   const std::vector<float> wflip = transposed ? flipped_weight(w, g) : std::vector<float>();
   const int64_t kt = gt.k(), hw = g.h * g.w;  // transposed conv: (Cg_in, Kt) x (Kt, H*W)
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), g.n));
+  const int64_t chunks = detail::chunk_count(g.n, 2 * g.c_out * K * P, num_threads());
   ChunkPartials dw_part(dw, g.c_out * K, chunks), db_part(db, g.c_out, chunks);
   for_batch_chunks(g.n, chunks, [&](int64_t c, int64_t n0, int64_t n1) {
     float* dwc = dw_part.of(c);
@@ -206,14 +207,14 @@ void depthwise_forward(const float* x, const float* w, const float* bias, const 
         for (int64_t ow = r.lo; ow < r.hi; ++ow) yp[out0 + ow] += wv * xp[in0 + ow * s];
       });
     }
-  });
+  }, detail::grain_items(P * taps));
 }
 
 //   dx[n, ci, ih, iw] += w[co, tap] * dy[n, co, oh, ow];  dw[co, tap] += dy[n, co, oh, ow] * x[n, ci, ih, iw]
 void depthwise_backward(const float* x, const float* w, const float* dy, const ConvGeometry& g, float* dx, float* dw,
                         float* db) {
   const int64_t s = g.stride, taps = g.kh * g.kw, P = g.p(), plane = g.h * g.w;
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), g.n));
+  const int64_t chunks = detail::chunk_count(g.n, 2 * g.c_out * P * taps, num_threads());
   ChunkPartials dw_part(dw, g.c_out * taps, chunks), db_part(db, g.c_out, chunks);
   for_batch_chunks(g.n, chunks, [&](int64_t c, int64_t n0, int64_t n1) {
     float* dwc = dw_part.of(c);

@@ -1,4 +1,4 @@
-// core/ops/im2col.cpp — im2col / col2im for one image and one group, and per-thread scratch.
+// core/ops/im2col.cpp — im2col / col2im for one image and one group.
 //
 // Each walks the K rows of the column matrix (one per input channel and kernel tap).
 // Stride 1 with Wo == W (a 'same'-width convolution, the common case) takes a shifted path:
@@ -9,9 +9,6 @@
 #include "core/ops/im2col.h"
 
 #include <algorithm>
-#include <array>
-#include <cstring>
-#include <vector>
 
 #include <Eigen/Core>
 
@@ -109,13 +106,6 @@ void col2im(float* cols, const ConvGeometry& g, int64_t ld, float* dx_g) {
       }
     }
   }
-}
-
-float* thread_scratch(int slot, int64_t size) {
-  thread_local std::array<std::vector<float>, kScratchSlots> buffers;
-  auto& buf = buffers.at(static_cast<size_t>(slot));
-  if (static_cast<int64_t>(buf.size()) < size) buf.resize(static_cast<size_t>(size));
-  return buf.data();
 }
 
 }  // namespace raoq::ops::detail

@@ -1,6 +1,5 @@
-// core/ops/im2col.h — internal helpers of the convolution and the other core/ops kernels:
-// the geometry of a 2-D convolution, im2col / col2im over one image and one group, and
-// per-thread scratch buffers that are reused across calls.
+// core/ops/im2col.h — internal helpers of the convolution: the geometry of a 2-D convolution
+// and im2col / col2im over one image and one group.
 //
 // Not a public header: nothing outside core/ops includes it.
 //
@@ -49,11 +48,5 @@ void im2col(const float* x_g, const ConvGeometry& g, float* cols, int64_t ld);
 // Accumulates into dx_g (callers zero it or keep earlier gradient). cols is scratch: entries
 // that im2col would have filled with padding zeros may be overwritten with 0.
 void col2im(float* cols, const ConvGeometry& g, int64_t ld, float* dx_g);
-
-// A per-thread buffer of at least `size` floats for `slot` (0..kScratchSlots-1), reused across
-// calls on the same thread (it only grows), so kernels do not allocate per image or per call.
-// The contents are unspecified. Two live buffers on one thread must use different slots.
-constexpr int kScratchSlots = 4;
-float* thread_scratch(int slot, int64_t size);
 
 }  // namespace raoq::ops::detail

@@ -19,6 +19,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/ops/kernels.h"
 #include "core/parallel.h"
 
 namespace raoq::ops {
@@ -62,7 +63,7 @@ template <typename Fn>
 void for_each_plane(const PoolGeometry& g, const Fn& fn) {
   parallel_for(g.planes(), [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) fn(i);
-  });
+  }, detail::grain_items(g.ho * g.wo * g.k * g.k));
 }
 }  // namespace
 

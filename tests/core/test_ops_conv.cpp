@@ -232,7 +232,8 @@ TEST_CASE("conv2d: contract errors name the op, what was expected and what was g
 TEST_CASE("core registry: conv, pooling, norm, lookup, dropout and attention ops have gradcheck cases", "[core]") {
   const auto missing = testing::ops_without_gradcheck("core");
   const auto ops = autograd::registered_ops();
-  for (const char* name : {"conv2d"}) {
+  for (const char* name : {"conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "batch_norm", "layer_norm",
+                           "embedding", "dropout", "scaled_dot_product_attention"}) {
     INFO(name);
     bool registered = false;
     for (const auto& op : ops) registered = registered || (op.name == name && op.folder == "core");
