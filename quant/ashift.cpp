@@ -58,8 +58,11 @@ Tensor ashift_correct(const Tensor& y_array, const Tensor& wq, ShiftMap map) {
   float* op = out.data();
   const float inv_gain = 1.0f / map.gain;  // gain is 1 or 2: the reciprocal is exact
   parallel_for(M, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m)
-      for (int64_t n = 0; n < N; ++n) op[m * N + n] = (yp[m * N + n] + offset[size_t(n)]) * inv_gain;
+    const float* off = offset.data();
+    for (int64_t m = m0; m < m1; ++m) {
+#pragma omp simd
+      for (int64_t n = 0; n < N; ++n) op[m * N + n] = (yp[m * N + n] + off[n]) * inv_gain;
+    }
   }, 64);
   return autograd::record(
       "ashift_correct", {y_array, wq}, out, {"gain", "shift"}, [M, N, K, map, inv_gain](BackwardContext& ctx) {

@@ -10,6 +10,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "quant/channel_blocks.h"
+#include "quant/rounding.h"
 
 namespace raoq::quant {
 
@@ -55,6 +56,66 @@ float beta_at(const Tensor& beta, int64_t c) {
 inline float quantize(float v, CodeRange r, Rounding rounding) {
   const float c = std::clamp(v, r.lo, r.hi);
   return rounding == Rounding::apply ? std::nearbyint(c) : c;
+}
+
+// The elementwise loops of the ops, one contiguous range of one channel (scale s, offset b) at a
+// time. `omp simd` because GCC's -O2 cost model leaves them scalar otherwise; rounding goes
+// through quant/rounding.h for the same reason. v = (x - b) / s is a true division everywhere
+// (forward and backward must agree on which elements are inside).
+
+// out = mul * q + add,  q = round(clip(v, lo, hi)) (or clip only): codes (1, 0), fake quant (s, b).
+template <bool kRound>
+void quantize_range(const float* x, float* out, int64_t i0, int64_t i1, float s, float b, CodeRange r, float mul,
+                    float add) {
+  const float lo = r.lo, hi = r.hi;
+#pragma omp simd
+  for (int64_t i = i0; i < i1; ++i) {
+    float v = (x[i] - b) / s;
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    out[i] = mul * (kRound ? detail::round_even_code(v) : v) + add;
+  }
+}
+
+struct Partial {
+  double s = 0, b = 0;
+};
+
+// Codes backward over [i0, i1): dx += g/s inside; returns (sum_inside -g v / s, sum_inside -g / s).
+template <bool kDx>
+Partial codes_backward(const float* x, const float* g, float* dx, int64_t i0, int64_t i1, float s, float b, CodeRange r) {
+  const float lo = r.lo, hi = r.hi;
+  float gv = 0, gs = 0;  // float lanes within a block (<= 16384 elements); blocks are summed in double
+#pragma omp simd reduction(+ : gv, gs)
+  for (int64_t i = i0; i < i1; ++i) {
+    const float v = (x[i] - b) / s;
+    const float gi = ((v >= lo) & (v <= hi)) ? g[i] : 0.0f;
+    if constexpr (kDx) dx[i] += gi / s;
+    gv += gi * v;
+    gs += gi;
+  }
+  return {-double(gv) / s, -double(gs) / s};
+}
+
+// Fake-quant backward over [i0, i1): dx += g inside; returns (sum g (q - v) inside + sum g q outside,
+// sum_outside g), with q the (rounded) clipped code.
+template <bool kDx, bool kRound>
+Partial fake_quant_backward(const float* x, const float* g, float* dx, int64_t i0, int64_t i1, float s, float b,
+                            CodeRange r) {
+  const float lo = r.lo, hi = r.hi;
+  float ds = 0, db = 0;  // float lanes within a block; blocks are summed in double
+#pragma omp simd reduction(+ : ds, db)
+  for (int64_t i = i0; i < i1; ++i) {
+    const float v = (x[i] - b) / s;
+    const bool inside = (v >= lo) & (v <= hi);
+    float c = v < lo ? lo : v;
+    c = c > hi ? hi : c;
+    const float q = kRound ? detail::round_even_code(c) : c;
+    if constexpr (kDx) dx[i] += inside ? g[i] : 0.0f;
+    ds += g[i] * (q - (inside ? v : 0.0f));
+    db += inside ? 0.0f : g[i];
+  }
+  return {ds, db};
 }
 
 // Adds per-channel partial sums into a parameter gradient of shape [] or [C].
@@ -111,7 +172,8 @@ Tensor lsq_codes(const Tensor& x, const Tensor& s, const Tensor& beta, CodeRange
   float* op = out.data();
   L.run([&](int64_t, int64_t c, int64_t begin, int64_t end) {
     const float sc = s.data()[s.numel() == 1 ? 0 : c], bc = beta_at(beta, c);
-    for (int64_t i = begin; i < end; ++i) op[i] = quantize((xp[i] - bc) / sc, r, rounding);
+    if (rounding == Rounding::apply) quantize_range<true>(xp, op, begin, end, sc, bc, r, 1.0f, 0.0f);
+    else quantize_range<false>(xp, op, begin, end, sc, bc, r, 1.0f, 0.0f);
   });
   return autograd::record(
       "lsq_codes", {x, s, beta}, out, {"x", "s", "beta"},
@@ -123,16 +185,10 @@ Tensor lsq_codes(const Tensor& x, const Tensor& s, const Tensor& beta, CodeRange
         std::vector<double> ps(static_cast<size_t>(L.units()), 0.0), pb(ps);
         L.run([&](int64_t u, int64_t c, int64_t begin, int64_t end) {
           const float sc = s.data()[s.numel() == 1 ? 0 : c], bc = beta_at(beta, c);
-          double acc_s = 0, acc_b = 0;
-          for (int64_t i = begin; i < end; ++i) {
-            const float v = (xv[i] - bc) / sc;
-            if (v < r.lo || v > r.hi) continue;
-            if (dx) dx[i] += g[i] / sc;
-            acc_s -= static_cast<double>(g[i]) * v / sc;
-            acc_b -= static_cast<double>(g[i]) / sc;
-          }
-          ps[static_cast<size_t>(u)] = acc_s;
-          pb[static_cast<size_t>(u)] = acc_b;
+          const Partial part = dx ? codes_backward<true>(xv, g, dx, begin, end, sc, bc, r)
+                                  : codes_backward<false>(xv, g, dx, begin, end, sc, bc, r);
+          ps[static_cast<size_t>(u)] = part.s;
+          pb[static_cast<size_t>(u)] = part.b;
         });
         if (need_s) add_channel_grad(ctx, 1, L, ps);
         if (need_b) add_channel_grad(ctx, 2, L, pb);
@@ -148,7 +204,8 @@ Tensor lsq_fake_quant(const Tensor& x, const Tensor& s, const Tensor& beta, Code
   float* op = out.data();
   L.run([&](int64_t, int64_t c, int64_t begin, int64_t end) {
     const float sc = s.data()[s.numel() == 1 ? 0 : c], bc = beta_at(beta, c);
-    for (int64_t i = begin; i < end; ++i) op[i] = sc * quantize((xp[i] - bc) / sc, r, rounding) + bc;
+    if (rounding == Rounding::apply) quantize_range<true>(xp, op, begin, end, sc, bc, r, sc, bc);
+    else quantize_range<false>(xp, op, begin, end, sc, bc, r, sc, bc);
   });
   return autograd::record(
       "lsq_fake_quant", {x, s, beta}, out, {"x", "s", "beta"},
@@ -161,19 +218,14 @@ Tensor lsq_fake_quant(const Tensor& x, const Tensor& s, const Tensor& beta, Code
         std::vector<double> ps(static_cast<size_t>(L.units()), 0.0), pb(ps);
         L.run([&](int64_t u, int64_t c, int64_t begin, int64_t end) {
           const float sc = s.data()[s.numel() == 1 ? 0 : c], bc = beta_at(beta, c);
-          double acc_s = 0, acc_b = 0;
-          for (int64_t i = begin; i < end; ++i) {
-            const float v = (xv[i] - bc) / sc;
-            if (v < r.lo || v > r.hi) {
-              acc_s += static_cast<double>(g[i]) * (v < r.lo ? r.lo : r.hi);
-              acc_b += g[i];
-            } else {
-              if (dx) dx[i] += g[i];
-              acc_s += static_cast<double>(g[i]) * (quantize(v, r, rounding) - v);
-            }
-          }
-          ps[static_cast<size_t>(u)] = acc_s;
-          pb[static_cast<size_t>(u)] = acc_b;
+          const bool round = rounding == Rounding::apply;
+          const Partial part =
+              dx ? (round ? fake_quant_backward<true, true>(xv, g, dx, begin, end, sc, bc, r)
+                          : fake_quant_backward<true, false>(xv, g, dx, begin, end, sc, bc, r))
+                 : (round ? fake_quant_backward<false, true>(xv, g, dx, begin, end, sc, bc, r)
+                          : fake_quant_backward<false, false>(xv, g, dx, begin, end, sc, bc, r));
+          ps[static_cast<size_t>(u)] = part.s;
+          pb[static_cast<size_t>(u)] = part.b;
         });
         if (need_s) add_channel_grad(ctx, 1, L, ps);
         if (need_b) add_channel_grad(ctx, 2, L, pb);

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "quant/lsq.h"
+#include "quant/rounding.h"
 #include "tests/quant/backward_with.h"
 #include "tests/support/testing.h"
 
@@ -221,4 +222,15 @@ TEST_CASE("lsq_plus_activation_init: no worse than min-max, offset near the mini
   const ScaleOffset sym = lsq_plus_activation_init(x, signed_codes(4), false);
   CHECK(sym.offset == 0.0f);
   CHECK(sym.scale <= std::max(std::fabs(*mn), std::fabs(*mx)) / 7 + 1e-6f);
+}
+
+TEST_CASE("rounding helpers equal std::floor and std::nearbyint on code-sized values", "[quant]") {
+  Generator gen(3);
+  for (int i = 0; i < 20000; ++i) {
+    // quarter steps hit the ties exactly; the random values cover everything between
+    const float z = i < 4000 ? -500.0f + 0.25f * float(i) : (gen.uniform01() - 0.5f) * 70000.0f;
+    INFO("z = " << z);
+    REQUIRE(quant::detail::floor_code(z) == std::floor(z));
+    REQUIRE(quant::detail::round_even_code(z) == std::nearbyint(z));
+  }
 }

@@ -1,0 +1,176 @@
+// imc/tiled_kernel.cpp — one pass per tile: GEMM into a scratch block, ADC, add into the output;
+// and the masked straight-through backward. Legend and contracts in tiled_kernel.h.
+#include "imc/tiled_kernel.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "quant/rounding.h"
+
+namespace raoq::imc::detail {
+
+namespace {
+using ConstMat = Eigen::Map<const MatrixRM>;
+using Mat = Eigen::Map<MatrixRM>;
+
+uint64_t stream_seed(uint64_t seed, int64_t stream, int64_t block, int64_t tile, int64_t pair) {
+  uint64_t h = seed;
+  for (uint64_t v : {uint64_t(stream), uint64_t(block), uint64_t(tile), uint64_t(pair)}) {
+    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+    h *= 0xBF58476D1CE4E5B9ull;
+  }
+  return h;
+}
+
+// acc += f * floor(clip(y / D, lo, hi)) (or the exact y when bypassed, or without floor when the
+// rounding is skipped); clipped |= whether y / D left [lo, hi]. The loops carry `omp simd` because
+// GCC's -O2 cost model would leave them scalar, and floor goes through quant/rounding.h (std::floor
+// does not vectorise). y / D is a true division: floor(y * (1/D)) can fall one code short when y
+// is an exact multiple of D.
+void convert_add(const float* y, int64_t count, const TileKernel& k, float f, float* acc, uint8_t* clipped) {
+  const float lo = k.adc.lo, hi = k.adc.hi, D = k.D;
+  if (k.bypass) {
+#pragma omp simd
+    for (int64_t i = 0; i < count; ++i) acc[i] += f * y[i];
+    return;
+  }
+  if (k.rounding == Rounding::apply) {
+#pragma omp simd
+    for (int64_t i = 0; i < count; ++i) {
+      float z = y[i] / D;
+      z = z < lo ? lo : z;
+      z = z > hi ? hi : z;
+      acc[i] += f * quant::detail::floor_code(z);
+    }
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < count; ++i) {
+      float z = y[i] / D;
+      z = z < lo ? lo : z;
+      z = z > hi ? hi : z;
+      acc[i] += f * z;
+    }
+  }
+  if (clipped) {
+#pragma omp simd
+    for (int64_t i = 0; i < count; ++i) {
+      const float z = y[i] / D;
+      clipped[i] |= uint8_t((z < lo) | (z > hi));
+    }
+  }
+}
+
+// Appends base + i for every flagged i, in order. Flags are mostly 0: skip 8 at a time.
+void collect_clipped(const uint8_t* flags, int64_t count, int64_t base, std::vector<int64_t>& out) {
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, flags + i, 8);
+    if (word == 0) continue;
+    for (int64_t j = i; j < i + 8; ++j)
+      if (flags[j]) out.push_back(base + j);
+  }
+  for (; i < count; ++i)
+    if (flags[i]) out.push_back(base + i);
+}
+}  // namespace
+
+TileKernel make_kernel(const AdcConfig& config, Rounding rounding) {
+  TileKernel k;
+  k.rows = config.rows;
+  k.D = adc_step(config);
+  k.adc = adc_codes(config.ba);
+  k.bypass = config.bypass;
+  k.rounding = rounding;
+  k.noise_sigma = config.output_noise * k.D;
+  return k;
+}
+
+void forward_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream, float* out, ClipLists* clips,
+                    Scratch& s) {
+  const int64_t N = k.N, T = k.tiles();
+  s.y.resize(static_cast<size_t>(kBlockRows * N));
+  if (clips) s.clipped.resize(static_cast<size_t>(kBlockRows * N));
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t m0 = b * kBlockRows, mb = std::min(kBlockRows, k.M - m0), count = mb * N;
+    float* acc = out + m0 * N;
+    std::fill(acc, acc + count, 0.0f);
+    Mat Y(s.y.data(), mb, N);
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t k0 = t * k.rows, kt = std::min(k.rows, k.K - k0);
+      if (clips) std::fill(s.clipped.begin(), s.clipped.begin() + count, uint8_t(0));
+      for (size_t p = 0; p < k.pairs.size(); ++p) {
+        const ConstMat X(k.pairs[p].x, k.M, k.K), W(k.pairs[p].w, N, k.K);
+        Y.noalias() = X.block(m0, k0, mb, kt) * W.block(0, k0, N, kt).transpose();
+        float* y = s.y.data();
+        if (k.noise_sigma > 0) {
+          Generator gen(stream_seed(k.noise_seed, stream, b, t, int64_t(p)));
+          for (int64_t i = 0; i < count; ++i) y[i] += k.noise_sigma * gen.normal();
+        }
+        if (k.observer) k.observer->observe({m0, mb, N, t, k0, k0 + kt, int64_t(p), stream, y, k.D});
+        convert_add(y, count, k, k.pairs[p].factor, acc, clips ? s.clipped.data() : nullptr);
+      }
+      if (clips) collect_clipped(s.clipped.data(), count, m0 * N, (*clips)[size_t(t)]);
+    }
+    if (!k.bypass) {
+      const float D = k.D;
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) acc[i] *= D;
+    }
+  }
+}
+
+void forward_all(const TileKernel& k, int64_t stream, float* out, ClipLists* clips) {
+  const int64_t B = k.blocks(), T = k.tiles();
+  std::vector<ClipLists> per_block(clips ? static_cast<size_t>(B) : 0, ClipLists(static_cast<size_t>(T)));
+  parallel_for(B, [&](int64_t b0, int64_t b1) {
+    Scratch s;
+    for (int64_t b = b0; b < b1; ++b) forward_blocks(k, b, b + 1, stream, out, clips ? &per_block[size_t(b)] : nullptr, s);
+  });
+  if (!clips) return;
+  clips->assign(static_cast<size_t>(T), {});
+  for (int64_t t = 0; t < T; ++t)
+    for (const ClipLists& pb : per_block) {
+      const auto& v = pb[size_t(t)];
+      (*clips)[size_t(t)].insert((*clips)[size_t(t)].end(), v.begin(), v.end());
+    }
+}
+
+void backward_tiles(int64_t M, int64_t K, int64_t N, int64_t rows, const float* g, const ClipLists& clips,
+                    const float* x, const float* w_used, float* dx, float* dw, std::vector<float>& masked) {
+  const int64_t T = (K + rows - 1) / rows;
+  const ConstMat X(x, M, K), W(w_used, N, K);
+  int64_t t = 0;
+  while (t < T) {
+    // A span: one clipped tile, or the longest run of unclipped tiles.
+    int64_t t1 = t + 1;
+    const bool has_clips = !clips.empty() && !clips[size_t(t)].empty();
+    if (!has_clips)
+      while (t1 < T && (clips.empty() || clips[size_t(t1)].empty())) ++t1;
+    const float* gs = g;
+    if (has_clips) {
+      masked.assign(g, g + M * N);
+      for (int64_t i : clips[size_t(t)]) masked[size_t(i)] = 0.0f;
+      gs = masked.data();
+    }
+    const ConstMat G(gs, M, N);
+    const int64_t k0 = t * rows, kw = std::min(K, t1 * rows) - k0;
+    if (dx)
+      parallel_for((M + kBlockRows - 1) / kBlockRows, [&](int64_t b0, int64_t b1) {
+        const int64_t m0 = b0 * kBlockRows, m1 = std::min(M, b1 * kBlockRows);
+        Mat DX(dx, M, K);
+        DX.block(m0, k0, m1 - m0, kw).noalias() += G.middleRows(m0, m1 - m0) * W.middleCols(k0, kw);
+      });
+    if (dw)
+      parallel_for(kw, [&](int64_t c0, int64_t c1) {
+        Mat DW(dw, N, K);
+        DW.middleCols(k0 + c0, c1 - c0).noalias() += G.transpose() * X.middleCols(k0 + c0, c1 - c0);
+      }, 64);
+    t = t1;
+  }
+}
+
+}  // namespace raoq::imc::detail

@@ -1,0 +1,69 @@
+// imc/tiled_kernel.h — the inner loops of the tiled array product, shared by tiled_matmul and the
+// IMC convolution. Internal to imc/: the public contract is in tiled_matmul.h.
+//
+// Legend: M output rows (samples, or output pixels of one image), K reduction length, N output
+// columns, T = ceil(K / rows) row tiles.
+//   x: (M, K) row-major input codes (one slice)     w: (N, K) row-major weight codes (one slice)
+//   out: (M, N) row-major                            clips[t]: flat indices m*N + n clipped in tile t
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "imc/adc.h"
+#include "imc/tiled_matmul.h"
+
+namespace raoq::imc::detail {
+
+inline constexpr int64_t kBlockRows = 256;  // rows of M per scratch block (256 x N floats: L2-resident)
+
+using ClipLists = std::vector<std::vector<int64_t>>;  // [tile] -> ascending flat indices
+
+struct SlicePair {
+  const float* x = nullptr;  // (M, K)
+  const float* w = nullptr;  // (N, K)
+  float factor = 1;          // power of two of the slice pair
+};
+
+struct TileKernel {
+  int64_t M = 0, K = 0, N = 0, rows = 512;
+  std::vector<SlicePair> pairs;
+  float D = 1;
+  quant::CodeRange adc;
+  bool bypass = false;
+  Rounding rounding = Rounding::apply;
+  float noise_sigma = 0;    // output noise std in column-sum units (output_noise * D)
+  uint64_t noise_seed = 0;
+  TileObserver* observer = nullptr;
+
+  int64_t tiles() const { return (K + rows - 1) / rows; }
+  int64_t blocks() const { return (M + kBlockRows - 1) / kBlockRows; }
+};
+
+// A kernel for config (D, ADC range, bypass, rounding, noise) with geometry and pairs left to fill.
+TileKernel make_kernel(const AdcConfig& config, Rounding rounding);
+
+// Reusable per-caller buffers.
+struct Scratch {
+  std::vector<float> y;          // kBlockRows x N
+  std::vector<uint8_t> clipped;  // kBlockRows x N
+};
+
+// out rows of blocks [b0, b1) (block b = rows [b*kBlockRows, (b+1)*kBlockRows)) = sum over tiles and pairs of
+// factor * ADC(column sums), times D (or the exact sums when bypassed). When clips is non-null
+// (sized T), the clipped indices of those blocks are appended to clips[t] in ascending order.
+// `stream` separates noise streams (and is passed to the observer).
+void forward_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream, float* out, ClipLists* clips,
+                    Scratch& scratch);
+
+// Runs forward_blocks over all blocks of k in parallel and merges the clip lists in block order.
+void forward_all(const TileKernel& k, int64_t stream, float* out, ClipLists* clips);
+
+// Straight-through backward over the tiles:  dx[:, span] += G_s w_used[:, span],
+// dw[:, span] += G_s^T x[:, span], with G_s = g with the span's clipped entries zeroed. Spans are
+// runs of unclipped tiles (one GEMM pair) or single clipped tiles. dx or dw may be null.
+// Parallel over row blocks (dx) and column chunks (dw); runs inline inside a parallel region.
+void backward_tiles(int64_t M, int64_t K, int64_t N, int64_t rows, const float* g, const ClipLists& clips,
+                    const float* x, const float* w_used, float* dx, float* dw, std::vector<float>& masked);
+
+}  // namespace raoq::imc::detail
