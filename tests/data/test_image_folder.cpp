@@ -3,7 +3,7 @@
 // oversized images). Images are written with stb_image_write (static, local to this test).
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
-#include <stb/stb_image_write.h>
+#include <stb_image_write.h>
 
 #include <set>
 
