@@ -1,0 +1,80 @@
+// core/ops/gemm.cpp — row-major GEMM through Eigen Maps, split over output blocks.
+//
+// GCC 12 reports '__Y is used uninitialized' inside the AVX-512 unpack intrinsics that Eigen's
+// 16x16 ptranspose (GEMM packing) inlines: a false positive (the intrinsics start from
+// _mm512_undefined_ps by design). It must be silenced before the intrinsic headers are read.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include "core/ops/gemm.h"
+
+#include <Eigen/Core>
+#include <algorithm>
+
+#include "core/parallel.h"
+#include "core/tensor.h"
+
+namespace raoq::ops::detail {
+
+namespace {
+
+using ConstStrided = Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>>;
+using Strided = Eigen::Map<MatrixRM, 0, Eigen::OuterStride<>>;
+
+struct GemmArgs {
+  int64_t M, N, K;
+  const float* A;
+  const float* B;
+  float* C;
+  bool accumulate;
+};
+
+template <class OpA, class OpB>
+void product_into(Strided& c, const OpA& a, const OpB& b, bool accumulate) {
+  if (accumulate) c.noalias() += a * b;
+  else c.noalias() = a * b;
+}
+
+// C[m0:m1, n0:n1] (=|+=) op(A)[m0:m1, :] op(B)[:, n0:n1]
+template <bool TransA, bool TransB>
+void gemm_block(const GemmArgs& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  const int64_t mb = m1 - m0, nb = n1 - n0;
+  Strided c(g.C + m0 * g.N + n0, mb, nb, Eigen::OuterStride<>(g.N));
+  // Stored blocks: A rows m0..m1 (or columns, when transposed), B columns n0..n1 (or rows).
+  const ConstStrided a = TransA ? ConstStrided(g.A + m0, g.K, mb, Eigen::OuterStride<>(g.M))
+                                : ConstStrided(g.A + m0 * g.K, mb, g.K, Eigen::OuterStride<>(g.K));
+  const ConstStrided b = TransB ? ConstStrided(g.B + n0 * g.K, nb, g.K, Eigen::OuterStride<>(g.K))
+                                : ConstStrided(g.B + n0, g.K, nb, Eigen::OuterStride<>(g.N));
+  if constexpr (TransA && TransB) product_into(c, a.transpose(), b.transpose(), g.accumulate);
+  else if constexpr (TransA) product_into(c, a.transpose(), b, g.accumulate);
+  else if constexpr (TransB) product_into(c, a, b.transpose(), g.accumulate);
+  else product_into(c, a, b, g.accumulate);
+}
+
+template <bool TransA, bool TransB>
+void gemm_split(const GemmArgs& g) {
+  const bool parallel = 2.0 * double(g.M) * double(g.N) * double(g.K) >= kGemmParallelFlops;
+  if (!parallel) return gemm_block<TransA, TransB>(g, 0, g.M, 0, g.N);
+  // Blocks of at least 32 rows/columns keep Eigen's register-blocked kernel at full width.
+  if (g.M >= g.N) {
+    parallel_for(g.M, [&](int64_t m0, int64_t m1) { gemm_block<TransA, TransB>(g, m0, m1, 0, g.N); }, 32);
+  } else {
+    parallel_for(g.N, [&](int64_t n0, int64_t n1) { gemm_block<TransA, TransB>(g, 0, g.M, n0, n1); }, 32);
+  }
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C,
+          bool accumulate) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // an empty sum: C = 0 (or unchanged)
+    if (!accumulate) std::fill_n(C, M * N, 0.0f);
+    return;
+  }
+  const GemmArgs g{M, N, K, A, B, C, accumulate};
+  if (trans_a && trans_b) gemm_split<true, true>(g);
+  else if (trans_a) gemm_split<true, false>(g);
+  else if (trans_b) gemm_split<false, true>(g);
+  else gemm_split<false, false>(g);
+}
+
+}  // namespace raoq::ops::detail

@@ -1,0 +1,27 @@
+// core/ops/gemm.h — internal: the one matrix-product kernel of the core ops.
+//
+// Every product in matmul.cpp goes through gemm(): row-major buffers in, Eigen Maps with
+// .noalias() inside, no copies of transposed operands (a transposed RowMajor Map is a ColMajor
+// view that Eigen's GEMM packs directly). Not a public header.
+#pragma once
+
+#include <cstdint>
+
+namespace raoq::ops::detail {
+
+// C (M, N) (= or +=) op(A) op(B), every buffer row-major and contiguous, where
+//   op(A) is (M, K): A stored as (M, K), or, when trans_a, A stored as (K, M) and transposed;
+//   op(B) is (K, N): B stored as (K, N), or, when trans_b, B stored as (N, K) and transposed.
+// requires: C does not overlap A or B.
+// Large products split the longer of M and N into num_threads() fixed blocks, one Eigen GEMM
+// each (Eigen itself stays single-threaded: EIGEN_DONT_PARALLELIZE). Every output element is
+// computed by exactly one block, so results are bitwise reproducible for a fixed thread count.
+// Inside another parallel region (e.g. a batch loop) it runs serially.
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C,
+          bool accumulate);
+
+// Work below which gemm() does not start threads: about 30 us of single-thread GEMM, several
+// times the cost of a parallel region.
+constexpr double kGemmParallelFlops = 4.0e6;
+
+}  // namespace raoq::ops::detail
