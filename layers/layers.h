@@ -1,0 +1,20 @@
+// layers/layers.h — every layer in one include, for models and embedding users.
+#pragma once
+
+#include "layers/avg_pool2d.h"
+#include "layers/batch_norm2d.h"
+#include "layers/conv2d.h"
+#include "layers/dropout.h"
+#include "layers/embedding.h"
+#include "layers/flatten.h"
+#include "layers/gelu.h"
+#include "layers/global_avg_pool.h"
+#include "layers/init.h"
+#include "layers/layer_norm.h"
+#include "layers/linear.h"
+#include "layers/max_pool2d.h"
+#include "layers/module.h"
+#include "layers/multi_head_attention.h"
+#include "layers/relu.h"
+#include "layers/sequential.h"
+#include "layers/silu.h"
