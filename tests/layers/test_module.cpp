@@ -3,6 +3,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "core/autograd.h"
+#include "core/ops.h"
 #include "core/rng.h"
 #include "layers/layers.h"
 #include "tests/support/testing.h"
@@ -34,6 +36,10 @@ struct Net : Module {
     register_module("layer1", layer1, blocks);
     register_module("fc", fc, std::make_shared<Linear>(2, 3));
     scale = register_parameter("scale", Tensor::ones({}));
+  }
+  // x: (N, 1, H, W) -> (N, 3)
+  Tensor forward(const Tensor& x) override {
+    return ops::mul(fc->forward(ops::global_avg_pool(layer1->forward(x))), scale);
   }
 };
 
@@ -232,4 +238,18 @@ TEST_CASE("module: replace_module swaps a child by path and updates typed fields
   REQUIRE_THROWS_WITH(net.replace_module("layer1.0.nope", std::make_shared<GELU>()),
                       Catch::Contains("Block has no child 'nope'"));
   REQUIRE_THROWS_WITH(net.replace_module("fc", nullptr), Catch::Contains("replacement for 'fc' is null"));
+}
+
+TEST_CASE("module: layer outputs and parameters are named by path in the graph", "[layers]") {
+  auto net = std::make_shared<Net>();
+  const Tensor loss = ops::sum(net->forward(testing::uniform({2, 1, 4, 4}, -1, 1, 7, false)));
+  std::ostringstream os;
+  autograd::print_graph(loss, os);
+  const std::string g = os.str();
+  INFO(g);
+  CHECK_THAT(g, Catch::Contains("conv2d -> 'layer1.0.conv1:out' [2, 2, 4, 4]  inputs: '' [2, 1, 4, 4], 'layer1.0.conv1.weight'"));
+  CHECK_THAT(g, Catch::Contains("'layer1.1.conv1.weight' [2, 2, 3, 3]"));
+  CHECK_THAT(g, Catch::Contains("batch_norm -> 'layer1.1.bn1:out'"));
+  CHECK_THAT(g, Catch::Contains("relu -> 'layer1.1.act:out'"));
+  CHECK_THAT(g, Catch::Contains("linear -> 'fc:out' [2, 3]"));
 }
