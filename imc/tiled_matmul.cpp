@@ -25,7 +25,7 @@ namespace {
 void check_shapes(const char* op, const Tensor& xs, const Tensor& wq) {
   RAOQ_CHECK(xs.defined() && wq.defined(), op, ": xs and wq must be defined");
   RAOQ_CHECK(xs.dim() == 2 && wq.dim() == 2 && xs.size(1) == wq.size(1), op,
-             ": expected xs (M, K) and wq (N, K) with the same K, given xs ", xs.shape(), " and wq ", wq.shape());
+             ": expected xs (M, K) and wq (N, K) with the same K, given xs ", shape_str(xs.shape()), " and wq ", shape_str(wq.shape()));
 }
 
 // The pieces the array runs: slices (or the codes themselves), noise on the weight slices, the
@@ -120,13 +120,13 @@ int64_t first_bad(const float* p, int64_t n, float lo, float hi, bool odd, bool 
 void check_array_codes(const char* op, const Tensor& xs, const Tensor& wq, const AdcConfig& c, bool integers) {
   const InputCodes in = accepted_inputs(c);
   const int64_t bx = first_bad(xs.data(), xs.numel(), in.lo, in.hi, in.odd_only, integers);
-  RAOQ_CHECK(bx < 0, op, ": input code ", bx < 0 ? 0.0f : xs.data()[bx], " at flat index ", bx, " of xs ", xs.shape(),
+  RAOQ_CHECK(bx < 0, op, ": input code ", bx < 0 ? 0.0f : xs.data()[bx], " at flat index ", bx, " of xs ", shape_str(xs.shape()),
              " is not one the array accepts (", in.odd_only ? "odd " : "", "integers in [", in.lo, ", ", in.hi,
              "] for bx ", c.bx, ", ", c.signed_input ? "signed" : "unsigned", " input, ",
              quant::to_string(c.representation), ")");
   const quant::CodeRange w = quant::symmetric_codes(c.bw);
   const int64_t bw = first_bad(wq.data(), wq.numel(), w.lo, w.hi, false, integers);
-  RAOQ_CHECK(bw < 0, op, ": weight code ", bw < 0 ? 0.0f : wq.data()[bw], " at flat index ", bw, " of wq ", wq.shape(),
+  RAOQ_CHECK(bw < 0, op, ": weight code ", bw < 0 ? 0.0f : wq.data()[bw], " at flat index ", bw, " of wq ", shape_str(wq.shape()),
              " is not one the array accepts (integers in [", w.lo, ", ", w.hi, "] for bw ", c.bw, ")");
 }
 

@@ -44,10 +44,10 @@ Tensor a_shift(const Tensor& xq, ShiftMap map) {
 //   y = (y_array + shift * rowsum(wq)) / gain
 //   dy_array += dy / gain;   dwq[n, :] += (shift / gain) * sum_m dy[m, n]      saves: nothing but the map
 Tensor ashift_correct(const Tensor& y_array, const Tensor& wq, ShiftMap map) {
-  RAOQ_CHECK(wq.dim() == 2, "ashift_correct: wq must be (N, K) (got ", wq.shape(), ")");
+  RAOQ_CHECK(wq.dim() == 2, "ashift_correct: wq must be (N, K) (got ", shape_str(wq.shape()), ")");
   const int64_t N = wq.size(0), K = wq.size(1);
   RAOQ_CHECK(y_array.dim() >= 1 && y_array.size(-1) == N, "ashift_correct: y_array must be (..., ", N,
-             ") to match wq ", wq.shape(), " (got ", y_array.shape(), ")");
+             ") to match wq ", shape_str(wq.shape()), " (got ", shape_str(y_array.shape()), ")");
   RAOQ_CHECK(map.gain != 0.0f, "ashift_correct: gain must be non-zero");
   const int64_t M = N ? y_array.numel() / N : 0;
   std::vector<float> offset(static_cast<size_t>(N));

@@ -33,13 +33,13 @@ detail::ChannelBlocks layout_of(const char* op, const Tensor& x, const Tensor& s
   int64_t channels = 1;
   if (s.numel() != 1 || s.dim() == 1) {
     RAOQ_CHECK(s.dim() == 1 && x.dim() >= 1 && s.size(0) == x.size(0), op,
-               ": s must have shape [] (per tensor) or [C] with C = x.size(0) (per channel); x is ", x.shape(),
-               ", s is ", s.shape());
+               ": s must have shape [] (per tensor) or [C] with C = x.size(0) (per channel); x is ", shape_str(x.shape()),
+               ", s is ", shape_str(s.shape()));
     channels = s.size(0);
   }
   if (beta.defined())
     RAOQ_CHECK(beta.numel() == 1 || (beta.dim() == 1 && beta.size(0) == channels), op,
-               ": beta must have shape [] or [", channels, "] to match s (got ", beta.shape(), ")");
+               ": beta must have shape [] or [", channels, "] to match s (got ", shape_str(beta.shape()), ")");
   for (int64_t c = 0; c < s.numel(); ++c) {
     const float v = s.data()[c];
     RAOQ_CHECK(std::isfinite(v) && v > 0.0f, op, ": scale ", c, " is ", v,

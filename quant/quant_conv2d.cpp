@@ -1,0 +1,46 @@
+// quant/quant_conv2d.cpp — QuantConv2d (contract in quant_conv2d.h).
+#include "quant/quant_conv2d.h"
+
+#include "core/autograd.h"
+#include "core/ops.h"
+
+namespace raoq::quant {
+
+namespace {
+// Copies weight and bias values from a float layer into its quantized replacement.
+void copy_weights(const Tensor& from_w, const Tensor& from_b, const Tensor& to_w, const Tensor& to_b) {
+  autograd::NoGradGuard ng;
+  to_w.copy_from(from_w);
+  if (to_b.defined()) to_b.copy_from(from_b);
+}
+}  // namespace
+
+// ---- QuantConv2d
+
+QuantConv2d::QuantConv2d(int64_t in, int64_t out, int64_t k, ops::Conv2dOptions opt, bool has_bias, QuantOptions q)
+    : Conv2d(in, out, k, opt, has_bias), qopts(q) {
+  act_quant = register_module("act_quant", std::make_shared<ActQuantizer>(q.bx, q.act_signed, q.act_offset));
+  weight_quant = register_module("weight_quant", std::make_shared<WeightQuantizer>(q.bw, q.per_channel, out));
+}
+
+std::shared_ptr<QuantConv2d> QuantConv2d::from(const Conv2d& conv, QuantOptions q) {
+  auto m = std::make_shared<QuantConv2d>(conv.in_channels, conv.out_channels, conv.kernel_size, conv.options,
+                                         conv.bias.defined(), q);
+  copy_weights(conv.weight, conv.bias, m->weight, m->bias);
+  m->train(conv.is_training());
+  return m;
+}
+
+Tensor QuantConv2d::forward(const Tensor& x) {  // x: (N, C_in, H, W) -> (N, C_out, H_out, W_out)
+  RAOQ_CHECK(x.dim() == 4 && x.size(1) == in_channels, label(), " (", in_channels, "->", out_channels,
+             "): expected input (N, ", in_channels, ", H, W), got ", shape_str(x.shape()));
+  return named_output(ops::conv2d(act_quant->forward(x), weight_quant->forward(weight), bias, options), x);
+}
+
+Tensor QuantConv2d::weight_codes() { return weight_quant->quantize(weight).codes; }
+
+std::string QuantConv2d::extra_repr() const {
+  return Conv2d::extra_repr() + ", " + to_string(qopts) + (on_array ? "" : ", off_array");
+}
+
+}  // namespace raoq::quant

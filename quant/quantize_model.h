@@ -1,0 +1,49 @@
+// quant/quantize_model.h — turn a float model into a QAT model by rules, and gather the W-reshape
+// terms of its layers.
+//
+// quantize_model walks the module tree in registration order and replaces every Conv2d and Linear
+// (exactly those types; layers already quantized are left alone) by a QuantConv2d / QuantLinear
+// carrying a copy of its weights:
+//   - keep_float patterns: left as float layers;
+//   - the first and the last Conv2d/Linear in registration order (for the models of models/ that
+//     is the network's first and last layer): `edge` options (8-bit) and off the array (RAOQ
+//     appendix J: "The first and last layers are kept in 8-bit, and are not mapped to the IMC");
+//   - depthwise and other grouped convolutions: `body` options, off the array (appendix J);
+//   - off_array patterns: off the array;
+//   - overrides: the options of the first matching pattern replace `body` / `edge`;
+//   - everything else: `body` options (4-bit), on the array.
+// Patterns are globs over dotted paths relative to the root: '*' matches any run of characters
+// (dots included), '?' one character: "layer4.*", "*.attn.*", "classifier".
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "layers/module.h"
+#include "quant/quantizer.h"
+
+namespace raoq::quant {
+
+bool path_matches(const std::string& pattern, const std::string& path);
+
+struct QuantizeRules {
+  QuantOptions body;                                            // default: 4-bit, unsigned codes, offset
+  QuantOptions edge{8, 8, false, true, false};                  // first and last layers
+  bool edge_layers = true;                                      // apply `edge` to the first and last layer
+  std::vector<std::pair<std::string, QuantOptions>> overrides;  // first match wins
+  std::vector<std::string> off_array;                           // quantized, not mapped to the array
+  std::vector<std::string> keep_float;                          // not quantized
+};
+
+struct QuantizeSummary {
+  std::vector<std::string> on_array, off_array, kept_float;  // paths, in module order
+};
+
+QuantizeSummary quantize_model(Module& root, const QuantizeRules& rules = {});
+
+// kappa (quant::kurtosis) of the weight codes of every quantized layer on the array, in module
+// order: the terms of wreshape_loss (RAOQ Eq. 7 / Eq. 13). Graph-connected to weights and scales.
+std::vector<Tensor> wreshape_kurtoses(Module& root);
+
+}  // namespace raoq::quant
