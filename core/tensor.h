@@ -18,6 +18,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace raoq {
@@ -134,5 +135,8 @@ class Tensor {
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);  // name, shape and a few values
+
+// (name, tensor) pairs in a meaningful order: parameters, state dicts, checkpoint entries.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 }  // namespace raoq

@@ -49,8 +49,6 @@
 namespace raoq {
 
 class Module;
-// (name, tensor) pairs in registration order. The same alias is declared in optim/optimizer.h.
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 using NamedModules = std::vector<std::pair<std::string, std::shared_ptr<Module>>>;
 
 class Module : public std::enable_shared_from_this<Module> {

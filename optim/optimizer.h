@@ -34,8 +34,6 @@
 
 namespace raoq {
 
-// (name, tensor) pairs in order. The same alias is declared in layers/module.h.
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 // Whether `name` matches a glob `pattern` in which '*' matches any run of characters
 // (dots included) and every other character matches itself: "*.bias" matches "fc.bias" and
