@@ -8,6 +8,7 @@
 
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "imc/bit_slice.h"
 #include "quant/rounding.h"
 
 namespace raoq::imc::detail {
@@ -77,6 +78,30 @@ void collect_clipped(const uint8_t* flags, int64_t count, int64_t base, std::vec
     if (flags[i]) out.push_back(base + i);
 }
 }  // namespace
+
+ArrayOperands prepare_operands(const Tensor& xs, const Tensor& wq, const AdcConfig& c, Generator* gen) {
+  ArrayOperands a;
+  if (c.mapping == Mapping::direct) {
+    a.x_parts = {xs};
+    a.w_parts = {wq};
+    a.x_factors = a.w_factors = {1.0f};
+  } else {
+    Slices sx = slice_inputs(xs, c), sw = slice_weights(wq, c);
+    a.x_parts = std::move(sx.parts), a.x_factors = std::move(sx.factors), a.offset = sx.offset;
+    a.w_parts = std::move(sw.parts), a.w_factors = std::move(sw.factors);
+  }
+  a.w_used = wq;
+  if (c.weight_noise > 0) {
+    Generator& g = gen ? *gen : default_generator();
+    for (Tensor& w : a.w_parts) {
+      w = w.detach().clone();
+      for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] += c.weight_noise * g.normal();
+    }
+    a.w_used = Tensor::zeros(wq.shape());
+    for (size_t j = 0; j < a.w_parts.size(); ++j) a.w_used.flat() += a.w_factors[j] * a.w_parts[j].flat();
+  }
+  return a;
+}
 
 TileKernel make_kernel(const AdcConfig& config, Rounding rounding) {
   TileKernel k;

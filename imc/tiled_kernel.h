@@ -10,8 +10,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/tensor.h"
 #include "imc/adc.h"
 #include "imc/tiled_matmul.h"
+
+namespace raoq {
+class Generator;
+}
 
 namespace raoq::imc::detail {
 
@@ -39,6 +44,29 @@ struct TileKernel {
   int64_t tiles() const { return (K + rows - 1) / rows; }
   int64_t blocks() const { return (M + kBlockRows - 1) / kBlockRows; }
 };
+
+// The pieces the array runs: the input and weight slices (or the codes themselves, direct
+// mapping), the weight slices with their analog noise, the digital offset of the slicing
+// (v = sum_i factor_i part_i + offset), and the weights the array used, recombined (for the
+// backward). Noise draws come from gen, or the default generator when null.
+struct ArrayOperands {
+  std::vector<Tensor> x_parts, w_parts;
+  std::vector<float> x_factors, w_factors;
+  float offset = 0;
+  Tensor w_used;  // wq's shape
+};
+ArrayOperands prepare_operands(const Tensor& xs, const Tensor& wq, const AdcConfig& config, Generator* gen);
+
+// Every (input slice, weight slice) pair, with x pointers from x_of(x_part) (the caller may point
+// at per-image buffers instead of the parts themselves).
+template <typename XOf>
+std::vector<SlicePair> pairs_of(const ArrayOperands& a, XOf x_of) {
+  std::vector<SlicePair> pairs;
+  for (size_t i = 0; i < a.x_parts.size(); ++i)
+    for (size_t j = 0; j < a.w_parts.size(); ++j)
+      pairs.push_back({x_of(a.x_parts[i]), a.w_parts[j].data(), a.x_factors[i] * a.w_factors[j]});
+  return pairs;
+}
 
 // A kernel for config (D, ADC range, bypass, rounding, noise) with geometry and pairs left to fill.
 TileKernel make_kernel(const AdcConfig& config, Rounding rounding);

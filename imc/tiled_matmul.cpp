@@ -13,7 +13,6 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/rng.h"
-#include "imc/bit_slice.h"
 #include "imc/tiled_kernel.h"
 
 namespace raoq::imc {
@@ -26,39 +25,6 @@ void check_shapes(const char* op, const Tensor& xs, const Tensor& wq) {
   RAOQ_CHECK(xs.defined() && wq.defined(), op, ": xs and wq must be defined");
   RAOQ_CHECK(xs.dim() == 2 && wq.dim() == 2 && xs.size(1) == wq.size(1), op,
              ": expected xs (M, K) and wq (N, K) with the same K, given xs ", shape_str(xs.shape()), " and wq ", shape_str(wq.shape()));
-}
-
-// The pieces the array runs: slices (or the codes themselves), noise on the weight slices, the
-// digital offset of the slicing, and the weights used (for the backward).
-struct ArrayOperands {
-  std::vector<Tensor> x_parts, w_parts;  // keep the slice storage alive
-  std::vector<float> x_factors, w_factors;
-  float offset = 0;
-  Tensor w_used;  // (N, K)
-};
-
-ArrayOperands prepare(const Tensor& xs, const Tensor& wq, const AdcConfig& c, Generator* gen) {
-  ArrayOperands a;
-  if (c.mapping == Mapping::direct) {
-    a.x_parts = {xs};
-    a.w_parts = {wq};
-    a.x_factors = a.w_factors = {1.0f};
-  } else {
-    Slices sx = slice_inputs(xs, c), sw = slice_weights(wq, c);
-    a.x_parts = std::move(sx.parts), a.x_factors = std::move(sx.factors), a.offset = sx.offset;
-    a.w_parts = std::move(sw.parts), a.w_factors = std::move(sw.factors);
-  }
-  a.w_used = wq;
-  if (c.weight_noise > 0) {
-    Generator& g = gen ? *gen : default_generator();
-    for (Tensor& w : a.w_parts) {
-      w = w.detach().clone();
-      for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] += c.weight_noise * g.normal();
-    }
-    a.w_used = Tensor::zeros(wq.shape());
-    for (size_t j = 0; j < a.w_parts.size(); ++j) a.w_used.flat() += a.w_factors[j] * a.w_parts[j].flat();
-  }
-  return a;
 }
 
 void add_offset(float* out, int64_t M, int64_t N, const Tensor& wq, float offset) {
@@ -138,12 +104,10 @@ Tensor tiled_matmul(const Tensor& xs, const Tensor& wq, const AdcConfig& config,
   // Slicing needs whole codes; only the direct, un-floored product is defined on real values.
   check_array_codes("tiled_matmul", xs, wq, config, opt.rounding == Rounding::apply || config.mapping == Mapping::bit_sliced);
   const int64_t M = xs.size(0), K = xs.size(1), N = wq.size(0);
-  ArrayOperands a = prepare(xs, wq, config, opt.noise);
+  detail::ArrayOperands a = detail::prepare_operands(xs, wq, config, opt.noise);
   detail::TileKernel k = detail::make_kernel(config, opt.rounding);
   k.M = M, k.K = K, k.N = N, k.observer = opt.observer;
-  for (size_t i = 0; i < a.x_parts.size(); ++i)
-    for (size_t j = 0; j < a.w_parts.size(); ++j)
-      k.pairs.push_back({a.x_parts[i].data(), a.w_parts[j].data(), a.x_factors[i] * a.w_factors[j]});
+  k.pairs = detail::pairs_of(a, [](const Tensor& t) { return t.data(); });
   if (k.noise_sigma > 0) k.noise_seed = (opt.noise ? *opt.noise : default_generator()).next_u64();
 
   const bool record = autograd::grad_enabled() && (xs.requires_grad() || wq.requires_grad());
@@ -169,7 +133,7 @@ Tensor tiled_matmul_reference(const Tensor& xs, const Tensor& wq, const AdcConfi
                                   "output_noise to 0");
   check_array_codes("tiled_matmul_reference", xs, wq, config);
   const int64_t M = xs.size(0), K = xs.size(1), N = wq.size(0), T = row_tiles(config, K);
-  const ArrayOperands a = prepare(xs, wq, config, nullptr);
+  const detail::ArrayOperands a = detail::prepare_operands(xs, wq, config, nullptr);
   const float D = adc_step(config);
   const quant::CodeRange r = adc_codes(config.ba);
   Tensor out = Tensor::zeros({M, N});

@@ -1,0 +1,141 @@
+// imc/dequantize.cpp — window_weight_sums and imc_dequantize: the exact digital side of an IMC layer
+// (contract in imc_conv.h). Both are smooth; their backward is the plain chain rule.
+//
+// Legend: N output channels, P output positions (1 for a linear layer), T = kH*kW taps,
+//   wq: (N, C, kH, kW) or (N, K)   S, dS: (N, P)   acc, y: (outer, N, inner), inner = P or 1
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "imc/imc_conv.h"
+
+namespace raoq::imc {
+
+RAOQ_REGISTER_OP("window_weight_sums");
+RAOQ_REGISTER_OP("imc_dequantize");
+
+namespace {
+// inside[p, (i, j)] = 1 when tap (i, j) of output p reads a position inside the H x W input.
+MatrixRM inside_taps(int64_t H, int64_t W, int64_t kh, int64_t kw, const ops::Conv2dOptions& o, int64_t* Ho,
+                     int64_t* Wo) {
+  *Ho = (H + 2 * o.padding - o.dilation * (kh - 1) - 1) / o.stride + 1;
+  *Wo = (W + 2 * o.padding - o.dilation * (kw - 1) - 1) / o.stride + 1;
+  RAOQ_CHECK(*Ho >= 1 && *Wo >= 1, "window_weight_sums: the kernel does not fit the padded ", H, "x", W, " input");
+  MatrixRM in(*Ho * *Wo, kh * kw);
+  for (int64_t p = 0; p < in.rows(); ++p)
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) {
+        const int64_t ih = (p / *Wo) * o.stride - o.padding + i * o.dilation;
+        const int64_t iw = (p % *Wo) * o.stride - o.padding + j * o.dilation;
+        in(p, i * kw + j) = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? 1.0f : 0.0f;
+      }
+  return in;
+}
+}  // namespace
+
+// wq -> S = (sum_c wq[n, c, :, :]) inside^T: (N, P).   dwq[n, c, i, j] += (dS inside)[n, (i, j)]
+Tensor window_weight_sums(const Tensor& wq, int64_t H, int64_t W, const ops::Conv2dOptions& o) {
+  RAOQ_CHECK(wq.dim() == 4 || wq.dim() == 2, "window_weight_sums: expected wq (N, C, kH, kW) or (N, K), given ",
+             shape_str(wq.shape()));
+  const bool linear = wq.dim() == 2;
+  const int64_t N = wq.size(0), C = wq.size(1), kh = linear ? 1 : wq.size(2), kw = linear ? 1 : wq.size(3);
+  int64_t Ho = 1, Wo = 1;
+  const MatrixRM inside = linear ? MatrixRM::Ones(1, 1) : inside_taps(H, W, kh, kw, o, &Ho, &Wo);
+  MatrixRM per_tap = MatrixRM::Zero(N, kh * kw);  // sum over input channels
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) per_tap.row(n) += wq.as_matrix(N, C * kh * kw).block(n, c * kh * kw, 1, kh * kw);
+  Tensor S = Tensor::empty({N, Ho * Wo});
+  S.as_matrix(N, Ho * Wo).noalias() = per_tap * inside.transpose();
+  return autograd::record("window_weight_sums", {wq}, S, {"inside"}, [inside, N, C, kh, kw](BackwardContext& ctx) {
+    const MatrixRM d_tap = ctx.dout_tensor().as_matrix(N, inside.rows()) * inside;  // (N, T)
+    auto dW = ctx.dinput_tensor(0).as_matrix(N, C * kh * kw);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c) dW.block(n, c * kh * kw, 1, kh * kw) += d_tap.row(n);
+  });
+}
+
+// y[o, n, q] = a_n acc[o, n, q] + c_n S[n, q] + bias[n],  a_n = s_x s_w[n] / gain,
+//   c_n = s_w[n] (s_x shift / gain + beta).        saves: acc, S, s_x, s_w, beta
+Tensor imc_dequantize(const Tensor& acc, int64_t axis, const Tensor& S, const Tensor& s_x, const Tensor& s_w,
+                      const Tensor& beta, const Tensor& bias, quant::ShiftMap map) {
+  const int64_t ax = axis < 0 ? axis + acc.dim() : axis;
+  RAOQ_CHECK(ax >= 0 && ax < acc.dim(), "imc_dequantize: axis ", axis, " out of range for acc ", shape_str(acc.shape()));
+  const int64_t N = acc.size(ax);
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < ax; ++d) outer *= acc.size(d);
+  for (int64_t d = ax + 1; d < acc.dim(); ++d) inner *= acc.size(d);
+  RAOQ_CHECK(S.dim() == 2 && S.size(0) == N && (S.size(1) == inner || S.size(1) == 1), "imc_dequantize: S must be (",
+             N, ", ", inner, ") or (", N, ", 1), given ", shape_str(S.shape()));
+  RAOQ_CHECK(s_x.numel() == 1 && (s_w.numel() == 1 || s_w.numel() == N) && (!beta.defined() || beta.numel() == 1) &&
+                 (!bias.defined() || bias.numel() == N),
+             "imc_dequantize: expected s_x [], s_w [] or [", N, "], beta [] or undefined, bias [", N, "] or undefined");
+  const int64_t s_stride = S.size(1) == 1 ? 0 : 1;
+  // Per channel: a_n, c_n, and s_w[n] (values now; the backward uses the same ones).
+  const float sx = s_x.item(), b = beta.defined() ? beta.item() : 0.0f;
+  std::vector<float> a(static_cast<size_t>(N)), c(a), sw(a);
+  for (int64_t n = 0; n < N; ++n) {
+    sw[size_t(n)] = s_w.data()[s_w.numel() == 1 ? 0 : n];
+    a[size_t(n)] = sx * sw[size_t(n)] / map.gain;
+    c[size_t(n)] = sw[size_t(n)] * (sx * map.shift / map.gain + b);
+  }
+  Tensor y = Tensor::empty(acc.shape());
+  parallel_for(outer * N, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r % N;
+      const float an = a[size_t(n)], cn = c[size_t(n)], bn = bias.defined() ? bias.data()[n] : 0.0f;
+      const float* in = acc.data() + r * inner;
+      const float* sn = S.data() + n * S.size(1);
+      float* out = y.data() + r * inner;
+      for (int64_t q = 0; q < inner; ++q) out[q] = an * in[q] + cn * sn[q * s_stride] + bn;
+    }
+  }, 16);
+  return autograd::record(
+      "imc_dequantize", {acc, S, s_x, s_w, beta, bias}, y, {"acc", "S", "s_x", "s_w", "beta"},
+      [acc_v = acc.detach(), S_v = S.detach(), a, c, sw, sx, b, outer, N, inner, s_stride, map](BackwardContext& ctx) {
+        const float* g = ctx.dout_tensor().data();
+        float* dacc = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
+        float* dS = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
+        // One thread owns a channel (no shared accumulators); totals are summed in channel order.
+        std::vector<double> d_sx(static_cast<size_t>(N)), d_sw(d_sx), d_beta(d_sx), d_bias(d_sx);
+        parallel_for(N, [&](int64_t n0, int64_t n1) {
+          for (int64_t n = n0; n < n1; ++n) {
+            const float an = a[size_t(n)], cn = c[size_t(n)];
+            const float* sn = S_v.data() + n * S_v.size(1);
+            double g_acc = 0, g_s = 0, g_sum = 0;  // sum g acc, sum g S, sum g over channel n
+            for (int64_t o = 0; o < outer; ++o) {
+              const int64_t base = (o * N + n) * inner;
+              for (int64_t q = 0; q < inner; ++q) {
+                const float gq = g[base + q];
+                if (dacc) dacc[base + q] += an * gq;
+                if (dS) dS[n * S_v.size(1) + q * s_stride] += cn * gq;
+                g_acc += double(gq) * acc_v.data()[base + q];
+                g_s += double(gq) * sn[q * s_stride];
+                g_sum += gq;
+              }
+            }
+            d_sx[size_t(n)] = sw[size_t(n)] / map.gain * (g_acc + map.shift * g_s);
+            d_sw[size_t(n)] = sx / map.gain * g_acc + (sx * map.shift / map.gain + b) * g_s;
+            d_beta[size_t(n)] = sw[size_t(n)] * g_s;
+            d_bias[size_t(n)] = g_sum;
+          }
+        });
+        auto add_total = [&](size_t i, const std::vector<double>& per) {
+          double t = 0;
+          for (double v : per) t += v;
+          ctx.dinput_tensor(i).data()[0] += static_cast<float>(t);
+        };
+        auto add_each = [&](size_t i, const std::vector<double>& per) {
+          for (int64_t n = 0; n < N; ++n) ctx.dinput_tensor(i).data()[n] += static_cast<float>(per[size_t(n)]);
+        };
+        if (ctx.needs(2)) add_total(2, d_sx);
+        if (ctx.needs(3)) {
+          if (ctx.input(3).numel() == 1) add_total(3, d_sw);
+          else add_each(3, d_sw);
+        }
+        if (ctx.needs(4)) add_total(4, d_beta);
+        if (ctx.needs(5)) add_each(5, d_bias);
+      });
+}
+
+}  // namespace raoq::imc

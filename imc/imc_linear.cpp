@@ -1,0 +1,66 @@
+// imc/imc_linear.cpp — ImcLinear (contract in imc_layer.h).
+#include "imc/imc_linear.h"
+
+#include <sstream>
+
+#include "core/error.h"
+#include "core/ops.h"
+#include "imc/imc_conv.h"
+#include "imc/stats.h"
+
+namespace raoq::imc {
+
+ImcLinear::ImcLinear(int64_t in, int64_t out, bool has_bias, quant::QuantOptions q, AdcConfig c)
+    : QuantLinear(in, out, has_bias, q) {
+  config = c;
+  layer_config().validate();
+}
+
+std::shared_ptr<ImcLinear> ImcLinear::from(quant::QuantLinear& q, const AdcConfig& c) {
+  auto m = std::make_shared<ImcLinear>(q.in_features, q.out_features, q.bias.defined(), q.qopts, c);
+  m->load_state_dict(q.state_dict());
+  m->on_array = q.on_array;
+  m->train(q.is_training());
+  return m;
+}
+
+AdcConfig ImcLinear::layer_config() const {
+  AdcConfig c = config;
+  c.bx = qopts.bx, c.bw = qopts.bw;
+  return c;
+}
+
+quant::ShiftMap ImcLinear::input_map() const { return array_input_map(config, qopts.act_signed, qopts.bx); }
+
+// x: (..., in) -> (..., out); the product runs on x viewed as (M, in).
+Tensor ImcLinear::forward(const Tensor& x) {
+  if (!array_enabled) return QuantLinear::forward(x);
+  RAOQ_CHECK(x.dim() >= 1 && x.size(-1) == in_features, label(), " (", in_features, "->", out_features,
+             "): expected input (..., ", in_features, "), got ", shape_str(x.shape()));
+  const quant::Quantized a = act_quant->quantize(x);          // xq: (..., in)
+  const quant::Quantized w = weight_quant->quantize(weight);  // wq: (out, in)
+  const AdcConfig c = layer_config();
+  const quant::ShiftMap map = input_map();
+  const Tensor codes = ops::reshape(a.codes, {-1, in_features});  // (M, in)
+  const Tensor xs = map.gain == 1.0f && map.shift == 0.0f ? codes : quant::a_shift(codes, map);
+  TiledOptions opt;
+  opt.rounding = adc_rounding, opt.noise = noise;
+  if (stats) {
+    stats->record_forward(*this, codes, xs, w.codes, map, c, {}, 1, 1);
+    opt.observer = stats.get();
+  }
+  const Tensor acc = tiled_matmul(xs, w.codes, c, opt);  // (M, out)
+  const Tensor S = window_weight_sums(w.codes, 1, 1);     // (out, 1)
+  Tensor y = imc_dequantize(acc, -1, S, a.scale, w.scale, a.offset, bias, map);
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  return named_output(ops::reshape(y, out_shape), x);
+}
+
+std::string ImcLinear::extra_repr() const {
+  std::ostringstream os;
+  os << QuantLinear::extra_repr() << ", imc(" << layer_config() << ")" << (array_enabled ? "" : " disabled");
+  return os.str();
+}
+
+}  // namespace raoq::imc

@@ -1,0 +1,31 @@
+// imc/imc_linear.h — ImcLinear: a quantized linear layer computed on the IMC array. The forward
+// and the contract shared with ImcConv2d are in imc_layer.h.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "imc/imc_layer.h"
+#include "quant/quant_linear.h"
+
+namespace raoq::imc {
+
+// x: (..., in) -> (..., out).
+class ImcLinear : public quant::QuantLinear, public ImcLayer {
+ public:
+  ImcLinear(int64_t in_features, int64_t out_features, bool bias, quant::QuantOptions q, AdcConfig config);
+  static std::shared_ptr<ImcLinear> from(quant::QuantLinear& q, const AdcConfig& config);
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+
+  AdcConfig layer_config() const override;
+  quant::ShiftMap input_map() const override;
+  Module& as_module() override { return *this; }
+  quant::ActQuantizer& activation_quantizer() override { return *act_quant; }
+  quant::WeightQuantizer& weight_quantizer() override { return *weight_quant; }
+  const Tensor& layer_weight() const override { return weight; }
+  int64_t reduction_length() const override { return in_features; }
+  int64_t output_columns() const override { return out_features; }
+};
+
+}  // namespace raoq::imc

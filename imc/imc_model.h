@@ -1,0 +1,45 @@
+// imc/imc_model.h — model-level IMC operations: convert a QAT model to IMC layers by rules, find
+// the IMC layers, and switch what a training pipeline switches (ADC bits for BitAug, array on/off).
+//
+// Typical pipeline use (the stages themselves live in tools/):
+//   quant::quantize_model(model, qrules);                  // float -> QAT layers (quant/)
+//   imc::to_imc(model, imc::ImcRules{hardware});            // on-array QAT layers -> IMC layers
+//   imc::set_array_enabled(model, false);                   // QAT stage: the array is bypassed
+//   ... train with L_c + lambda_k * wreshape_loss(quant::wreshape_kurtoses(model)) ...
+//   imc::set_array_enabled(model, true);                    // RAOQ stage: per-tile ADC
+//   per step (BitAug, RAOQ Eq. 10):
+//     imc::set_adc_bits(model, ba);       loss(model).backward();
+//     imc::set_adc_bits(model, ba_tilde); (lambda_b * loss(model)).backward();
+//     imc::set_adc_bits(model, ba);       optimizer.step();
+// Because ImcConv2d / ImcLinear keep the parameter names of QuantConv2d / QuantLinear, converting
+// before or after loading a QAT checkpoint gives the same model.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "imc/adc.h"
+#include "imc/imc_layer.h"
+#include "layers/module.h"
+
+namespace raoq::imc {
+
+struct ImcRules {
+  AdcConfig base;                                            // the model-wide hardware
+  std::vector<std::pair<std::string, AdcConfig>> overrides;  // by path glob (quant::path_matches); first match wins
+};
+
+// Replaces every QuantConv2d / QuantLinear with on_array set (and not already an IMC layer) by an
+// ImcConv2d / ImcLinear with the config of its first matching override, else `base`; each layer's
+// config is validated (errors name "imc.<path>"). Returns the converted paths in module order.
+std::vector<std::string> to_imc(Module& root, const ImcRules& rules);
+
+// The IMC layers below root, with their paths, in module order.
+std::vector<std::pair<std::string, ImcLayer*>> imc_layers(Module& root);
+
+void set_adc_bits(Module& root, int ba);            // config.ba of every IMC layer (BitAug)
+void set_array_enabled(Module& root, bool enabled);  // false: every IMC layer computes as its QAT layer
+void set_noise_generator(Module& root, Generator* gen);
+
+}  // namespace raoq::imc

@@ -1,0 +1,187 @@
+// imc/stats.cpp — per-layer IMC statistics (definitions of every figure in stats.h).
+#include "imc/stats.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <limits>
+#include <ostream>
+#include <sstream>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "imc/imc_conv.h"
+#include "imc/imc_model.h"
+
+namespace raoq::imc {
+
+int64_t Histogram::total() const {
+  int64_t t = below + above;
+  for (int64_t c : counts) t += c;
+  return t;
+}
+
+LayerStats::LayerStats(std::string path) : path_(std::move(path)) {}
+
+void LayerStats::record_forward(const ImcLayer& layer, const Tensor& xq, const Tensor& xs, const Tensor& wq,
+                                quant::ShiftMap map, const AdcConfig& config, const ops::Conv2dOptions& options,
+                                int64_t H, int64_t W) {
+  (void)layer;
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t N = wq.size(0), K = wq.numel() / N, T = row_tiles(config, K);
+  if (columns_.empty()) {
+    config_ = config, map_ = map, K_ = K, N_ = N, T_ = T;
+    columns_.assign(size_t(T * N), {});
+    const int64_t half = int64_t(1) << (config.ba - 1);
+    adc_hist_ = {double(-half), 1.0, std::vector<int64_t>(size_t(2 * half), 0), 0, 0};
+  }
+  RAOQ_CHECK(config.ba == config_.ba && N == N_ && K == K_, "LayerStats '", path_,
+             "': the layer's ADC bits or shape changed during a statistics session (collect with a fixed ba)");
+  for (int64_t i = 0; i < xs.numel(); ++i) {
+    xs_ss_ += double(xs.data()[i]) * xs.data()[i];
+    xq_ss_ += double(xq.data()[i]) * xq.data()[i];
+  }
+  x_count_ += double(xs.numel());
+
+  // Weight codes: moments and histogram (the weights are the same every batch: replaced, not added).
+  double mu = 0, m2 = 0, m4 = 0;
+  for (int64_t i = 0; i < wq.numel(); ++i) mu += wq.data()[i];
+  mu /= double(wq.numel());
+  const int64_t qmax = (int64_t(1) << (config.bw - 1)) - 1;
+  weight_hist_ = {double(-qmax), 1.0, std::vector<int64_t>(size_t(2 * qmax + 1), 0), 0, 0};
+  for (int64_t i = 0; i < wq.numel(); ++i) {
+    const double d = wq.data()[i] - mu;
+    m2 += d * d, m4 += d * d * d * d;
+    const int64_t bin = int64_t(std::floor(wq.data()[i])) + qmax;
+    if (bin < 0) ++weight_hist_.below;
+    else if (bin > 2 * qmax) ++weight_hist_.above;
+    else ++weight_hist_.counts[size_t(bin)];
+  }
+  m2 /= double(wq.numel()), m4 /= double(wq.numel());
+  wq_var_ = m2, wq_kurtosis_ = m2 > 0 ? m4 / (m2 * m2) : 0.0;
+
+  // Tile t's weight sums over the taps inside the image, for the column sums without A-shift.
+  unshifted_ok_ = config.mapping == Mapping::direct;
+  if (!unshifted_ok_ || map.shift == 0.0f || !tile_sums_.empty()) return;
+  autograd::NoGradGuard ng;
+  for (int64_t t = 0; t < T; ++t) {
+    Tensor masked = Tensor::zeros(wq.shape());
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = t * config.rows; k < std::min(K, (t + 1) * config.rows); ++k)
+        masked.data()[n * K + k] = wq.data()[n * K + k];
+    const Tensor S = window_weight_sums(masked, H, W, options);  // (N, P)
+    P_ = S.size(1);
+    tile_sums_.insert(tile_sums_.end(), S.data(), S.data() + S.numel());
+  }
+}
+
+void LayerStats::observe(const TileView& v) {
+  const int64_t N = v.n_cols;
+  const float lo = -std::ldexp(1.0f, config_.ba - 1), hi = -lo - 1;
+  std::vector<Column> local(static_cast<size_t>(N));
+  std::vector<int64_t> hist(adc_hist_.counts.size(), 0);
+  int64_t below = 0, above = 0, clipped = 0;
+  auto quantize = [&](double z) { return std::floor(std::clamp(z, double(lo), double(hi))); };
+  for (int64_t r = 0; r < v.m_count; ++r) {
+    const int64_t p = P_ == 1 ? 0 : v.m0 + r;
+    for (int64_t n = 0; n < N; ++n) {
+      const double y = double(v.y[r * N + n]) / v.D;
+      const double e = quantize(y) - y;
+      clipped += (y < lo || y > hi);
+      if (y < lo) ++below;
+      else if (y >= hi + 1) ++above;
+      else ++hist[size_t(int64_t(std::floor(y)) - int64_t(lo))];
+      double u = y;  // the same column sum without A-shift (exact: xq = (xs + shift)/gain)
+      if (map_.shift != 0.0f && !tile_sums_.empty())
+        u = (double(v.y[r * N + n]) + map_.shift * tile_sums_[size_t((v.tile * N + n) * P_ + p)]) / map_.gain / v.D;
+      const double eu = quantize(u) - u;
+      Column& c = local[size_t(n)];
+      c.n += 1, c.sy += y, c.syy += y * y, c.se += e, c.see += e * e;
+      c.su += u, c.suu += u * u, c.seu += eu, c.seeu += eu * eu;
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int64_t n = 0; n < N; ++n) {
+    Column& c = columns_[size_t(v.tile * N + n)];
+    const Column& l = local[size_t(n)];
+    c.n += l.n, c.sy += l.sy, c.syy += l.syy, c.se += l.se, c.see += l.see;
+    c.su += l.su, c.suu += l.suu, c.seu += l.seu, c.seeu += l.seeu;
+  }
+  for (size_t i = 0; i < hist.size(); ++i) adc_hist_.counts[i] += hist[i];
+  adc_hist_.below += below, adc_hist_.above += above;
+  clipped_ += clipped;
+}
+
+LayerSummary LayerStats::summary() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  LayerSummary s;
+  std::ostringstream cfg;
+  cfg << config_;
+  s.path = path_, s.config = cfg.str(), s.K = K_, s.N = N_, s.tiles = T_;
+  s.arrays = arrays_used(config_, K_, N_);
+  s.row_utilisation = T_ ? double(K_) / double(T_ * config_.rows) : 0.0;
+  double n = 0, sy = 0, syy = 0, se = 0, see = 0, su = 0, suu = 0, seu = 0, seeu = 0;
+  double sig_c = 0, err_c = 0, sigu_c = 0, erru_c = 0;
+  for (const Column& c : columns_) {
+    if (c.n == 0) continue;
+    n += c.n, sy += c.sy, syy += c.syy, se += c.se, see += c.see, su += c.su, suu += c.suu, seu += c.seu, seeu += c.seeu;
+    sig_c += c.syy - c.sy * c.sy / c.n, err_c += c.see - c.se * c.se / c.n;
+    sigu_c += c.suu - c.su * c.su / c.n, erru_c += c.seeu - c.seu * c.seu / c.n;
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto var = [&](double s1, double s2) { return n > 0 ? s2 / n - (s1 / n) * (s1 / n) : nan; };
+  auto db = [](double signal, double noise) { return 10.0 * std::log10(signal / noise); };
+  s.conversions = int64_t(n);
+  s.adc_input_var_steps = var(sy, syy);
+  s.adc_input_var_steps_centered = n > 0 ? sig_c / n : nan;
+  s.clip_fraction = n > 0 ? double(clipped_) / n : nan;
+  s.mean_error_steps = n > 0 ? se / n : nan;
+  s.sqnr_db_all = db(var(sy, syy), var(se, see));
+  s.sqnr_db_centered = db(sig_c, err_c);
+  const bool u_ok = unshifted_ok_ && n > 0;
+  s.adc_input_var_steps_unshifted = u_ok ? var(su, suu) : nan;
+  s.adc_input_var_steps_unshifted_centered = u_ok ? sigu_c / n : nan;
+  s.sqnr_db_all_unshifted = u_ok ? db(var(su, suu), var(seu, seeu)) : nan;
+  s.sqnr_db_centered_unshifted = u_ok ? db(sigu_c, erru_c) : nan;
+  s.xs_second_moment = x_count_ > 0 ? xs_ss_ / x_count_ : nan;
+  s.xq_second_moment = x_count_ > 0 ? xq_ss_ / x_count_ : nan;
+  s.wq_var = wq_var_, s.wq_kurtosis = wq_kurtosis_;
+  s.adc_inputs = adc_hist_, s.weight_codes = weight_hist_;
+  return s;
+}
+
+StatsSession::StatsSession(Module& root) : layers_(imc_layers(root)) {
+  for (auto& [path, layer] : layers_) layer->stats = std::make_shared<LayerStats>(path);
+}
+
+StatsSession::~StatsSession() {
+  for (auto& [path, layer] : layers_) layer->stats.reset();
+}
+
+std::vector<LayerSummary> StatsSession::summaries() const {
+  std::vector<LayerSummary> out;
+  for (const auto& [path, layer] : layers_) out.push_back(layer->stats->summary());
+  return out;
+}
+
+void print_stats(std::ostream& os, const std::vector<LayerSummary>& summaries) {
+  const auto flags = os.flags();
+  os << std::left << std::setw(24) << "layer" << std::right << std::setw(6) << "tiles" << std::setw(7) << "util"
+     << std::setw(10) << "var(y/D)" << std::setw(10) << "centred" << std::setw(8) << "clip%" << std::setw(8) << "err"
+     << std::setw(9) << "SQNR-all" << std::setw(9) << "SQNR-c" << std::setw(9) << "c,no-sh" << std::setw(8)
+     << "E[xs2]" << std::setw(8) << "E[xq2]" << std::setw(8) << "Var[wq]" << std::setw(7) << "kurt" << '\n';
+  os << std::fixed;
+  for (const LayerSummary& s : summaries)
+    os << std::left << std::setw(24) << s.path << std::right << std::setw(6) << s.tiles << std::setw(7)
+       << std::setprecision(2) << s.row_utilisation << std::setw(10) << std::setprecision(2) << s.adc_input_var_steps
+       << std::setw(10) << s.adc_input_var_steps_centered << std::setw(8) << 100 * s.clip_fraction << std::setw(8)
+       << s.mean_error_steps << std::setw(9) << std::setprecision(1) << s.sqnr_db_all << std::setw(9)
+       << s.sqnr_db_centered << std::setw(9) << s.sqnr_db_centered_unshifted << std::setw(8) << s.xs_second_moment
+       << std::setw(8) << s.xq_second_moment << std::setw(8) << std::setprecision(2) << s.wq_var << std::setw(7)
+       << s.wq_kurtosis << '\n';
+  os << "SQNR-all: over all conversions; SQNR-c: each array column's mean removed from signal and error "
+        "(the informative figure); c,no-sh: SQNR-c of the same product without A-shift\n";
+  os.flags(flags);
+}
+
+}  // namespace raoq::imc

@@ -1,0 +1,166 @@
+// tests/imc/test_imc_conv.cpp — the IMC convolution (fast == plain-loop reference exactly on codes,
+// padding, bit slicing), window weight sums, the dequantization op, and their gradient checks.
+#include <cmath>
+
+#include "core/ops.h"
+#include "core/rng.h"
+#include "imc/imc_conv.h"
+#include "quant/ashift.h"
+#include "tests/quant/backward_with.h"
+#include "tests/support/testing.h"
+
+using namespace raoq;
+using namespace raoq::imc;
+
+namespace {
+Tensor random_codes(const Shape& shape, float lo, float hi, uint64_t seed) {
+  Generator gen(seed);
+  Tensor t = Tensor::empty(shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = lo + float(gen.below(uint64_t(hi - lo + 1)));
+  return t;
+}
+Tensor input_codes(const Shape& shape, const AdcConfig& c, uint64_t seed) {
+  const InputCodes in = accepted_inputs(c);
+  if (!in.odd_only) return random_codes(shape, in.lo, in.hi, seed);
+  return quant::a_shift(random_codes(shape, 0, std::ldexp(1.0f, c.bx) - 1, seed),
+                        quant::a_shift_map(c.bx, Representation::minus_one_one));
+}
+}  // namespace
+
+TEST_CASE("imc_conv2d: fast == plain-loop reference exactly, and == the plain convolution when bypassed", "[imc]") {
+  const int variant = GENERATE(0, 1, 2, 3, 4);
+  const ops::Conv2dOptions o = GENERATE(ops::Conv2dOptions{.stride = 1, .padding = 1},
+                                        ops::Conv2dOptions{.stride = 2, .padding = 0},
+                                        ops::Conv2dOptions{.stride = 1, .padding = 2, .dilation = 2});
+  AdcConfig c;
+  c.rows = 8;  // K = 3*3*3 = 27: four row tiles
+  c.ba = 5;
+  if (variant == 1) c.signed_input = false;
+  if (variant == 2) c.representation = Representation::minus_one_one;
+  if (variant == 3) c.rows = 512;
+  if (variant == 4) c.bx = c.bw = 8, c.mapping = Mapping::bit_sliced;
+  CAPTURE(variant, o.stride, o.padding, o.dilation);
+  const Tensor xs = input_codes({2, 3, 6, 5}, c, 11 + variant);
+  const float q = std::ldexp(1.0f, c.bw - 1) - 1;
+  const Tensor wq = random_codes({4, 3, 3, 3}, -q, q, 12 + variant);
+  const Tensor fast = imc_conv2d(xs, wq, c, o);
+  REQUIRE(fast.to_vector() == imc_conv2d_reference(xs, wq, c, o).to_vector());
+  c.bypass = true;
+  const Tensor plain = ops::conv2d_reference(xs, wq, Tensor(), o);
+  REQUIRE(imc_conv2d(xs, wq, c, o).to_vector() == plain.to_vector());
+}
+
+TEST_CASE("imc_conv2d: only groups == 1, and codes are validated", "[imc]") {
+  const AdcConfig c;
+  REQUIRE_THROWS_WITH(imc_conv2d(Tensor::zeros({1, 4, 3, 3}), Tensor::zeros({4, 1, 3, 3}), c, {.groups = 4}),
+                      Catch::Contains("only groups == 1"));
+  Tensor xs = Tensor::zeros({1, 1, 3, 3});
+  xs.data()[4] = 9;
+  REQUIRE_THROWS_WITH(imc_conv2d(xs, Tensor::zeros({1, 1, 3, 3}), c, {}), Catch::Contains("input code 9"));
+}
+
+TEST_CASE("window_weight_sums: the taps inside the image, per output position", "[imc]") {
+  // 1 output channel, 1 input channel, 3x3 kernel of ones plus a 2 in the centre; 3x3 input, padding 1.
+  Tensor wq = Tensor::ones({1, 1, 3, 3});
+  wq.data()[4] = 2;
+  const Tensor S = window_weight_sums(wq, 3, 3, {.padding = 1});
+  // corners see 4 taps (one is the centre), edges 6, the middle all 9: {5, 7, 5, 7, 10, 7, 5, 7, 5}
+  REQUIRE(S.to_vector() == std::vector<float>{5, 7, 5, 7, 10, 7, 5, 7, 5});
+  REQUIRE(window_weight_sums(Tensor::from_vector({1, 2, 3, -4, 5, 6}, {2, 3}), 1, 1).to_vector() ==
+          std::vector<float>{6, 7});
+}
+
+RAOQ_GRADCHECK_CASE("window_weight_sums", "3x3 kernel, padding 1, stride 2", "[imc]") {
+  const Tensor wq = testing::uniform({2, 2, 3, 3}, -1.0f, 1.0f, 21);
+  RAOQ_REQUIRE_GRADCHECK(
+      "window_weight_sums",
+      [](const std::vector<Tensor>& in) { return window_weight_sums(in[0], 5, 4, {.stride = 2, .padding = 1}); }, {wq});
+}
+
+TEST_CASE("imc_dequantize: the DESIGN.md formula, element by element", "[imc]") {
+  // acc (2, 2, 3) conv layout, S (2, 3), per-channel s_w.
+  const Tensor acc = Tensor::from_vector({1, 2, 3, 4, 5, 6, -1, -2, -3, -4, -5, -6}, {2, 2, 3});
+  const Tensor S = Tensor::from_vector({1, 0, 2, -1, 3, 1}, {2, 3});
+  const Tensor sx = Tensor::scalar(0.5f), sw = Tensor::from_vector({0.25f, 2.0f}, {2}), beta = Tensor::scalar(-0.5f);
+  const Tensor bias = Tensor::from_vector({1, -1}, {2});
+  const quant::ShiftMap map{2.0f, 15.0f};
+  const Tensor y = imc_dequantize(acc, 1, S, sx, sw, beta, bias, map);
+  for (int64_t o = 0; o < 2; ++o)
+    for (int64_t n = 0; n < 2; ++n)
+      for (int64_t p = 0; p < 3; ++p) {
+        const float a = acc.data()[(o * 2 + n) * 3 + p], s = S.data()[n * 3 + p], w = sw.data()[n];
+        const float expected = 0.5f * w * (a + 15 * s) / 2 + -0.5f * w * s + bias.data()[n];
+        REQUIRE(y.data()[(o * 2 + n) * 3 + p] == Approx(expected).epsilon(1e-6));
+      }
+}
+
+RAOQ_GRADCHECK_CASE("imc_dequantize", "conv layout, per-channel s_w, offset and bias", "[imc]") {
+  const Tensor acc = testing::uniform({2, 3, 4}, -3.0f, 3.0f, 31), S = testing::uniform({3, 4}, -2.0f, 2.0f, 32);
+  const Tensor sx = testing::uniform({}, 0.3f, 0.6f, 33), sw = testing::uniform({3}, 0.2f, 0.9f, 34);
+  const Tensor beta = testing::uniform({}, -0.5f, 0.5f, 35), bias = testing::uniform({3}, -1.0f, 1.0f, 36);
+  RAOQ_REQUIRE_GRADCHECK(
+      "imc_dequantize",
+      [](const std::vector<Tensor>& in) {
+        return imc_dequantize(in[0], 1, in[1], in[2], in[3], in[4], in[5], quant::ShiftMap{1.0f, 8.0f});
+      },
+      {acc, S, sx, sw, beta, bias});
+}
+
+RAOQ_GRADCHECK_CASE("imc_dequantize", "linear layout, per-tensor s_w, S broadcast", "[imc]") {
+  const Tensor acc = testing::uniform({5, 3}, -3.0f, 3.0f, 37), S = testing::uniform({3, 1}, -2.0f, 2.0f, 38);
+  const Tensor sx = testing::uniform({}, 0.3f, 0.6f, 39), sw = testing::uniform({}, 0.2f, 0.9f, 40);
+  RAOQ_REQUIRE_GRADCHECK(
+      "imc_dequantize",
+      [](const std::vector<Tensor>& in) {
+        return imc_dequantize(in[0], -1, in[1], in[2], in[3], Tensor(), Tensor(), quant::ShiftMap{2.0f, -1.0f});
+      },
+      {acc, S, sx, sw});
+}
+
+RAOQ_GRADCHECK_CASE("imc_conv2d", "floor skipped, 2 tiles, padding 1", "[imc]") {
+  // K = 2*3*3 = 18 over rows = 9: two tiles. ba = 8, k = 1: D = 2*9*7*7/256 = 3.4453125 and the range
+  // is y/D in [-128, 127], beyond any |y| <= 9*7*6: nothing clips and no stencil step crosses a kink.
+  AdcConfig c;
+  c.rows = 9, c.ba = 8, c.k = 1;
+  const Tensor xs = testing::uniform({1, 2, 3, 3}, -6.5f, 6.5f, 41);
+  const Tensor wq = testing::uniform({2, 2, 3, 3}, -6.0f, 6.0f, 42);
+  TiledOptions opt;
+  opt.rounding = Rounding::skip;
+  RAOQ_REQUIRE_GRADCHECK(
+      "imc_conv2d",
+      [c, opt](const std::vector<Tensor>& in) { return imc_conv2d(in[0], in[1], c, {.padding = 1}, opt); }, {xs, wq});
+}
+
+TEST_CASE("imc_conv2d: straight-through backward equals tiled_matmul's on the patches", "[imc]") {
+  // With stride = kernel and no padding the patches do not overlap: the conv backward must match
+  // tiled_matmul's on the (P, K) patch matrix, masks included (ba = 3 clips many sums).
+  AdcConfig c;
+  c.rows = 4, c.ba = 3, c.k = 1;
+  const Tensor xs = random_codes({1, 2, 4, 4}, -8, 7, 51).set_requires_grad(true);
+  const Tensor wq = random_codes({3, 2, 2, 2}, -7, 7, 52).set_requires_grad(true);
+  const Tensor y = imc_conv2d(xs, wq, c, {.stride = 2});  // (1, 3, 2, 2)
+  std::vector<float> g(12);
+  for (int i = 0; i < 12; ++i) g[size_t(i)] = float(i % 5) - 2;
+  testing::backward_with(y, g);
+  // The same product as a matrix: patches (P = 4, K = 8) in (c, i, j) order.
+  Tensor patches = Tensor::empty({4, 8});
+  for (int p = 0; p < 4; ++p)
+    for (int ch = 0; ch < 2; ++ch)
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j)
+          patches.data()[p * 8 + ch * 4 + i * 2 + j] = xs.data()[ch * 16 + ((p / 2) * 2 + i) * 4 + (p % 2) * 2 + j];
+  patches.set_requires_grad(true);
+  const Tensor w2 = wq.detach().view_as_shape({3, 8}).clone().set_requires_grad(true);
+  const Tensor ym = tiled_matmul(patches, w2, c);  // (P, N)
+  std::vector<float> gm(12);
+  for (int p = 0; p < 4; ++p)
+    for (int n = 0; n < 3; ++n) gm[size_t(p * 3 + n)] = g[size_t(n * 4 + p)];
+  testing::backward_with(ym, gm);
+  REQUIRE(wq.grad().to_vector() == w2.grad().to_vector());
+  for (int p = 0; p < 4; ++p)
+    for (int ch = 0; ch < 2; ++ch)
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j)
+          REQUIRE(xs.grad().data()[ch * 16 + ((p / 2) * 2 + i) * 4 + (p % 2) * 2 + j] ==
+                  patches.grad().data()[p * 8 + ch * 4 + i * 2 + j]);
+}
