@@ -1,0 +1,149 @@
+// tests/tools/test_cli.cpp — the raoq command line: help texts, argument errors (one line each),
+// and train / eval / models driven through run_command_line as the executable would.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "tests/support/testing.h"
+#include "tests/tools/tools_testing.h"
+#include "tools/cli.h"
+
+using namespace raoq;
+using namespace raoq::tools;
+using Catch::Contains;
+using Catch::Equals;
+
+namespace {
+
+std::string run_ok(const std::vector<std::string>& args) {
+  std::ostringstream out;
+  const int status = run_command_line(args, out);
+  INFO(out.str());
+  REQUIRE(status == 0);
+  return out.str();
+}
+
+std::string error_of(const std::vector<std::string>& args) {
+  std::ostringstream out;
+  try {
+    run_command_line(args, out);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+std::string write_config(const std::string& dir, const Json& config) {
+  const std::string path = dir + "/tiny.json";
+  std::ofstream(path) << config.dump(2);
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("cli: help for every command and topic", "[tools]") {
+  const std::string main_help = run_ok({"--help"});
+  CHECK_THAT(main_help, Contains("usage: raoq <command> [options]") && Contains("train CONFIG.json") &&
+                            Contains("raoq train configs/fmnist-fp.json --quick"));
+  CHECK(run_ok({"help"}) == main_help);
+  const std::string train = run_ok({"train", "--help"});
+  for (const char* s : {"--out DIR", "--set KEY=VALUE", "--resume", "--quick", "--threads N", "metrics.jsonl",
+                        "results.json", "raoq help config"})
+    CHECK_THAT(train, Contains(s));
+  CHECK(run_ok({"help", "train"}) == train);
+  CHECK_THAT(run_ok({"eval", "-h"}), Contains("usage: raoq eval CONFIG.json --checkpoint FILE"));
+  CHECK_THAT(run_ok({"models", "--help"}), Contains("usage: raoq models [NAME]"));
+  const std::string reference = run_ok({"help", "config"});
+  for (const char* s : {"stages", "optimizer.name", "warmup_epochs", "label_smoothing", "checkpoint.every_steps",
+                        "resnet20", "width_mult"})
+    CHECK_THAT(reference, Contains(s));
+  // No line of the option tables is wider than 100 columns.
+  std::istringstream lines(train);
+  for (std::string line; std::getline(lines, line);) CHECK(line.size() <= 100);
+  std::ostringstream out;
+  CHECK(run_command_line({}, out) == 2);  // bare `raoq`: help, and a failing status
+  CHECK_THAT(out.str(), Contains("usage: raoq"));
+}
+
+TEST_CASE("cli: bad command lines are one-line errors", "[tools]") {
+  CHECK_THAT(error_of({"trian", "x.json"}),
+             Equals("unknown command 'trian' (did you mean train?); run raoq --help for the commands"));
+  CHECK_THAT(error_of({"train"}), Equals("train: missing CONFIG.json (usage: raoq train CONFIG.json [options])"));
+  CHECK_THAT(error_of({"train", "a.json", "b.json"}),
+             Equals("train: unexpected argument 'b.json' (usage: raoq train CONFIG.json [options])"));
+  CHECK_THAT(error_of({"train", "a.json", "--otu", "x"}),
+             Equals("train: unknown option --otu (did you mean --out?); see raoq train --help"));
+  CHECK_THAT(error_of({"train", "a.json", "--out"}), Equals("train: --out needs a value (DIR)"));
+  CHECK_THAT(error_of({"train", "a.json", "--threads", "two"}),
+             Equals("train: --threads must be a positive integer (got 'two')"));
+  CHECK_THAT(error_of({"train", "a.json", "--threads=0"}), Equals("train: --threads must be a positive integer (got '0')"));
+  CHECK_THAT(error_of({"train", "a.json", "--quick=yes"}), Equals("train: --quick takes no value (got '--quick=yes')"));
+  CHECK_THAT(error_of({"train", "a.json", "--out", "a", "--out", "b"}), Equals("train: --out given twice"));
+  CHECK_THAT(error_of({"train", "a.json", "--resume", "--overwrite"}),
+             Equals("train: --resume and --overwrite contradict each other; choose one"));
+  CHECK_THAT(error_of({"train", "/nonexistent/a.json"}),
+             Equals("config: cannot open '/nonexistent/a.json' (No such file or directory)"));
+  CHECK_THAT(error_of({"eval", "a.json"}),
+             Equals("eval: missing --checkpoint FILE (e.g. runs/<config name>/checkpoints/best.safetensors)"));
+  CHECK_THAT(error_of({"models", "resnet21"}),
+             Equals("model: name must be one of mlp, cnn-small, resnet20, resnet18 or mobilenetv2 (got \"resnet21\"); "
+                    "did you mean \"resnet20\"?"));
+  CHECK_THAT(error_of({"models", "--set", "width=2"}), Equals("models: --set needs a model NAME"));
+  CHECK_THAT(error_of({"help", "trainn"}), Equals("help: no help on 'trainn' (topics: train, eval, models, config)"));
+}
+
+TEST_CASE("cli: config errors surface before any work, naming the key", "[tools]") {
+  const std::string dir = testing::make_temp_dir("raoq_cli_");
+  const std::string data = dir + "/data";
+  std::filesystem::create_directories(data);
+  testing::write_synthetic_idx(data, 48, 20, 8, 4, 5);
+  const std::string config = write_config(dir, testing::tiny_config(data, {{"name", "mlp"}, {"hidden", {8}}}));
+  CHECK_THAT(error_of({"train", config, "--out", dir + "/run", "--set", "stages[1].optimizer.lr=-0.1"}),
+             Equals("config: stages[1].optimizer.lr must be > 0 (got -0.1)"));
+  CHECK_THAT(error_of({"train", config, "--out", dir + "/run", "--set", "stages[0].optimizer.nesterov=maybe"}),
+             Equals("config: stages[0].optimizer.nesterov must be true or false (got \"maybe\")"));
+  CHECK_FALSE(std::filesystem::exists(dir + "/run"));  // nothing was created
+  // --print-config shows the resolved config (with the override) and trains nothing.
+  const Json printed = Json::parse(run_ok({"train", config, "--print-config", "--set", "stages[0].epochs=5"}));
+  CHECK(printed["stages"][0]["epochs"] == 5);
+  CHECK(printed["stages"][1]["optimizer"]["eps"] == 1e-8);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("cli: train --quick, then eval the checkpoints it wrote", "[tools]") {
+  const std::string dir = testing::make_temp_dir("raoq_cli_");
+  const std::string data = dir + "/data";
+  std::filesystem::create_directories(data);
+  testing::write_synthetic_idx(data, 64, 30, 8, 4, 9);
+  const std::string config = write_config(dir, testing::tiny_config(data, {{"name", "cnn-small"}, {"width", 2}}));
+  const std::string run = dir + "/run";
+  const std::string log = run_ok({"train", config, "--quick", "--out", run, "--threads", "1"});
+  CHECK_THAT(log, Contains("raoq train: tiny (quick)") && Contains("results: " + run + "/results.md") &&
+                      Contains("| method | ADC bits | metric | value |"));
+  const Json results = Json::parse(std::ifstream(run + "/results.json"));
+  REQUIRE(results["table"].size() == 2);
+  const Json config_used = Json::parse(std::ifstream(run + "/config.json"));
+  CHECK(config_used["stages"][0]["epochs"] == 1);  // quick
+  // eval on the final stage's checkpoint reproduces the accuracy the run reported.
+  const std::string eval = run_ok({"eval", run + "/config.json", "--checkpoint", run + "/checkpoints/b.safetensors"});
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "accuracy %.2f%%", results["table"][1]["value"].get<double>());
+  CHECK_THAT(eval, Contains(expected) && Contains("(stage b)"));
+  // A checkpoint of another model is refused with the first difference named.
+  CHECK_THAT(error_of({"eval", config, "--set", "model.width=4", "--checkpoint", run + "/checkpoints/b.safetensors"}),
+             Equals("eval: the checkpoint's model differs from the config's at model.width (2 in the checkpoint, 4 in "
+                    "the config); evaluate it with the config.json of its run directory"));
+  CHECK_THAT(error_of({"eval", config, "--checkpoint", run + "/nothing.safetensors"}), Contains("nothing.safetensors"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("cli: models lists the builders and prints one with its shapes", "[tools]") {
+  const std::string list = run_ok({"models"});
+  for (const char* name : {"mlp", "cnn-small", "resnet20", "resnet18", "mobilenetv2"}) CHECK_THAT(list, Contains(name));
+  const std::string one = run_ok({"models", "resnet20", "--set", "width=4"});
+  CHECK_THAT(one, Contains("layer3.2.conv2") && Contains("[1, 16, 8, 8]") && Contains("(output)") &&
+                      Contains("[1, 10]") && Contains("total:"));
+  CHECK_THAT(error_of({"models", "resnet20", "--set", "width=0"}),
+             Equals("model: width must be an integer in [1, 4096] (got 0)"));
+}

@@ -1,0 +1,218 @@
+// tests/tools/test_config.cpp — config validation (exact one-line messages), --set overrides,
+// the resolved form and quick mode.
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "tests/support/testing.h"
+#include "tools/config.h"
+
+using namespace raoq;
+using namespace raoq::tools;
+using Catch::Equals;
+
+namespace {
+
+// A complete, valid config; each bad case below changes one thing.
+Json base_config() {
+  return Json::parse(R"({
+    "name": "t",
+    "seed": 1,
+    "data": {"kind": "idx", "root": "/data/fmnist"},
+    "model": {"name": "cnn-small"},
+    "stages": [
+      {"name": "fp", "kind": "fp", "epochs": 2, "batch_size": 32,
+       "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": true},
+       "schedule": {"name": "cosine", "warmup_epochs": 1}},
+      {"name": "tune", "epochs": 1,
+       "optimizer": {"name": "adamw", "lr": 0.001}}
+    ]
+  })");
+}
+
+// Applies the overrides to the base config and returns the validation error ("" if valid).
+std::string error_for(const std::vector<std::string>& overrides, Json j = base_config()) {
+  try {
+    for (const auto& o : overrides) apply_override(j, o);
+    parse_config(j, "default");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("config: the base config is valid and resolves every default", "[tools]") {
+  const Config c = parse_config(base_config(), "default");
+  REQUIRE(c.name == "t");
+  REQUIRE(c.stages.size() == 2);
+  CHECK(c.stages[0].optimizer.nesterov);
+  CHECK(c.stages[1].kind == "fp");
+  CHECK(c.stages[1].name == "tune");
+  CHECK(c.stages[1].batch_size == 128);
+  CHECK(c.stages[1].schedule.name == "cosine");
+  CHECK(c.stages[1].optimizer.beta2 == 0.999);
+  CHECK(c.model["width"] == 32);
+  CHECK(c.checkpoint.every_steps == 500);
+  // The resolved form parses back to itself.
+  const Json resolved = to_json(c);
+  REQUIRE(to_json(parse_config(resolved, "other")) == resolved);
+  REQUIRE(resolved["stages"][1]["optimizer"] == Json{{"name", "adamw"}, {"lr", 0.001}, {"betas", {0.9, 0.999}}, {"eps", 1e-8}});
+  // Without a name the file name is used.
+  Json unnamed = base_config();
+  unnamed.erase("name");
+  REQUIRE(parse_config(unnamed, "fmnist-fp").name == "fmnist-fp");
+}
+
+TEST_CASE("config: bad values are one line naming the key path", "[tools]") {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"stages[1].optimizer.lr=-0.1"}, "config: stages[1].optimizer.lr must be > 0 (got -0.1)"},
+      {{"stages[0].optimizer.lr=\"fast\""}, "config: stages[0].optimizer.lr must be a number (got \"fast\")"},
+      {{"stages[0].epochs=0"}, "config: stages[0].epochs must be an integer in [1, 100000] (got 0)"},
+      {{"stages[0].epochs=2.5"}, "config: stages[0].epochs must be an integer in [1, 100000] (got 2.5)"},
+      {{"stages[0].batch_size=true"}, "config: stages[0].batch_size must be an integer in [1, 1048576] (got true)"},
+      {{"stages[0].optimizer.momentum=1"}, "config: stages[0].optimizer.momentum must be in [0, 1) (got 1)"},
+      {{"stages[0].optimizer.name=adam"},
+       "config: stages[0].optimizer.name must be one of sgd or adamw (got \"adam\"); did you mean \"adamw\"?"},
+      {{"stages[0].optimzer={}"}, "config: stages[0].optimzer is not a known key (did you mean stages[0].optimizer?)"},
+      {{"stages[0].kind=qat"}, "config: stages[0].kind must be one of fp (got \"qat\")"},
+      {{"stages[0].schedule.name=cosin"},
+       "config: stages[0].schedule.name must be one of cosine, linear, step or constant (got \"cosin\"); did you "
+       "mean \"cosine\"?"},
+      {{"stages[0].schedule.warmup_epochs=3"},
+       "config: stages[0].schedule.warmup_epochs must not exceed the stage's epochs (2), got 3"},
+      {{"stages[0].schedule.gamma=0.5"},
+       "config: stages[0].schedule.gamma is not a known key (known keys here: name, warmup_epochs, final_lr)"},
+      {{"stages[0].schedule.final_lr=0.5"}, "config: stages[0].schedule.final_lr must be <= stages[0].optimizer.lr (0.1), got 0.5"},
+      {{"stages[0].schedule={\"name\":\"step\",\"step_epochs\":0}"},
+       "config: stages[0].schedule.step_epochs must be a positive integer (got 0)"},
+      {{"stages[0].optimizer.momentum=0"}, "config: stages[0].optimizer.nesterov needs momentum > 0 (got momentum 0)"},
+      {{"stages[1].optimizer.betas=[0.9]"}, "config: stages[1].optimizer.betas must be a list of two numbers (got 1)"},
+      {{"stages[1].optimizer.betas=[0.9, 1.5]"}, "config: stages[1].optimizer.betas[1] must be in [0, 1) (got 1.5)"},
+      {{"stages[0].label_smoothing=1"}, "config: stages[0].label_smoothing must be in [0, 1) (got 1)"},
+      {{"stages[0].weight_decay=-1e-4"}, "config: stages[0].weight_decay must be in [0, 1) (got -0.0001)"},
+      {{"stages[0].eval.every_epochs=0"}, "config: stages[0].eval.every_epochs must be a positive integer (got 0)"},
+      {{"stages[0].no_weight_decay=[\"*.bias\", 3]"},
+       "config: stages[0].no_weight_decay must be a list of strings (got [\"*.bias\",3])"},
+      {{"stages[1].name=fp"}, "config: stages[1].name \"fp\" is already used by stages[0]"},
+      {{"stages[1].name=a/b"},
+       "config: stages[1].name must be 1-64 letters, digits, '-' or '_' (it names checkpoint files), got \"a/b\""},
+      {{"stages=[]"}, "config: stages must list at least one stage"},
+      {{"stages[0]=3"}, "config: stages[0] must be an object (got 3)"},
+      {{"seed=-1"}, "config: seed must be a non-negative integer (got -1)"},
+      {{"data.kind=mnist"}, "config: data.kind must be one of idx, cifar10 or folder (got \"mnist\")"},
+      {{"data.root=\"\""}, "config: data.root must name a directory (got \"\")"},
+      {{"data.normalize={\"mean\":[0.5],\"std\":[0]}"}, "config: data.normalize.std[0] must be > 0 (got 0)"},
+      {{"data.normalize={\"mean\":[0.5,0.4],\"std\":[0.2]}"},
+       "config: data.normalize.std must have as many values as data.normalize.mean (2), got 1"},
+      {{"data.augment.random_crop_padding=-2"},
+       "config: data.augment.random_crop_padding must be an integer in [0, 64] (got -2)"},
+      {{"data.augment.horizontal_flip=\"yes\""}, "config: data.augment.horizontal_flip must be true or false (got \"yes\")"},
+      {{"data.subset.train=-5"}, "config: data.subset.train must be a non-negative integer (got -5)"},
+      {{"data.subset.val=5"}, "config: data.subset.val is not a known key (known keys here: train, test)"},
+      {{"data.validation_split=0.5"}, "config: data.validation_split must be in [0, 0.5) (got 0.5)"},
+      {{"data.image_size=32"}, "config: data.image_size is not a known key (known keys here: kind, root, normalize, "
+                               "augment, subset, validation_split)"},
+      {{"data.kind=folder", "data.channels=2"}, "config: data.channels must be 1 (grey) or 3 (RGB) (got 2)"},
+      {{"model.name=resnet"},
+       "config: model.name must be one of mlp, cnn-small, resnet20, resnet18 or mobilenetv2 (got \"resnet\"); did "
+       "you mean \"resnet20\"?"},
+      {{"model.widht=16"}, "config: model.widht is not a known key (did you mean model.width?)"},
+      {{"model.width=0"}, "config: model.width must be an integer in [1, 4096] (got 0)"},
+      {{"checkpoint.every_steps=-1"}, "config: checkpoint.every_steps must be a non-negative integer (got -1)"},
+      {{"log.every_steps=0"}, "config: log.every_steps must be a positive integer (got 0)"},
+      {{"lr=0.1"}, "config: lr is not a known key (known keys here: name, description, seed, data, model, stages, "
+                   "checkpoint, log)"},
+      {{"stages[*].epochs=0"}, "config: stages[0].epochs must be an integer in [1, 100000] (got 0)"},
+  };
+  for (const auto& [overrides, expected] : cases) {
+    INFO(overrides[0]);
+    CHECK_THAT(error_for(overrides), Equals(expected));
+  }
+  // Missing required keys.
+  Json no_data = base_config();
+  no_data.erase("data");
+  CHECK_THAT(error_for({}, no_data), Equals("config: data is required"));
+  Json no_epochs = base_config();
+  no_epochs["stages"][0].erase("epochs");
+  CHECK_THAT(error_for({}, no_epochs), Equals("config: stages[0].epochs is required"));
+  Json no_optimizer = base_config();
+  no_optimizer["stages"][1].erase("optimizer");
+  CHECK_THAT(error_for({}, no_optimizer), Equals("config: stages[1].optimizer is required"));
+  CHECK_THAT(error_for({}, Json::array()), Equals("config: the top level must be an object (got [])"));
+}
+
+TEST_CASE("config: --set parses JSON, falls back to a string, and reaches any key", "[tools]") {
+  Json j = base_config();
+  apply_override(j, "stages[0].optimizer.lr=0.05");
+  apply_override(j, "stages.1.epochs=4");
+  apply_override(j, "data.root=/other/place");
+  apply_override(j, "model.width=16");
+  apply_override(j, "stages[*].batch_size=64");
+  apply_override(j, "stages[0].schedule={\"name\": \"step\", \"step_epochs\": 1, \"gamma\": 0.5}");
+  apply_override(j, "data.augment.horizontal_flip=true");
+  const Config c = parse_config(j, "x");
+  CHECK(c.stages[0].optimizer.lr == 0.05);
+  CHECK(c.stages[1].epochs == 4);
+  CHECK(c.data.root == "/other/place");
+  CHECK(c.model["width"] == 16);
+  CHECK(c.stages[0].batch_size == 64);
+  CHECK(c.stages[1].batch_size == 64);
+  CHECK(c.stages[0].schedule.name == "step");
+  CHECK(c.stages[0].schedule.gamma == 0.5);
+  CHECK(c.data.augment.horizontal_flip);
+  // Malformed overrides are one line too.
+  auto set_error = [](const std::string& o) {
+    Json k = base_config();
+    try {
+      apply_override(k, o);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK_THAT(set_error("stages[0].epochs"),
+             Equals("--set stages[0].epochs: expected key.path=value (e.g. stages[0].optimizer.lr=0.05)"));
+  CHECK_THAT(set_error("stages[5].epochs=1"), Equals("--set stages[5].epochs=1: stages has 2 items (indices start at 0)"));
+  CHECK_THAT(set_error("seed.x=1"), Equals("--set seed.x=1: seed is 1, not an object with keys"));
+  CHECK_THAT(set_error("data[0]=1"), Equals("--set data[0]=1: data is not a list"));
+  CHECK_THAT(set_error("stages[x].epochs=1"),
+             Equals("--set stages[x].epochs=1: list index 'x' must be a number or * (expected e.g. "
+                    "stages[0].optimizer.lr=0.05)"));
+  // A key that does not exist is created, then rejected by validation like one in the file.
+  CHECK_THAT(error_for({"stages[0].optimizer.lrr=0.1"}),
+             Equals("config: stages[0].optimizer.lrr is not a known key (did you mean stages[0].optimizer.lr?)"));
+}
+
+TEST_CASE("config: quick mode shrinks every stage to one epoch on a subset", "[tools]") {
+  Config c = parse_config(base_config(), "x");
+  make_quick(c);
+  CHECK(c.data.train_subset == 2048);
+  CHECK(c.data.test_subset == 1000);
+  for (const auto& s : c.stages) {
+    CHECK(s.epochs == 1);
+    CHECK(s.schedule.warmup_epochs <= 0.25);
+  }
+  CHECK(c.log.every_steps <= 4);
+  // A subset already smaller than the quick one is kept.
+  Json small = base_config();
+  apply_override(small, "data.subset.train=100");
+  Config d = parse_config(small, "x");
+  make_quick(d);
+  CHECK(d.data.train_subset == 100);
+}
+
+TEST_CASE("config: unreadable and malformed files name the file", "[tools]") {
+  CHECK_THROWS_WITH(load_config("/nonexistent/x.json", {}),
+                    Equals("config: cannot open '/nonexistent/x.json' (No such file or directory)"));
+  const std::string path = "raoq_test_config_malformed.json";
+  {
+    std::ofstream out(path);
+    out << "{\n  \"seed\": 1,\n}\n";
+  }
+  CHECK_THROWS_WITH(load_config(path, {}), Catch::StartsWith("config: '" + path + "' is not valid JSON: at line 3, column 1"));
+  std::remove(path.c_str());
+}

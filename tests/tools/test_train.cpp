@@ -1,0 +1,263 @@
+// tests/tools/test_train.cpp — the training pipeline end to end on a tiny synthetic dataset:
+// the run directory, resume after an interruption at every kind of step (bitwise identical final
+// parameters, metrics and results), a real SIGKILL, and the errors around existing runs.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "core/error.h"
+#include "tests/support/testing.h"
+#include "tests/tools/tools_testing.h"
+#include "tools/checkpoint.h"
+#include "tools/config.h"
+#include "tools/trainer.h"
+
+extern char** environ;
+
+using namespace raoq;
+using namespace raoq::tools;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Thrown by a test hook: an in-process stand-in for a crash (nothing after it runs).
+struct Interrupted {};
+
+// 96 training examples (72 after the validation hold-out: 5 + 5 steps in stage a, 3 in stage b,
+// 13 in all), 40 test examples, 8x8 images, 4 classes.
+const std::string& data_dir() {
+  static const std::string dir = [] {
+    // The SIGKILL child reads its parent's dataset (the config names it, and resume compares configs).
+    if (const char* given = std::getenv("RAOQ_TEST_DATA_DIR")) return std::string(given);
+    const std::string d = testing::make_temp_dir("raoq_tiny_idx_");
+    testing::write_synthetic_idx(d, 96, 40, 8, 4, 11);
+    return d;
+  }();
+  return dir;
+}
+constexpr int64_t kTotalSteps = 13;
+
+const Json kCnn = {{"name", "cnn-small"}, {"width", 2}};
+const Json kMlp = {{"name", "mlp"}, {"hidden", {12}}, {"dropout", 0.2}};  // dropout: its generator is resumed too
+
+// One thread keeps these runs fast on a busy machine; the SIGKILL test runs at two, so the
+// parallel code paths are covered by a bitwise resume check as well.
+Results train_in(const std::string& out, const Json& config, bool resume, std::function<void(int64_t)> hook = {},
+                 std::string* log = nullptr, int threads = 1) {
+  TrainOptions o;
+  o.out_dir = out;
+  o.resume = resume;
+  o.threads = threads;
+  std::ostringstream text;
+  o.out = &text;
+  o.after_step = std::move(hook);
+  Results r = run_training(parse_config(config, "tiny"), o);
+  if (log) *log = text.str();
+  return r;
+}
+
+void require_same_tensors(const std::string& a_path, const std::string& b_path) {
+  const SafetensorsFile a = load_safetensors(a_path), b = load_safetensors(b_path);
+  REQUIRE(a.tensors.size() == b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    INFO(a.tensors[i].first);
+    REQUIRE(a.tensors[i].first == b.tensors[i].first);
+    const Tensor& x = a.tensors[i].second;
+    const Tensor& y = b.tensors[i].second;
+    REQUIRE(x.shape() == y.shape());
+    REQUIRE(std::memcmp(x.data(), y.data(), sizeof(float) * static_cast<size_t>(x.numel())) == 0);
+  }
+}
+
+// metrics.jsonl rows without the wall-clock fields.
+std::vector<Json> metrics_rows(const std::string& run) {
+  std::ifstream in(run + "/metrics.jsonl");
+  std::vector<Json> rows;
+  for (std::string line; std::getline(in, line);) {
+    Json row = Json::parse(line);
+    row.erase("seconds");
+    row.erase("examples_per_second");
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+void require_same_run(const std::string& reference, const std::string& resumed) {
+  require_same_tensors(reference + "/checkpoints/b.safetensors", resumed + "/checkpoints/b.safetensors");
+  require_same_tensors(reference + "/checkpoints/a.safetensors", resumed + "/checkpoints/a.safetensors");
+  REQUIRE(metrics_rows(reference) == metrics_rows(resumed));
+  Json ref = Json::parse(std::ifstream(reference + "/results.json"));
+  Json res = Json::parse(std::ifstream(resumed + "/results.json"));
+  REQUIRE(ref["table"] == res["table"]);
+}
+
+}  // namespace
+
+TEST_CASE("train: a run writes its config, metrics, checkpoints and results", "[tools]") {
+  const std::string out = testing::make_temp_dir("raoq_run_");
+  std::string log;
+  const Results r = train_in(out, testing::tiny_config(data_dir(), kCnn), false, {}, &log);
+  INFO(log);
+  for (const char* f : {"config.json", "metrics.jsonl", "results.json", "results.md", "checkpoints/last.safetensors",
+                        "checkpoints/best.safetensors", "checkpoints/a.safetensors", "checkpoints/b.safetensors"})
+    CHECK(fs::exists(out + "/" + f));
+  // The resolved config has every default and the data-derived model options.
+  const Json config = Json::parse(std::ifstream(out + "/config.json"));
+  CHECK(config["model"]["in_channels"] == 1);
+  CHECK(config["model"]["num_classes"] == 10);
+  CHECK(config["stages"][1]["optimizer"]["betas"] == Json{0.9, 0.999});
+  CHECK(to_json(parse_config(config, "x")) == config);
+  // The results table: one row per stage.
+  const Json results = Json::parse(std::ifstream(out + "/results.json"));
+  REQUIRE(results["table"].size() == 2);
+  CHECK(results["table"][0]["method"] == "a");
+  CHECK(results["table"][1]["method"] == "b");
+  for (const auto& row : results["table"]) {
+    CHECK(row["ba"].is_null());
+    CHECK(row["metric"] == "test_accuracy");
+    CHECK(row["value"].get<double>() >= 0.0);
+    CHECK(row["value"].get<double>() <= 100.0);
+  }
+  CHECK(r.stages.size() == 2);
+  CHECK(r.stages[0].steps == 10);
+  CHECK(r.stages[1].steps == 3);
+  const std::string md = testing::read_text(out + "/results.md");
+  CHECK_THAT(md, Catch::Contains("| a | - | test accuracy (%) |"));
+  // metrics.jsonl: a train row every 2 steps, an eval row per epoch, plus a test row per stage.
+  const auto rows = metrics_rows(out);
+  int train_rows = 0, eval_rows = 0;
+  for (const auto& row : rows) {
+    if (row["kind"] == "train") {
+      ++train_rows;
+      for (const char* key : {"stage", "epoch", "step", "loss", "lr", "accuracy"}) CHECK(row.contains(key));
+    } else {
+      ++eval_rows;
+      CHECK(row["kind"] == "eval");
+      for (const char* key : {"split", "stage", "epoch", "step", "loss", "accuracy"}) CHECK(row.contains(key));
+    }
+  }
+  CHECK(train_rows == kTotalSteps / 2);
+  CHECK(eval_rows == 3 + 2);  // validation after each of the 3 epochs, test after each stage
+  CHECK(rows.front()["kind"] == "train");
+  CHECK(rows.front()["step"] == 2);
+}
+
+TEST_CASE("train: a small model learns the synthetic classes", "[tools]") {
+  // No augmentation and no BatchNorm (whose running statistics need more than a few dozen steps).
+  Json config = testing::tiny_config(data_dir(), {{"name", "mlp"}, {"hidden", {16}}});
+  config["data"].erase("augment");
+  config["stages"] = Json::array({Json::parse(R"({"name": "fit", "epochs": 8, "batch_size": 8,
+      "optimizer": {"name": "adamw", "lr": 0.01}, "schedule": {"name": "constant"}})")});
+  const std::string out = testing::make_temp_dir("raoq_fit_");
+  const Results r = train_in(out, config, false);
+  INFO(Results(r).markdown());
+  CHECK(r.table.at(0).value > 80.0);  // chance is 25%
+  fs::remove_all(out);
+}
+
+TEST_CASE("train: an existing run is protected; resume checks the config", "[tools]") {
+  const std::string out = testing::make_temp_dir("raoq_run_");
+  const Json config = testing::tiny_config(data_dir(), kCnn);
+  train_in(out, config, false);
+  REQUIRE_THROWS_WITH(train_in(out, config, false),
+                      Catch::Equals("train: '" + out + "' already holds a run; pass --resume to continue it, --overwrite "
+                                    "to start again, or --out DIR for a new directory"));
+  Json changed = config;
+  changed["stages"][0]["epochs"] = 3;
+  REQUIRE_THROWS_WITH(train_in(out, changed, true),
+                      Catch::Equals("train: --resume: this config differs from the run's (" + out +
+                                    "/config.json) at stages[0].epochs (2 in the run, 3 now); resume with the run's "
+                                    "settings, or start a new run with --out DIR"));
+  // Resuming a finished run changes nothing and reports the same results.
+  const Json before = Json::parse(std::ifstream(out + "/results.json"));
+  std::string log;
+  train_in(out, config, true, {}, &log);
+  CHECK_THAT(log, Catch::Contains("is already complete"));
+  CHECK(Json::parse(std::ifstream(out + "/results.json")) == before);
+}
+
+TEST_CASE("train: resuming after an interruption at any step gives bitwise the same run", "[tools]") {
+  for (const Json& model : {kCnn, kMlp}) {
+    INFO(model.dump());
+    const Json config = testing::tiny_config(data_dir(), model);
+    const std::string reference = testing::make_temp_dir("raoq_ref_");
+    train_in(reference, config, false);
+    // Before the first checkpoint (3), mid-epoch, at an epoch's last step (5: the epoch-end
+    // checkpoint is lost), right after a checkpoint (6, 12), at the end of a stage (10) and
+    // inside the second stage (11).
+    for (int64_t stop : {1, 4, 5, 6, 7, 10, 11, 12}) {
+      INFO("interrupted after step " << stop);
+      const std::string run = testing::make_temp_dir("raoq_resume_");
+      REQUIRE_THROWS_AS(train_in(run, config, false,
+                                 [stop](int64_t step) {
+                                   if (step == stop) throw Interrupted{};
+                                 }),
+                        Interrupted);
+      train_in(run, config, true);
+      require_same_run(reference, run);
+      fs::remove_all(run);
+    }
+    fs::remove_all(reference);
+  }
+}
+
+// Run only as the child process of the SIGKILL test below (hidden from normal runs).
+TEST_CASE("train: child process killed by SIGKILL mid-run", "[.][raoq_sigkill_child]") {
+  const char* out = std::getenv("RAOQ_TEST_KILL_OUT");
+  const char* at = std::getenv("RAOQ_TEST_KILL_AT");
+  REQUIRE(out != nullptr);
+  REQUIRE(at != nullptr);
+  const int64_t stop = std::atoll(at);
+  train_in(
+      out, testing::tiny_config(data_dir(), kCnn), false,
+      [stop](int64_t step) {
+        if (step == stop) std::raise(SIGKILL);
+      },
+      nullptr, /*threads=*/2);
+  FAIL("the run should have been killed at step " << stop);
+}
+
+TEST_CASE("train: a run killed with SIGKILL resumes to bitwise the same parameters", "[tools]") {
+  const Json config = testing::tiny_config(data_dir(), kCnn);
+  const std::string reference = testing::make_temp_dir("raoq_ref_");
+  train_in(reference, config, false, {}, nullptr, /*threads=*/2);
+  const std::string run = testing::make_temp_dir("raoq_killed_");
+  // Everything the child needs is prepared before fork(): between fork and exec only
+  // async-signal-safe calls are allowed.
+  std::vector<std::string> env_strings = {"RAOQ_TEST_KILL_OUT=" + run, "RAOQ_TEST_KILL_AT=8",
+                                         "RAOQ_TEST_DATA_DIR=" + data_dir()};
+  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::string exe = fs::read_symlink("/proc/self/exe").string(), filter = "[raoq_sigkill_child]";
+  std::vector<char*> argv = {exe.data(), filter.data(), nullptr};
+  const int devnull = ::open("/dev/null", O_WRONLY);
+  REQUIRE(devnull >= 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(devnull, STDOUT_FILENO);
+    ::execve(exe.c_str(), argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(devnull);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  INFO("child status " << status);
+  REQUIRE(WIFSIGNALED(status));
+  REQUIRE(WTERMSIG(status) == SIGKILL);
+  REQUIRE(fs::exists(run + "/checkpoints/last.safetensors"));
+  REQUIRE_FALSE(fs::exists(run + "/results.json"));
+  train_in(run, config, true, {}, nullptr, /*threads=*/2);
+  require_same_run(reference, run);
+  fs::remove_all(run);
+  fs::remove_all(reference);
+}

@@ -1,0 +1,29 @@
+// tests/tools/tools_testing.h — a tiny synthetic IDX dataset and a tiny training config, so the
+// training tests run the real pipeline in milliseconds.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "models/json_fields.h"
+
+namespace raoq::testing {
+
+// A fresh empty directory under /dev/shm, or the system temp folder (removed by the caller when wanted).
+std::string make_temp_dir(const std::string& prefix);
+
+// The whole file as a string ("" when it cannot be read).
+std::string read_text(const std::string& path);
+
+// Writes train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and
+// t10k-labels-idx1-ubyte (uncompressed) to `dir`: side x side images of `classes` classes, each
+// class a bright horizontal band at its own height plus noise, so a small model learns them.
+void write_synthetic_idx(const std::string& dir, int64_t train, int64_t test, int64_t side, int64_t classes,
+                         uint64_t seed);
+
+// A two-stage config over that dataset: stage "a" (SGD, nesterov, cosine with warm-up, 2 epochs)
+// and stage "b" (AdamW, step schedule, 1 epoch), validation split, augmentation, frequent
+// checkpoints and log rows. `model` is the model description.
+Json tiny_config(const std::string& data_dir, const Json& model);
+
+}  // namespace raoq::testing

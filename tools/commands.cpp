@@ -1,0 +1,116 @@
+// tools/commands.cpp — `raoq train`, `raoq eval` and `raoq models` behind the argument parser.
+#include "tools/commands.h"
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "models/registry.h"
+#include "models/summary.h"
+#include "tools/checkpoint.h"
+#include "tools/config.h"
+#include "tools/data_setup.h"
+#include "tools/evaluate.h"
+#include "tools/progress.h"
+#include "tools/trainer.h"
+
+namespace raoq::tools {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+// First Ctrl-C: finish the step, save last.safetensors and stop. A second one kills at once.
+extern "C" void on_interrupt(int) {
+  g_stop.store(true);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+}
+
+// Restores the previous handlers when training ends (the command may run inside a test).
+struct InterruptScope {
+  using Handler = void (*)(int);
+  Handler old_int, old_term;
+  InterruptScope() {
+    g_stop.store(false);
+    old_int = std::signal(SIGINT, on_interrupt);
+    old_term = std::signal(SIGTERM, on_interrupt);
+  }
+  ~InterruptScope() {
+    std::signal(SIGINT, old_int);
+    std::signal(SIGTERM, old_term);
+  }
+};
+
+}  // namespace
+
+int train_command(const TrainArgs& args, std::ostream& out) {
+  Config config = load_config(args.config_path, args.overrides);
+  if (args.quick) make_quick(config);
+  if (args.print_config) {
+    out << to_json(config).dump(2) << "\n";
+    return 0;
+  }
+  TrainOptions o;
+  o.out_dir = args.out_dir.empty() ? "runs/" + config.name + (args.quick ? "-quick" : "") : args.out_dir;
+  o.resume = args.resume;
+  o.overwrite = args.overwrite;
+  o.threads = args.threads;
+  o.out = &out;
+  o.terminal = &out == &std::cout && stdout_is_terminal();
+  o.stop = &g_stop;
+  out << "raoq train: " << config.name << (args.quick ? " (quick)" : "") << "\n";
+  InterruptScope interrupts;
+  run_training(std::move(config), o);
+  return 0;
+}
+
+int eval_command(const EvalArgs& args, std::ostream& out) {
+  Config config = load_config(args.config_path, args.overrides);
+  if (args.quick) make_quick(config);
+  if (args.threads > 0) set_num_threads(args.threads);
+  const Checkpoint checkpoint = read_checkpoint(args.checkpoint);
+  const DataSplits splits = load_data(config.data, config.seed, /*need_train=*/false);
+  config.model = resolve_model_for_data(config.model_given, splits);
+  if (checkpoint.config.is_object() && checkpoint.config.contains("model")) {
+    const std::string diff =
+        first_difference(checkpoint.config.at("model"), config.model, "model", "in the checkpoint", "in the config");
+    RAOQ_CHECK(diff.empty(), "eval: the checkpoint's model differs from the config's at ", diff,
+               "; evaluate it with the config.json of its run directory");
+  }
+  auto model = models::build_from_json(config.model, "config", "model");
+  load_model(*model, checkpoint, args.checkpoint);
+  const int64_t batch = args.batch_size > 0 ? args.batch_size : config.stages.back().eval.batch_size;
+  const EvalResult r = evaluate(*model, splits.test, eval_loader_options(config.data, batch));
+  char line[200];
+  std::snprintf(line, sizeof line, "test: %lld examples, loss %.4f, accuracy %.2f%% (%.1f s, %.0f ex/s)\n",
+                static_cast<long long>(r.examples), r.loss, r.accuracy, r.seconds,
+                static_cast<double>(r.examples) / std::max(1e-9, r.seconds));
+  out << "checkpoint: " << args.checkpoint;
+  if (checkpoint.kind == "model" && checkpoint.state.contains("stage"))
+    out << " (stage " << checkpoint.state["stage"].get<std::string>() << ")";
+  out << "\ndata: " << splits.test->describe() << "\n" << line;
+  return 0;
+}
+
+int models_command(const std::string& name, const std::vector<std::string>& options, std::ostream& out) {
+  if (name.empty()) {
+    out << "models (build one with --set option=value, e.g. raoq models resnet20 --set num_classes=100):\n";
+    for (const auto& m : models::available_models())
+      out << "\n  " << m.name << "\n    " << m.summary << "\n    options: " << m.options << "\n";
+    return 0;
+  }
+  Json description = Json::object();
+  description["name"] = name;
+  for (const auto& o : options) apply_override(description, o);
+  const Json resolved = models::validate_model(description);
+  auto model = models::build_from_json(resolved);
+  out << resolved.dump() << "\n\n" << *model << "\n";
+  models::print_summary(*model, models::example_input_shape(resolved), out);
+  return 0;
+}
+
+}  // namespace raoq::tools

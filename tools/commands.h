@@ -1,0 +1,38 @@
+// tools/commands.h — the raoq subcommands, callable without the argument parser (tests use them).
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace raoq::tools {
+
+struct TrainArgs {
+  std::string config_path;
+  std::string out_dir;                  // empty: runs/<config name>[-quick]
+  std::vector<std::string> overrides;   // --set key.path=value, in order
+  bool resume = false;
+  bool overwrite = false;
+  bool quick = false;
+  bool print_config = false;
+  int threads = 0;                      // 0: leave the default (all cores)
+};
+// Trains through every stage; see `raoq help train`.
+int train_command(const TrainArgs& args, std::ostream& out);
+
+struct EvalArgs {
+  std::string config_path;
+  std::string checkpoint;
+  std::vector<std::string> overrides;
+  bool quick = false;
+  int64_t batch_size = 0;  // 0: the last stage's eval.batch_size
+  int threads = 0;
+};
+// Evaluates a checkpoint on the test split and prints loss and accuracy.
+int eval_command(const EvalArgs& args, std::ostream& out);
+
+// Lists the models, or (with a name) prints one model's tree and layer table.
+int models_command(const std::string& name, const std::vector<std::string>& options, std::ostream& out);
+
+}  // namespace raoq::tools
