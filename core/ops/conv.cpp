@@ -1,5 +1,6 @@
-// core/ops/conv.cpp — conv2d: im2col + GEMM forward, GEMMs + col2im backward, a direct kernel
-// for depthwise convolutions, and the seven-loop reference the tests compare them with.
+// core/ops/conv.cpp — conv2d: im2col + GEMM forward, GEMMs (+ col2im) backward, and the
+// seven-loop reference the tests compare them with. Groups with one input channel (depthwise)
+// go to the direct kernels of core/ops/kernels_depthwise.cpp.
 //
 // Work is split over the batch, one contiguous chunk of images per thread; each thread reuses
 // its own im2col scratch (detail::thread_scratch), so nothing is allocated per image. The
@@ -20,6 +21,7 @@
 #include "core/ops.h"
 #include "core/ops/im2col.h"
 #include "core/ops/kernels.h"
+#include "core/ops/kernels_depthwise.h"
 #include "core/parallel.h"
 
 namespace raoq::ops {
@@ -61,30 +63,6 @@ ConvGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& bias,
   g.wo = (g.w + 2 * g.padding - span_w) / g.stride + 1;
   return g;
 }
-
-// One chunk of images per thread: fn(chunk, n_begin, n_end). The split depends only on N and
-// the thread count, so per-chunk partial sums reduce in a fixed order.
-template <typename Fn>
-void for_batch_chunks(int64_t n, int64_t chunks, const Fn& fn) {
-  parallel_for(chunks, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) fn(c, n * c / chunks, n * (c + 1) / chunks);
-  });
-}
-
-// Partial dw/dbias buffers: chunk 0 accumulates straight into the gradient, chunks 1.. into
-// their own zeroed block; reduce() adds those in chunk order.
-struct ChunkPartials {
-  std::vector<float> extra;
-  float* target;
-  int64_t size;
-  ChunkPartials(float* grad, int64_t n, int64_t chunks)
-      : extra(grad ? static_cast<size_t>(n * (chunks - 1)) : 0, 0.0f), target(grad), size(n) {}
-  float* of(int64_t chunk) { return !target ? nullptr : chunk == 0 ? target : extra.data() + (chunk - 1) * size; }
-  void reduce() {
-    for (size_t off = 0; off < extra.size(); off += static_cast<size_t>(size))
-      Vec(target, size) += ConstVec(extra.data() + off, size);
-  }
-};
 
 // ---- im2col + GEMM path: per image and group, Y_g (Cg_out, P) = W_g (Cg_out, K) * cols (K, P).
 void gemm_forward(const float* x, const float* w, const float* bias, const ConvGeometry& g, float* y) {
@@ -140,8 +118,8 @@ void gemm_backward(const float* x, const float* w, const float* dy, const ConvGe
   const std::vector<float> wflip = transposed ? flipped_weight(w, g) : std::vector<float>();
   const int64_t kt = gt.k(), hw = g.h * g.w;  // transposed conv: (Cg_in, Kt) x (Kt, H*W)
   const int64_t chunks = detail::chunk_count(g.n, 2 * g.c_out * K * P, num_threads());
-  ChunkPartials dw_part(dw, g.c_out * K, chunks), db_part(db, g.c_out, chunks);
-  for_batch_chunks(g.n, chunks, [&](int64_t c, int64_t n0, int64_t n1) {
+  detail::ChunkPartials dw_part(dw, g.c_out * K, chunks), db_part(db, g.c_out, chunks);
+  detail::for_chunks(g.n, chunks, [&](int64_t c, int64_t n0, int64_t n1) {
     float* dwc = dw_part.of(c);
     float* dbc = db_part.of(c);
     float* cols = (dw && !pointwise) ? detail::thread_scratch(0, K * P) : nullptr;
@@ -174,74 +152,6 @@ void gemm_backward(const float* x, const float* w, const float* dy, const ConvGe
   db_part.reduce();
 }
 
-// ---- direct path for groups with one input channel (depthwise): a GEMM with K = kH*kW and
-// Cg_out rows would be mostly overhead. Each output plane reads one input plane:
-//   y[n, co, oh, ow] = sum_{kh,kw} w[co, 0, kh, kw] * x[n, co / Cg_out, oh*s - pad + kh*d, ow*s - pad + kw*d]
-// The loops run over output columns that read inside the image (detail::valid_columns).
-template <typename RowFn>
-void depthwise_taps(const ConvGeometry& g, const RowFn& row_fn) {
-  for (int64_t oh = 0; oh < g.ho; ++oh)
-    for (int64_t kh = 0; kh < g.kh; ++kh) {
-      const int64_t ih = oh * g.stride + kh * g.dilation - g.padding;
-      if (ih < 0 || ih >= g.h) continue;
-      for (int64_t kw = 0; kw < g.kw; ++kw) {
-        const int64_t off_w = kw * g.dilation - g.padding;
-        const detail::ValidColumns r = detail::valid_columns(off_w, g.stride, g.w, g.wo);
-        // row_fn(tap, input offset of ow = 0 in the plane, output row, valid columns)
-        row_fn(kh * g.kw + kw, ih * g.w + off_w, oh * g.wo, r);
-      }
-    }
-}
-
-void depthwise_forward(const float* x, const float* w, const float* bias, const ConvGeometry& g, float* y) {
-  const int64_t s = g.stride, taps = g.kh * g.kw, P = g.p(), plane = g.h * g.w;
-  parallel_for(g.n * g.c_out, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {  // i = n * C_out + co
-      const int64_t n = i / g.c_out, co = i % g.c_out;
-      const float* xp = x + (n * g.c_in + co / g.cg_out()) * plane;
-      const float* wk = w + co * taps;
-      float* yp = y + i * P;
-      std::fill_n(yp, P, bias ? bias[co] : 0.0f);
-      depthwise_taps(g, [&](int64_t tap, int64_t in0, int64_t out0, detail::ValidColumns r) {
-        const float wv = wk[tap];
-        for (int64_t ow = r.lo; ow < r.hi; ++ow) yp[out0 + ow] += wv * xp[in0 + ow * s];
-      });
-    }
-  }, detail::grain_items(P * taps));
-}
-
-//   dx[n, ci, ih, iw] += w[co, tap] * dy[n, co, oh, ow];  dw[co, tap] += dy[n, co, oh, ow] * x[n, ci, ih, iw]
-void depthwise_backward(const float* x, const float* w, const float* dy, const ConvGeometry& g, float* dx, float* dw,
-                        float* db) {
-  const int64_t s = g.stride, taps = g.kh * g.kw, P = g.p(), plane = g.h * g.w;
-  const int64_t chunks = detail::chunk_count(g.n, 2 * g.c_out * P * taps, num_threads());
-  ChunkPartials dw_part(dw, g.c_out * taps, chunks), db_part(db, g.c_out, chunks);
-  for_batch_chunks(g.n, chunks, [&](int64_t c, int64_t n0, int64_t n1) {
-    float* dwc = dw_part.of(c);
-    float* dbc = db_part.of(c);
-    for (int64_t n = n0; n < n1; ++n)
-      for (int64_t co = 0; co < g.c_out; ++co) {
-        const int64_t in_off = (n * g.c_in + co / g.cg_out()) * plane;
-        const float* dyp = dy + (n * g.c_out + co) * P;
-        if (dbc) dbc[co] += ConstVec(dyp, P).sum();
-        depthwise_taps(g, [&](int64_t tap, int64_t in0, int64_t out0, detail::ValidColumns r) {
-          if (dx) {
-            const float wv = w[co * taps + tap];
-            float* dxp = dx + in_off;
-            for (int64_t ow = r.lo; ow < r.hi; ++ow) dxp[in0 + ow * s] += wv * dyp[out0 + ow];
-          }
-          if (dwc) {
-            const float* xp = x + in_off;
-            float acc = 0.0f;
-            for (int64_t ow = r.lo; ow < r.hi; ++ow) acc += dyp[out0 + ow] * xp[in0 + ow * s];
-            dwc[co * taps + tap] += acc;
-          }
-        });
-      }
-  });
-  dw_part.reduce();
-  db_part.reduce();
-}
 }  // namespace
 
 // conv2d:  y[n, co, p] = sum_k W_g[co, k] * cols_n,g[k, p] + bias[co]       (g = co / Cg_out)
@@ -252,11 +162,11 @@ void depthwise_backward(const float* x, const float* w, const float* dy, const C
 // saves: x, w (cols are recomputed in backward: keeping them would cost K*P floats per image)
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Conv2dOptions opt) {
   const ConvGeometry g = conv_geometry(x, w, bias, opt, "conv2d");
-  const bool direct = g.cg_in() == 1 && g.groups > 1;
+  const bool direct = detail::depthwise_applies(g);
   Tensor y = Tensor::empty({g.n, g.c_out, g.ho, g.wo});
   const float* b = bias.defined() ? bias.data() : nullptr;
   if (direct) {
-    depthwise_forward(x.data(), w.data(), b, g, y.data());
+    detail::depthwise_forward(x.data(), w.data(), b, g, y.data());
   } else {
     gemm_forward(x.data(), w.data(), b, g, y.data());
   }
@@ -267,7 +177,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Conv2dOption
         float* db = ctx.needs(2) ? ctx.dinput_tensor(2).data() : nullptr;
         const float* dy = ctx.dout_tensor().data();
         if (direct) {
-          depthwise_backward(x.data(), w.data(), dy, g, dx, dw, db);
+          detail::depthwise_backward(x.data(), w.data(), dy, g, dx, dw, db);
         } else {
           gemm_backward(x.data(), w.data(), dy, g, dx, dw, db);
         }

@@ -1,11 +1,16 @@
 // core/ops/kernels.h — small internal helpers shared by the kernels of core/ops: per-thread
-// scratch buffers and the grain below which a loop is not worth splitting over threads.
+// scratch buffers, the grain below which a loop is not worth splitting over threads, and
+// per-chunk partial sums that reduce in a fixed order.
 //
 // Not a public header: nothing outside core/ops includes it.
 #pragma once
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
+#include <vector>
+
+#include "core/parallel.h"
 
 namespace raoq::ops::detail {
 
@@ -30,5 +35,35 @@ inline int64_t grain_items(int64_t work_per_item) {
 inline int64_t chunk_count(int64_t items, int64_t work_per_item, int64_t threads) {
   return std::max<int64_t>(1, std::min<int64_t>(threads, items / grain_items(work_per_item)));
 }
+
+// Splits [0, n) into `chunks` contiguous ranges, one task each: fn(chunk, begin, end). The split
+// depends only on n and chunks, so per-chunk partial sums reduce in a fixed order.
+template <typename Fn>
+void for_chunks(int64_t n, int64_t chunks, const Fn& fn) {
+  parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) fn(c, n * c / chunks, n * (c + 1) / chunks);
+  });
+}
+
+// Per-chunk partial sums of a gradient of `size` floats: chunk 0 accumulates straight into the
+// gradient, chunks 1.. into zeroed blocks of their own, and reduce() adds those in chunk order.
+// A null gradient gives null blocks (nothing to accumulate).
+class ChunkPartials {
+ public:
+  ChunkPartials(float* grad, int64_t size, int64_t chunks)
+      : extra_(grad ? static_cast<size_t>(size * (chunks - 1)) : 0, 0.0f), target_(grad), size_(size) {}
+  float* of(int64_t chunk) {
+    return !target_ ? nullptr : chunk == 0 ? target_ : extra_.data() + (chunk - 1) * size_;
+  }
+  void reduce() {
+    for (size_t off = 0; off < extra_.size(); off += static_cast<size_t>(size_))
+      Eigen::Map<Eigen::ArrayXf>(target_, size_) += Eigen::Map<const Eigen::ArrayXf>(extra_.data() + off, size_);
+  }
+
+ private:
+  std::vector<float> extra_;
+  float* target_;
+  int64_t size_;
+};
 
 }  // namespace raoq::ops::detail

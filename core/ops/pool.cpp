@@ -58,48 +58,108 @@ PoolGeometry pool_geometry(const Tensor& x, int64_t kernel, int64_t stride, int6
   return g;
 }
 
-// Runs fn(plane) for every (n, c) plane, split over the threads.
+// Pooling reads each plane through a padded copy (per-thread scratch) whose border holds what the
+// padding stands for (-inf for the maximum, 0 for the average) and whose rows are wide enough for
+// every output row to be computed in whole blocks of kBlock outputs, those past Wo reading border
+// values only and being dropped. Every read is then valid and every inner loop runs whole vectors:
+// an output row of Wo = 14 would otherwise run mostly in scalar remainder loops.
+constexpr int64_t kBlock = 16;
+struct PaddedRows {
+  int64_t wo_blocks;  // Wo rounded up to a multiple of kBlock
+  int64_t wp;         // padded row width
+  int64_t size;       // (H + 2p) * wp
+};
+PaddedRows padded_rows(const PoolGeometry& g) {
+  const int64_t wob = (g.wo + kBlock - 1) / kBlock * kBlock;
+  const int64_t wp = std::max(g.w + 2 * g.p, (wob - 1) * g.s + g.k);
+  return {wob, wp, (g.h + 2 * g.p) * wp};
+}
+void pad_rows(const float* xp, const PoolGeometry& g, const PaddedRows& r, float fill, float* dst) {
+  std::fill_n(dst, r.size, fill);
+  for (int64_t ih = 0; ih < g.h; ++ih) std::copy_n(xp + ih * g.w, g.w, dst + (ih + g.p) * r.wp + g.p);
+}
+
+// The rows plane i is read through: x itself (row stride W) when there is no padding and the
+// block reads past Wo stay inside x (their values only reach dropped outputs), else the padded
+// copy in `pad` (row stride wp).
+struct PlaneRows {
+  const float* data;
+  int64_t stride;
+};
+PlaneRows plane_rows(const Tensor& x, int64_t i, const PoolGeometry& g, const PaddedRows& r, float fill, float* pad) {
+  const float* xp = x.data() + i * g.h * g.w;
+  const int64_t furthest = i * g.h * g.w + ((g.ho - 1) * g.s + g.k - 1) * g.w + (r.wo_blocks - 1) * g.s + g.k - 1;
+  if (g.p == 0 && furthest < x.numel()) return {xp, g.w};
+  pad_rows(xp, g, r, fill, pad);
+  return {pad, r.wp};
+}
+
+// Runs fn(begin, end) over ranges of the N*C planes, split over the threads.
 template <typename Fn>
-void for_each_plane(const PoolGeometry& g, const Fn& fn) {
-  parallel_for(g.planes(), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) fn(i);
-  }, detail::grain_items(g.ho * g.wo * g.k * g.k));
+void for_plane_ranges(const PoolGeometry& g, const Fn& fn) {
+  parallel_for(g.planes(), fn, detail::grain_items(g.ho * g.wo * g.k * g.k));
 }
 }  // namespace
 
 // max_pool2d:  y[n, c, oh, ow] = max over the window of x (padding never wins)
 //   dx[n, c, argmax] += dy[n, c, oh, ow]      (the first maximum in row-major order takes it all)
 // A NaN in a window is its maximum, so a diverged activation is not hidden.
-// saves: argmax (int32 per output)
+// saves: argmax, as the tap a*k + b of each window's maximum (uint16: half the memory of an
+// index into the plane, and memory traffic is what pooling costs)
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
   const PoolGeometry g = pool_geometry(x, kernel, stride, padding, "max_pool2d");
   Tensor y = Tensor::empty({g.n, g.c, g.ho, g.wo});
-  auto argmax = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(y.numel()));
-  const float* xd = x.data();
-  float* yd = y.data();
-  for_each_plane(g, [&](int64_t i) {
-    const float* xp = xd + i * g.h * g.w;
-    for (int64_t oh = 0; oh < g.ho; ++oh)
-      for (int64_t ow = 0; ow < g.wo; ++ow) {
-        float best = -std::numeric_limits<float>::infinity();
-        int64_t best_at = g.row_lo(oh) * g.w + g.col_lo(ow);
-        for (int64_t ih = g.row_lo(oh); ih < g.row_hi(oh); ++ih)
-          for (int64_t iw = g.col_lo(ow); iw < g.col_hi(ow); ++iw) {
-            const float v = xp[ih * g.w + iw];
-            if (v > best || (std::isnan(v) && !std::isnan(best))) best = v, best_at = ih * g.w + iw;
+  RAOQ_CHECK(g.k <= 255, "max_pool2d: expected kernel <= 255, given ", g.k);
+  std::shared_ptr<uint16_t[]> argmax(new uint16_t[static_cast<size_t>(y.numel())]);  // written in full below
+  const PaddedRows r = padded_rows(g);
+  const int64_t s = g.s;
+  for_plane_ranges(g, [&](int64_t i0, int64_t i1) {
+    float* pad = detail::thread_scratch(0, r.size);
+    float* best = detail::thread_scratch(1, r.wo_blocks);
+    std::vector<int32_t> at(static_cast<size_t>(r.wo_blocks));  // int32 lanes match the float lanes
+    for (int64_t i = i0; i < i1; ++i) {
+      const PlaneRows src = plane_rows(x, i, g, r, -std::numeric_limits<float>::infinity(), pad);
+      for (int64_t oh = 0; oh < g.ho; ++oh) {
+        const int64_t first_a = g.row_lo(oh) - (oh * s - g.p);
+#pragma omp simd
+        for (int64_t ow = 0; ow < r.wo_blocks; ++ow) {  // start from the window's first element in the image
+          best[ow] = -std::numeric_limits<float>::infinity();
+          at[size_t(ow)] = static_cast<int32_t>(first_a * g.k + std::max<int64_t>(0, g.p - ow * s));
+        }
+        // Taps in row-major window order with a strict '>': the first maximum is kept.
+        for (int64_t a = 0; a < g.k; ++a) {
+          const float* prow = src.data + (oh * s + a) * src.stride;
+          for (int64_t b = 0; b < g.k; ++b) {
+            const auto tap = static_cast<int32_t>(a * g.k + b);
+#pragma omp simd
+            for (int64_t ow = 0; ow < r.wo_blocks; ++ow) {
+              const float v = prow[ow * s + b];
+              const bool take = v > best[ow] || (v != v && best[ow] == best[ow]);
+              best[ow] = take ? v : best[ow];
+              at[size_t(ow)] = take ? tap : at[size_t(ow)];
+            }
           }
-        const int64_t o = (i * g.ho + oh) * g.wo + ow;
-        yd[o] = best;
-        (*argmax)[static_cast<size_t>(o)] = static_cast<int32_t>(best_at);
+        }
+        std::copy_n(best, g.wo, y.data() + (i * g.ho + oh) * g.wo);
+        uint16_t* out_at = argmax.get() + (i * g.ho + oh) * g.wo;
+        for (int64_t ow = 0; ow < g.wo; ++ow) out_at[ow] = static_cast<uint16_t>(at[size_t(ow)]);
       }
+    }
   });
   return autograd::record("max_pool2d", {x}, y, {"argmax"}, [g, argmax](BackwardContext& ctx) {
     float* dx = ctx.dinput_tensor(0).data();
     const float* dy = ctx.dout_tensor().data();
-    const int64_t out_plane = g.ho * g.wo;
-    for_each_plane(g, [&](int64_t i) {
-      float* dxp = dx + i * g.h * g.w;
-      for (int64_t o = i * out_plane; o < (i + 1) * out_plane; ++o) dxp[(*argmax)[static_cast<size_t>(o)]] += dy[o];
+    std::vector<int64_t> tap_offset(static_cast<size_t>(g.k * g.k));  // tap a*k + b -> a*W + b
+    for (int64_t t = 0; t < g.k * g.k; ++t) tap_offset[size_t(t)] = (t / g.k) * g.w + t % g.k;
+    for_plane_ranges(g, [&](int64_t i0, int64_t i1) {  // overlapping windows may share an argmax: scalar
+      for (int64_t i = i0; i < i1; ++i) {
+        float* dxp = dx + i * g.h * g.w;
+        for (int64_t oh = 0; oh < g.ho; ++oh)
+          for (int64_t ow = 0; ow < g.wo; ++ow) {
+            const int64_t o = (i * g.ho + oh) * g.wo + ow;
+            dxp[(oh * g.s - g.p) * g.w + ow * g.s - g.p + tap_offset[argmax[size_t(o)]]] += dy[o];
+          }
+      }
     });
   });
 }
@@ -112,29 +172,53 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   const PoolGeometry g = pool_geometry(x, kernel, stride, padding, "avg_pool2d");
   Tensor y = Tensor::empty({g.n, g.c, g.ho, g.wo});
   const float inv_area = 1.0f / static_cast<float>(g.k * g.k);
-  const float* xd = x.data();
-  float* yd = y.data();
-  for_each_plane(g, [&](int64_t i) {
-    const float* xp = xd + i * g.h * g.w;
-    for (int64_t oh = 0; oh < g.ho; ++oh)
-      for (int64_t ow = 0; ow < g.wo; ++ow) {
-        float acc = 0.0f;
-        for (int64_t ih = g.row_lo(oh); ih < g.row_hi(oh); ++ih)
-          for (int64_t iw = g.col_lo(ow); iw < g.col_hi(ow); ++iw) acc += xp[ih * g.w + iw];
-        yd[(i * g.ho + oh) * g.wo + ow] = acc * inv_area;
+  const PaddedRows r = padded_rows(g);
+  const int64_t s = g.s;
+  for_plane_ranges(g, [&](int64_t i0, int64_t i1) {
+    float* pad = detail::thread_scratch(0, r.size);
+    float* acc = detail::thread_scratch(1, r.wo_blocks);
+    for (int64_t i = i0; i < i1; ++i) {
+      const PlaneRows src = plane_rows(x, i, g, r, 0.0f, pad);
+      for (int64_t oh = 0; oh < g.ho; ++oh) {
+        std::fill_n(acc, r.wo_blocks, 0.0f);
+        for (int64_t a = 0; a < g.k; ++a)
+          for (int64_t b = 0; b < g.k; ++b) {
+            const float* tap = src.data + (oh * s + a) * src.stride + b;
+#pragma omp simd
+            for (int64_t ow = 0; ow < r.wo_blocks; ++ow) acc[ow] += tap[ow * s];
+          }
+        float* yr = y.data() + (i * g.ho + oh) * g.wo;
+#pragma omp simd
+        for (int64_t ow = 0; ow < g.wo; ++ow) yr[ow] = acc[ow] * inv_area;
       }
+    }
   });
-  return autograd::record("avg_pool2d", {x}, y, {}, [g, inv_area](BackwardContext& ctx) {
+  return autograd::record("avg_pool2d", {x}, y, {}, [g, inv_area, r](BackwardContext& ctx) {
     float* dx = ctx.dinput_tensor(0).data();
     const float* dy = ctx.dout_tensor().data();
-    for_each_plane(g, [&](int64_t i) {
-      float* dxp = dx + i * g.h * g.w;
-      for (int64_t oh = 0; oh < g.ho; ++oh)
-        for (int64_t ow = 0; ow < g.wo; ++ow) {
-          const float d = dy[(i * g.ho + oh) * g.wo + ow] * inv_area;
-          for (int64_t ih = g.row_lo(oh); ih < g.row_hi(oh); ++ih)
-            for (int64_t iw = g.col_lo(ow); iw < g.col_hi(ow); ++iw) dxp[ih * g.w + iw] += d;
+    const int64_t s = g.s;
+    for_plane_ranges(g, [&](int64_t i0, int64_t i1) {
+      float* dpad = detail::thread_scratch(0, r.size);
+      for (int64_t i = i0; i < i1; ++i) {
+        // Spread into the padded plane, then keep its interior: within one tap the outputs of a
+        // row map to distinct elements, so the strided scatter has no conflicts.
+        std::fill_n(dpad, r.size, 0.0f);
+        for (int64_t oh = 0; oh < g.ho; ++oh) {
+          const float* dyr = dy + (i * g.ho + oh) * g.wo;
+          for (int64_t a = 0; a < g.k; ++a)
+            for (int64_t b = 0; b < g.k; ++b) {
+              float* tap = dpad + (oh * s + a) * r.wp + b;
+#pragma omp simd
+              for (int64_t ow = 0; ow < g.wo; ++ow) tap[ow * s] += dyr[ow] * inv_area;
+            }
         }
+        float* dxp = dx + i * g.h * g.w;
+        for (int64_t ih = 0; ih < g.h; ++ih) {
+          const float* prow = dpad + (ih + g.p) * r.wp + g.p;
+#pragma omp simd
+          for (int64_t iw = 0; iw < g.w; ++iw) dxp[ih * g.w + iw] += prow[iw];
+        }
+      }
     });
   });
 }
