@@ -17,9 +17,6 @@ namespace raoq::imc {
 RAOQ_REGISTER_OP("imc_conv2d");
 
 namespace {
-using ConstMat = Eigen::Map<const MatrixRM>;
-using Mat = Eigen::Map<MatrixRM>;
-
 struct Geometry {
   int64_t B = 0, C = 0, H = 0, W = 0, N = 0, kh = 0, kw = 0, stride = 1, pad = 0, dil = 1, Ho = 0, Wo = 0;
   int64_t K() const { return C * kh * kw; }
@@ -50,33 +47,103 @@ Geometry geometry_of(const char* op, const Tensor& xs, const Tensor& wq, const o
   return g;
 }
 
-// cols[p, (c, i, j)] = img[c, ih, iw] for the tap's input position, 0 in the padding.
-// img: (C, H, W)   cols: (P, K)
-void im2col_rows(const float* img, const Geometry& g, float* cols) {
-  const int64_t K = g.K();
-  for (int64_t p = 0; p < g.P(); ++p) {
-    float* row = cols + p * K;
-    for (int64_t c = 0; c < g.C; ++c)
-      for (int64_t i = 0; i < g.kh; ++i)
-        for (int64_t j = 0; j < g.kw; ++j) {
-          int64_t ih, iw;
-          row[(c * g.kh + i) * g.kw + j] = g.tap(p, i, j, &ih, &iw) ? img[(c * g.H + ih) * g.W + iw] : 0.0f;
-        }
-  }
+// The output columns [lo, hi) whose input column ow * stride + off lies inside [0, W).
+void valid_columns(const Geometry& g, int64_t off, int64_t* lo, int64_t* hi) {
+  *lo = off >= 0 ? 0 : (-off + g.stride - 1) / g.stride;
+  *hi = g.W - 1 - off < 0 ? 0 : std::min(g.Wo, (g.W - 1 - off) / g.stride + 1);
+  *lo = std::min(*lo, *hi);
 }
 
-// The adjoint: img[c, ih, iw] += cols[p, (c, i, j)] for every tap inside the image.
-void col2im_rows(const float* cols, const Geometry& g, float* img) {
-  const int64_t K = g.K();
-  for (int64_t p = 0; p < g.P(); ++p) {
-    const float* row = cols + p * K;
-    for (int64_t c = 0; c < g.C; ++c)
-      for (int64_t i = 0; i < g.kh; ++i)
-        for (int64_t j = 0; j < g.kw; ++j) {
-          int64_t ih, iw;
-          if (g.tap(p, i, j, &ih, &iw)) img[(c * g.H + ih) * g.W + iw] += row[(c * g.kh + i) * g.kw + j];
+// With stride 1 and Wo == W ("same" width), a tap's patch row is the image plane shifted by
+// (off_h * W + off_w): one contiguous copy over the output rows that read inside the image, then
+// the few columns that wrapped onto a neighbouring image row are zeroed, column by column (short
+// per-row loops would each become a call). [j0, j1) is the copied range of flat output positions.
+struct Shifted {
+  int64_t shift = 0, j0 = 0, j1 = 0, lo = 0, hi = 0;
+};
+bool shifted_path(const Geometry& g) { return g.stride == 1 && g.Wo == g.W; }
+Shifted shifted_tap(const Geometry& g, int64_t off_h, int64_t off_w) {
+  Shifted t;
+  t.shift = off_h * g.W + off_w;
+  const int64_t oh0 = std::max<int64_t>(0, -off_h), oh1 = std::min(g.Ho, g.H - off_h);
+  t.j0 = std::max(oh0 * g.W, -t.shift);
+  t.j1 = std::min(oh1 * g.W, g.H * g.W - t.shift);
+  t.j1 = std::max(t.j0, t.j1);
+  valid_columns(g, off_w, &t.lo, &t.hi);
+  return t;
+}
+void zero_wrapped(float* row, const Geometry& g, const Shifted& t) {
+  for (int64_t ow = 0; ow < t.lo; ++ow)
+    for (int64_t oh = 0; oh < g.Ho; ++oh) row[oh * g.W + ow] = 0.0f;
+  for (int64_t ow = t.hi; ow < g.W; ++ow)
+    for (int64_t oh = 0; oh < g.Ho; ++oh) row[oh * g.W + ow] = 0.0f;
+}
+
+// cols[(c, i, j), p] = img[c, ih, iw] for the tap's input position, 0 in the padding.
+// img: (C, H, W)   cols: (K, P).
+void im2col(const float* img, const Geometry& g, float* cols) {
+  const int64_t P = g.P();
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        float* row = cols + ((c * g.kh + i) * g.kw + j) * P;
+        const float* plane = img + c * g.H * g.W;
+        const int64_t off_h = i * g.dil - g.pad, off = j * g.dil - g.pad;
+        if (shifted_path(g)) {
+          const Shifted t = shifted_tap(g, off_h, off);
+          std::fill(row, row + t.j0, 0.0f);
+          std::copy(plane + t.j0 + t.shift, plane + t.j1 + t.shift, row + t.j0);
+          std::fill(row + t.j1, row + P, 0.0f);
+          zero_wrapped(row, g, t);
+          continue;
         }
-  }
+        int64_t lo, hi;
+        valid_columns(g, off, &lo, &hi);
+        for (int64_t oh = 0; oh < g.Ho; ++oh) {
+          float* r = row + oh * g.Wo;
+          const int64_t ih = oh * g.stride + off_h;
+          if (ih < 0 || ih >= g.H) {
+            std::fill(r, r + g.Wo, 0.0f);
+            continue;
+          }
+          const float* src = plane + ih * g.W;
+          std::fill(r, r + lo, 0.0f);
+          for (int64_t ow = lo; ow < hi; ++ow) r[ow] = src[ow * g.stride + off];
+          std::fill(r + hi, r + g.Wo, 0.0f);
+        }
+      }
+}
+
+// The adjoint: img[c, ih, iw] += cols[(c, i, j), p] for every tap inside the image. cols is
+// scratch: on the shifted path its wrapped entries (which read padding, so give nothing back) are
+// zeroed and the whole in-plane range is added in one vectorised pass.
+void col2im(float* cols, const Geometry& g, float* img) {
+  const int64_t P = g.P();
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        float* row = cols + ((c * g.kh + i) * g.kw + j) * P;
+        float* plane = img + c * g.H * g.W;
+        const int64_t off_h = i * g.dil - g.pad, off = j * g.dil - g.pad;
+        if (shifted_path(g)) {
+          const Shifted t = shifted_tap(g, off_h, off);
+          zero_wrapped(row, g, t);
+          float* dst = plane + t.j0 + t.shift;
+          const float* src = row + t.j0;
+#pragma omp simd
+          for (int64_t q = 0; q < t.j1 - t.j0; ++q) dst[q] += src[q];
+          continue;
+        }
+        int64_t lo, hi;
+        valid_columns(g, off, &lo, &hi);
+        for (int64_t oh = 0; oh < g.Ho; ++oh) {
+          const int64_t ih = oh * g.stride + off_h;
+          if (ih < 0 || ih >= g.H) continue;
+          float* dst = plane + ih * g.W;
+          const float* r = row + oh * g.Wo;
+          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.stride + off] += r[ow];
+        }
+      }
 }
 
 // out[b, n, p] += offset * S[n, p]: the digital offset of bit slicing, over the taps inside the image.
@@ -105,14 +172,14 @@ Tensor imc_conv2d(const Tensor& xs, const Tensor& wq, const AdcConfig& config, c
   const int64_t P = g.P(), K = g.K(), N = g.N, image = g.C * g.H * g.W;
   const size_t n_in = a.x_parts.size();
   Tensor out = Tensor::empty({g.B, N, g.Ho, g.Wo});
+  k.transposed = true;  // patches (K, P) in, (N, P) out: the layout of the output tensor itself
   parallel_for(g.B, [&](int64_t b0, int64_t b1) {
-    std::vector<float> cols(n_in * size_t(P * K)), yt(size_t(P * N));
+    std::vector<float> cols(n_in * size_t(P * K));
     detail::TileKernel kb = k;  // this thread's kernel points at this thread's patch buffers
-    kb.pairs = detail::pairs_of(a, [&](const Tensor& part) { return cols.data() + (&part - a.x_parts.data()) * P * K; });
+    kb.pairs = detail::pairs_of(a, [&](const Tensor& part) { return cols.data() + (&part - a.x_parts.data()) * K * P; });
     for (int64_t b = b0; b < b1; ++b) {
-      for (size_t i = 0; i < n_in; ++i) im2col_rows(a.x_parts[i].data() + b * image, g, cols.data() + i * P * K);
-      detail::forward_all(kb, b, yt.data(), clips->empty() ? nullptr : &(*clips)[size_t(b)]);
-      Mat(out.data() + b * N * P, N, P) = ConstMat(yt.data(), P, N).transpose();
+      for (size_t i = 0; i < n_in; ++i) im2col(a.x_parts[i].data() + b * image, g, cols.data() + i * K * P);
+      detail::forward_all(kb, b, out.data() + b * N * P, clips->empty() ? nullptr : &(*clips)[size_t(b)]);
     }
   });
   add_slice_offset(out.data(), g, wq, options, a.offset);
@@ -127,16 +194,15 @@ Tensor imc_conv2d(const Tensor& xs, const Tensor& wq, const AdcConfig& config, c
         std::vector<std::vector<float>> dw_part(need_w ? size_t(chunks) : 0, std::vector<float>(size_t(N * K), 0.0f));
         const detail::ClipLists none;
         parallel_for(chunks, [&](int64_t c0, int64_t c1) {
-          std::vector<float> cols(size_t(P * K)), dcols(dx ? size_t(P * K) : 0), gt(size_t(P * N)), masked;
+          std::vector<float> cols(size_t(K * P)), dcols(dx ? size_t(K * P) : 0), masked;
           for (int64_t c = c0; c < c1; ++c)
             for (int64_t b = g.B * c / chunks; b < g.B * (c + 1) / chunks; ++b) {
-              im2col_rows(x.data() + b * image, g, cols.data());
-              Mat(gt.data(), P, N) = ConstMat(dout + b * N * P, N, P).transpose();
+              im2col(x.data() + b * image, g, cols.data());
               if (dx) std::fill(dcols.begin(), dcols.end(), 0.0f);
               const detail::ClipLists& cl = clips->empty() ? none : (*clips)[size_t(b)];
-              detail::backward_tiles(P, K, N, rows, gt.data(), cl, cols.data(), w_used.data(), dx ? dcols.data() : nullptr,
-                                     need_w ? dw_part[size_t(c)].data() : nullptr, masked);
-              if (dx) col2im_rows(dcols.data(), g, dx + b * image);
+              detail::backward_tiles(P, K, N, rows, true, dout + b * N * P, cl, cols.data(), w_used.data(),
+                                     dx ? dcols.data() : nullptr, need_w ? dw_part[size_t(c)].data() : nullptr, masked);
+              if (dx) col2im(dcols.data(), g, dx + b * image);
             }
         });
         if (need_w) {

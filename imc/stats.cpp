@@ -85,7 +85,7 @@ void LayerStats::observe(const TileView& v) {
   for (int64_t r = 0; r < v.m_count; ++r) {
     const int64_t p = P_ == 1 ? 0 : v.m0 + r;
     for (int64_t n = 0; n < N; ++n) {
-      const double y = double(v.y[r * N + n]) / v.D;
+      const double y = double(v.at(r, n)) / v.D;
       const double e = quantize(y) - y;
       clipped += (y < lo || y > hi);
       if (y < lo) ++below;
@@ -93,7 +93,7 @@ void LayerStats::observe(const TileView& v) {
       else ++hist[size_t(int64_t(std::floor(y)) - int64_t(lo))];
       double u = y;  // the same column sum without A-shift (exact: xq = (xs + shift)/gain)
       if (map_.shift != 0.0f && !tile_sums_.empty())
-        u = (double(v.y[r * N + n]) + map_.shift * tile_sums_[size_t((v.tile * N + n) * P_ + p)]) / map_.gain / v.D;
+        u = (double(v.at(r, n)) + map_.shift * tile_sums_[size_t((v.tile * N + n) * P_ + p)]) / map_.gain / v.D;
       const double eu = quantize(u) - u;
       Column& c = local[size_t(n)];
       c.n += 1, c.sy += y, c.syy += y * y, c.se += e, c.see += e * e;

@@ -118,33 +118,53 @@ void forward_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream,
                     Scratch& s) {
   const int64_t N = k.N, T = k.tiles();
   s.y.resize(static_cast<size_t>(kBlockRows * N));
+  if (k.transposed && k.M > kBlockRows) s.acc.resize(static_cast<size_t>(kBlockRows * N));
   if (clips) s.clipped.resize(static_cast<size_t>(kBlockRows * N));
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t m0 = b * kBlockRows, mb = std::min(kBlockRows, k.M - m0), count = mb * N;
-    float* acc = out + m0 * N;
+    // Row-major: the block's rows of out are contiguous, accumulate in place. Transposed: the block
+    // is (N, mb) columns of out, accumulated in scratch and copied out at the end.
+    // (A transposed block that spans all of M is itself contiguous: accumulate in place too.)
+    const bool in_place = !k.transposed || mb == k.M;
+    float* acc = in_place ? out + m0 * N : s.acc.data();
     std::fill(acc, acc + count, 0.0f);
-    Mat Y(s.y.data(), mb, N);
     for (int64_t t = 0; t < T; ++t) {
       const int64_t k0 = t * k.rows, kt = std::min(k.rows, k.K - k0);
       if (clips) std::fill(s.clipped.begin(), s.clipped.begin() + count, uint8_t(0));
       for (size_t p = 0; p < k.pairs.size(); ++p) {
-        const ConstMat X(k.pairs[p].x, k.M, k.K), W(k.pairs[p].w, N, k.K);
-        Y.noalias() = X.block(m0, k0, mb, kt) * W.block(0, k0, N, kt).transpose();
+        const ConstMat W(k.pairs[p].w, N, k.K);
+        if (k.transposed) {
+          Mat(s.y.data(), N, mb).noalias() = W.middleCols(k0, kt) * ConstMat(k.pairs[p].x, k.K, k.M).block(k0, m0, kt, mb);
+        } else {
+          Mat(s.y.data(), mb, N).noalias() = ConstMat(k.pairs[p].x, k.M, k.K).block(m0, k0, mb, kt) * W.middleCols(k0, kt).transpose();
+        }
         float* y = s.y.data();
         if (k.noise_sigma > 0) {
           Generator gen(stream_seed(k.noise_seed, stream, b, t, int64_t(p)));
           for (int64_t i = 0; i < count; ++i) y[i] += k.noise_sigma * gen.normal();
         }
-        if (k.observer) k.observer->observe({m0, mb, N, t, k0, k0 + kt, int64_t(p), stream, y, k.D});
+        if (k.observer) {
+          TileView v{m0, mb, N, t, k0, k0 + kt, int64_t(p), stream, y, k.transposed ? 1 : N, k.transposed ? mb : 1, k.D};
+          k.observer->observe(v);
+        }
         convert_add(y, count, k, k.pairs[p].factor, acc, clips ? s.clipped.data() : nullptr);
       }
-      if (clips) collect_clipped(s.clipped.data(), count, m0 * N, (*clips)[size_t(t)]);
+      if (clips) {
+        auto& list = (*clips)[size_t(t)];
+        if (!k.transposed) {
+          collect_clipped(s.clipped.data(), count, m0 * N, list);
+        } else {
+          for (int64_t n = 0; n < N; ++n) collect_clipped(s.clipped.data() + n * mb, mb, n * k.M + m0, list);
+        }
+      }
     }
     if (!k.bypass) {
       const float D = k.D;
 #pragma omp simd
       for (int64_t i = 0; i < count; ++i) acc[i] *= D;
     }
+    if (!in_place)
+      for (int64_t n = 0; n < N; ++n) std::copy(acc + n * mb, acc + (n + 1) * mb, out + n * k.M + m0);
   }
 }
 
@@ -164,10 +184,11 @@ void forward_all(const TileKernel& k, int64_t stream, float* out, ClipLists* cli
     }
 }
 
-void backward_tiles(int64_t M, int64_t K, int64_t N, int64_t rows, const float* g, const ClipLists& clips,
-                    const float* x, const float* w_used, float* dx, float* dw, std::vector<float>& masked) {
+void backward_tiles(int64_t M, int64_t K, int64_t N, int64_t rows, bool transposed, const float* g,
+                    const ClipLists& clips, const float* x, const float* w_used, float* dx, float* dw,
+                    std::vector<float>& masked) {
   const int64_t T = (K + rows - 1) / rows;
-  const ConstMat X(x, M, K), W(w_used, N, K);
+  const ConstMat W(w_used, N, K);
   int64_t t = 0;
   while (t < T) {
     // A span: one clipped tile, or the longest run of unclipped tiles.
@@ -181,19 +202,29 @@ void backward_tiles(int64_t M, int64_t K, int64_t N, int64_t rows, const float* 
       for (int64_t i : clips[size_t(t)]) masked[size_t(i)] = 0.0f;
       gs = masked.data();
     }
-    const ConstMat G(gs, M, N);
     const int64_t k0 = t * rows, kw = std::min(K, t1 * rows) - k0;
-    if (dx)
-      parallel_for((M + kBlockRows - 1) / kBlockRows, [&](int64_t b0, int64_t b1) {
-        const int64_t m0 = b0 * kBlockRows, m1 = std::min(M, b1 * kBlockRows);
-        Mat DX(dx, M, K);
-        DX.block(m0, k0, m1 - m0, kw).noalias() += G.middleRows(m0, m1 - m0) * W.middleCols(k0, kw);
-      });
-    if (dw)
-      parallel_for(kw, [&](int64_t c0, int64_t c1) {
-        Mat DW(dw, N, K);
-        DW.middleCols(k0 + c0, c1 - c0).noalias() += G.transpose() * X.middleCols(k0 + c0, c1 - c0);
-      }, 64);
+    if (!transposed) {  // g: (M, N)   x, dx: (M, K)
+      const ConstMat G(gs, M, N), X(x, M, K);
+      if (dx)
+        parallel_for((M + kBlockRows - 1) / kBlockRows, [&](int64_t b0, int64_t b1) {
+          const int64_t m0 = b0 * kBlockRows, m1 = std::min(M, b1 * kBlockRows);
+          Mat(dx, M, K).block(m0, k0, m1 - m0, kw).noalias() += G.middleRows(m0, m1 - m0) * W.middleCols(k0, kw);
+        });
+      if (dw)
+        parallel_for(kw, [&](int64_t c0, int64_t c1) {
+          Mat(dw, N, K).middleCols(k0 + c0, c1 - c0).noalias() += G.transpose() * X.middleCols(k0 + c0, c1 - c0);
+        }, 64);
+    } else {  // g: (N, M)   x, dx: (K, M)
+      const ConstMat G(gs, N, M), X(x, K, M);
+      if (dx)
+        parallel_for(M, [&](int64_t c0, int64_t c1) {
+          Mat(dx, K, M).block(k0, c0, kw, c1 - c0).noalias() += W.middleCols(k0, kw).transpose() * G.middleCols(c0, c1 - c0);
+        }, 64);
+      if (dw)
+        parallel_for(kw, [&](int64_t c0, int64_t c1) {
+          Mat(dw, N, K).middleCols(k0 + c0, c1 - c0).noalias() += G * X.middleRows(k0 + c0, c1 - c0).transpose();
+        }, 64);
+    }
     t = t1;
   }
 }

@@ -3,8 +3,11 @@
 //
 // Legend: M output rows (samples, or output pixels of one image), K reduction length, N output
 // columns, T = ceil(K / rows) row tiles.
-//   x: (M, K) row-major input codes (one slice)     w: (N, K) row-major weight codes (one slice)
-//   out: (M, N) row-major                            clips[t]: flat indices m*N + n clipped in tile t
+//   w: (N, K) row-major weight codes (one slice)
+//   row-major layout (tiled_matmul):   x: (M, K)   out, g: (M, N)   clips[t]: indices m*N + n
+//   transposed layout (imc_conv2d):    x: (K, M) (image patches)    out, g: (N, M)   clips[t]: n*M + m
+// The transposed layout is a convolution's natural one: patches as rows of K, output channels by
+// position, so neither the patches nor the output need a transpose.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +28,7 @@ inline constexpr int64_t kBlockRows = 256;  // rows of M per scratch block (256 
 using ClipLists = std::vector<std::vector<int64_t>>;  // [tile] -> ascending flat indices
 
 struct SlicePair {
-  const float* x = nullptr;  // (M, K)
+  const float* x = nullptr;  // (M, K), or (K, M) when transposed
   const float* w = nullptr;  // (N, K)
   float factor = 1;          // power of two of the slice pair
 };
@@ -40,6 +43,7 @@ struct TileKernel {
   float noise_sigma = 0;    // output noise std in column-sum units (output_noise * D)
   uint64_t noise_seed = 0;
   TileObserver* observer = nullptr;
+  bool transposed = false;  // the layout of x and out (legend above)
 
   int64_t tiles() const { return (K + rows - 1) / rows; }
   int64_t blocks() const { return (M + kBlockRows - 1) / kBlockRows; }
@@ -74,12 +78,13 @@ TileKernel make_kernel(const AdcConfig& config, Rounding rounding);
 // Reusable per-caller buffers.
 struct Scratch {
   std::vector<float> y;          // kBlockRows x N
+  std::vector<float> acc;        // kBlockRows x N (transposed layout only)
   std::vector<uint8_t> clipped;  // kBlockRows x N
 };
 
-// out rows of blocks [b0, b1) (block b = rows [b*kBlockRows, (b+1)*kBlockRows)) = sum over tiles and pairs of
-// factor * ADC(column sums), times D (or the exact sums when bypassed). When clips is non-null
-// (sized T), the clipped indices of those blocks are appended to clips[t] in ascending order.
+// out rows of blocks [b0, b1) (block b = rows [b*kBlockRows, (b+1)*kBlockRows) of M) = sum over
+// tiles and pairs of factor * ADC(column sums), times D (or the exact sums when bypassed). When
+// clips is non-null (sized T), the clipped indices of those blocks are appended to clips[t].
 // `stream` separates noise streams (and is passed to the observer).
 void forward_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream, float* out, ClipLists* clips,
                     Scratch& scratch);
@@ -87,11 +92,13 @@ void forward_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream,
 // Runs forward_blocks over all blocks of k in parallel and merges the clip lists in block order.
 void forward_all(const TileKernel& k, int64_t stream, float* out, ClipLists* clips);
 
-// Straight-through backward over the tiles:  dx[:, span] += G_s w_used[:, span],
-// dw[:, span] += G_s^T x[:, span], with G_s = g with the span's clipped entries zeroed. Spans are
-// runs of unclipped tiles (one GEMM pair) or single clipped tiles. dx or dw may be null.
-// Parallel over row blocks (dx) and column chunks (dw); runs inline inside a parallel region.
-void backward_tiles(int64_t M, int64_t K, int64_t N, int64_t rows, const float* g, const ClipLists& clips,
-                    const float* x, const float* w_used, float* dx, float* dw, std::vector<float>& masked);
+// Straight-through backward over the tiles, with G_s = g with the span's clipped entries zeroed:
+//   row-major:   dx[:, span] += G_s w_used[:, span]       dw[:, span] += G_s^T x[:, span]
+//   transposed:  dx[span, :] += w_used[:, span]^T G_s     dw[:, span] += G_s x[span, :]^T
+// Spans are runs of unclipped tiles (one GEMM pair) or single clipped tiles. dx or dw may be null.
+// Parallel over row blocks / column chunks; runs inline inside a parallel region.
+void backward_tiles(int64_t M, int64_t K, int64_t N, int64_t rows, bool transposed, const float* g,
+                    const ClipLists& clips, const float* x, const float* w_used, float* dx, float* dw,
+                    std::vector<float>& masked);
 
 }  // namespace raoq::imc::detail

@@ -122,7 +122,7 @@ Tensor tiled_matmul(const Tensor& xs, const Tensor& wq, const AdcConfig& config,
         std::vector<float> masked;
         float* dx = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
         float* dw = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
-        detail::backward_tiles(M, K, N, rows, ctx.dout_tensor().data(), *clips, x.data(), w_used.data(), dx, dw, masked);
+        detail::backward_tiles(M, K, N, rows, false, ctx.dout_tensor().data(), *clips, x.data(), w_used.data(), dx, dw, masked);
       });
 }
 

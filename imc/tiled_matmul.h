@@ -49,8 +49,10 @@ struct TileView {
   int64_t tile = 0, k0 = 0, k1 = 0;  // row tile t and its reduction range [k0, k1)
   int64_t pair = 0;                 // slice pair (always 0 in direct mapping)
   int64_t stream = 0;               // caller-defined (the image index in imc_conv2d, 0 in tiled_matmul)
-  const float* y = nullptr;         // (m_count, N) row-major column sums, output noise included
+  const float* y = nullptr;         // column sums, output noise included; element (r, n) at
+  int64_t row_stride = 0, col_stride = 1;  //   y[r * row_stride + n * col_stride]
   float D = 0;
+  float at(int64_t r, int64_t n) const { return y[r * row_stride + n * col_stride]; }
 };
 // Statistics hook (imc/stats.h). observe() runs on worker threads: calls for different blocks may
 // run at the same time, so an observer must synchronise (or keep per-block partials).
