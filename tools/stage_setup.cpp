@@ -56,7 +56,8 @@ std::string describe_stage(const StageConfig& s, int64_t steps_per_epoch) {
   os << ", " << s.schedule.name;
   if (s.schedule.name == "cosine" || s.schedule.name == "linear") os << " to " << s.schedule.final_lr;
   if (s.schedule.name == "step") os << " x" << s.schedule.gamma << " every " << s.schedule.step_epochs << " epochs";
-  if (s.schedule.warmup_epochs > 0) os << " after " << s.schedule.warmup_epochs << " warm-up epochs";
+  if (s.schedule.warmup_epochs > 0)
+    os << " after " << s.schedule.warmup_epochs << " warm-up epoch" << (s.schedule.warmup_epochs == 1 ? "" : "s");
   if (s.weight_decay > 0) os << ", weight decay " << s.weight_decay;
   if (s.label_smoothing > 0) os << ", label smoothing " << s.label_smoothing;
   if (s.grad_clip > 0) os << ", grad clip " << s.grad_clip;

@@ -53,7 +53,7 @@ class Run {
       throw;
     }
     const Results r = results();
-    out_ << "\nresults: " << dir_.results_md() << "\n\n" << r.markdown();
+    out_ << "\nresults: " << dir_.results_md() << "\n\n" << r.markdown() << std::flush;
     return r;
   }
 
@@ -133,6 +133,7 @@ void Run::prepare() {
     log_.open(dir_.metrics(), -1);
     out_ << "run directory: " << dir_.root << "\n";
   }
+  out_ << std::flush;  // a log file is block-buffered; show the set-up before the first step
   state_.threads = num_threads();
 }
 
@@ -150,7 +151,7 @@ void Run::run_stage(size_t si) {
     loader.set_state(ls);
   }
   resume_from_.reset();
-  out_ << "\nstage " << s.name << " (" << s.kind << "): " << describe_stage(s, spe) << "\n";
+  out_ << "\nstage " << s.name << " (" << s.kind << "): " << describe_stage(s, spe) << std::endl;
   stage_start_ = window_start_ = Clock::now();
   while (state_.epoch < s.epochs) {
     run_epoch(s, loader, *opt, sched);
@@ -270,7 +271,7 @@ void Run::finish_stage(size_t si) {
   state_.finished.push_back(summary);
   state_.rows.push_back({s.name, std::nullopt, "test_accuracy", test.accuracy});
   out_ << "stage " << s.name << " done: test accuracy " << format("%.2f%%", test.accuracy) << " in "
-       << Progress::format_duration(summary.seconds) << "\n";
+       << Progress::format_duration(summary.seconds) << std::endl;
   // The next stage starts from these weights with a fresh optimizer, schedule and loader.
   state_.stage = static_cast<int64_t>(si) + 1;
   state_.epoch = 0;
@@ -339,7 +340,8 @@ std::string first_difference(const Json& a, const Json& b, const std::string& pa
     return "";
   }
   if (a.is_array()) {
-    if (a.size() != b.size()) return where + both(std::to_string(a.size()) + " items", std::to_string(b.size()) + " items");
+    auto items = [](size_t n) { return std::to_string(n) + (n == 1 ? " item" : " items"); };
+    if (a.size() != b.size()) return where + both(items(a.size()), items(b.size()));
     for (size_t i = 0; i < a.size(); ++i) {
       const std::string d = first_difference(a[i], b[i], join_index(path, i), a_is, b_is);
       if (!d.empty()) return d;

@@ -1,0 +1,112 @@
+// tests/tools/test_output.cpp — what a run leaves for people and programs: the progress display,
+// the results table, the metrics log's resume cut, atomic files and the run directory.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "tests/support/testing.h"
+#include "tests/tools/tools_testing.h"
+#include "tools/atomic_file.h"
+#include "tools/progress.h"
+#include "tools/results.h"
+#include "tools/run_dir.h"
+#include "tools/trainer.h"
+
+using namespace raoq;
+using namespace raoq::tools;
+using Catch::Contains;
+
+TEST_CASE("progress: plain lines every N steps off a terminal, a redrawn bar on one", "[tools]") {
+  std::ostringstream plain;
+  Progress p(plain, /*terminal=*/false, /*every_steps=*/2);
+  p.start_epoch("fp", 1, 3, 0, 5);
+  for (int64_t s = 1; s <= 5; ++s) p.step(s, 0.5, 75.0, 100.0);
+  p.line("fp epoch 1/3: done");
+  const std::string text = plain.str();
+  CHECK(text.find('\r') == std::string::npos);
+  CHECK_THAT(text, Contains("fp  epoch 1/3  step 2/5  loss 0.5000  acc 75.0%  100 ex/s"));
+  CHECK_THAT(text, Contains("step 4/5") && Contains("step 5/5") && Contains("fp epoch 1/3: done\n"));
+  CHECK(text.find("step 3/5") == std::string::npos);  // only every 2 steps and the last
+
+  std::ostringstream tty;
+  Progress bar(tty, /*terminal=*/true, 2);
+  bar.start_epoch("fp", 2, 3, 0, 4);
+  bar.step(4, 0.25, 90.0, 50.0);  // the last step is always drawn
+  bar.line("summary");
+  CHECK_THAT(tty.str(), Contains("\rfp  epoch 2/3  [") && Contains("4/4  loss 0.2500  acc 90.0%") &&
+                            Contains("\033[K") && Contains("\r\033[Ksummary\n"));
+  CHECK(Progress::format_duration(65) == "1:05");
+  CHECK(Progress::format_duration(3725) == "1:02:05");
+}
+
+TEST_CASE("results: JSON rows and a readable Markdown table", "[tools]") {
+  Results r;
+  r.config_name = "fmnist-fp";
+  r.model = "cnn-small";
+  r.table = {{"fp", std::nullopt, "test_accuracy", 92.3456}, {"raoq", 8, "test_accuracy", 91.5}};
+  StageSummary s;
+  s.name = "fp";
+  s.kind = "fp";
+  s.epochs = 10;
+  s.steps = 4690;
+  s.test_accuracy = 92.3456;
+  s.seconds = 3725;
+  r.stages = {s};
+  const Json j = r.to_json();
+  CHECK(j["table"][0] == Json{{"method", "fp"}, {"ba", nullptr}, {"metric", "test_accuracy"}, {"value", 92.3456}});
+  CHECK(j["table"][1]["ba"] == 8);
+  CHECK(Results::from_json(j).to_json() == j);
+  const std::string md = r.markdown();
+  CHECK_THAT(md, Contains("# Results: fmnist-fp (cnn-small)"));
+  CHECK_THAT(md, Contains("| fp | - | test accuracy (%) | 92.35 |"));
+  CHECK_THAT(md, Contains("| raoq | 8 | test accuracy (%) | 91.50 |"));
+  CHECK_THAT(md, Contains("| fp | fp | 10 | 4690 | 92.35 |") && Contains("| 1:02:05 |"));
+}
+
+TEST_CASE("run directory: metrics log cut on resume, atomic files, clear", "[tools]") {
+  const std::string dir = testing::make_temp_dir("raoq_dir_");
+  RunDir run{dir + "/run"};
+  CHECK_FALSE(run.holds_run());
+  run.create();
+  MetricsLog log;
+  log.open(run.metrics(), -1);
+  log.write({{"step", 1}});
+  const int64_t kept = log.size_bytes();
+  log.write({{"step", 2}});
+  CHECK(run.holds_run());
+  // A resumed run keeps only the lines its checkpoint had seen.
+  MetricsLog again;
+  again.open(run.metrics(), kept);
+  again.write({{"step", 2}, {"again", true}});
+  CHECK(testing::read_text(run.metrics()) == "{\"step\":1}\n{\"step\":2,\"again\":true}\n");
+  CHECK_THROWS_WITH(MetricsLog().open(run.metrics(), 10000), Contains("was it edited?"));
+  // Atomic writes replace whole files and leave no temporary behind.
+  write_file_atomic(run.config(), "first");
+  write_file_atomic(run.config(), "second");
+  CHECK(read_file(run.config()) == "second");
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(run.root)) ++entries;
+  CHECK(entries == 3);  // config.json, metrics.jsonl, checkpoints/
+  CHECK_THROWS_WITH(write_file_atomic(dir + "/missing/x.json", "x"), Contains("cannot create"));
+  // --overwrite clears what a run writes and nothing else.
+  std::ofstream(run.root + "/notes.txt") << "mine";
+  std::ofstream(run.last_checkpoint()) << "x";
+  run.clear();
+  CHECK_FALSE(run.holds_run());
+  CHECK_FALSE(std::filesystem::exists(run.config()));
+  CHECK(std::filesystem::exists(run.root + "/notes.txt"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("first_difference names the first differing key path", "[tools]") {
+  const Json a = Json::parse(R"({"x": 1, "s": [{"lr": 0.1}, {"lr": 0.2}], "m": {"n": "a"}})");
+  CHECK(first_difference(a, a).empty());
+  CHECK(first_difference(a, Json::parse(R"({"x": 1.0, "s": [{"lr": 0.1}, {"lr": 0.2}], "m": {"n": "a"}})")).empty());
+  CHECK(first_difference(a, Json::parse(R"({"x": 1, "s": [{"lr": 0.1}, {"lr": 0.3}], "m": {"n": "a"}})")) ==
+        "s[1].lr (0.2 in the run, 0.3 now)");
+  CHECK(first_difference(a, Json::parse(R"({"x": 1, "s": [{"lr": 0.1}], "m": {"n": "a"}})")) ==
+        "s (2 items in the run, 1 item now)");
+  CHECK(first_difference(a, Json::parse(R"({"x": 1, "s": [{"lr": 0.1}, {"lr": 0.2}], "m": {}})")) ==
+        "m.n (\"a\" in the run, absent now)");
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# tools/demo.sh [--quick] — from a fresh Debian machine to a trained model: installs what is
+# missing (tools/setup.sh --demo), builds (tools/build.sh), trains full-precision cnn-small on
+# Fashion-MNIST (configs/fmnist-fp.json), then prints where the results are and the results table.
+#   --quick   one epoch on 2048 training and 1000 test examples: a smoke test of the whole
+#             pipeline that finishes in a minute or two (tools/test.sh runs it)
+# Without --quick an interrupted demo continues where it stopped when run again (--resume).
+# RAOQ_BUILD_DIR chooses the build directory (default: build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=0
+case "${1:-}" in
+  "") ;;
+  --quick) quick=1 ;;
+  -h | --help)
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+  *)
+    echo "demo: unknown option '$1' (usage: tools/demo.sh [--quick])" >&2
+    exit 2
+    ;;
+esac
+build=${RAOQ_BUILD_DIR:-build}
+
+tools/setup.sh --demo
+tools/build.sh "$build"
+
+config=configs/fmnist-fp.json
+if ((quick)); then
+  out=runs/fmnist-fp-quick
+  args=(--quick --overwrite)
+else
+  out=runs/fmnist-fp
+  args=(--resume)
+fi
+"$build/tools/raoq" train "$config" --out "$out" "${args[@]}"
+
+cat <<MSG
+
+demo: finished. The run directory is $out:
+  $out/results.md       the results table (below)
+  $out/results.json     the same, for programs
+  $out/metrics.jsonl    loss, learning rate and accuracy per logged step and per evaluation
+  $out/checkpoints/     last, best and per-stage checkpoints (safetensors)
+Evaluate a checkpoint again with:
+  $build/tools/raoq eval $out/config.json --checkpoint $out/checkpoints/best.safetensors
+
+MSG
+cat "$out/results.md"
