@@ -1,0 +1,118 @@
+// bench/bench_main.cpp — raoq-bench: the benchmark table of the peer README, timed here.
+//
+//   raoq-bench [--threads N] [--only SUBSTRING] [--steps N]
+//
+// Prints one JSON line per benchmark (see harness.h). Compare with the PyTorch peer run in the
+// same session: ratios hold where absolute times drift.
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "bench/gpt_tiny.h"
+#include "bench/harness.h"
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "models/registry.h"
+#include "optim/sgd.h"
+
+using namespace raoq;
+
+namespace {
+
+// One SGD (momentum 0.9, lr 0.01) step of cross-entropy on fixed data, as the peer's train_step_fn.
+std::function<void()> train_step(std::shared_ptr<Module> model, Tensor x, std::vector<int64_t> y) {
+  auto opt = std::make_shared<SGD>(model->named_parameters(), SgdOptions{0.01, 0.9, 0.0, false});
+  return [model, opt, x, y] {
+    opt->zero_grad();
+    Tensor loss = ops::cross_entropy(model->forward(x), y);
+    loss.backward();
+    opt->step();
+  };
+}
+
+std::vector<int64_t> random_labels(int64_t n, int64_t classes, Generator& gen) {
+  std::vector<int64_t> y(static_cast<size_t>(n));
+  for (auto& v : y) v = static_cast<int64_t>(gen.below(static_cast<uint64_t>(classes)));
+  return y;
+}
+
+void run_all(const bench::BenchOptions& opt) {
+  Generator gen(0);
+  manual_seed(0);
+  for (auto [m, k, n] : std::vector<std::array<int64_t, 3>>{{512, 512, 512}, {4096, 512, 2048}}) {
+    Tensor a = Tensor::randn({m, k}, gen), b = Tensor::randn({k, n}, gen);
+    bench::time_step(opt, "gemm/" + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n), 0, [&] {
+      autograd::NoGradGuard ng;
+      ops::matmul(a, b);
+    });
+  }
+  {
+    Tensor x = Tensor::randn({128, 64, 14, 14}, gen).set_requires_grad(true);
+    Tensor w = Tensor::uniform({64, 64, 3, 3}, gen, -0.04f, 0.04f).set_requires_grad(true);
+    bench::time_step(opt, "conv2d/n128-c64-64-h14-k3/fwd_bwd", 128, [&] {
+      x.set_grad(Tensor());
+      w.set_grad(Tensor());
+      ops::sum(ops::conv2d(x, w, Tensor(), {1, 1, 1, 1})).backward();
+    });
+  }
+  {
+    Tensor x = Tensor::randn({128, 1, 28, 28}, gen);
+    auto y = random_labels(128, 10, gen);
+    bench::time_step(opt, "cnn-small/fp/train_step", 128, train_step(models::build_model("cnn-small"), x, y));
+  }
+  {
+    Tensor x = Tensor::randn({128, 3, 32, 32}, gen);
+    auto y = random_labels(128, 10, gen);
+    bench::time_step(opt, "resnet20/fp/train_step", 128, train_step(models::build_model("resnet20"), x, y));
+  }
+  {
+    auto model = std::make_shared<bench::GptTiny>();
+    auto sgd = std::make_shared<SGD>(model->named_parameters(), SgdOptions{0.01, 0.9, 0.0, false});
+    const auto idx = random_labels(32 * 128, 256, gen), target = random_labels(32 * 128, 256, gen);
+    bench::time_step(opt, "gpt-tiny/fp/train_step", 32, [&] {
+      sgd->zero_grad();
+      Tensor logits = model->forward(idx, 32, 128);
+      ops::cross_entropy(ops::reshape(logits, {-1, 256}), target).backward();
+      sgd->step();
+    });
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::BenchOptions opt;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      auto value = [&]() -> std::string {
+        RAOQ_CHECK(i + 1 < argc, "raoq-bench: ", a, " needs a value");
+        return argv[++i];
+      };
+      if (a == "--threads") opt.threads = std::stoi(value());
+      else if (a == "--only") opt.only = value();
+      else if (a == "--steps") opt.steps = std::stoi(value());
+      else if (a == "--help" || a == "-h") {
+        std::puts("usage: raoq-bench [--threads N] [--only SUBSTRING] [--steps N]\n"
+                  "Times the benchmark table of bench/README (gemm, conv2d, cnn-small, resnet20, gpt-tiny)\n"
+                  "and prints one JSON line per benchmark.");
+        return 0;
+      } else {
+        RAOQ_CHECK(false, "raoq-bench: unknown argument '", a, "' (see --help)");
+      }
+    }
+    RAOQ_CHECK(opt.steps >= 1, "raoq-bench: --steps must be >= 1");
+    set_num_threads(opt.threads);
+    run_all(opt);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "raoq-bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
