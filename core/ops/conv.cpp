@@ -1,6 +1,7 @@
 // core/ops/conv.cpp — conv2d: im2col + GEMM forward, GEMMs (+ col2im) backward, and the
 // seven-loop reference the tests compare them with. Groups with one input channel (depthwise)
-// go to the direct kernels of core/ops/kernels_depthwise.cpp.
+// go to the direct kernels of core/ops/kernels_depthwise.cpp, 3x3 stride-1 convolutions with
+// enough channels to Winograd F(2x2, 3x3) in core/ops/kernels_winograd.cpp.
 //
 // Work is split over the batch, one contiguous chunk of images per thread; each thread reuses
 // its own im2col scratch (detail::thread_scratch), so nothing is allocated per image. The
@@ -22,6 +23,7 @@
 #include "core/ops/im2col.h"
 #include "core/ops/kernels.h"
 #include "core/ops/kernels_depthwise.h"
+#include "core/ops/kernels_winograd.h"
 #include "core/parallel.h"
 
 namespace raoq::ops {
@@ -152,34 +154,42 @@ void gemm_backward(const float* x, const float* w, const float* dy, const ConvGe
   db_part.reduce();
 }
 
+// Which kernel computes a convolution (all compute the same function; see the file header).
+enum class ConvKernel { kGemm, kDepthwise, kWinograd };
+ConvKernel choose_kernel(const ConvGeometry& g) {
+  if (detail::depthwise_applies(g)) return ConvKernel::kDepthwise;
+  if (detail::winograd_applies(g)) return ConvKernel::kWinograd;
+  return ConvKernel::kGemm;
+}
 }  // namespace
 
 // conv2d:  y[n, co, p] = sum_k W_g[co, k] * cols_n,g[k, p] + bias[co]       (g = co / Cg_out)
 //   dW_g  += sum_n dy_n,g (Cg_out, P) * cols_n,g^T (P, K)
 //   dx_n  += col2im(W_g^T (K, Cg_out) * dy_n,g)
 //   dbias += sum_{n, p} dy[n, co, p]
-// shapes: see the legend; groups == C_in == C_out (depthwise) takes the direct path.
+// shapes: see the legend. Groups with one input channel (depthwise) take the direct kernels,
+// 3x3 stride-1 convolutions with >= 16 channels per group Winograd F(2x2, 3x3), the rest im2col.
 // saves: x, w (cols are recomputed in backward: keeping them would cost K*P floats per image)
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Conv2dOptions opt) {
   const ConvGeometry g = conv_geometry(x, w, bias, opt, "conv2d");
-  const bool direct = detail::depthwise_applies(g);
+  const ConvKernel kernel = choose_kernel(g);
   Tensor y = Tensor::empty({g.n, g.c_out, g.ho, g.wo});
   const float* b = bias.defined() ? bias.data() : nullptr;
-  if (direct) {
-    detail::depthwise_forward(x.data(), w.data(), b, g, y.data());
-  } else {
-    gemm_forward(x.data(), w.data(), b, g, y.data());
+  switch (kernel) {
+    case ConvKernel::kDepthwise: detail::depthwise_forward(x.data(), w.data(), b, g, y.data()); break;
+    case ConvKernel::kWinograd: detail::winograd_forward(x.data(), w.data(), b, g, y.data()); break;
+    case ConvKernel::kGemm: gemm_forward(x.data(), w.data(), b, g, y.data()); break;
   }
   return autograd::record(
-      "conv2d", {x, w, bias}, y, {"x", "w"}, [g, direct, x = x.detach(), w = w.detach()](BackwardContext& ctx) {
+      "conv2d", {x, w, bias}, y, {"x", "w"}, [g, kernel, x = x.detach(), w = w.detach()](BackwardContext& ctx) {
         float* dx = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
         float* dw = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
         float* db = ctx.needs(2) ? ctx.dinput_tensor(2).data() : nullptr;
         const float* dy = ctx.dout_tensor().data();
-        if (direct) {
-          detail::depthwise_backward(x.data(), w.data(), dy, g, dx, dw, db);
-        } else {
-          gemm_backward(x.data(), w.data(), dy, g, dx, dw, db);
+        switch (kernel) {
+          case ConvKernel::kDepthwise: detail::depthwise_backward(x.data(), w.data(), dy, g, dx, dw, db); break;
+          case ConvKernel::kWinograd: detail::winograd_backward(x.data(), w.data(), dy, g, dx, dw, db); break;
+          case ConvKernel::kGemm: gemm_backward(x.data(), w.data(), dy, g, dx, dw, db); break;
         }
       });
 }

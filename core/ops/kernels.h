@@ -36,6 +36,11 @@ inline int64_t chunk_count(int64_t items, int64_t work_per_item, int64_t threads
   return std::max<int64_t>(1, std::min<int64_t>(threads, items / grain_items(work_per_item)));
 }
 
+// dst (cols, rows) = src (rows, cols)^T, both row-major; with accumulate, dst += src^T.
+// Blocked through packet registers (16x16 with AVX-512): a plain transposed copy walks one side
+// with a stride and runs at a fraction of the speed.
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst, bool accumulate = false);
+
 // Splits [0, n) into `chunks` contiguous ranges, one task each: fn(chunk, begin, end). The split
 // depends only on n and chunks, so per-chunk partial sums reduce in a fixed order.
 template <typename Fn>

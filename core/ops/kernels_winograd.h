@@ -1,0 +1,33 @@
+// core/ops/kernels_winograd.h — conv2d's Winograd F(2x2, 3x3) kernels for 3x3, stride-1,
+// undilated convolutions, called by ops::conv2d, which holds the math; conv2d_reference is the
+// naive reference they are tested against.
+//
+// Winograd's minimal filtering algorithm (Lavin & Gray, "Fast Algorithms for Convolutional
+// Neural Networks", CVPR 2016) computes each 2x2 output tile from a 4x4 input tile with 16
+// multiplications per input/output channel pair instead of 36: the channel sums become 16
+// GEMMs, one per position xi of the 4x4 transformed tile, with 2.25 times fewer flops than
+// im2col + GEMM. With d a 4x4 input tile, g a 3x3 kernel and Y the 2x2 output tile:
+//   V = B^T d B,  U = G g G^T,  M[xi] = sum_c U[xi] V[xi]  (per output channel),  Y = A^T M A
+// The backward is the exact adjoint of that computation (not a second Winograd algorithm):
+//   dM = A dY A^T,  dU[xi] += sum_tiles dM[xi] V[xi],  dV[xi] = U[xi]^T dM[xi],
+//   dd = B dV B^T (scatter-added over the overlapping input tiles),  dg = G^T dU G.
+// Not a public header: nothing outside core/ops includes it.
+#pragma once
+
+#include "core/ops/im2col.h"
+
+namespace raoq::ops::detail {
+
+// Whether conv2d should use these kernels for g: 3x3, stride 1, dilation 1, and at least 16
+// channels per group on both sides (with fewer, the transforms cost more than the GEMMs save).
+bool winograd_applies(const ConvGeometry& g);
+
+// y = conv(x, w) + bias (bias may be null). Parallel over the batch.
+void winograd_forward(const float* x, const float* w, const float* bias, const ConvGeometry& g, float* y);
+
+// Accumulates (+=) into each non-null gradient. Parallel over chunks of the batch; dw and dbias
+// are reduced per chunk in chunk order (bitwise reproducible for a given thread count).
+void winograd_backward(const float* x, const float* w, const float* dy, const ConvGeometry& g, float* dx, float* dw,
+                       float* dbias);
+
+}  // namespace raoq::ops::detail
