@@ -70,6 +70,7 @@ void im2col(const float* x_g, const ConvGeometry& g, float* cols, int64_t ld) {
           }
           const float* src = plane + ih * g.w;
           std::fill_n(dst, r.lo, 0.0f);
+#pragma omp simd
           for (int64_t ow = r.lo; ow < r.hi; ++ow) dst[ow] = src[ow * s + off_w];
           std::fill(dst + r.hi, dst + g.wo, 0.0f);
         }
@@ -101,6 +102,7 @@ void col2im(float* cols, const ConvGeometry& g, int64_t ld, float* dx_g) {
           if (ih < 0 || ih >= g.h) continue;  // padding: nothing to give back
           const float* src = row + oh * g.wo;
           float* dst = plane + ih * g.w;
+#pragma omp simd
           for (int64_t ow = r.lo; ow < r.hi; ++ow) dst[ow * s + off_w] += src[ow];
         }
       }
