@@ -21,6 +21,7 @@ struct Geometry {
   int64_t B = 0, C = 0, H = 0, W = 0, N = 0, kh = 0, kw = 0, stride = 1, pad = 0, dil = 1, Ho = 0, Wo = 0;
   int64_t K() const { return C * kh * kw; }
   int64_t P() const { return Ho * Wo; }
+  bool pointwise() const { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
   // The input position of tap (i, j) for output p, or false when it falls in the padding.
   bool tap(int64_t p, int64_t i, int64_t j, int64_t* ih, int64_t* iw) const {
     *ih = (p / Wo) * stride - pad + i * dil, *iw = (p % Wo) * stride - pad + j * dil;
@@ -114,6 +115,14 @@ void im2col(const float* img, const Geometry& g, float* cols) {
       }
 }
 
+// The patch matrix (K, P) of one image: the image itself for a pointwise convolution (1x1,
+// stride 1, no padding), else im2col into buf.
+const float* patches(const float* img, const Geometry& g, float* buf) {
+  if (g.pointwise()) return img;
+  im2col(img, g, buf);
+  return buf;
+}
+
 // The adjoint: img[c, ih, iw] += cols[(c, i, j), p] for every tap inside the image. cols is
 // scratch: on the shifted path its wrapped entries (which read padding, so give nothing back) are
 // zeroed and the whole in-plane range is added in one vectorised pass.
@@ -174,11 +183,12 @@ Tensor imc_conv2d(const Tensor& xs, const Tensor& wq, const AdcConfig& config, c
   Tensor out = Tensor::empty({g.B, N, g.Ho, g.Wo});
   k.transposed = true;  // patches (K, P) in, (N, P) out: the layout of the output tensor itself
   parallel_for(g.B, [&](int64_t b0, int64_t b1) {
-    std::vector<float> cols(n_in * size_t(P * K));
-    detail::TileKernel kb = k;  // this thread's kernel points at this thread's patch buffers
-    kb.pairs = detail::pairs_of(a, [&](const Tensor& part) { return cols.data() + (&part - a.x_parts.data()) * K * P; });
+    std::vector<float> cols(g.pointwise() ? 0 : n_in * size_t(P * K));
+    std::vector<const float*> x_of(n_in);
+    detail::TileKernel kb = k;  // this thread's kernel points at this thread's patches
     for (int64_t b = b0; b < b1; ++b) {
-      for (size_t i = 0; i < n_in; ++i) im2col(a.x_parts[i].data() + b * image, g, cols.data() + i * K * P);
+      for (size_t i = 0; i < n_in; ++i) x_of[i] = patches(a.x_parts[i].data() + b * image, g, cols.data() + i * K * P);
+      kb.pairs = detail::pairs_of(a, [&](const Tensor& part) { return x_of[size_t(&part - a.x_parts.data())]; });
       detail::forward_all(kb, b, out.data() + b * N * P, clips->empty() ? nullptr : &(*clips)[size_t(b)]);
     }
   });
@@ -194,15 +204,18 @@ Tensor imc_conv2d(const Tensor& xs, const Tensor& wq, const AdcConfig& config, c
         std::vector<std::vector<float>> dw_part(need_w ? size_t(chunks) : 0, std::vector<float>(size_t(N * K), 0.0f));
         const detail::ClipLists none;
         parallel_for(chunks, [&](int64_t c0, int64_t c1) {
-          std::vector<float> cols(size_t(K * P)), dcols(dx ? size_t(K * P) : 0), masked;
+          // Pointwise: the image is its own patch matrix, and its gradient accumulates in place.
+          const bool pw = g.pointwise();
+          std::vector<float> cols(pw ? 0 : size_t(K * P)), dcols(dx && !pw ? size_t(K * P) : 0), masked;
           for (int64_t c = c0; c < c1; ++c)
             for (int64_t b = g.B * c / chunks; b < g.B * (c + 1) / chunks; ++b) {
-              im2col(x.data() + b * image, g, cols.data());
-              if (dx) std::fill(dcols.begin(), dcols.end(), 0.0f);
+              const float* xb = patches(x.data() + b * image, g, cols.data());
+              float* dxb = !dx ? nullptr : pw ? dx + b * image : dcols.data();
+              if (dx && !pw) std::fill(dcols.begin(), dcols.end(), 0.0f);
               const detail::ClipLists& cl = clips->empty() ? none : (*clips)[size_t(b)];
-              detail::backward_tiles(P, K, N, rows, true, dout + b * N * P, cl, cols.data(), w_used.data(),
-                                     dx ? dcols.data() : nullptr, need_w ? dw_part[size_t(c)].data() : nullptr, masked);
-              if (dx) col2im(dcols.data(), g, dx + b * image);
+              detail::backward_tiles(P, K, N, rows, true, dout + b * N * P, cl, xb, w_used.data(), dxb,
+                                     need_w ? dw_part[size_t(c)].data() : nullptr, masked);
+              if (dx && !pw) col2im(dcols.data(), g, dx + b * image);
             }
         });
         if (need_w) {

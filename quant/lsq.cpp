@@ -53,11 +53,6 @@ float beta_at(const Tensor& beta, int64_t c) {
   return beta.data()[beta.numel() == 1 ? 0 : c];
 }
 
-inline float quantize(float v, CodeRange r, Rounding rounding) {
-  const float c = std::clamp(v, r.lo, r.hi);
-  return rounding == Rounding::apply ? std::nearbyint(c) : c;
-}
-
 // The elementwise loops of the ops, one contiguous range of one channel (scale s, offset b) at a
 // time. `omp simd` because GCC's -O2 cost model leaves them scalar otherwise; rounding goes
 // through quant/rounding.h for the same reason. v = (x - b) / s is a true division everywhere
@@ -262,20 +257,32 @@ ScaleOffset lsq_plus_activation_init(const Tensor& x, CodeRange r, bool learn_of
   RAOQ_CHECK(x.numel() > 0, "lsq_plus_activation_init: empty batch");
   RAOQ_CHECK(r.hi > r.lo, "lsq_plus_activation_init: the code range must hold two levels or more");
   RAOQ_CHECK(learn_offset || r.hi > 0, "lsq_plus_activation_init: a zero-offset quantizer needs r.hi > 0");
-  constexpr int64_t kMaxSamples = 65536;
+  constexpr int64_t kMaxSamples = 16384;
   const int64_t stride = std::max<int64_t>(1, x.numel() / kMaxSamples);
   std::vector<float> v;
   for (int64_t i = 0; i < x.numel(); i += stride) v.push_back(x.data()[i]);
-  const auto [mn_it, mx_it] = std::minmax_element(v.begin(), v.end());
+  const auto [mn_it, mx_it] = std::minmax_element(x.data(), x.data() + x.numel());  // the whole batch
   const float mn = *mn_it, mx = *mx_it;
   float amax = std::max(std::fabs(mn), std::fabs(mx));
   const double span = static_cast<double>(r.hi) - r.lo;
 
+  // Squared error of the samples under (s, beta): float lanes over chunks of 1024, chunks in double.
   auto mse = [&](float s, float beta) {
+    const float lo = r.lo, hi = r.hi;
+    const float* p = v.data();
     double e = 0;
-    for (float xv : v) {
-      const float q = s * quantize((xv - beta) / s, r, Rounding::apply) + beta;
-      e += double(q - xv) * double(q - xv);
+    for (size_t c0 = 0; c0 < v.size(); c0 += 1024) {
+      const size_t c1 = std::min(v.size(), c0 + 1024);
+      float part = 0;
+#pragma omp simd reduction(+ : part)
+      for (size_t i = c0; i < c1; ++i) {
+        float z = (p[i] - beta) / s;
+        z = z < lo ? lo : z;
+        z = z > hi ? hi : z;
+        const float d = s * detail::round_even_code(z) + beta - p[i];
+        part += d * d;
+      }
+      e += part;
     }
     return e;
   };

@@ -164,3 +164,24 @@ TEST_CASE("imc_conv2d: straight-through backward equals tiled_matmul's on the pa
           REQUIRE(xs.grad().data()[ch * 16 + ((p / 2) * 2 + i) * 4 + (p % 2) * 2 + j] ==
                   patches.grad().data()[p * 8 + ch * 4 + i * 2 + j]);
 }
+
+TEST_CASE("imc_conv2d: bypassed forward and backward equal the plain convolution's (3x3 and pointwise)", "[imc]") {
+  const int64_t k = GENERATE(1, 3);
+  const ops::Conv2dOptions o{.stride = 1, .padding = k / 2};
+  AdcConfig c;
+  c.bypass = true;
+  c.rows = 8;  // several tiles
+  const Tensor xs = random_codes({2, 9, 5, 4}, -8, 7, 61).set_requires_grad(true);
+  const Tensor wq = random_codes({3, 9, k, k}, -7, 7, 62).set_requires_grad(true);
+  const Tensor xf = xs.detach().clone().set_requires_grad(true), wf = wq.detach().clone().set_requires_grad(true);
+  const Tensor y = imc_conv2d(xs, wq, c, o), yf = ops::conv2d(xf, wf, Tensor(), o);
+  REQUIRE(y.to_vector() == yf.to_vector());
+  std::vector<float> g(size_t(y.numel()));
+  for (size_t i = 0; i < g.size(); ++i) g[i] = float(int(i % 7) - 3);  // integers: every sum is exact
+  testing::backward_with(y, g);
+  testing::backward_with(yf, g);
+  REQUIRE(xs.grad().to_vector() == xf.grad().to_vector());
+  REQUIRE(wq.grad().to_vector() == wf.grad().to_vector());
+  c.bypass = false;
+  REQUIRE(imc_conv2d(xs.detach(), wq.detach(), c, o).to_vector() == imc_conv2d_reference(xs.detach(), wq.detach(), c, o).to_vector());
+}
