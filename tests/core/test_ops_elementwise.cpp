@@ -5,6 +5,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/ops/broadcast.h"
 #include "core/parallel.h"
 #include "tests/support/testing.h"
 
@@ -111,6 +112,23 @@ TEST_CASE("broadcasting kernels match a naive reference over many shape pairs", 
   const auto parallel = ops::mul(big, bias).to_vector();
   set_num_threads(1);
   REQUIRE(parallel == ops::mul(big, bias).to_vector());
+}
+
+TEST_CASE("broadcast plans: the fast paths are single runs or whole-row runs", "[core]") {
+  using ops::detail::broadcast_plan;
+  const auto same = broadcast_plan({4, 3, 5}, {4, 3, 5});  // equal shapes: one contiguous run
+  REQUIRE(same.dims == std::vector<int64_t>{60});
+  REQUIRE((same.a_contiguous() && same.b_contiguous()));
+  const auto scalar = broadcast_plan({4, 3, 5}, {1, 1});  // one-element operand: one run, b a scalar
+  REQUIRE(scalar.dims == std::vector<int64_t>{60});
+  REQUIRE_FALSE(scalar.b_contiguous());
+  const auto channel = broadcast_plan({8, 16, 6, 6}, {16, 1, 1});  // (C,1,1) bias: N*C runs of H*W
+  REQUIRE(channel.dims == std::vector<int64_t>{8, 16, 36});
+  REQUIRE(channel.b_stride == std::vector<int64_t>{0, 1, 0});
+  const auto row = broadcast_plan({8, 10, 32}, {32});  // (D) bias: N*T runs of D
+  REQUIRE(row.dims == std::vector<int64_t>{80, 32});
+  REQUIRE(row.b_stride == std::vector<int64_t>{0, 1});
+  REQUIRE(broadcast_plan({}, {}).dims == std::vector<int64_t>{1});
 }
 
 TEST_CASE("broadcast backward sums over stretched dimensions", "[core]") {
