@@ -80,39 +80,65 @@ Tensor imc_dequantize(const Tensor& acc, int64_t axis, const Tensor& S, const Te
     c[size_t(n)] = sw[size_t(n)] * (sx * map.shift / map.gain + b);
   }
   Tensor y = Tensor::empty(acc.shape());
+  const float* bias_p = bias.defined() ? bias.data() : nullptr;
+  const int64_t s_cols = S.size(1);
   parallel_for(outer * N, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t r = r0; r < r1; ++r) {  // row r = (o, n): inner contiguous values
       const int64_t n = r % N;
-      const float an = a[size_t(n)], cn = c[size_t(n)], bn = bias.defined() ? bias.data()[n] : 0.0f;
+      const float an = a[size_t(n)], cn = c[size_t(n)], bn = bias_p ? bias_p[n] : 0.0f;
       const float* in = acc.data() + r * inner;
-      const float* sn = S.data() + n * S.size(1);
+      const float* sn = S.data() + n * s_cols;
       float* out = y.data() + r * inner;
-      for (int64_t q = 0; q < inner; ++q) out[q] = an * in[q] + cn * sn[q * s_stride] + bn;
+      if (s_stride) {
+#pragma omp simd
+        for (int64_t q = 0; q < inner; ++q) out[q] = an * in[q] + cn * sn[q] + bn;
+      } else {
+        const float k = cn * sn[0] + bn;
+#pragma omp simd
+        for (int64_t q = 0; q < inner; ++q) out[q] = an * in[q] + k;
+      }
     }
   }, 16);
   return autograd::record(
       "imc_dequantize", {acc, S, s_x, s_w, beta, bias}, y, {"acc", "S", "s_x", "s_w", "beta"},
-      [acc_v = acc.detach(), S_v = S.detach(), a, c, sw, sx, b, outer, N, inner, s_stride, map](BackwardContext& ctx) {
+      [acc_v = acc.detach(), S_v = S.detach(), a, c, sw, sx, b, outer, N, inner, s_stride, s_cols,
+       map](BackwardContext& ctx) {
         const float* g = ctx.dout_tensor().data();
         float* dacc = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
         float* dS = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
         // One thread owns a channel (no shared accumulators); totals are summed in channel order.
+        // Within a row (o, n) the sums run in float lanes, across rows in double.
         std::vector<double> d_sx(static_cast<size_t>(N)), d_sw(d_sx), d_beta(d_sx), d_bias(d_sx);
         parallel_for(N, [&](int64_t n0, int64_t n1) {
           for (int64_t n = n0; n < n1; ++n) {
             const float an = a[size_t(n)], cn = c[size_t(n)];
-            const float* sn = S_v.data() + n * S_v.size(1);
+            const float* sn = S_v.data() + n * s_cols;
+            float* dSn = dS ? dS + n * s_cols : nullptr;
             double g_acc = 0, g_s = 0, g_sum = 0;  // sum g acc, sum g S, sum g over channel n
             for (int64_t o = 0; o < outer; ++o) {
               const int64_t base = (o * N + n) * inner;
-              for (int64_t q = 0; q < inner; ++q) {
-                const float gq = g[base + q];
-                if (dacc) dacc[base + q] += an * gq;
-                if (dS) dS[n * S_v.size(1) + q * s_stride] += cn * gq;
-                g_acc += double(gq) * acc_v.data()[base + q];
-                g_s += double(gq) * sn[q * s_stride];
-                g_sum += gq;
+              const float* go = g + base;
+              const float* ao = acc_v.data() + base;
+              float fa = 0, fs = 0, fg = 0;
+              if (s_stride) {
+#pragma omp simd reduction(+ : fa, fs, fg)
+                for (int64_t q = 0; q < inner; ++q) fa += go[q] * ao[q], fs += go[q] * sn[q], fg += go[q];
+                if (dSn) {
+#pragma omp simd
+                  for (int64_t q = 0; q < inner; ++q) dSn[q] += cn * go[q];
+                }
+              } else {
+#pragma omp simd reduction(+ : fa, fg)
+                for (int64_t q = 0; q < inner; ++q) fa += go[q] * ao[q], fg += go[q];
+                fs = fg * sn[0];
+                if (dSn) dSn[0] += cn * fg;
               }
+              if (dacc) {
+                float* da = dacc + base;
+#pragma omp simd
+                for (int64_t q = 0; q < inner; ++q) da[q] += an * go[q];
+              }
+              g_acc += fa, g_s += fs, g_sum += fg;
             }
             d_sx[size_t(n)] = sw[size_t(n)] / map.gain * (g_acc + map.shift * g_s);
             d_sw[size_t(n)] = sx / map.gain * g_acc + (sx * map.shift / map.gain + b) * g_s;
