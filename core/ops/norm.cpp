@@ -99,11 +99,27 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     for (int64_t c = c0; c < c1; ++c) {
       float mean, r;
       if (training) {
-        double sum = 0, sq = 0;  // two passes: exact variance even when |mean| >> std
-        for_channel_blocks(b, c, [&](int64_t off) { sum += ConstArr(xd + off, b.s).sum(); });
-        mean = static_cast<float>(sum / double(b.m()));
-        for_channel_blocks(b, c, [&](int64_t off) { sq += (ConstArr(xd + off, b.s) - mean).square().sum(); });
-        const double var = sq / double(b.m());
+        // One pass of sums shifted by K, the mean of the channel's first block: var =
+        // E[(x-K)^2] - E[x-K]^2 then cancels nothing that matters, since K is within about
+        // std/sqrt(S) of the mean, even when |mean| >> std (a second pass over x would cost a
+        // third of the op). Block sums in float, their total in double.
+        const float shift = ConstArr(xd + c * b.s, b.s).mean();
+        double sum = 0, sq = 0;
+        for_channel_blocks(b, c, [&](int64_t off) {
+          const float* xb = xd + off;
+          float s1 = 0.0f, s2 = 0.0f;
+#pragma omp simd reduction(+ : s1, s2)
+          for (int64_t i = 0; i < b.s; ++i) {
+            const float d = xb[i] - shift;
+            s1 += d;
+            s2 += d * d;
+          }
+          sum += s1;
+          sq += s2;
+        });
+        const double mean_shift = sum / double(b.m());
+        mean = static_cast<float>(double(shift) + mean_shift);
+        const double var = std::max(0.0, sq / double(b.m()) - mean_shift * mean_shift);
         r = static_cast<float>(1.0 / std::sqrt(var + double(eps)));
         if (running_mean.defined()) {
           float& rm = running_mean.data()[c];
@@ -141,9 +157,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
           for (int64_t c = c0; c < c1; ++c) {
             double sum_dy = 0, sum_dy_xhat = 0;
             for_channel_blocks(b, c, [&](int64_t off) {
-              const ConstArr g(dy + off, b.s);
-              sum_dy += g.sum();
-              sum_dy_xhat += (g * ConstArr(xh + off, b.s)).sum();
+              const float *g = dy + off, *xb = xh + off;
+              float s1 = 0.0f, s2 = 0.0f;
+#pragma omp simd reduction(+ : s1, s2)
+              for (int64_t i = 0; i < b.s; ++i) {
+                s1 += g[i];
+                s2 += g[i] * xb[i];
+              }
+              sum_dy += s1;
+              sum_dy_xhat += s2;
             });
             if (dw) dw[c] += static_cast<float>(sum_dy_xhat);
             if (db) db[c] += static_cast<float>(sum_dy);
