@@ -69,14 +69,9 @@ void StepTotals::add(double batch_mean_loss, int64_t batch_correct, int64_t batc
 }
 
 Json to_json(const TrainState& s) {
-  Json finished = Json::array();
-  for (const auto& f : s.finished) {
-    Results r;
-    r.stages = {f};
-    finished.push_back(r.to_json()["stages"][0]);
-  }
-  Results rows;
-  rows.table = s.rows;
+  Json finished = Json::array(), rows = Json::array();
+  for (const auto& f : s.finished) finished.push_back(tools::to_json(f));
+  for (const auto& r : s.rows) rows.push_back(tools::to_json(r));
   return {{"stage", s.stage},
           {"epoch", s.epoch},
           {"stage_step", s.stage_step},
@@ -93,7 +88,7 @@ Json to_json(const TrainState& s) {
           {"threads", s.threads},
           {"generators", s.generators},
           {"finished", finished},
-          {"rows", rows.to_json()["table"]}};
+          {"rows", rows}};
 }
 
 TrainState train_state_from_json(const Json& j) {
@@ -114,10 +109,8 @@ TrainState train_state_from_json(const Json& j) {
     s.stage_seconds = j.at("stage_seconds").get<double>();
     s.threads = j.at("threads").get<int>();
     s.generators = j.at("generators");
-    Json results = {{"table", j.at("rows")}, {"stages", j.at("finished")}};
-    const Results r = Results::from_json(results);
-    s.finished = r.stages;
-    s.rows = r.table;
+    for (const auto& f : j.at("finished")) s.finished.push_back(stage_summary_from_json(f));
+    for (const auto& r : j.at("rows")) s.rows.push_back(result_row_from_json(r));
   } catch (const Json::exception& e) {
     throw Error(std::string("checkpoint: the training state is incomplete or malformed (") + e.what() + ")");
   }

@@ -31,57 +31,62 @@ std::string duration(double seconds) {
 
 }  // namespace
 
+Json to_json(const StageSummary& s) {
+  return {{"name", s.name},
+          {"kind", s.kind},
+          {"epochs", s.epochs},
+          {"steps", s.steps},
+          {"test_accuracy", s.test_accuracy},
+          {"test_loss", s.test_loss},
+          {"best_validation_accuracy", s.best_validation_accuracy},
+          {"seconds", s.seconds}};
+}
+
+StageSummary stage_summary_from_json(const Json& j) {
+  StageSummary s;
+  s.name = j.at("name").get<std::string>();
+  s.kind = j.at("kind").get<std::string>();
+  s.epochs = j.at("epochs").get<int64_t>();
+  s.steps = j.at("steps").get<int64_t>();
+  s.test_accuracy = j.at("test_accuracy").get<double>();
+  s.test_loss = j.at("test_loss").get<double>();
+  s.best_validation_accuracy = j.at("best_validation_accuracy").get<double>();
+  s.seconds = j.at("seconds").get<double>();
+  return s;
+}
+
+Json to_json(const ResultRow& r) {
+  return {{"method", r.method}, {"ba", r.ba ? Json(*r.ba) : Json(nullptr)}, {"metric", r.metric}, {"value", r.value}};
+}
+
+ResultRow result_row_from_json(const Json& j) {
+  ResultRow r;
+  r.method = j.at("method").get<std::string>();
+  if (!j.at("ba").is_null()) r.ba = j.at("ba").get<int64_t>();
+  r.metric = j.at("metric").get<std::string>();
+  r.value = j.at("value").get<double>();
+  return r;
+}
+
 Json Results::to_json() const {
-  Json j = Json::object();
-  Json rows = Json::array();
-  for (const auto& r : table) {
-    Json row = Json::object();
-    row["method"] = r.method;
-    row["ba"] = r.ba ? Json(*r.ba) : Json(nullptr);
-    row["metric"] = r.metric;
-    row["value"] = r.value;
-    rows.push_back(row);
-  }
-  j["table"] = rows;
-  j["config"] = config_name;
-  j["model"] = model;
-  Json st = Json::array();
-  for (const auto& s : stages) {
-    st.push_back({{"name", s.name}, {"kind", s.kind}, {"epochs", s.epochs}, {"steps", s.steps},
-                  {"test_accuracy", s.test_accuracy}, {"test_loss", s.test_loss},
-                  {"best_validation_accuracy", s.best_validation_accuracy}, {"seconds", s.seconds}});
-  }
-  j["stages"] = st;
-  return j;
+  Json rows = Json::array(), st = Json::array();
+  for (const auto& r : table) rows.push_back(tools::to_json(r));
+  for (const auto& s : stages) st.push_back(tools::to_json(s));
+  return {{"table", rows}, {"config", config_name}, {"model", model}, {"stages", st}};
 }
 
 Results Results::from_json(const Json& j) {
-  Results r;
   RAOQ_CHECK(j.is_object() && j.contains("table") && j["table"].is_array(),
              "results: expected an object with a \"table\" list");
-  for (const auto& row : j["table"]) {
-    ResultRow x;
-    x.method = row.at("method").get<std::string>();
-    if (!row.at("ba").is_null()) x.ba = row.at("ba").get<int64_t>();
-    x.metric = row.at("metric").get<std::string>();
-    x.value = row.at("value").get<double>();
-    r.table.push_back(x);
-  }
-  r.config_name = j.value("config", "");
-  r.model = j.value("model", "");
-  if (j.contains("stages")) {
-    for (const auto& s : j["stages"]) {
-      StageSummary x;
-      x.name = s.at("name").get<std::string>();
-      x.kind = s.at("kind").get<std::string>();
-      x.epochs = s.at("epochs").get<int64_t>();
-      x.steps = s.at("steps").get<int64_t>();
-      x.test_accuracy = s.at("test_accuracy").get<double>();
-      x.test_loss = s.at("test_loss").get<double>();
-      x.best_validation_accuracy = s.at("best_validation_accuracy").get<double>();
-      x.seconds = s.at("seconds").get<double>();
-      r.stages.push_back(x);
-    }
+  Results r;
+  try {
+    for (const auto& row : j["table"]) r.table.push_back(result_row_from_json(row));
+    r.config_name = j.value("config", "");
+    r.model = j.value("model", "");
+    if (j.contains("stages"))
+      for (const auto& s : j["stages"]) r.stages.push_back(stage_summary_from_json(s));
+  } catch (const Json::exception& e) {
+    throw Error(std::string("results: malformed entry (") + e.what() + ")");
   }
   return r;
 }

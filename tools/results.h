@@ -31,6 +31,11 @@ struct StageSummary {
   double seconds = 0.0;
 };
 
+Json to_json(const StageSummary& s);
+StageSummary stage_summary_from_json(const Json& j);
+Json to_json(const ResultRow& r);
+ResultRow result_row_from_json(const Json& j);
+
 struct Results {
   std::string config_name;
   std::string model;

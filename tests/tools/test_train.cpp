@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -206,6 +207,31 @@ TEST_CASE("train: resuming after an interruption at any step gives bitwise the s
     }
     fs::remove_all(reference);
   }
+}
+
+TEST_CASE("train: a stop request (Ctrl-C) saves last.safetensors and resumes exactly", "[tools]") {
+  const Json config = testing::tiny_config(data_dir(), kCnn);
+  const std::string reference = testing::make_temp_dir("raoq_ref_");
+  train_in(reference, config, false);
+  const std::string run = testing::make_temp_dir("raoq_stopped_");
+  std::atomic<bool> stop{false};
+  TrainOptions o;
+  o.out_dir = run;
+  o.threads = 1;
+  std::ostringstream text;
+  o.out = &text;
+  o.stop = &stop;
+  o.after_step = [&stop](int64_t step) {
+    if (step == 4) stop = true;  // what the SIGINT handler does
+  };
+  REQUIRE_THROWS_WITH(run_training(parse_config(config, "tiny"), o),
+                      Catch::Equals("interrupted at step 4 (stage a, epoch 1); " + run +
+                                    "/checkpoints/last.safetensors is saved -- run the same command with --resume to "
+                                    "continue"));
+  train_in(run, config, true);
+  require_same_run(reference, run);
+  fs::remove_all(run);
+  fs::remove_all(reference);
 }
 
 // Run only as the child process of the SIGKILL test below (hidden from normal runs).
