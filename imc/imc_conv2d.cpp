@@ -60,7 +60,7 @@ Tensor ImcConv2d::forward(const Tensor& x) {
   TiledOptions opt;
   opt.rounding = adc_rounding, opt.noise = noise;
   if (stats) {
-    stats->record_forward(*this, a.codes, xs, w.codes, map, c, options, x.size(2), x.size(3));
+    stats->record_forward(a.codes, xs, w.codes, map, c, options, x.size(2), x.size(3));
     opt.observer = stats.get();
   }
   const Tensor acc = imc_conv2d(xs, w.codes, c, options, opt);  // (N, C_out, H_out, W_out)

@@ -46,7 +46,7 @@ Tensor ImcLinear::forward(const Tensor& x) {
   TiledOptions opt;
   opt.rounding = adc_rounding, opt.noise = noise;
   if (stats) {
-    stats->record_forward(*this, codes, xs, w.codes, map, c, {}, 1, 1);
+    stats->record_forward(codes, xs, w.codes, map, c, {}, 1, 1);
     opt.observer = stats.get();
   }
   const Tensor acc = tiled_matmul(xs, w.codes, c, opt);  // (M, out)

@@ -23,10 +23,8 @@ int64_t Histogram::total() const {
 
 LayerStats::LayerStats(std::string path) : path_(std::move(path)) {}
 
-void LayerStats::record_forward(const ImcLayer& layer, const Tensor& xq, const Tensor& xs, const Tensor& wq,
-                                quant::ShiftMap map, const AdcConfig& config, const ops::Conv2dOptions& options,
-                                int64_t H, int64_t W) {
-  (void)layer;
+void LayerStats::record_forward(const Tensor& xq, const Tensor& xs, const Tensor& wq, quant::ShiftMap map,
+                                const AdcConfig& config, const ops::Conv2dOptions& options, int64_t H, int64_t W) {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t N = wq.size(0), K = wq.numel() / N, T = row_tiles(config, K);
   if (columns_.empty()) {

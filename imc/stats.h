@@ -77,9 +77,8 @@ class LayerStats : public TileObserver {
   explicit LayerStats(std::string path);
   // Called by the layer before each array product. xq: codes, xs: array inputs (same numel),
   // wq: (N, C, kH, kW) or (N, K); H, W: input size of a convolution (1, 1 for a linear layer).
-  void record_forward(const ImcLayer& layer, const Tensor& xq, const Tensor& xs, const Tensor& wq,
-                      quant::ShiftMap map, const AdcConfig& config, const ops::Conv2dOptions& options, int64_t H,
-                      int64_t W);
+  void record_forward(const Tensor& xq, const Tensor& xs, const Tensor& wq, quant::ShiftMap map,
+                      const AdcConfig& config, const ops::Conv2dOptions& options, int64_t H, int64_t W);
   void observe(const TileView& view) override;
   LayerSummary summary() const;
 
