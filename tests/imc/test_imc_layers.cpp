@@ -6,6 +6,7 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
+#include "core/rng.h"
 #include "imc/imc_conv.h"
 #include "imc/imc_conv2d.h"
 #include "imc/imc_linear.h"
