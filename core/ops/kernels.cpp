@@ -14,9 +14,13 @@ float* thread_scratch(int slot, int64_t size) {
   return buf.data();
 }
 
+// Eigen's SSE packet type carries vector attributes that GCC drops (with a warning) when it is a
+// template argument; the type is only ever used as Eigen intends, so the warning says nothing here.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
 void transpose(const float* src, int64_t rows, int64_t cols, float* dst, bool accumulate) {
   using Packet = Eigen::internal::packet_traits<float>::type;
-  constexpr int64_t kN = Eigen::internal::unpacket_traits<Packet>::size;  // 16 with AVX-512
+  constexpr int64_t kN = Eigen::internal::packet_traits<float>::size;  // 16 with AVX-512
   const int64_t rows_full = rows / kN * kN, cols_full = cols / kN * kN;
   for (int64_t i0 = 0; i0 < rows_full; i0 += kN)
     for (int64_t j0 = 0; j0 < cols_full; j0 += kN) {
@@ -36,5 +40,6 @@ void transpose(const float* src, int64_t rows, int64_t cols, float* dst, bool ac
       out = accumulate ? out + src[i * cols + j] : src[i * cols + j];
     }
 }
+#pragma GCC diagnostic pop
 
 }  // namespace raoq::ops::detail

@@ -196,7 +196,6 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   return autograd::record("avg_pool2d", {x}, y, {}, [g, inv_area, r](BackwardContext& ctx) {
     float* dx = ctx.dinput_tensor(0).data();
     const float* dy = ctx.dout_tensor().data();
-    const int64_t s = g.s;
     for_plane_ranges(g, [&](int64_t i0, int64_t i1) {
       float* dpad = detail::thread_scratch(0, r.size);
       for (int64_t i = i0; i < i1; ++i) {
@@ -207,9 +206,9 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
           const float* dyr = dy + (i * g.ho + oh) * g.wo;
           for (int64_t a = 0; a < g.k; ++a)
             for (int64_t b = 0; b < g.k; ++b) {
-              float* tap = dpad + (oh * s + a) * r.wp + b;
+              float* tap = dpad + (oh * g.s + a) * r.wp + b;
 #pragma omp simd
-              for (int64_t ow = 0; ow < g.wo; ++ow) tap[ow * s] += dyr[ow] * inv_area;
+              for (int64_t ow = 0; ow < g.wo; ++ow) tap[ow * g.s] += dyr[ow] * inv_area;
             }
         }
         float* dxp = dx + i * g.h * g.w;
