@@ -20,8 +20,10 @@
 // Declared surrogate gradient (straight-through ADC, Eq. 2 note): with mask_t[m,n] = 1 when y_t[m,n]/D
 // lies inside the ADC range (for bit_sliced: inside for every slice pair),
 //   dxs[:, tile t] += (dout * mask_t) wq_used[:, tile t]      dwq[:, tile t] += (dout * mask_t)^T xs[:, tile t]
-// where wq_used is the weight the array used (with its noise). This is the exact gradient of the
-// same product with floor removed (Rounding::skip), which the gradient check uses. The forward
+// where wq_used is the weight the array used (with its noise). In direct mapping this is the exact
+// gradient of the same product with floor removed (Rounding::skip), which the gradient check uses;
+// in bit_sliced mapping it is the direct product's surrogate on the whole codes (slicing has no
+// useful derivative), with the clip mask of every slice pair combined. The forward
 // records only the indices of clipped entries (usually few); the backward runs one GEMM pair per
 // span of tiles that share a mask.
 //
