@@ -86,13 +86,13 @@ void gemm_forward(const float* x, const float* w, const float* bias, const ConvG
 // in space and its channel axes swapped, dilation d and padding d(k-1) - p, whose output is
 // exactly H x W. Computing it as im2col(dy) and one accumulating GEMM into dx avoids both the
 // (K, P) dcols buffer (which a GEMM would first have to zero) and the scatter-add of col2im.
-// Returns the geometry of that convolution; valid only when transposed_dx_applies(g).
 // It moves Cg_out*kH*kW*H*W values through im2col where col2im moves Cg_in*kH*kW*P, so it is
 // used only when Cg_in >= Cg_out (a first layer with one input channel keeps col2im).
 bool transposed_dx_applies(const ConvGeometry& g) {
   return g.stride == 1 && g.kh == g.kw && g.padding <= g.dilation * (g.kh - 1) && !g.is_pointwise() &&
          g.cg_in() >= g.cg_out();
 }
+// The geometry of that convolution (valid when transposed_dx_applies(g)).
 ConvGeometry transposed_geometry(const ConvGeometry& g) {
   ConvGeometry t = g;
   t.c_in = g.c_out, t.h = g.ho, t.w = g.wo, t.c_out = g.c_in;

@@ -48,6 +48,7 @@ struct ConvCase {
 const ConvCase kCases[] = {
     {"3x3 padding 1 bias", 3, 4, 7, 6, 5, 3, 3, {1, 1, 1, 1}, true},
     {"3x3 no padding", 2, 3, 6, 6, 4, 3, 3, {1, 0, 1, 1}, false},
+    {"3x3 C_in > C_out (dx as a convolution of dy)", 2, 6, 5, 6, 3, 3, 3, {1, 1, 1, 1}, true},
     {"stride 2 padding 1", 3, 3, 9, 8, 4, 3, 3, {2, 1, 1, 1}, true},
     {"stride 3 kernel 2x3", 2, 2, 10, 11, 3, 2, 3, {3, 0, 1, 1}, false},
     {"dilation 2 padding 2", 2, 3, 8, 7, 2, 3, 3, {1, 2, 2, 1}, true},
