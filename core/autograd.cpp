@@ -32,6 +32,14 @@ const Tensor& BackwardContext::dinput_tensor(size_t i) {
   return g;
 }
 
+const Tensor& BackwardContext::dinput_uninit(size_t i) {
+  RAOQ_CHECK(needs(i), node_.op, " backward: input ", i, " does not require grad");
+  Tensor& g = (*dinputs_)[i];
+  RAOQ_CHECK(!g.defined(), node_.op, " backward: dinput_uninit(", i, ") after the buffer was already created");
+  g = Tensor::empty(node_.inputs[i].shape());
+  return g;
+}
+
 namespace autograd {
 
 bool grad_enabled() { return tls_grad_enabled; }
@@ -93,9 +101,10 @@ void run_hooks(TensorImpl* impl, Tensor& grad) {
   }
 }
 
-void accumulate_into(TensorImpl* impl, const Tensor& g) {
+// `owned`: g is this pass's private buffer and may become the gradient itself (no copy).
+void accumulate_into(TensorImpl* impl, const Tensor& g, bool owned) {
   if (!impl->grad) {
-    impl->grad = g.clone().impl_ptr();
+    impl->grad = owned ? g.impl_ptr() : g.clone().impl_ptr();
     impl->grad->name = impl->name + ".grad";
   } else {
     Tensor(impl->grad).flat() += g.flat();
@@ -143,7 +152,7 @@ void backward(const Tensor& root, bool retain_graph) {
     if (it == grads.end()) continue;  // this node does not lead to root
     Tensor dout = it->second.grad;
     run_hooks(out.get(), dout);
-    if (out->retains_grad) accumulate_into(out.get(), dout);
+    if (out->retains_grad) accumulate_into(out.get(), dout, /*owned=*/false);
     grads.erase(it);
 
     std::vector<Tensor> dinputs(node->inputs.size());
@@ -171,7 +180,8 @@ void backward(const Tensor& root, bool retain_graph) {
     auto it = grads.find(leaf);
     if (it == grads.end()) continue;
     run_hooks(leaf, it->second.grad);
-    accumulate_into(leaf, it->second.grad);
+    // A hook may have swapped in a tensor the user still holds: copy it then.
+    accumulate_into(leaf, it->second.grad, /*owned=*/leaf->hooks.empty());
   }
 }
 

@@ -48,6 +48,10 @@ class BackwardContext {
   bool needs(size_t i) const;
   ArrayMap dinput(size_t i) { return dinput_tensor(i).flat(); }
   const Tensor& dinput_tensor(size_t i);
+  // For kernels that write rather than add (a GEMM with beta = 0): input i's gradient buffer,
+  // uninitialised, which the op must overwrite completely. Saves the zero-fill pass of
+  // dinput(). Call it at most once per input, and not after dinput(i).
+  const Tensor& dinput_uninit(size_t i);
   const Tensor& input(size_t i) const { return node_.inputs.at(i); }
 
  private:

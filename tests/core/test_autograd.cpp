@@ -104,3 +104,20 @@ TEST_CASE("tensor: factories, views and checks", "[core]") {
   v.data()[0] = 7;
   REQUIRE(t.data()[0] == 7.0f);  // shared storage
 }
+
+TEST_CASE("autograd: dinput_uninit is written once, leaf gradients stay private", "[core]") {
+  Tensor x = Tensor::from_vector({1, 2}, {2}).set_requires_grad(true);
+  auto twice = [](const Tensor& in) {
+    Tensor y = Tensor::empty(in.shape());
+    y.flat() = 2.0f * in.flat();
+    return autograd::record("ttwice", {in}, y, {}, [](BackwardContext& ctx) {
+      ctx.dinput_uninit(0).flat() = 2.0f * ctx.dout();
+      REQUIRE_THROWS_WITH(ctx.dinput_uninit(0), Catch::Contains("already created"));
+    });
+  };
+  tsum(twice(x)).backward();
+  Tensor g1 = x.grad();
+  tsum(twice(x)).backward();
+  REQUIRE(x.grad().to_vector() == std::vector<float>{4, 4});
+  REQUIRE(g1.is_same(x.grad()));  // accumulated in place, not replaced
+}
