@@ -44,8 +44,8 @@ Wino wino_geometry(const ConvGeometry& g) {
 
 // U[xi][c][k] = (G g G^T)[xi] for g = w_g[k][c] (3x3); G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
 void kernel_transform(const float* w_g, const Wino& v, float* U) {
-  for (int64_t k = 0; k < v.k; ++k)
-    for (int64_t c = 0; c < v.c; ++c) {
+  for (int64_t c = 0; c < v.c; ++c)  // k innermost: the 16 output streams are written contiguously
+    for (int64_t k = 0; k < v.k; ++k) {
       const float* g = w_g + (k * v.c + c) * 9;
       float t[4][3];  // G g
       for (int j = 0; j < 3; ++j) {
@@ -63,8 +63,8 @@ void kernel_transform(const float* w_g, const Wino& v, float* U) {
 
 // dw_g[k][c] += G^T dU G (3x3) for dU = dU[xi][c][k] (the adjoint of kernel_transform).
 void kernel_transform_adjoint(const float* dU, const Wino& v, float* dw_g) {
-  for (int64_t k = 0; k < v.k; ++k)
-    for (int64_t c = 0; c < v.c; ++c) {
+  for (int64_t c = 0; c < v.c; ++c)  // k innermost: the 16 input streams are read contiguously
+    for (int64_t k = 0; k < v.k; ++k) {
       float u[16];
       for (int xi = 0; xi < 16; ++xi) u[xi] = dU[(xi * v.c + c) * v.k + k];
       float t[3][4];  // G^T dU
