@@ -8,7 +8,8 @@
 //
 // Legend: N batch, C channels, H W input, Ho Wo output, k kernel, s stride, p padding.
 //   x, dx: (N, C, H, W)   y, dy: (N, C, Ho, Wo), Ho = (H + 2p - k)/s + 1
-//   argmax: (N, C, Ho, Wo) int32, the position ih*W + iw in its plane of each window's maximum
+//   argmax: (N, C, Ho, Wo) uint16, the tap a*k + b of each window's maximum, whose element of
+//           the plane is (oh*s - p + a, ow*s - p + b)
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -32,11 +33,8 @@ namespace {
 struct PoolGeometry {
   int64_t n, c, h, w, k, s, p, ho, wo;
   int64_t planes() const { return n * c; }
-  // Input rows [lo, hi) of the window of output row oh (the padding rows left out).
+  // The first input row of output row oh's window that is inside the image.
   int64_t row_lo(int64_t oh) const { return std::max<int64_t>(0, oh * s - p); }
-  int64_t row_hi(int64_t oh) const { return std::min<int64_t>(h, oh * s - p + k); }
-  int64_t col_lo(int64_t ow) const { return std::max<int64_t>(0, ow * s - p); }
-  int64_t col_hi(int64_t ow) const { return std::min<int64_t>(w, ow * s - p + k); }
 };
 
 PoolGeometry pool_geometry(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding, const char* op) {
