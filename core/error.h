@@ -12,6 +12,9 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
+#include <cstdint>
+#include <iosfwd>
 
 namespace raoq {
 
@@ -20,6 +23,10 @@ class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
+
+// Shapes (std::vector<int64_t>) stream as "[2, 3]"; declared here so that RAOQ_CHECK can print
+// one whichever header came first (defined in core/tensor.cpp).
+std::ostream& operator<<(std::ostream& os, const std::vector<int64_t>& shape);
 
 namespace detail {
 template <typename... Parts>

@@ -2,7 +2,9 @@
 #include "core/parallel.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
+#include <unistd.h>
 
 #include "core/error.h"
 
@@ -56,6 +58,12 @@ void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, in
     }
   }
   if (error) std::rethrow_exception(error);
+}
+
+void prefer_passive_omp_wait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("RAOQ_KEEP_OMP_WAIT") != nullptr) return;
+  if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+  execv("/proc/self/exe", argv);  // returns only on failure: then carry on with the default policy
 }
 
 }  // namespace raoq

@@ -20,3 +20,13 @@ int num_threads();
 void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_per_thread = 1);
 
 }  // namespace raoq
+
+namespace raoq {
+// For a program's main(), before any parallel work: when OMP_WAIT_POLICY is unset, re-executes
+// the program with OMP_WAIT_POLICY=passive (the OpenMP runtime reads it only at load time).
+// Why: with the default spinning policy, threads of a parallel region collapsed to a fraction
+// of one thread's speed whenever another process held a core (measured on 2-core machines);
+// sleeping waiters cost a few microseconds per region instead. Returns normally when the policy
+// is already set or the re-exec is impossible. Set RAOQ_KEEP_OMP_WAIT=1 to opt out.
+void prefer_passive_omp_wait(char** argv);
+}  // namespace raoq
