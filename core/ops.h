@@ -89,7 +89,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor(), C
 Tensor conv2d_reference(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor(), Conv2dOptions opt = {});
 
 // ---- pooling (core/ops/pool.cpp); x: (N, C, H, W)
-Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);  // stride 0 = kernel
+// stride 0 = kernel; padding <= kernel/2 and kernel <= 255 (the argmax is kept as uint16)
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);  // padding counted
 Tensor global_avg_pool(const Tensor& x);                                                         // -> (N, C)
 Tensor max_pool2d_reference(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
@@ -110,11 +111,13 @@ Tensor layer_norm_reference(const Tensor& x, const Tensor& weight, const Tensor&
 // ---- lookup and regularisation (core/ops/embedding.cpp, core/ops/dropout.cpp)
 // weight: (V, D), indices in [0, V) laid out as index_shape -> (index_shape..., D)
 Tensor embedding(const Tensor& weight, const std::vector<int64_t>& indices, const Shape& index_shape);
-// In training, zeroes each element with probability p and scales the rest by 1/(1-p).
+// In training, zeroes each element with probability p and scales the rest by 1/(1-p);
+// in eval, returns a copy of x.
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
 
 // ---- attention (core/ops/attention.cpp)
-// q, k, v: (B, H, T, Dh) -> (B, H, T, Dh); softmax(q k^T / sqrt(Dh) [+ causal mask]) v.
+// q: (B, H, Tq, Dh), k: (B, H, Tk, Dh), v: (B, H, Tk, Dv) -> (B, H, Tq, Dv);
+// softmax(q k^T / sqrt(Dh) [+ causal mask, top-left aligned as in torch]) v.
 // Fused forward and backward (saves the attention probabilities).
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = false);
 Tensor scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = false);
