@@ -149,7 +149,8 @@ double JsonFields::number(const std::string& key, std::optional<double> fallback
   }
   if (!v->is_number()) fail(key, "must be a number (got " + json_brief(*v) + ")");
   const double d = v->get<double>();
-  if (!std::isfinite(d) || !range.contains(d)) fail(key, "must be " + range.describe() + " (got " + json_brief(*v) + ")");
+  if (!std::isfinite(d) || !range.contains(d))
+    fail(key, "must be " + range.describe() + " (got " + json_brief(*v) + ")");
   // An integer stays an integer in the resolved form ("epochs": 3, not 3.0).
   resolved_[key] = *v;
   return d;
@@ -241,8 +242,7 @@ std::vector<int64_t> JsonFields::integers(const std::string& key, std::optional<
   JsonFields each(items, path_, what_);
   std::vector<int64_t> out;
   for (const auto& name : names) out.push_back(each.integer(name, std::nullopt, min, max));
-  resolved_[key] = *v;
-  return out;
+  return remember(key, out);
 }
 
 std::vector<std::string> JsonFields::strings(const std::string& key, std::optional<std::vector<std::string>> fallback) {

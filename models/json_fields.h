@@ -31,10 +31,10 @@ struct Range {
 
   static Range any() { return {}; }
   static Range positive() { return {0.0, std::nullopt, true, false}; }        // > 0
-  static Range non_negative() { return {0.0, std::nullopt, false, false}; }  // >= 0
-  static Range closed(double a, double b) { return {a, b, false, false}; }   // [a, b]
-  static Range half_open(double a, double b) { return {a, b, false, true}; } // [a, b)
-  static Range open(double a, double b) { return {a, b, true, true}; }       // (a, b)
+  static Range non_negative() { return {0.0, std::nullopt, false, false}; }   // >= 0
+  static Range closed(double a, double b) { return {a, b, false, false}; }    // [a, b]
+  static Range half_open(double a, double b) { return {a, b, false, true}; }  // [a, b)
+  static Range open(double a, double b) { return {a, b, true, true}; }        // (a, b)
   bool contains(double v) const;
   std::string describe() const;  // "> 0", ">= 0", "in [0, 1)"
 };
@@ -56,6 +56,7 @@ class JsonFields {
 
   bool has(const std::string& key) const;
   const std::string& path() const { return path_; }
+  const std::string& what() const { return what_; }
   std::string key_path(const std::string& key) const { return join_key(path_, key); }
 
   // Each getter marks `key` as known. Without a fallback the key is required.
@@ -70,8 +71,8 @@ class JsonFields {
   std::vector<double> numbers(const std::string& key, std::optional<std::vector<double>> fallback,
                               const Range& range = Range::any());
   // An integer or a list of integers, each in [min, max].
-  std::vector<int64_t> integers(const std::string& key, std::optional<std::vector<int64_t>> fallback, int64_t min = INT64_MIN,
-                                int64_t max = INT64_MAX);
+  std::vector<int64_t> integers(const std::string& key, std::optional<std::vector<int64_t>> fallback,
+                                int64_t min = INT64_MIN, int64_t max = INT64_MAX);
   std::vector<std::string> strings(const std::string& key, std::optional<std::vector<std::string>> fallback);
   // A nested object (an empty one when absent and not required); read it with its own JsonFields.
   const Json& object(const std::string& key, bool required = false);

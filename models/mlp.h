@@ -13,7 +13,7 @@ struct MLPOptions {
   int64_t in_features = 784;                 // C*H*W of the input
   std::vector<int64_t> hidden = {256, 128};  // widths of the hidden layers (may be empty)
   int64_t num_classes = 10;
-  double dropout = 0.0;                      // after each hidden activation; 0 = none
+  double dropout = 0.0;  // after each hidden activation; 0 = none
 };
 MLPOptions parse_mlp_options(JsonFields& f);
 

@@ -48,8 +48,9 @@ MobileNetV2::MobileNetV2(const MobileNetV2Options& opt) : Module("MobileNetV2"),
     int64_t t, c, n, s;
   };
   const bool cifar = opt.stem == "cifar";
-  const Setting settings[] = {{1, 16, 1, 1}, {6, 24, 2, cifar ? 1 : 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
-                              {6, 96, 3, 1}, {6, 160, 3, 2},           {6, 320, 1, 1}};
+  const Setting settings[] = {
+      {1, 16, 1, 1}, {6, 24, 2, cifar ? 1 : 2}, {6, 32, 3, 2}, {6, 64, 4, 2}, {6, 96, 3, 1}, {6, 160, 3, 2},
+      {6, 320, 1, 1}};
   int64_t channels = make_divisible(32 * opt.width_mult);
   const int64_t last = make_divisible(1280 * std::max(1.0, opt.width_mult));
   register_module("features", features, std::make_shared<Sequential>());

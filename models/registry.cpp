@@ -8,6 +8,7 @@
 #include "models/mlp.h"
 #include "models/mobilenet_v2.h"
 #include "models/resnet.h"
+#include "models/sequential_model.h"
 
 namespace raoq::models {
 namespace {
@@ -38,7 +39,9 @@ const std::vector<Entry>& entries() {
          auto o = parse_cnn_small_options(f);
          return [o] { return std::make_shared<CnnSmall>(o); };
        },
-       [](const Json& d) { return Shape{d.at("in_channels").get<int64_t>(), 28, 28}; }},
+       [](const Json& d) {
+         return Shape{d.at("in_channels").get<int64_t>(), 28, 28};
+       }},
       {{"resnet20", "CIFAR-style ResNet-20: 3 stages x 3 basic blocks, 16/32/64 channels, 1x1 projection shortcuts",
         "in_channels (3); num_classes (10); width (16) channels of the first stage; "
         "zero_init_residual (false) start each block as the identity"},
@@ -46,7 +49,9 @@ const std::vector<Entry>& entries() {
          auto o = parse_resnet20_options(f);
          return [o] { return std::make_shared<ResNet>(o); };
        },
-       [](const Json& d) { return Shape{d.at("in_channels").get<int64_t>(), 32, 32}; }},
+       [](const Json& d) {
+         return Shape{d.at("in_channels").get<int64_t>(), 32, 32};
+       }},
       {{"resnet18", "ResNet-18: 4 stages x 2 basic blocks, 64/128/256/512 channels",
         "in_channels (3); num_classes (10); width (64); stem (\"imagenet\") or \"cifar\" for 32x32 inputs; "
         "zero_init_residual (false)"},
@@ -69,6 +74,13 @@ const std::vector<Entry>& entries() {
          const int64_t side = d.at("stem").get<std::string>() == "cifar" ? 32 : 224;
          return Shape{d.at("in_channels").get<int64_t>(), side, side};
        }},
+      {{"sequential", "any stack of layers written out in JSON (see models/sequential_model.h)",
+        "input_shape ([1, 28, 28]) one example's shape; layers (required) a list of {\"type\": ..., keys}: linear "
+        "(in, out, bias), conv2d (in, out, kernel, stride, padding, groups, bias), batchnorm2d (features), "
+        "maxpool2d / avgpool2d (kernel, stride, padding), dropout (p), flatten (start_dim), relu, relu6, gelu, silu, "
+        "globalavgpool"},
+       [](JsonFields& f) -> Builder { return parse_sequential(f); },
+       [](const Json& d) { return d.at("input_shape").get<Shape>(); }},
   };
   return table;
 }

@@ -95,7 +95,8 @@ std::string ResNet::extra_repr() const {
   std::string blocks;
   for (size_t i = 0; i < options.blocks.size(); ++i) blocks += (i ? ", " : "") + std::to_string(options.blocks[i]);
   return "blocks=[" + blocks + "], width=" + std::to_string(options.width) + ", stem=" + options.stem +
-         ", in_channels=" + std::to_string(options.in_channels) + ", num_classes=" + std::to_string(options.num_classes);
+         ", in_channels=" + std::to_string(options.in_channels) +
+         ", num_classes=" + std::to_string(options.num_classes);
 }
 
 }  // namespace raoq::models

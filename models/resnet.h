@@ -61,7 +61,7 @@ class ResNet : public Module {
   std::shared_ptr<Conv2d> conv1;
   std::shared_ptr<BatchNorm2d> bn1;
   std::shared_ptr<ReLU> act1;
-  std::shared_ptr<MaxPool2d> maxpool;           // imagenet stem only
+  std::shared_ptr<MaxPool2d> maxpool;               // imagenet stem only
   std::vector<std::shared_ptr<Sequential>> stages;  // layer1, layer2, ...
   std::shared_ptr<GlobalAvgPool> pool;
   std::shared_ptr<Linear> fc;

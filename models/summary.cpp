@@ -39,7 +39,8 @@ void print_summary(Module& model, const Shape& input, std::ostream& os) {
     // Layers rename their output after the op recorded it, so read the live tensor's name.
     const auto impl = node->output.lock();
     const std::string name = impl ? impl->name : node->output_name;
-    if (name.size() > 4 && name.compare(name.size() - 4, 4, ":out") == 0) shapes[name.substr(0, name.size() - 4)] = node->output_shape;
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ":out") == 0)
+      shapes[name.substr(0, name.size() - 4)] = node->output_shape;
   }
   struct Row {
     std::string path, type, shape, params;
@@ -52,16 +53,18 @@ void print_summary(Module& model, const Shape& input, std::ostream& os) {
       if (name.find('.') == std::string::npos) own += t.numel();
     auto it = shapes.find(m->path().empty() ? path : m->path());
     if (it == shapes.end() && own == 0) continue;  // containers whose output is a child's
-    rows.push_back({path, m->type_name(), it == shapes.end() ? "" : shape_str(it->second), own ? with_commas(own) : ""});
+    rows.push_back(
+        {path, m->type_name(), it == shapes.end() ? "" : shape_str(it->second), own ? with_commas(own) : ""});
   }
   rows.push_back({"(output)", "", shape_str(y.shape()), ""});
   size_t w0 = 5, w1 = 4, w2 = 12;
-  for (const auto& r : rows) w0 = std::max(w0, r.path.size()), w1 = std::max(w1, r.type.size()), w2 = std::max(w2, r.shape.size());
+  for (const auto& r : rows)
+    w0 = std::max(w0, r.path.size()), w1 = std::max(w1, r.type.size()), w2 = std::max(w2, r.shape.size());
   auto pad = [](const std::string& s, size_t w) { return s + std::string(w - s.size() + 2, ' '); };
   os << pad("layer", w0) << pad("type", w1) << pad("output shape", w2) << "params\n";
   for (const auto& r : rows) os << pad(r.path, w0) << pad(r.type, w1) << pad(r.shape, w2) << r.params << "\n";
-  os << "total: " << with_commas(model.num_parameters()) << " parameters (" << with_commas(model.num_trainable_parameters())
-     << " trainable)\n";
+  os << "total: " << with_commas(model.num_parameters()) << " parameters ("
+     << with_commas(model.num_trainable_parameters()) << " trainable)\n";
 }
 
 }  // namespace raoq::models

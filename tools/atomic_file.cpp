@@ -32,7 +32,8 @@ void write_all(int fd, const std::string& contents, const std::string& path) {
 void write_file_atomic(const std::string& path, const std::string& contents) {
   const std::filesystem::path target(path);
   const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : ".";
-  const std::string temp = (folder / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
+  const std::string temp =
+      (folder / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   RAOQ_CHECK(fd >= 0, "cannot create '", temp, "' (", errno_text(), ")");
   try {

@@ -32,7 +32,9 @@ struct StepTotals {
   int64_t correct = 0, examples = 0, steps = 0;
   void add(double batch_mean_loss, int64_t batch_correct, int64_t batch_size);
   double mean_loss() const { return examples ? loss_sum / static_cast<double>(examples) : 0.0; }
-  double accuracy() const { return examples ? 100.0 * static_cast<double>(correct) / static_cast<double>(examples) : 0.0; }
+  double accuracy() const {
+    return examples ? 100.0 * static_cast<double>(correct) / static_cast<double>(examples) : 0.0;
+  }
 };
 
 struct TrainState {
@@ -42,14 +44,14 @@ struct TrainState {
   int64_t global_step = 0;  // steps over all stages
   Json loader;              // data::LoaderState as JSON; null at the start of a stage
   StepTotals epoch_totals, window_totals;
-  double best_accuracy = -1.0;  // best validation accuracy in this stage so far
-  double last_validation = -1.0;       // the latest evaluation of this stage (accuracy, loss)
+  double best_accuracy = -1.0;    // best validation accuracy in this stage so far
+  double last_validation = -1.0;  // the latest evaluation of this stage (accuracy, loss)
   double last_validation_loss = 0.0;
-  int64_t metrics_bytes = 0;    // size of metrics.jsonl when this state was saved
-  double elapsed_seconds = 0.0; // wall time spent training before this state
+  int64_t metrics_bytes = 0;     // size of metrics.jsonl when this state was saved
+  double elapsed_seconds = 0.0;  // wall time spent training before this state
   double stage_seconds = 0.0;
   int threads = 1;
-  Json generators;              // {"default": [...], "<dropout path>": [...]}
+  Json generators;  // {"default": [...], "<dropout path>": [...]}
   std::vector<StageSummary> finished;
   std::vector<ResultRow> rows;
 };

@@ -37,7 +37,8 @@ directory (default runs/<config name>; runs/<config name>-quick with --quick):
   config.json         the resolved config: every default filled in, --set values applied
   metrics.jsonl       one JSON object per logged step and per evaluation
   checkpoints/        last.safetensors (every checkpoint.every_steps steps and each epoch end),
-                      best.safetensors (best validation accuracy), <stage>.safetensors (stage ends)
+                      best.safetensors (best validation accuracy of the latest stage),
+                      <stage>.safetensors (the model at the end of each stage)
   results.json        the results table, {"table": [{"method", "ba", "metric", "value"}, ...]}
   results.md          the same table for people
 
@@ -75,10 +76,13 @@ options:
 
 std::vector<OptionSpec> train_options() {
   return {{"--out", "DIR", "run directory (default runs/<config name>, or runs/<config name>-quick)"},
-          {"--set", "KEY=VALUE", "override a config key, e.g. stages[0].optimizer.lr=0.05 (repeatable; VALUE is "
-                                 "JSON, or a plain string when it does not parse)", true},
-          {"--resume", "", "continue from DIR/checkpoints/last.safetensors; the result is bitwise the same as an "
-                           "uninterrupted run at the same --threads"},
+          {"--set", "KEY=VALUE",
+           "override a config key, e.g. stages[0].optimizer.lr=0.05 (repeatable; VALUE is "
+           "JSON, or a plain string when it does not parse)",
+           true},
+          {"--resume", "",
+           "continue from DIR/checkpoints/last.safetensors; the result is bitwise the same as an "
+           "uninterrupted run at the same --threads"},
           {"--overwrite", "", "start again in a DIR that already holds a run (deletes its checkpoints and logs)"},
           {"--quick", "", "smoke test: every stage runs one epoch on 2048 training and 1000 test examples"},
           {"--threads", "N", "worker threads (default: every core)"},
@@ -103,8 +107,10 @@ std::string options_text(const std::vector<OptionSpec>& specs) {
   all.push_back({"--help", "", "show this help"});
   for (const auto& s : all) {
     std::string left = "  " + s.name + (s.value_name.empty() ? "" : " " + s.value_name);
-    if (left.size() < 24) left += std::string(24 - left.size(), ' ');
-    else left += "\n" + std::string(24, ' ');
+    if (left.size() < 24)
+      left += std::string(24 - left.size(), ' ');
+    else
+      left += "\n" + std::string(24, ' ');
     // Wrap the help at 100 columns, continuing under its first word.
     std::string line, text;
     for (size_t at = 0; at < s.help.size();) {
@@ -130,12 +136,18 @@ std::string usage_of(const std::string& command) {
 }
 
 int print_help(const std::string& topic, std::ostream& out) {
-  if (topic.empty()) out << kMainHelp;
-  else if (topic == "train") out << kTrainHelp << options_text(train_options()) << kTrainFooter;
-  else if (topic == "eval") out << kEvalHelp << options_text(eval_options());
-  else if (topic == "models") out << kModelsHelp << options_text(models_options());
-  else if (topic == "config") out << config_reference();
-  else throw Error("help: no help on '" + topic + "' (topics: train, eval, models, config)");
+  if (topic.empty())
+    out << kMainHelp;
+  else if (topic == "train")
+    out << kTrainHelp << options_text(train_options()) << kTrainFooter;
+  else if (topic == "eval")
+    out << kEvalHelp << options_text(eval_options());
+  else if (topic == "models")
+    out << kModelsHelp << options_text(models_options());
+  else if (topic == "config")
+    out << config_reference();
+  else
+    throw Error("help: no help on '" + topic + "' (topics: train, eval, models, config)");
   return 0;
 }
 
@@ -204,8 +216,10 @@ int64_t positive_option(const std::string& command, const ParsedArgs& parsed, co
                         int64_t fallback) {
   if (!parsed.has(name)) return fallback;
   const std::string v = parsed.get(name);
-  const bool digits = !v.empty() && v.size() <= 9 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (!digits || std::stoll(v) < 1) throw Error(command + ": " + name + " must be a positive integer (got '" + v + "')");
+  const bool digits =
+      !v.empty() && v.size() <= 9 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || std::stoll(v) < 1)
+    throw Error(command + ": " + name + " must be a positive integer (got '" + v + "')");
   return std::stoll(v);
 }
 

@@ -10,13 +10,13 @@ namespace raoq::tools {
 
 struct TrainArgs {
   std::string config_path;
-  std::string out_dir;                  // empty: runs/<config name>[-quick]
-  std::vector<std::string> overrides;   // --set key.path=value, in order
+  std::string out_dir;                 // empty: runs/<config name>[-quick]
+  std::vector<std::string> overrides;  // --set key.path=value, in order
   bool resume = false;
   bool overwrite = false;
   bool quick = false;
   bool print_config = false;
-  int threads = 0;                      // 0: leave the default (all cores)
+  int threads = 0;  // 0: leave the default (all cores)
 };
 // Trains through every stage; see `raoq help train`.
 int train_command(const TrainArgs& args, std::ostream& out);

@@ -88,7 +88,8 @@ ScheduleConfig parse_schedule(JsonFields& stage, int64_t epochs) {
     s.step_epochs = f.integer("step_epochs", 30, 1);
     if (static_cast<double>(s.step_epochs) < s.warmup_epochs)
       f.fail("step_epochs", "must be >= warmup_epochs (" + json_brief(f.resolved()["warmup_epochs"]) +
-                                "): the first decay would fall inside the warm-up (got " + std::to_string(s.step_epochs) + ")");
+                                "): the first decay would fall inside the warm-up (got " +
+                                std::to_string(s.step_epochs) + ")");
     s.gamma = f.number("gamma", 0.1, Range{0.0, 1.0, true, false});
   }
   f.finish();
@@ -108,15 +109,16 @@ StageConfig parse_stage(const Json& j, size_t index) {
   s.kind = f.choice("kind", "fp", stage_kinds());
   s.name = f.string("name", s.kind + (index ? std::to_string(index) : ""));
   if (!valid_stage_name(s.name))
-    f.fail("name", "must be 1-64 letters, digits, '-' or '_' (it names checkpoint files), got " + json_brief(Json(s.name)));
+    f.fail("name",
+           "must be 1-64 letters, digits, '-' or '_' (it names checkpoint files), got " + json_brief(Json(s.name)));
   s.epochs = f.integer("epochs", std::nullopt, 1, 100000);
   s.batch_size = f.integer("batch_size", 128, 1, 1 << 20);
   s.optimizer = parse_optimizer(f);
   s.schedule = parse_schedule(f, s.epochs);
   if (s.schedule.name == "cosine" || s.schedule.name == "linear") {
     if (s.schedule.final_lr > s.optimizer.lr)
-      throw Error("config: " + f.key_path("schedule") + ".final_lr must be <= " + f.key_path("optimizer") +
-                  ".lr (" + json_brief(Json(s.optimizer.lr)) + "), got " + json_brief(Json(s.schedule.final_lr)));
+      throw Error("config: " + f.key_path("schedule") + ".final_lr must be <= " + f.key_path("optimizer") + ".lr (" +
+                  json_brief(Json(s.optimizer.lr)) + "), got " + json_brief(Json(s.schedule.final_lr)));
   }
   s.weight_decay = f.number("weight_decay", 0.0, Range::half_open(0.0, 1.0));
   s.no_weight_decay = f.strings("no_weight_decay", std::vector<std::string>{"*.bias", "*.scale", "*.beta"});

@@ -54,8 +54,8 @@ struct DataConfig {
 struct OptimizerConfig {
   std::string name;  // sgd | adamw
   double lr = 0.1;
-  double momentum = 0.9;  // sgd
-  bool nesterov = false;  // sgd
+  double momentum = 0.9;                          // sgd
+  bool nesterov = false;                          // sgd
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adamw
 };
 

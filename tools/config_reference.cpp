@@ -65,7 +65,8 @@ log.every_steps         (50) a metrics.jsonl row (and a plain progress line off 
 
 Models:
 )";
-  for (const auto& m : models::available_models()) text += "  " + m.name + ": " + m.summary + "\n    options: " + m.options + "\n";
+  for (const auto& m : models::available_models())
+    text += "  " + m.name + ": " + m.summary + "\n    options: " + m.options + "\n";
   return text;
 }
 

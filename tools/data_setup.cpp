@@ -32,8 +32,9 @@ data::DatasetPtr load_split(const DataConfig& d, data::Split split) {
 
 std::vector<float> per_channel(const std::vector<double>& v, int64_t channels, const char* key) {
   if (v.empty()) return {};
-  RAOQ_CHECK(static_cast<int64_t>(v.size()) == 1 || static_cast<int64_t>(v.size()) == channels, "config: data.normalize.",
-             key, " has ", v.size(), " values but the images have ", channels, " channels (give 1 or ", channels, ")");
+  RAOQ_CHECK(static_cast<int64_t>(v.size()) == 1 || static_cast<int64_t>(v.size()) == channels,
+             "config: data.normalize.", key, " has ", v.size(), " values but the images have ", channels,
+             " channels (give 1 or ", channels, ")");
   std::vector<float> out(static_cast<size_t>(channels));
   for (int64_t c = 0; c < channels; ++c) out[c] = static_cast<float>(v.size() == 1 ? v[0] : v[c]);
   return out;
@@ -98,7 +99,8 @@ data::LoaderOptions eval_loader_options(const DataConfig& d, int64_t batch_size)
 }
 
 Json resolve_model_for_data(const Json& model_given, const DataSplits& splits) {
-  const Json defaults = models::validate_model(Json{{"name", model_given.at("name")}}, "config", "model");
+  // The options this model reads (defaults included) are the keys of its resolved description.
+  const Json defaults = models::validate_model(model_given, "config", "model");
   const int64_t channels = splits.image_shape.at(0);
   const int64_t features = shape_numel(splits.image_shape);
   Json desc = model_given;
@@ -112,10 +114,18 @@ Json resolve_model_for_data(const Json& model_given, const DataSplits& splits) {
     }
   };
   fill("in_channels", channels, "channels");
+  if (defaults.contains("input_shape")) {
+    if (!desc.contains("input_shape"))
+      desc["input_shape"] = splits.image_shape;
+    else if (desc["input_shape"] != Json(splits.image_shape))
+      throw Error("config: model.input_shape is " + desc["input_shape"].dump() + " but the data's images are " +
+                  Json(splits.image_shape).dump() + " -- leave it out to use the data's");
+  }
   fill("in_features", features, "values per example");
   // More classes than the data has is allowed (a head shared with a larger label set); fewer is not.
   if (defaults.contains("num_classes")) {
-    if (!desc.contains("num_classes")) desc["num_classes"] = splits.num_classes;
+    if (!desc.contains("num_classes"))
+      desc["num_classes"] = splits.num_classes;
     else if (desc["num_classes"].is_number_integer() && desc["num_classes"].get<int64_t>() < splits.num_classes)
       throw Error("config: model.num_classes is " + desc["num_classes"].dump() + " but the data has " +
                   std::to_string(splits.num_classes) + " classes");

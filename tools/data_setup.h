@@ -14,7 +14,7 @@ struct DataSplits {
   data::DatasetPtr train;       // after the subset and the validation hold-out
   data::DatasetPtr validation;  // null when validation_split is 0 (best is chosen on test)
   data::DatasetPtr test;
-  Shape image_shape;            // (C, H, W)
+  Shape image_shape;  // (C, H, W)
   int64_t num_classes = 0;
 };
 

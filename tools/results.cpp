@@ -96,8 +96,8 @@ std::string Results::markdown() const {
   os << "# Results: " << config_name << " (" << model << ")\n\n";
   os << "| method | ADC bits | metric | value |\n|---|---|---|---|\n";
   for (const auto& r : table)
-    os << "| " << r.method << " | " << (r.ba ? std::to_string(*r.ba) : "-") << " | " << metric_label(r.metric)
-       << " | " << fixed(r.value, 2) << " |\n";
+    os << "| " << r.method << " | " << (r.ba ? std::to_string(*r.ba) : "-") << " | " << metric_label(r.metric) << " | "
+       << fixed(r.value, 2) << " |\n";
   if (!stages.empty()) {
     os << "\n| stage | kind | epochs | steps | test accuracy (%) | test loss | best validation accuracy (%) | time |\n"
        << "|---|---|---|---|---|---|---|---|\n";

@@ -17,9 +17,9 @@
 namespace raoq::tools {
 
 struct ResultRow {
-  std::string method;          // "fp"
-  std::optional<int64_t> ba;   // ADC bits; none for digital methods
-  std::string metric;          // "test_accuracy"
+  std::string method;         // "fp"
+  std::optional<int64_t> ba;  // ADC bits; none for digital methods
+  std::string metric;         // "test_accuracy"
   double value = 0.0;
 };
 

@@ -3,7 +3,8 @@
 //   DIR/config.json                   the resolved config (defaults, --set and --quick applied)
 //   DIR/metrics.jsonl                 one JSON object per logged step and per evaluation
 //   DIR/checkpoints/last.safetensors  every checkpoint.every_steps steps and at each epoch end
-//   DIR/checkpoints/best.safetensors  the best validation accuracy so far
+//   DIR/checkpoints/best.safetensors  the best validation accuracy of the latest stage (each stage
+//                                     trains a different kind of model, so stages do not compete)
 //   DIR/checkpoints/<stage>.safetensors   the model at the end of each stage
 //   DIR/results.json, DIR/results.md  the results table, written when the run ends
 #pragma once

@@ -41,8 +41,10 @@ uint64_t stage_seed(uint64_t seed, size_t stage) { return seed * 1000003ULL + 17
 class Run {
  public:
   Run(Config config, const TrainOptions& options)
-      : config_(std::move(config)), opt_(options), out_(*options.out), progress_(*options.out, options.terminal,
-                                                                                 config_.log.every_steps) {}
+      : config_(std::move(config)),
+        opt_(options),
+        out_(*options.out),
+        progress_(*options.out, options.terminal, config_.log.every_steps) {}
 
   Results go() {
     try {
@@ -139,7 +141,8 @@ void Run::prepare() {
 
 void Run::run_stage(size_t si) {
   const StageConfig& s = config_.stages[si];
-  data::DataLoader loader(splits_.train, train_loader_options(config_.data, s.batch_size, stage_seed(config_.seed, si)));
+  data::DataLoader loader(splits_.train,
+                          train_loader_options(config_.data, s.batch_size, stage_seed(config_.seed, si)));
   const int64_t spe = loader.batches_per_epoch();
   auto opt = make_optimizer(s, *model_);
   const Schedule sched = make_schedule(s, spe);
@@ -190,9 +193,15 @@ void Run::run_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& o
                    static_cast<double>(epoch_examples_) / std::max(1e-9, since(epoch_start_)));
     if (state_.global_step % config_.log.every_steps == 0) {
       const double window = std::max(1e-9, since(window_start_));
-      log_.write({{"kind", "train"}, {"stage", s.name}, {"epoch", state_.epoch + 1}, {"step", state_.global_step},
-                  {"stage_step", state_.stage_step}, {"loss", state_.window_totals.mean_loss()}, {"lr", lr},
-                  {"accuracy", state_.window_totals.accuracy()}, {"seconds", elapsed()},
+      log_.write({{"kind", "train"},
+                  {"stage", s.name},
+                  {"epoch", state_.epoch + 1},
+                  {"step", state_.global_step},
+                  {"stage_step", state_.stage_step},
+                  {"loss", state_.window_totals.mean_loss()},
+                  {"lr", lr},
+                  {"accuracy", state_.window_totals.accuracy()},
+                  {"seconds", elapsed()},
                   {"examples_per_second", static_cast<double>(state_.window_totals.examples) / window}});
       state_.window_totals = {};
       window_start_ = Clock::now();
@@ -233,8 +242,12 @@ void Run::finish_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer
     if (best) {
       state_.best_accuracy = r.accuracy;
       save_model_checkpoint(dir_.best_checkpoint(), *model_,
-                            {{"stage", s.name}, {"epoch", state_.epoch + 1}, {"step", state_.global_step},
-                             {"split", held_out ? "validation" : "test"}, {"accuracy", r.accuracy}, {"loss", r.loss}},
+                            {{"stage", s.name},
+                             {"epoch", state_.epoch + 1},
+                             {"step", state_.global_step},
+                             {"split", held_out ? "validation" : "test"},
+                             {"accuracy", r.accuracy},
+                             {"loss", r.loss}},
                             config_json_);
       line += " (best)";
     }
@@ -327,7 +340,9 @@ Results Run::results() const {
 std::string first_difference(const Json& a, const Json& b, const std::string& path, const std::string& a_is,
                              const std::string& b_is) {
   const std::string where = path.empty() ? "the top level" : path;
-  auto both = [&](const std::string& x, const std::string& y) { return " (" + x + " " + a_is + ", " + y + " " + b_is + ")"; };
+  auto both = [&](const std::string& x, const std::string& y) {
+    return " (" + x + " " + a_is + ", " + y + " " + b_is + ")";
+  };
   if (a.type() != b.type() && !(a.is_number() && b.is_number())) return where + both(json_brief(a), json_brief(b));
   if (a.is_object()) {
     for (auto it = a.begin(); it != a.end(); ++it) {

@@ -24,9 +24,9 @@ namespace raoq::tools {
 
 struct TrainOptions {
   std::string out_dir;
-  bool resume = false;     // continue from out_dir/checkpoints/last.safetensors if present
-  bool overwrite = false;  // clear a previous run in out_dir first
-  int threads = 0;         // 0: keep raoq's current thread count
+  bool resume = false;          // continue from out_dir/checkpoints/last.safetensors if present
+  bool overwrite = false;       // clear a previous run in out_dir first
+  int threads = 0;              // 0: keep raoq's current thread count
   std::ostream* out = nullptr;  // progress and summaries (required)
   bool terminal = false;        // draw the live progress bar
   // Set from a signal handler: stop after the current step, write last.safetensors, throw.

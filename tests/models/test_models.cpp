@@ -34,9 +34,9 @@ TEST_CASE("cnn-small: layer table, shapes and parameter count", "[models]") {
   //   classifier 128*10 + 10                                    =   1,290   -> 278,890
   REQUIRE(m->num_parameters() == 278890);
   REQUIRE(output_shape(*m, {2, 1, 28, 28}) == Shape{2, 10});
-  for (const char* name : {"features.0.conv.weight", "features.0.bn.weight", "features.1.conv.weight",
-                           "features.3.conv.weight", "features.4.bn.bias", "features.6.conv.weight",
-                           "classifier.weight", "classifier.bias"})
+  for (const char* name :
+       {"features.0.conv.weight", "features.0.bn.weight", "features.1.conv.weight", "features.3.conv.weight",
+        "features.4.bn.bias", "features.6.conv.weight", "classifier.weight", "classifier.bias"})
     CHECK(has_parameter(*m, name));
   CHECK_FALSE(has_parameter(*m, "features.0.conv.bias"));  // convs have no bias
   REQUIRE(m->submodule("features.2")->type_name() == "MaxPool2d");
@@ -85,7 +85,7 @@ TEST_CASE("resnet18 and mobilenetv2: counts match the reference layouts", "[mode
   CHECK_FALSE(has_parameter(*half, "features.1.expand.conv.weight"));  // t = 1: no expansion
   // Channel rounding as in the reference: nearest multiple of 8, never 10% below.
   CHECK(models::make_divisible(32 * 0.25) == 8);
-  CHECK(models::make_divisible(24 * 0.75) == 24);   // 18 -> 16 would be 11% below: bumped to 24
+  CHECK(models::make_divisible(24 * 0.75) == 24);  // 18 -> 16 would be 11% below: bumped to 24
   CHECK(models::make_divisible(96 * 1.4) == 136);
 }
 
@@ -98,6 +98,40 @@ TEST_CASE("mlp: shapes, counts and the hidden list", "[models]") {
   REQUIRE(linear->num_parameters() == 6 * 4 + 4);
   REQUIRE(output_shape(*linear, {5, 6}) == Shape{5, 4});
   REQUIRE_THROWS_WITH(output_shape(*linear, {5, 7}), Catch::Contains("6 features per example"));
+}
+
+TEST_CASE("sequential: a model written layer by layer in JSON", "[models]") {
+  manual_seed(0);
+  const Json description = Json::parse(R"({"name": "sequential", "input_shape": [1, 8, 8], "layers": [
+      {"type": "conv2d", "in": 1, "out": 4, "kernel": 3, "padding": 1, "bias": false},
+      {"type": "batchnorm2d", "features": 4}, {"type": "relu6"}, {"type": "maxpool2d", "kernel": 2},
+      {"type": "conv2d", "in": 4, "out": 4, "kernel": 3, "padding": 1, "groups": 4},
+      {"type": "dropout", "p": 0.1}, {"type": "flatten"}, {"type": "linear", "in": 64, "out": 3}]})");
+  auto m = models::build_from_json(description);
+  REQUIRE(m->num_parameters() == 36 + 8 + (4 * 9 + 4) + (64 * 3 + 3));
+  REQUIRE(output_shape(*m, {2, 1, 8, 8}) == Shape{2, 3});
+  CHECK(has_parameter(*m, "0.weight"));
+  CHECK(has_parameter(*m, "7.bias"));
+  REQUIRE(models::example_input_shape(description) == Shape{1, 8, 8});
+  auto error = [](const std::string& layers) {
+    try {
+      models::build_from_json(Json::parse(R"({"name": "sequential", "layers": )" + layers + "}"), "config", "model");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  using Catch::Equals;
+  CHECK_THAT(error(R"([{"type": "relu"}, {"type": "maxpool2d"}])"),
+             Equals("config: model.layers[1].kernel is required"));
+  CHECK_THAT(error(R"([{"type": "pool"}])"),
+             Equals("config: model.layers[0].type must be one of linear, conv2d, batchnorm2d, relu, relu6, gelu, silu, "
+                    "maxpool2d, avgpool2d, globalavgpool, flatten or dropout (got \"pool\")"));
+  CHECK_THAT(error(R"([{"type": "conv2d", "in": 3, "out": 4, "kernel": 3, "groups": 2}])"),
+             Equals("config: model.layers[0].groups must divide in (3) and out (4), got 2"));
+  CHECK_THAT(error(R"([{"type": "relu", "inplace": true}])"),
+             Equals("config: model.layers[0].inplace is not a known key (known keys here: type)"));
+  CHECK_THAT(error("[]"), Equals("config: model.layers must list at least one layer"));
 }
 
 TEST_CASE("models: every parameter gets a gradient", "[models]") {
@@ -120,16 +154,17 @@ TEST_CASE("models: every parameter gets a gradient", "[models]") {
 TEST_CASE("models: unknown names and bad options are one-line errors naming the key", "[models]") {
   using Catch::Equals;
   REQUIRE_THROWS_WITH(build_model("resnet21"),
-                      Equals("model: name must be one of mlp, cnn-small, resnet20, resnet18 or mobilenetv2 (got "
-                             "\"resnet21\"); did you mean \"resnet20\"?"));
+                      Equals("model: name must be one of mlp, cnn-small, resnet20, resnet18, mobilenetv2 or "
+                             "sequential (got \"resnet21\"); did you mean \"resnet20\"?"));
   REQUIRE_THROWS_WITH(build_model("cnn-small", {{"widht", 16}}),
                       Equals("model: widht is not a known key (did you mean width?)"));
   REQUIRE_THROWS_WITH(build_model("cnn-small", {{"width", 0}}),
                       Equals("model: width must be an integer in [1, 4096] (got 0)"));
   REQUIRE_THROWS_WITH(build_model("mobilenetv2", {{"width_mult", -0.5}}),
                       Equals("model: width_mult must be in (0, 4] (got -0.5)"));
-  REQUIRE_THROWS_WITH(build_model("resnet18", {{"stem", "cifar10"}}),
-                      Equals("model: stem must be one of imagenet or cifar (got \"cifar10\"); did you mean \"cifar\"?"));
+  REQUIRE_THROWS_WITH(
+      build_model("resnet18", {{"stem", "cifar10"}}),
+      Equals("model: stem must be one of imagenet or cifar (got \"cifar10\"); did you mean \"cifar\"?"));
   REQUIRE_THROWS_WITH(build_model("mlp", {{"hidden", {64, 0}}}),
                       Equals("model: hidden[1] must be an integer in [1, 1048576] (got 0)"));
   REQUIRE_THROWS_WITH(build_model("resnet20", {{"num_classes", "ten"}}),

@@ -77,7 +77,8 @@ TEST_CASE("cli: bad command lines are one-line errors", "[tools]") {
   CHECK_THAT(error_of({"train", "a.json", "--out"}), Equals("train: --out needs a value (DIR)"));
   CHECK_THAT(error_of({"train", "a.json", "--threads", "two"}),
              Equals("train: --threads must be a positive integer (got 'two')"));
-  CHECK_THAT(error_of({"train", "a.json", "--threads=0"}), Equals("train: --threads must be a positive integer (got '0')"));
+  CHECK_THAT(error_of({"train", "a.json", "--threads=0"}),
+             Equals("train: --threads must be a positive integer (got '0')"));
   CHECK_THAT(error_of({"train", "a.json", "--quick=yes"}), Equals("train: --quick takes no value (got '--quick=yes')"));
   CHECK_THAT(error_of({"train", "a.json", "--out", "a", "--out", "b"}), Equals("train: --out given twice"));
   CHECK_THAT(error_of({"train", "a.json", "--resume", "--overwrite"}),
@@ -86,9 +87,9 @@ TEST_CASE("cli: bad command lines are one-line errors", "[tools]") {
              Equals("config: cannot open '/nonexistent/a.json' (No such file or directory)"));
   CHECK_THAT(error_of({"eval", "a.json"}),
              Equals("eval: missing --checkpoint FILE (e.g. runs/<config name>/checkpoints/best.safetensors)"));
-  CHECK_THAT(error_of({"models", "resnet21"}),
-             Equals("model: name must be one of mlp, cnn-small, resnet20, resnet18 or mobilenetv2 (got \"resnet21\"); "
-                    "did you mean \"resnet20\"?"));
+  CHECK_THAT(error_of({"models", "resnet21"}), Equals("model: name must be one of mlp, cnn-small, resnet20, resnet18, "
+                                                      "mobilenetv2 or sequential (got \"resnet21\"); "
+                                                      "did you mean \"resnet20\"?"));
   CHECK_THAT(error_of({"models", "--set", "width=2"}), Equals("models: --set needs a model NAME"));
   CHECK_THAT(error_of({"help", "trainn"}), Equals("help: no help on 'trainn' (topics: train, eval, models, config)"));
 }

@@ -60,7 +60,8 @@ TEST_CASE("config: the base config is valid and resolves every default", "[tools
   // The resolved form parses back to itself.
   const Json resolved = to_json(c);
   REQUIRE(to_json(parse_config(resolved, "other")) == resolved);
-  REQUIRE(resolved["stages"][1]["optimizer"] == Json{{"name", "adamw"}, {"lr", 0.001}, {"betas", {0.9, 0.999}}, {"eps", 1e-8}});
+  REQUIRE(resolved["stages"][1]["optimizer"] ==
+          Json{{"name", "adamw"}, {"lr", 0.001}, {"betas", {0.9, 0.999}}, {"eps", 1e-8}});
   // Without a name the file name is used.
   Json unnamed = base_config();
   unnamed.erase("name");
@@ -86,7 +87,8 @@ TEST_CASE("config: bad values are one line naming the key path", "[tools]") {
        "config: stages[0].schedule.warmup_epochs must not exceed the stage's epochs (2), got 3"},
       {{"stages[0].schedule.gamma=0.5"},
        "config: stages[0].schedule.gamma is not a known key (known keys here: name, warmup_epochs, final_lr)"},
-      {{"stages[0].schedule.final_lr=0.5"}, "config: stages[0].schedule.final_lr must be <= stages[0].optimizer.lr (0.1), got 0.5"},
+      {{"stages[0].schedule.final_lr=0.5"},
+       "config: stages[0].schedule.final_lr must be <= stages[0].optimizer.lr (0.1), got 0.5"},
       {{"stages[0].schedule={\"name\":\"step\",\"step_epochs\":0}"},
        "config: stages[0].schedule.step_epochs must be a positive integer (got 0)"},
       {{"stages[0].optimizer.momentum=0"}, "config: stages[0].optimizer.nesterov needs momentum > 0 (got momentum 0)"},
@@ -110,22 +112,26 @@ TEST_CASE("config: bad values are one line naming the key path", "[tools]") {
        "config: data.normalize.std must have as many values as data.normalize.mean (2), got 1"},
       {{"data.augment.random_crop_padding=-2"},
        "config: data.augment.random_crop_padding must be an integer in [0, 64] (got -2)"},
-      {{"data.augment.horizontal_flip=\"yes\""}, "config: data.augment.horizontal_flip must be true or false (got \"yes\")"},
+      {{"data.augment.horizontal_flip=\"yes\""},
+       "config: data.augment.horizontal_flip must be true or false (got \"yes\")"},
       {{"data.subset.train=-5"}, "config: data.subset.train must be a non-negative integer (got -5)"},
       {{"data.subset.val=5"}, "config: data.subset.val is not a known key (known keys here: train, test)"},
       {{"data.validation_split=0.5"}, "config: data.validation_split must be in [0, 0.5) (got 0.5)"},
-      {{"data.image_size=32"}, "config: data.image_size is not a known key (known keys here: kind, root, normalize, "
-                               "augment, subset, validation_split)"},
+      {{"data.image_size=32"},
+       "config: data.image_size is not a known key (known keys here: kind, root, normalize, "
+       "augment, subset, validation_split)"},
       {{"data.kind=folder", "data.channels=2"}, "config: data.channels must be 1 (grey) or 3 (RGB) (got 2)"},
       {{"model.name=resnet"},
-       "config: model.name must be one of mlp, cnn-small, resnet20, resnet18 or mobilenetv2 (got \"resnet\"); did "
+       "config: model.name must be one of mlp, cnn-small, resnet20, resnet18, mobilenetv2 or sequential (got "
+       "\"resnet\"); did "
        "you mean \"resnet20\"?"},
       {{"model.widht=16"}, "config: model.widht is not a known key (did you mean model.width?)"},
       {{"model.width=0"}, "config: model.width must be an integer in [1, 4096] (got 0)"},
       {{"checkpoint.every_steps=-1"}, "config: checkpoint.every_steps must be a non-negative integer (got -1)"},
       {{"log.every_steps=0"}, "config: log.every_steps must be a positive integer (got 0)"},
-      {{"lr=0.1"}, "config: lr is not a known key (known keys here: name, description, seed, data, model, stages, "
-                   "checkpoint, log)"},
+      {{"lr=0.1"},
+       "config: lr is not a known key (known keys here: name, description, seed, data, model, stages, "
+       "checkpoint, log)"},
       {{"stages[*].epochs=0"}, "config: stages[0].epochs must be an integer in [1, 100000] (got 0)"},
   };
   for (const auto& [overrides, expected] : cases) {
@@ -176,7 +182,8 @@ TEST_CASE("config: --set parses JSON, falls back to a string, and reaches any ke
   };
   CHECK_THAT(set_error("stages[0].epochs"),
              Equals("--set stages[0].epochs: expected key.path=value (e.g. stages[0].optimizer.lr=0.05)"));
-  CHECK_THAT(set_error("stages[5].epochs=1"), Equals("--set stages[5].epochs=1: stages has 2 items (indices start at 0)"));
+  CHECK_THAT(set_error("stages[5].epochs=1"),
+             Equals("--set stages[5].epochs=1: stages has 2 items (indices start at 0)"));
   CHECK_THAT(set_error("seed.x=1"), Equals("--set seed.x=1: seed is 1, not an object with keys"));
   CHECK_THAT(set_error("data[0]=1"), Equals("--set data[0]=1: data is not a list"));
   CHECK_THAT(set_error("stages[x].epochs=1"),
@@ -213,6 +220,7 @@ TEST_CASE("config: unreadable and malformed files name the file", "[tools]") {
     std::ofstream out(path);
     out << "{\n  \"seed\": 1,\n}\n";
   }
-  CHECK_THROWS_WITH(load_config(path, {}), Catch::StartsWith("config: '" + path + "' is not valid JSON: at line 3, column 1"));
+  CHECK_THROWS_WITH(load_config(path, {}),
+                    Catch::StartsWith("config: '" + path + "' is not valid JSON: at line 3, column 1"));
   std::remove(path.c_str());
 }

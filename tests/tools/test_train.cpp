@@ -168,7 +168,8 @@ TEST_CASE("train: an existing run is protected; resume checks the config", "[too
   const Json config = testing::tiny_config(data_dir(), kCnn);
   train_in(out, config, false);
   REQUIRE_THROWS_WITH(train_in(out, config, false),
-                      Catch::Equals("train: '" + out + "' already holds a run; pass --resume to continue it, --overwrite "
+                      Catch::Equals("train: '" + out +
+                                    "' already holds a run; pass --resume to continue it, --overwrite "
                                     "to start again, or --out DIR for a new directory"));
   Json changed = config;
   changed["stages"][0]["epochs"] = 3;
@@ -258,7 +259,7 @@ TEST_CASE("train: a run killed with SIGKILL resumes to bitwise the same paramete
   // Everything the child needs is prepared before fork(): between fork and exec only
   // async-signal-safe calls are allowed.
   std::vector<std::string> env_strings = {"RAOQ_TEST_KILL_OUT=" + run, "RAOQ_TEST_KILL_AT=8",
-                                         "RAOQ_TEST_DATA_DIR=" + data_dir()};
+                                          "RAOQ_TEST_DATA_DIR=" + data_dir()};
   for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());

@@ -49,8 +49,8 @@ void write_split(const std::string& images, const std::string& labels, int64_t n
 
 std::string make_temp_dir(const std::string& prefix) {
   // Memory-backed when available: runs fsync every checkpoint, which costs milliseconds on disk.
-  const std::filesystem::path base =
-      std::filesystem::is_directory("/dev/shm") ? std::filesystem::path("/dev/shm") : std::filesystem::temp_directory_path();
+  const std::filesystem::path base = std::filesystem::is_directory("/dev/shm") ? std::filesystem::path("/dev/shm")
+                                                                               : std::filesystem::temp_directory_path();
   std::string pattern = (base / (prefix + "XXXXXX")).string();
   RAOQ_CHECK(::mkdtemp(pattern.data()) != nullptr, "cannot create a temporary directory from ", pattern);
   return pattern;
