@@ -1,5 +1,8 @@
 // tests/tools/test_cli.cpp — the raoq command line: help texts, argument errors (one line each),
 // and train / eval / models driven through run_command_line as the executable would.
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -147,4 +150,30 @@ TEST_CASE("cli: models lists the builders and prints one with its shapes", "[too
                       Contains("[1, 10]") && Contains("total:"));
   CHECK_THAT(error_of({"models", "resnet20", "--set", "width=0"}),
              Equals("model: width must be an integer in [1, 4096] (got 0)"));
+}
+
+TEST_CASE("cli: the raoq executable prints one error line on stderr and fails", "[tools]") {
+  // build/tests/test_tools -> build/tools/raoq (built by the default target, as ctest runs it).
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "tools" / "raoq";
+  if (!std::filesystem::exists(exe)) {
+    WARN("not checked: " << exe.string() << " is not built");
+    return;
+  }
+  const std::string dir = testing::make_temp_dir("raoq_exe_");
+  auto run = [&](const std::string& args, int* status) {
+    const std::string command = exe.string() + " " + args + " 2>" + dir + "/err >" + dir + "/out";
+    *status = std::system(command.c_str());
+    return testing::read_text(dir + "/err");
+  };
+  int status = 0;
+  CHECK(run("trian", &status) ==
+        "raoq: unknown command 'trian' (did you mean train?); run raoq --help for the commands\n");
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 1));
+  CHECK(run("train " + dir + "/missing.json", &status) ==
+        "raoq: config: cannot open '" + dir + "/missing.json' (No such file or directory)\n");
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 1));
+  CHECK(run("--help", &status).empty());
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  CHECK_THAT(testing::read_text(dir + "/out"), Contains("usage: raoq <command>"));
+  std::filesystem::remove_all(dir);
 }
