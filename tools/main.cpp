@@ -6,9 +6,12 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "tools/cli.h"
 
 int main(int argc, char** argv) {
+  // Training shares the machine with other processes; spinning OpenMP waiters collapse then.
+  raoq::prefer_passive_omp_wait(argv);
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
     return raoq::tools::run_command_line(args, std::cout);
