@@ -130,7 +130,8 @@ StageConfig parse_stage(const Json& j, size_t index) {
     s.eval.batch_size = e.integer("batch_size", 1000, 1, 1 << 20);
     e.finish();
   }
-  // Kind-specific keys are read here (issue: qat and adc stages add their own sections).
+  s.init_from = f.string("init_from", "");
+  parse_quant_stage(f, s.kind, s.quant);
   f.finish();
   return s;
 }
@@ -138,7 +139,7 @@ StageConfig parse_stage(const Json& j, size_t index) {
 }  // namespace
 
 const std::vector<std::string>& stage_kinds() {
-  static const std::vector<std::string> kinds = {"fp"};
+  static const std::vector<std::string> kinds = {"fp", "qat", "adc"};
   return kinds;
 }
 
@@ -161,6 +162,10 @@ Config parse_config(const Json& j, const std::string& default_name) {
     if (!fresh)
       throw Error("config: " + join_index("stages", i) + ".name " + json_brief(Json(c.stages.back().name)) +
                   " is already used by " + join_index("stages", it->second));
+    const std::string& from = c.stages.back().init_from;
+    if (!from.empty() && (seen.count(from) == 0 || seen[from] == i))
+      throw Error("config: " + join_index("stages", i) + ".init_from must name an earlier stage (got " +
+                  json_brief(Json(from)) + ")");
   }
   {
     JsonFields k(f.object("checkpoint"), "checkpoint");
@@ -222,6 +227,8 @@ Json to_json(const Config& c) {
     st["label_smoothing"] = s.label_smoothing;
     st["grad_clip"] = s.grad_clip;
     st["eval"] = {{"every_epochs", s.eval.every_epochs}, {"batch_size", s.eval.batch_size}};
+    st["init_from"] = s.init_from;
+    quant_stage_to_json(s.kind, s.quant, st);
     stages.push_back(st);
   }
   j["stages"] = stages;

@@ -17,7 +17,7 @@
 //   }
 // `raoq train --help` prints the full key reference (config_reference()).
 //
-// Stage kinds: "fp" (full-precision training). A new kind adds its name to stage_kinds()
+// Stage kinds: "fp" (full-precision training), "qat" and "adc" (tools/stage_quant_config.h). A new kind adds its name to stage_kinds()
 // and reads its own keys in parse_stage's kind switch.
 #pragma once
 
@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "models/json_fields.h"
+#include "tools/stage_quant_config.h"
 
 namespace raoq::tools {
 
@@ -84,6 +85,8 @@ struct StageConfig {
   double label_smoothing = 0.0;
   double grad_clip = 0.0;  // clip the global gradient L2 norm; 0 = off
   EvalConfig eval;
+  std::string init_from;   // an earlier stage whose final checkpoint this stage starts from; "" = the previous stage
+  QuantStageConfig quant;  // kinds qat and adc (tools/stage_quant_config.h)
 };
 
 struct CheckpointConfig {

@@ -40,7 +40,9 @@ model                 {"name": NAME, options...}; `raoq models` lists the names 
 
 stages                a list of stages, run in order; each continues from the previous weights
   name                (the kind, then its index) letters, digits, - and _; names checkpoints
-  kind                (fp) fp: full-precision training
+  kind                (fp) fp: full-precision training; qat: quantization-aware training, array
+                      bypassed; adc: fine-tuning with the IMC arrays and their ADCs in the loop
+  init_from           ("" = the previous stage) an earlier stage whose final weights this one starts from
   epochs              number of passes over the training data
   batch_size          (128)
   optimizer.name      sgd | adamw
@@ -57,6 +59,18 @@ stages                a list of stages, run in order; each continues from the pr
   grad_clip           (0 = off) clip the global gradient L2 norm to this value
   eval.every_epochs   (1) evaluate every this many epochs (and always after the last)
   eval.batch_size     (1000)
+  qat and adc:        bits (4) array layers' activation and weight bits (first and last layer: 8,
+                      off the array); per_channel (false) weight scales; ashift: unsigned LSQ+ codes
+                      shifted by 2^(bits-1) (true), or signed codes with zero offset (false, the
+                      vanilla QAT* baseline); wreshape: lambda_k of the kurtosis loss (0 = off)
+  adc only:           method (raoq) raoq | vanilla: the defaults of ashift, wreshape (0.002 | 0)
+                      and bitaug (true | false); set any of the three for an ablation
+    adc.rows, adc.cols   (512, 512) array size     adc.ba (8) ADC bits     adc.k (4) clipping factor
+    adc.signed_input     (true) the array takes signed (A-shifted) codes; false: unsigned codes
+    adc.representation   (zero_one) zero_one | minus_one_one input representation
+    adc.mapping          (direct) direct | bit_sliced, for layers wider than the array's 4 bits
+    adc.weight_noise, adc.output_noise  (0) Gaussian std in weight-code steps / in ADC steps D
+    bitaug_offsets       ([-1, 1, 2]) BitAug trains at ba + one of these per step, weight cosine 1 -> 0
 
 checkpoint.every_steps  (500) write last.safetensors every this many steps (and at epoch ends);
                         0 = at epoch ends only

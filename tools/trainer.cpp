@@ -20,6 +20,7 @@
 #include "tools/data_setup.h"
 #include "tools/evaluate.h"
 #include "tools/progress.h"
+#include "tools/stage_quant.h"
 #include "tools/stage_setup.h"
 
 namespace raoq::tools {
@@ -70,6 +71,8 @@ class Run {
   double elapsed() const { return elapsed_base_ + since(start_); }
   double stage_elapsed() const { return stage_base_ + since(stage_start_); }
   Results results() const;
+  std::shared_ptr<Module> model_through(int64_t si);
+  int64_t stage_index(const std::string& name) const;
 
   Config config_;
   TrainOptions opt_;
@@ -115,8 +118,12 @@ void Run::prepare() {
     const std::string diff = first_difference(resume_from_->config, config_json_);
     RAOQ_CHECK(diff.empty(), "train: --resume: this config differs from the run's (", dir_.config(), ") at ", diff,
                "; resume with the run's settings, or start a new run with --out DIR");
-    load_model(*model_, *resume_from_, dir_.last_checkpoint());
     state_ = train_state_from_json(resume_from_->state);
+    // The checkpoint holds the model as converted for its stage (or, between stages, the previous one).
+    const int64_t n = static_cast<int64_t>(config_.stages.size());
+    const int64_t through = std::min(state_.loader.is_null() ? state_.stage - 1 : state_.stage, n - 1);
+    if (through >= 0) model_ = model_through(through);
+    load_model(*model_, *resume_from_, dir_.last_checkpoint());
     restore_generators(*model_, state_.generators);
     if (state_.threads != num_threads())
       out_ << "note: this run was checkpointed at " << state_.threads << " threads and continues at " << num_threads()
@@ -141,6 +148,14 @@ void Run::prepare() {
 
 void Run::run_stage(size_t si) {
   const StageConfig& s = config_.stages[si];
+  if (state_.loader.is_null()) {  // the stage starts: its model is the init_from stage's, or the current one
+    if (!s.init_from.empty()) {
+      model_ = model_through(stage_index(s.init_from));
+      const std::string path = dir_.stage_checkpoint(s.init_from);
+      load_model(*model_, read_checkpoint(path), path);
+    }
+    convert_for_stage(*model_, s, join_index("stages", si));
+  }
   data::DataLoader loader(splits_.train,
                           train_loader_options(config_.data, s.batch_size, stage_seed(config_.seed, si)));
   const int64_t spe = loader.batches_per_epoch();
@@ -174,12 +189,16 @@ void Run::run_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& o
     opt.set_lr(lr);
     opt.zero_grad();
     Tensor logits = model_->forward(batch->x);  // (N, K)
-    Tensor loss = ops::cross_entropy(logits, batch->y, static_cast<float>(s.label_smoothing));
-    const double loss_value = loss.item();
+    Tensor task_loss = ops::cross_entropy(logits, batch->y, static_cast<float>(s.label_smoothing));
+    Tensor loss = stage_loss(*model_, s, task_loss);  // + lambda_k sum kappa in qat/adc stages
+    const double loss_value = task_loss.item();
     RAOQ_CHECK(std::isfinite(loss_value), "train: the loss became ", loss_value, " at step ", state_.global_step + 1,
                " (stage ", s.name, ", epoch ", state_.epoch + 1, ", lr ", lr,
                ") -- lower optimizer.lr, add schedule.warmup_epochs or set grad_clip");
     loss.backward();
+    if (uses_bitaug(s))  // gradients of lambda_b * loss at ba~ add to those at ba (RAOQ Eq. 9)
+      bitaug_backward(*model_, s, batch->x, batch->y, state_.stage_step, s.epochs * spe, config_.seed,
+                      state_.global_step);
     if (s.grad_clip > 0) clip_grad_norm(opt.params(), s.grad_clip);
     opt.step();
     const auto n = static_cast<int64_t>(batch->y.size());
@@ -282,7 +301,9 @@ void Run::finish_stage(size_t si) {
   summary.best_validation_accuracy = state_.best_accuracy;
   summary.seconds = stage_elapsed();
   state_.finished.push_back(summary);
-  state_.rows.push_back({s.name, std::nullopt, "test_accuracy", test.accuracy});
+  std::optional<int64_t> ba;
+  if (s.kind == "adc") ba = s.quant.ba;
+  state_.rows.push_back({s.name, ba, "test_accuracy", test.accuracy});
   out_ << "stage " << s.name << " done: test accuracy " << format("%.2f%%", test.accuracy) << " in "
        << Progress::format_duration(summary.seconds) << std::endl;
   // The next stage starts from these weights with a fresh optimizer, schedule and loader.
@@ -324,6 +345,22 @@ Json Run::eval_row(const char* split, const StageConfig& s, const EvalResult& r)
           {"accuracy", r.accuracy},
           {"seconds", elapsed()},
           {"examples_per_second", static_cast<double>(r.examples) / std::max(1e-9, r.seconds)}};
+}
+
+// A model with the structure it has after stage si is converted: the float model for si < 0.
+// Weights are whatever building gives; the caller loads a checkpoint into it.
+std::shared_ptr<Module> Run::model_through(int64_t si) {
+  if (si < 0) return models::build_from_json(config_.model, "config", "model");
+  const StageConfig& s = config_.stages[static_cast<size_t>(si)];
+  auto m = model_through(s.init_from.empty() ? si - 1 : stage_index(s.init_from));
+  convert_for_stage(*m, s, join_index("stages", static_cast<size_t>(si)));
+  return m;
+}
+
+int64_t Run::stage_index(const std::string& name) const {
+  for (size_t i = 0; i < config_.stages.size(); ++i)
+    if (config_.stages[i].name == name) return static_cast<int64_t>(i);
+  throw Error("config: no stage named '" + name + "'");
 }
 
 Results Run::results() const {

@@ -1,0 +1,228 @@
+// tests/tools/test_quant_stages.cpp — the qat and adc stage kinds: key validation (one line naming
+// the key path), the model conversion each stage makes, BitAug's schedule and draws, and a tiny
+// fp -> qat -> adc run on synthetic data (both methods, init_from, resume inside the adc stage).
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "imc/imc_model.h"
+#include "models/registry.h"
+#include "tests/support/testing.h"
+#include "tests/tools/tools_testing.h"
+#include "tools/checkpoint.h"
+#include "tools/config.h"
+#include "tools/stage_quant.h"
+#include "tools/trainer.h"
+
+using namespace raoq;
+using namespace raoq::tools;
+using Catch::Equals;
+namespace fs = std::filesystem;
+
+namespace {
+
+Json base_config() {
+  return Json::parse(R"({
+    "name": "q", "data": {"kind": "idx", "root": "/data/fmnist"}, "model": {"name": "cnn-small"},
+    "stages": [
+      {"name": "fp", "epochs": 1, "optimizer": {"name": "sgd", "lr": 0.1}},
+      {"name": "qat", "kind": "qat", "epochs": 1, "optimizer": {"name": "sgd", "lr": 0.01}, "wreshape": 0.002},
+      {"name": "qat_v", "kind": "qat", "epochs": 1, "optimizer": {"name": "sgd", "lr": 0.01}, "ashift": false,
+       "init_from": "fp"},
+      {"name": "adc", "kind": "adc", "epochs": 1, "optimizer": {"name": "sgd", "lr": 0.004}, "init_from": "qat",
+       "adc": {"ba": 6}}
+    ]
+  })");
+}
+
+std::string error_for(const std::vector<std::string>& overrides) {
+  Json j = base_config();
+  try {
+    for (const auto& o : overrides) apply_override(j, o);
+    parse_config(j, "default");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("quant stages: keys are validated with one line naming the key path", "[tools]") {
+  CHECK(error_for({}) == "");
+  CHECK_THAT(error_for({"stages[1].bits=1"}), Equals("config: stages[1].bits must be an integer in [2, 8] (got 1)"));
+  CHECK_THAT(error_for({"stages[1].wreshape=-1"}), Equals("config: stages[1].wreshape must be >= 0 (got -1)"));
+  CHECK_THAT(error_for({"stages[3].adc.k=0"}), Equals("config: stages[3].adc.k must be an integer in [1, 1024] (got 0)"));
+  CHECK_THAT(error_for({"stages[3].method=lora"}), Catch::StartsWith("config: stages[3].method must be one of"));
+  CHECK_THAT(error_for({"stages[3].adc.mapping=sliced"}),
+             Catch::StartsWith("config: stages[3].adc.mapping must be one of"));
+  CHECK_THAT(error_for({"stages[3].bitaug_offsets=[0]"}),
+             Equals("config: stages[3].bitaug_offsets must not contain 0 (the target ba is always trained)"));
+  CHECK_THAT(error_for({"stages[3].bitaug_offsets=[-5]"}), Catch::StartsWith("config: stages[3].bitaug_offsets must keep"));
+  CHECK_THAT(error_for({"stages[3].adc.signed_input=false", "stages[3].ashift=false"}),
+             Catch::StartsWith("config: stages[3].ashift must be true on an unsigned-input array"));
+  CHECK_THAT(error_for({"stages[3].init_from=adc"}),
+             Equals("config: stages[3].init_from must name an earlier stage (got \"adc\")"));
+  CHECK_THAT(error_for({"stages[1].init_from=later"}),
+             Equals("config: stages[1].init_from must name an earlier stage (got \"later\")"));
+  CHECK_THAT(error_for({"stages[1].adc={}"}), Catch::StartsWith("config: stages[1].adc is not a known key"));
+  CHECK_THAT(error_for({"stages[0].ashift=true"}), Catch::StartsWith("config: stages[0].ashift is not a known key"));
+}
+
+TEST_CASE("quant stages: the method sets the defaults, each switch overrides it, resolved form round-trips",
+          "[tools]") {
+  Json j = base_config();
+  Config raoq_cfg = parse_config(j, "x");
+  const QuantStageConfig& r = raoq_cfg.stages[3].quant;
+  CHECK(r.method == "raoq");
+  CHECK(r.ashift);
+  CHECK(r.bitaug);
+  CHECK(r.wreshape > 0.0);
+  CHECK(r.ba == 6);
+  CHECK(r.rows == 512);
+  CHECK(r.bitaug_offsets == std::vector<int64_t>{-1, 1, 2});
+  CHECK(to_json(parse_config(to_json(raoq_cfg), "x")) == to_json(raoq_cfg));
+  apply_override(j, "stages[3].method=vanilla");
+  apply_override(j, "stages[3].init_from=qat_v");
+  const QuantStageConfig v = parse_config(j, "x").stages[3].quant;
+  CHECK_FALSE(v.ashift);
+  CHECK_FALSE(v.bitaug);
+  CHECK(v.wreshape == 0.0);
+  apply_override(j, "stages[3].bitaug=true");  // an ablation: vanilla plus BitAug only
+  CHECK(parse_config(j, "x").stages[3].quant.bitaug);
+  CHECK_FALSE(parse_config(j, "x").stages[3].quant.ashift);
+}
+
+TEST_CASE("quant stages: conversion quantizes, maps to the array, and refuses a mismatched ashift", "[tools]") {
+  const Config c = parse_config(base_config(), "x");
+  Json model = {{"name", "cnn-small"}, {"width", 2}};
+  auto m = models::build_from_json(models::validate_model(model, "config", "model"), "config", "model");
+  convert_for_stage(*m, c.stages[1], "stages[1]");  // qat, A-shift: unsigned codes, array bypassed
+  CHECK(imc::imc_layers(*m).empty());
+  convert_for_stage(*m, c.stages[3], "stages[3]");  // adc: the four middle convs go on the array
+  const auto layers = imc::imc_layers(*m);
+  REQUIRE(layers.size() == 4);
+  for (const auto& [path, layer] : layers) {
+    CHECK(layer->array_enabled);
+    CHECK(layer->config.ba == 6);
+    CHECK(layer->config.k == 4);
+    CHECK_FALSE(layer->activation_quantizer().signed_codes);
+  }
+  StageConfig vanilla = c.stages[3];
+  vanilla.quant.ashift = false;
+  CHECK_THROWS_WITH(convert_for_stage(*m, vanilla, "stages[3]"),
+                    Catch::StartsWith("config: stages[3].ashift is false but layer '"));
+}
+
+TEST_CASE("quant stages: BitAug's lambda falls by cosine from 1 to 0 and ba~ is drawn from the offsets",
+          "[tools]") {
+  CHECK(bitaug_lambda(0, 11) == Approx(1.0));
+  CHECK(bitaug_lambda(5, 11) == Approx(0.5));
+  CHECK(bitaug_lambda(10, 11) == Approx(0.0).margin(1e-12));
+  StageConfig s;
+  s.kind = "adc";
+  s.quant.ba = 7;
+  std::set<int> seen;
+  for (int64_t step = 0; step < 200; ++step) {
+    const int b = bitaug_bits(s, 3, step);
+    seen.insert(b);
+    CHECK(b == bitaug_bits(s, 3, step));  // a pure function of (seed, step)
+  }
+  CHECK(seen == std::set<int>{6, 8, 9});
+}
+
+namespace {
+
+const std::string& data_dir() {
+  static const std::string dir = [] {
+    const std::string d = testing::make_temp_dir("raoq_quant_idx_");
+    testing::write_synthetic_idx(d, 64, 32, 8, 4, 5);
+    return d;
+  }();
+  return dir;
+}
+
+// fp -> qat (A-shift, W-reshape) and fp -> qat_v (signed codes); adc raoq from qat, adc vanilla from
+// qat_v, on 16-row arrays so that the 8x8 layers use several row tiles.
+Json pipeline_config() {
+  Json c = Json::parse(R"({
+    "name": "tinyq", "seed": 3,
+    "data": {"kind": "idx", "normalize": {"mean": [0.4], "std": [0.3]}},
+    "model": {"name": "cnn-small", "width": 2},
+    "stages": [
+      {"name": "fp", "epochs": 1, "batch_size": 16, "optimizer": {"name": "sgd", "lr": 0.05}},
+      {"name": "qat", "kind": "qat", "epochs": 1, "batch_size": 16, "optimizer": {"name": "sgd", "lr": 0.01},
+       "wreshape": 0.002},
+      {"name": "qat_v", "kind": "qat", "epochs": 1, "batch_size": 16, "optimizer": {"name": "sgd", "lr": 0.01},
+       "ashift": false, "init_from": "fp"},
+      {"name": "raoq6", "kind": "adc", "epochs": 1, "batch_size": 16, "optimizer": {"name": "sgd", "lr": 0.004},
+       "init_from": "qat", "adc": {"ba": 6, "rows": 16}},
+      {"name": "vanilla6", "kind": "adc", "method": "vanilla", "epochs": 1, "batch_size": 16,
+       "optimizer": {"name": "sgd", "lr": 0.004}, "init_from": "qat_v", "adc": {"ba": 6, "rows": 16}}
+    ],
+    "checkpoint": {"every_steps": 2}, "log": {"every_steps": 1}
+  })");
+  c["data"]["root"] = data_dir();
+  return c;
+}
+
+struct Interrupted {};
+
+Results train_in(const std::string& out, bool resume, std::function<void(int64_t)> hook = {}) {
+  TrainOptions o;
+  o.out_dir = out;
+  o.resume = resume;
+  o.threads = 1;
+  std::ostringstream text;
+  o.out = &text;
+  o.after_step = std::move(hook);
+  return run_training(parse_config(pipeline_config(), "tinyq"), o);
+}
+
+std::vector<char> file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST_CASE("quant stages: fp -> qat -> adc runs end to end, both methods, and resumes bitwise", "[tools]") {
+  const std::string out = testing::make_temp_dir("raoq_quant_run_");
+  const Results r = train_in(out, false);
+  REQUIRE(r.table.size() == 5);
+  CHECK(r.table[1].method == "qat");
+  CHECK_FALSE(r.table[1].ba.has_value());
+  CHECK(r.table[3].method == "raoq6");
+  REQUIRE(r.table[3].ba.has_value());
+  CHECK(*r.table[3].ba == 6);
+  for (const auto& row : r.table) {
+    CHECK(row.value >= 0.0);
+    CHECK(row.value <= 100.0);
+  }
+  // The adc checkpoints hold the quantizers' state (and load into a model converted the same way).
+  const Checkpoint ck = read_checkpoint(out + "/checkpoints/raoq6.safetensors");
+  const Config c = parse_config(pipeline_config(), "tinyq");
+  auto m = models::build_from_json(Json::parse(ck.config.dump())["model"], "config", "model");
+  convert_for_stage(*m, c.stages[1], "stages[1]");
+  convert_for_stage(*m, c.stages[3], "stages[3]");
+  load_model(*m, ck, "raoq6");
+  CHECK(imc::imc_layers(*m).size() == 4);
+
+  // Interrupted inside the raoq6 stage (global steps: 4 per stage) and resumed: same parameters.
+  const std::string cut = testing::make_temp_dir("raoq_quant_cut_");
+  CHECK_THROWS_AS(train_in(cut, false, [](int64_t step) {
+                    if (step == 15) throw Interrupted{};
+                  }),
+                  Interrupted);
+  train_in(cut, true);
+  for (const char* stage : {"qat", "qat_v", "raoq6", "vanilla6"}) {
+    INFO(stage);
+    CHECK(file_bytes(out + "/checkpoints/" + stage + ".safetensors") ==
+          file_bytes(cut + "/checkpoints/" + stage + ".safetensors"));
+  }
+  fs::remove_all(out);
+  fs::remove_all(cut);
+}

@@ -1,0 +1,97 @@
+// tools/stage_quant.cpp — model conversion, W-reshape loss and BitAug for the qat and adc stages.
+#include "tools/stage_quant.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/ops.h"
+#include "imc/imc_model.h"
+#include "quant/quantize_model.h"
+#include "quant/wreshape.h"
+
+namespace raoq::tools {
+
+imc::AdcConfig adc_config(const StageConfig& s) {
+  const QuantStageConfig& q = s.quant;
+  imc::AdcConfig a;
+  a.rows = q.rows;
+  a.cols = q.cols;
+  a.bx = a.bw = static_cast<int>(q.bits);
+  a.ba = static_cast<int>(q.ba);
+  a.k = static_cast<int>(q.k);
+  a.signed_input = q.signed_input;
+  a.representation = quant::representation_from_string(q.representation);
+  a.mapping = imc::mapping_from_string(q.mapping);
+  a.weight_noise = static_cast<float>(q.weight_noise);
+  a.output_noise = static_cast<float>(q.output_noise);
+  return a;
+}
+
+void convert_for_stage(Module& model, const StageConfig& s, const std::string& where) {
+  if (s.kind != "qat" && s.kind != "adc") return;
+  const QuantStageConfig& q = s.quant;
+  quant::QuantizeRules rules;
+  // ashift off: the vanilla QAT* "signed quantization" (signed codes, zero offset, DESIGN.md).
+  rules.body = quant::QuantOptions{static_cast<int>(q.bits), static_cast<int>(q.bits), !q.ashift, q.ashift,
+                                   q.per_channel};
+  quant::quantize_model(model, rules);
+  if (s.kind == "adc") {
+    imc::ImcRules ir;
+    ir.base = adc_config(s);
+    imc::to_imc(model, ir);
+  }
+  imc::set_array_enabled(model, s.kind == "adc");
+  if (s.kind == "adc") imc::set_adc_bits(model, static_cast<int>(q.ba));
+  // A stage that continues a model quantized another way would silently train that other way.
+  for (auto& [path, layer] : imc::imc_layers(model)) {
+    const bool signed_codes = layer->activation_quantizer().signed_codes;
+    RAOQ_CHECK(signed_codes != q.ashift, "config: ", where, ".ashift is ", q.ashift ? "true" : "false",
+               " but layer '", path, "' of the model it starts from has ", signed_codes ? "signed" : "unsigned",
+               " activation codes; start from a stage trained with ashift ", signed_codes ? "false" : "true",
+               " (init_from)");
+  }
+}
+
+Tensor stage_loss(Module& model, const StageConfig& s, const Tensor& task_loss) {
+  if ((s.kind != "qat" && s.kind != "adc") || s.quant.wreshape <= 0.0) return task_loss;
+  const std::vector<Tensor> kappas = quant::wreshape_kurtoses(model);
+  if (kappas.empty()) return task_loss;
+  return ops::add(task_loss, quant::wreshape_loss(kappas, static_cast<float>(s.quant.wreshape)));
+}
+
+bool uses_bitaug(const StageConfig& s) { return s.kind == "adc" && s.quant.bitaug; }
+
+double bitaug_lambda(int64_t stage_step, int64_t stage_steps) {
+  if (stage_steps <= 1) return 1.0;
+  const double t = static_cast<double>(stage_step) / static_cast<double>(stage_steps - 1);
+  return 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, t)));
+}
+
+int bitaug_bits(const StageConfig& s, uint64_t seed, int64_t global_step) {
+  // splitmix64 of (seed, step): independent of thread count and of where a run was resumed.
+  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(global_step) + 0x632BE59BD9B4E019ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  const auto& offsets = s.quant.bitaug_offsets;
+  return static_cast<int>(s.quant.ba + offsets[z % offsets.size()]);
+}
+
+double bitaug_backward(Module& model, const StageConfig& s, const Tensor& x, const std::vector<int64_t>& y,
+                       int64_t stage_step, int64_t stage_steps, uint64_t seed, int64_t global_step) {
+  const double lambda = bitaug_lambda(stage_step, stage_steps);
+  imc::set_adc_bits(model, bitaug_bits(s, seed, global_step));
+  double value = 0.0;
+  try {
+    Tensor loss = ops::cross_entropy(model.forward(x), y, static_cast<float>(s.label_smoothing));
+    value = loss.item();
+    if (lambda > 0.0) ops::scale(loss, static_cast<float>(lambda)).backward();
+  } catch (...) {
+    imc::set_adc_bits(model, static_cast<int>(s.quant.ba));
+    throw;
+  }
+  imc::set_adc_bits(model, static_cast<int>(s.quant.ba));
+  return value;
+}
+
+}  // namespace raoq::tools
