@@ -132,8 +132,29 @@ StageConfig parse_stage(const Json& j, size_t index) {
   }
   s.init_from = f.string("init_from", "");
   parse_quant_stage(f, s.kind, s.quant);
+  s.label = f.string("label", s.kind == "adc" ? s.quant.method : s.name);
+  if (s.label.empty()) f.fail("label", "must not be empty");
   f.finish();
   return s;
+}
+
+// A quantized stage continuing a model quantized the other way (A-shift's unsigned codes against
+// vanilla's signed codes) would keep the other quantization: refuse it before any work.
+void check_starting_point(const std::vector<StageConfig>& stages, const std::string& where) {
+  const StageConfig& s = stages.back();
+  if (s.kind != "qat" && s.kind != "adc") return;
+  const StageConfig* from = nullptr;
+  if (s.init_from.empty()) {
+    if (stages.size() >= 2) from = &stages[stages.size() - 2];
+  } else {
+    for (const auto& t : stages)
+      if (t.name == s.init_from) from = &t;
+  }
+  if (!from || (from->kind != "qat" && from->kind != "adc") || from->quant.ashift == s.quant.ashift) return;
+  const char* mine = s.quant.ashift ? "true" : "false";
+  const char* theirs = from->quant.ashift ? "true" : "false";
+  throw Error("config: " + where + ".ashift is " + mine + " but the stage it starts from (" + from->name +
+              ") was trained with ashift " + theirs + "; start from a stage with ashift " + mine + " (init_from)");
 }
 
 }  // namespace
@@ -157,15 +178,22 @@ Config parse_config(const Json& j, const std::string& default_name) {
   if (stages.empty()) f.fail("stages", "must list at least one stage");
   std::map<std::string, size_t> seen;
   for (size_t i = 0; i < stages.size(); ++i) {
-    c.stages.push_back(parse_stage(stages[i], i));
-    auto [it, fresh] = seen.emplace(c.stages.back().name, i);
-    if (!fresh)
-      throw Error("config: " + join_index("stages", i) + ".name " + json_brief(Json(c.stages.back().name)) +
-                  " is already used by " + join_index("stages", it->second));
-    const std::string& from = c.stages.back().init_from;
-    if (!from.empty() && (seen.count(from) == 0 || seen[from] == i))
-      throw Error("config: " + join_index("stages", i) + ".init_from must name an earlier stage (got " +
-                  json_brief(Json(from)) + ")");
+    // A sweep stage stands for several stages; each is validated under the sweep's key path.
+    const Json& raw = stages[i];
+    const bool has_kind = raw.is_object() && raw.contains("kind") && raw["kind"].is_string();
+    const std::string kind = has_kind ? raw["kind"].get<std::string>() : "fp";
+    for (const Json& one : expand_sweep(raw, join_index("stages", i), kind + (i ? std::to_string(i) : ""))) {
+      c.stages.push_back(parse_stage(one, i));
+      auto [it, fresh] = seen.emplace(c.stages.back().name, i);
+      if (!fresh)
+        throw Error("config: " + join_index("stages", i) + ".name " + json_brief(Json(c.stages.back().name)) +
+                    " is already used by " + join_index("stages", it->second));
+      const std::string& from = c.stages.back().init_from;
+      if (!from.empty() && (seen.count(from) == 0 || seen[from] == i))
+        throw Error("config: " + join_index("stages", i) + ".init_from must name an earlier stage (got " +
+                    json_brief(Json(from)) + ")");
+      check_starting_point(c.stages, join_index("stages", i));
+    }
   }
   {
     JsonFields k(f.object("checkpoint"), "checkpoint");
@@ -228,6 +256,7 @@ Json to_json(const Config& c) {
     st["grad_clip"] = s.grad_clip;
     st["eval"] = {{"every_epochs", s.eval.every_epochs}, {"batch_size", s.eval.batch_size}};
     st["init_from"] = s.init_from;
+    st["label"] = s.label;
     quant_stage_to_json(s.kind, s.quant, st);
     stages.push_back(st);
   }

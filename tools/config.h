@@ -87,6 +87,7 @@ struct StageConfig {
   EvalConfig eval;
   std::string init_from;   // an earlier stage whose final checkpoint this stage starts from; "" = the previous stage
   QuantStageConfig quant;  // kinds qat and adc (tools/stage_quant_config.h)
+  std::string label;       // the method name of its results rows; default: the stage name (adc: method)
 };
 
 struct CheckpointConfig {

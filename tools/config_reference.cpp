@@ -71,6 +71,11 @@ stages                a list of stages, run in order; each continues from the pr
     adc.mapping          (direct) direct | bit_sliced, for layers wider than the array's 4 bits
     adc.weight_noise, adc.output_noise  (0) Gaussian std in weight-code steps / in ADC steps D
     bitaug_offsets       ([-1, 1, 2]) BitAug trains at ba + one of these per step, weight cosine 1 -> 0
+  sweep (adc):        methods (["vanilla", "raoq"]) and/or a list adc.ba ([6, 7, 8]): one stage per
+                      (method, ba), named NAME-METHOD-baBA; init_from may map each method to its
+                      start ({"vanilla": "qat_vanilla", "raoq": "qat"}). Each adc stage first evaluates
+                      the model it starts from with the ADC inserted (results row LABEL_noft)
+  label               (the stage name; adc: its method) the method name of the stage's results rows
 
 checkpoint.every_steps  (500) write last.safetensors every this many steps (and at epoch ends);
                         0 = at epoch ends only

@@ -94,6 +94,7 @@ Results Results::from_json(const Json& j) {
 std::string Results::markdown() const {
   std::ostringstream os;
   os << "# Results: " << config_name << " (" << model << ")\n\n";
+  os << table1_markdown(*this);
   os << "| method | ADC bits | metric | value |\n|---|---|---|---|\n";
   for (const auto& r : table)
     os << "| " << r.method << " | " << (r.ba ? std::to_string(*r.ba) : "-") << " | " << metric_label(r.metric) << " | "

@@ -47,6 +47,10 @@ struct Results {
   std::string markdown() const;
 };
 
+// The paper's Table 1 layout of the rows fp, qat, vanilla, raoq (and *_noft) by ADC bits; "" when
+// the table has no ADC rows (tools/results_table1.cpp).
+std::string table1_markdown(const Results& results);
+
 // Writes DIR/results.json and DIR/results.md (atomically).
 void write_results(const std::string& json_path, const std::string& md_path, const Results& results);
 

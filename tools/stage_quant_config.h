@@ -36,6 +36,13 @@ struct QuantStageConfig {
 
 // Reads the keys of a "qat" or "adc" stage from `f` (nothing for other kinds).
 void parse_quant_stage(JsonFields& f, const std::string& kind, QuantStageConfig& q);
+// A sweep: an "adc" stage with "methods": [...] and/or a list "adc": {"ba": [...]} stands for one
+// stage per (method, ba), in that order, named "<name>-<method>-ba<ba>"; "init_from" may then be
+// an object naming the stage each method starts from ({"vanilla": "qat_vanilla", "raoq": "qat"}).
+// Returns the raw stages it stands for (the stage itself when it is no sweep); `path` and
+// `default_name` are the stage's key path and default name, for errors and names.
+std::vector<Json> expand_sweep(const Json& stage, const std::string& path, const std::string& default_name);
+
 // Adds the resolved keys of a "qat" or "adc" stage to `stage`.
 void quant_stage_to_json(const std::string& kind, const QuantStageConfig& q, Json& stage);
 

@@ -72,6 +72,7 @@ class Run {
   double stage_elapsed() const { return stage_base_ + since(stage_start_); }
   Results results() const;
   std::shared_ptr<Module> model_through(int64_t si);
+  void evaluate_before_finetune(const StageConfig& s);
   int64_t stage_index(const std::string& name) const;
 
   Config config_;
@@ -155,6 +156,7 @@ void Run::run_stage(size_t si) {
       load_model(*model_, read_checkpoint(path), path);
     }
     convert_for_stage(*model_, s, join_index("stages", si));
+    if (s.kind == "adc") evaluate_before_finetune(s);
   }
   data::DataLoader loader(splits_.train,
                           train_loader_options(config_.data, s.batch_size, stage_seed(config_.seed, si)));
@@ -303,7 +305,7 @@ void Run::finish_stage(size_t si) {
   state_.finished.push_back(summary);
   std::optional<int64_t> ba;
   if (s.kind == "adc") ba = s.quant.ba;
-  state_.rows.push_back({s.name, ba, "test_accuracy", test.accuracy});
+  state_.rows.push_back({s.label, ba, "test_accuracy", test.accuracy});
   out_ << "stage " << s.name << " done: test accuracy " << format("%.2f%%", test.accuracy) << " in "
        << Progress::format_duration(summary.seconds) << std::endl;
   // The next stage starts from these weights with a fresh optimizer, schedule and loader.
@@ -355,6 +357,17 @@ std::shared_ptr<Module> Run::model_through(int64_t si) {
   auto m = model_through(s.init_from.empty() ? si - 1 : stage_index(s.init_from));
   convert_for_stage(*m, s, join_index("stages", static_cast<size_t>(si)));
   return m;
+}
+
+// The model it starts from, with the ADC inserted and no fine-tuning: the "<label>_noft" row.
+void Run::evaluate_before_finetune(const StageConfig& s) {
+  const EvalResult r = evaluate(*model_, splits_.test, eval_loader_options(config_.data, s.eval.batch_size));
+  Json row = eval_row("test", s, r);
+  row["before_finetune"] = true;
+  log_.write(row);
+  state_.rows.push_back({s.label + "_noft", s.quant.ba, "test_accuracy", r.accuracy});
+  out_ << "stage " << s.name << " before fine-tuning (ADC inserted): test accuracy " << format("%.2f%%", r.accuracy)
+       << std::endl;
 }
 
 int64_t Run::stage_index(const std::string& name) const {

@@ -55,19 +55,39 @@ TEST_CASE("quant stages: keys are validated with one line naming the key path", 
   CHECK(error_for({}) == "");
   CHECK_THAT(error_for({"stages[1].bits=1"}), Equals("config: stages[1].bits must be an integer in [2, 8] (got 1)"));
   CHECK_THAT(error_for({"stages[1].wreshape=-1"}), Equals("config: stages[1].wreshape must be >= 0 (got -1)"));
-  CHECK_THAT(error_for({"stages[3].adc.k=0"}), Equals("config: stages[3].adc.k must be an integer in [1, 1024] (got 0)"));
+  CHECK_THAT(error_for({"stages[3].adc.k=0"}),
+             Equals("config: stages[3].adc.k must be an integer in [1, 1024] (got 0)"));
   CHECK_THAT(error_for({"stages[3].method=lora"}), Catch::StartsWith("config: stages[3].method must be one of"));
   CHECK_THAT(error_for({"stages[3].adc.mapping=sliced"}),
              Catch::StartsWith("config: stages[3].adc.mapping must be one of"));
   CHECK_THAT(error_for({"stages[3].bitaug_offsets=[0]"}),
              Equals("config: stages[3].bitaug_offsets must not contain 0 (the target ba is always trained)"));
-  CHECK_THAT(error_for({"stages[3].bitaug_offsets=[-5]"}), Catch::StartsWith("config: stages[3].bitaug_offsets must keep"));
+  CHECK_THAT(error_for({"stages[3].bitaug_offsets=[-5]"}),
+             Catch::StartsWith("config: stages[3].bitaug_offsets must keep"));
   CHECK_THAT(error_for({"stages[3].adc.signed_input=false", "stages[3].ashift=false"}),
              Catch::StartsWith("config: stages[3].ashift must be true on an unsigned-input array"));
   CHECK_THAT(error_for({"stages[3].init_from=adc"}),
              Equals("config: stages[3].init_from must name an earlier stage (got \"adc\")"));
   CHECK_THAT(error_for({"stages[1].init_from=later"}),
              Equals("config: stages[1].init_from must name an earlier stage (got \"later\")"));
+  // Sweeps: their own keys, then each expanded stage under the sweep's key path.
+  CHECK(error_for({"stages[3].methods=[\"vanilla\",\"raoq\"]", "stages[3].adc.ba=[6,7,8]",
+                   "stages[3].init_from={\"vanilla\":\"qat_v\",\"raoq\":\"qat\"}"}) == "");
+  CHECK_THAT(error_for({"stages[3].methods=[\"raoq\",\"lora\"]"}),
+             Equals("config: stages[3].methods items must be \"raoq\" or \"vanilla\" (got \"lora\")"));
+  CHECK_THAT(error_for({"stages[3].adc.ba=[6,6]"}), Equals("config: stages[3].adc.ba lists 6 twice"));
+  CHECK_THAT(error_for({"stages[3].adc.ba=[6,1]"}),
+             Equals("config: stages[3].adc.ba[1] must be an integer in [2, 16] (got 1)"));
+  CHECK_THAT(error_for({"stages[3].methods=[\"raoq\",\"vanilla\"]"}),
+             Equals("config: stages[3].ashift is false but the stage it starts from (qat) was trained with "
+                    "ashift true; start from a stage with ashift false (init_from)"));
+  CHECK_THAT(error_for({"stages[3].methods=[\"raoq\"]", "stages[3].init_from={\"vanilla\":\"qat_v\"}"}),
+             Equals("config: stages[3].init_from.vanilla names no method of this stage (methods: [\"raoq\"])"));
+  CHECK_THAT(error_for({"stages[3].methods=[\"raoq\",\"vanilla\"]", "stages[3].init_from={\"raoq\":\"qat\"}"}),
+             Equals("config: stages[3].init_from.vanilla must name the stage the vanilla fine-tunes start from"));
+  CHECK_THAT(error_for({"stages[3].methods=[\"raoq\"]", "stages[3].adc.ba=[6,7]", "stages[3].adc.k=0"}),
+             Equals("config: stages[3].adc.k must be an integer in [1, 1024] (got 0)"));
+  CHECK_THAT(error_for({"stages[1].bits=1"}), Equals("config: stages[1].bits must be an integer in [2, 8] (got 1)"));
   CHECK_THAT(error_for({"stages[1].adc={}"}), Catch::StartsWith("config: stages[1].adc is not a known key"));
   CHECK_THAT(error_for({"stages[0].ashift=true"}), Catch::StartsWith("config: stages[0].ashift is not a known key"));
 }
@@ -117,8 +137,7 @@ TEST_CASE("quant stages: conversion quantizes, maps to the array, and refuses a 
                     Catch::StartsWith("config: stages[3].ashift is false but layer '"));
 }
 
-TEST_CASE("quant stages: BitAug's lambda falls by cosine from 1 to 0 and ba~ is drawn from the offsets",
-          "[tools]") {
+TEST_CASE("quant stages: BitAug's lambda falls by cosine from 1 to 0 and ba~ is drawn from the offsets", "[tools]") {
   CHECK(bitaug_lambda(0, 11) == Approx(1.0));
   CHECK(bitaug_lambda(5, 11) == Approx(0.5));
   CHECK(bitaug_lambda(10, 11) == Approx(0.0).margin(1e-12));
@@ -145,8 +164,8 @@ const std::string& data_dir() {
   return dir;
 }
 
-// fp -> qat (A-shift, W-reshape) and fp -> qat_v (signed codes); adc raoq from qat, adc vanilla from
-// qat_v, on 16-row arrays so that the 8x8 layers use several row tiles.
+// fp -> qat (A-shift, W-reshape) and fp -> qat_v (signed codes); a sweep over ba {5, 6} of both
+// methods, raoq from qat and vanilla from qat_v, on 16-row arrays so that layers use several row tiles.
 Json pipeline_config() {
   Json c = Json::parse(R"({
     "name": "tinyq", "seed": 3,
@@ -158,10 +177,9 @@ Json pipeline_config() {
        "wreshape": 0.002},
       {"name": "qat_v", "kind": "qat", "epochs": 1, "batch_size": 16, "optimizer": {"name": "sgd", "lr": 0.01},
        "ashift": false, "init_from": "fp"},
-      {"name": "raoq6", "kind": "adc", "epochs": 1, "batch_size": 16, "optimizer": {"name": "sgd", "lr": 0.004},
-       "init_from": "qat", "adc": {"ba": 6, "rows": 16}},
-      {"name": "vanilla6", "kind": "adc", "method": "vanilla", "epochs": 1, "batch_size": 16,
-       "optimizer": {"name": "sgd", "lr": 0.004}, "init_from": "qat_v", "adc": {"ba": 6, "rows": 16}}
+      {"name": "adc", "kind": "adc", "methods": ["vanilla", "raoq"], "epochs": 1, "batch_size": 16,
+       "optimizer": {"name": "sgd", "lr": 0.004}, "init_from": {"vanilla": "qat_v", "raoq": "qat"},
+       "adc": {"ba": [5, 6], "rows": 16}}
     ],
     "checkpoint": {"every_steps": 2}, "log": {"every_steps": 1}
   })");
@@ -192,33 +210,42 @@ std::vector<char> file_bytes(const std::string& path) {
 TEST_CASE("quant stages: fp -> qat -> adc runs end to end, both methods, and resumes bitwise", "[tools]") {
   const std::string out = testing::make_temp_dir("raoq_quant_run_");
   const Results r = train_in(out, false);
-  REQUIRE(r.table.size() == 5);
-  CHECK(r.table[1].method == "qat");
-  CHECK_FALSE(r.table[1].ba.has_value());
-  CHECK(r.table[3].method == "raoq6");
-  REQUIRE(r.table[3].ba.has_value());
-  CHECK(*r.table[3].ba == 6);
+  // fp, qat, qat_v, then per (method, ba) the model before and after its fine-tune.
+  std::vector<std::string> methods;
   for (const auto& row : r.table) {
+    methods.push_back(row.method + (row.ba ? "@" + std::to_string(*row.ba) : ""));
     CHECK(row.value >= 0.0);
     CHECK(row.value <= 100.0);
   }
+  CHECK(methods == std::vector<std::string>{"fp", "qat", "qat_v", "vanilla_noft@5", "vanilla@5", "vanilla_noft@6",
+                                            "vanilla@6", "raoq_noft@5", "raoq@5", "raoq_noft@6", "raoq@6"});
+  const std::string md = testing::read_text(out + "/results.md");
+  CHECK_THAT(md,
+             Catch::Contains("| model | full precision | no ADC | ba=5 QAT* | ba=5 RAOQ | ba=6 QAT* | ba=6 RAOQ |"));
+  CHECK_THAT(md, Catch::Contains("| cnn-small, no fine-tune |"));
   // The adc checkpoints hold the quantizers' state (and load into a model converted the same way).
-  const Checkpoint ck = read_checkpoint(out + "/checkpoints/raoq6.safetensors");
+  const Checkpoint ck = read_checkpoint(out + "/checkpoints/adc-raoq-ba6.safetensors");
   const Config c = parse_config(pipeline_config(), "tinyq");
   auto m = models::build_from_json(Json::parse(ck.config.dump())["model"], "config", "model");
   convert_for_stage(*m, c.stages[1], "stages[1]");
-  convert_for_stage(*m, c.stages[3], "stages[3]");
-  load_model(*m, ck, "raoq6");
+  REQUIRE(c.stages.size() == 7);
+  CHECK(c.stages[6].name == "adc-raoq-ba6");
+  CHECK(c.stages[6].init_from == "qat");
+  CHECK(c.stages[3].init_from == "qat_v");
+  CHECK_FALSE(c.stages[3].quant.ashift);
+  convert_for_stage(*m, c.stages[6], "stages[3]");
+  load_model(*m, ck, "adc-raoq-ba6");
   CHECK(imc::imc_layers(*m).size() == 4);
 
-  // Interrupted inside the raoq6 stage (global steps: 4 per stage) and resumed: same parameters.
+  // Interrupted inside adc-vanilla-ba6 (4 steps per stage: its steps are 17-20) and resumed: same parameters.
   const std::string cut = testing::make_temp_dir("raoq_quant_cut_");
-  CHECK_THROWS_AS(train_in(cut, false, [](int64_t step) {
-                    if (step == 15) throw Interrupted{};
-                  }),
+  CHECK_THROWS_AS(train_in(cut, false,
+                           [](int64_t step) {
+                             if (step == 19) throw Interrupted{};
+                           }),
                   Interrupted);
   train_in(cut, true);
-  for (const char* stage : {"qat", "qat_v", "raoq6", "vanilla6"}) {
+  for (const char* stage : {"qat", "qat_v", "adc-vanilla-ba5", "adc-vanilla-ba6", "adc-raoq-ba6"}) {
     INFO(stage);
     CHECK(file_bytes(out + "/checkpoints/" + stage + ".safetensors") ==
           file_bytes(cut + "/checkpoints/" + stage + ".safetensors"));
