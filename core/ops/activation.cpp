@@ -1,8 +1,9 @@
 // core/ops/activation.cpp — pointwise activations: relu, gelu (exact erf form), silu, tanh, sigmoid.
 //
 // Legend: x, y, dx, dy all have the same (any) shape.
-// Each forward and backward is one vectorised Eigen array expression over a chunk of the flat
-// buffers; chunks run on threads for large tensors (fixed chunks, no reductions). The layer
+// Each forward and backward is one vectorised Eigen array expression (relu: a plain `omp simd`
+// loop) over a chunk of the flat buffers; chunks run on threads for large tensors (fixed chunks,
+// no reductions). The layer
 // wrappers live in layers/; quantizer-fused activations live in quant/.
 #include <cmath>
 #include <unsupported/Eigen/SpecialFunctions>
@@ -35,25 +36,52 @@ Tensor activation_forward(const char* op, const Tensor& x, F f) {
   return y;
 }
 
-// dx += g(dy, s) chunk by chunk, s the saved tensor (x or y).
+// dx = g(dy, s) chunk by chunk, s the saved tensor (x or y). The op's gradient buffer is fresh
+// (the autograd pass adds it to the input's gradient), so it is written once, without the
+// zero-fill pass that += would need.
 template <class G>
 void activation_backward(BackwardContext& ctx, const Tensor& s, G g) {
   if (!ctx.needs(0)) return;
-  float* pdx = ctx.dinput_tensor(0).data();
+  float* pdx = ctx.dinput_uninit(0).data();
   const float* pdy = ctx.dout_tensor().data();
   const float* ps = s.data();
-  detail::elementwise_for(s.numel(), [&](int64_t b, int64_t e) { seg(pdx, b, e) += g(cseg(pdy, b, e), cseg(ps, b, e)); });
+  detail::elementwise_for(s.numel(), [&](int64_t b, int64_t e) { seg(pdx, b, e) = g(cseg(pdy, b, e), cseg(ps, b, e)); });
 }
 
 }  // namespace
 
-// relu:     y = max(x, 0)
-//           dx += dy * [x > 0]         (the gradient at exactly 0 is 0)          saves: x
+// relu:     y = max(x, 0)      (a NaN stays NaN, so a diverged activation is not hidden)
+//           dx += dy * [x > 0]         (the gradient at exactly 0 is 0)          saves: y
+// [x > 0] = [y > 0], so the backward reads y. Both loops are plain conditional moves under
+// `omp simd`: an Eigen select over a mask stays scalar and branches, mispredicting on about half
+// of the elements (it was the largest single cost of a cnn-small training step).
 RAOQ_REGISTER_OP("relu");
 Tensor relu(const Tensor& x) {
-  Tensor y = activation_forward("relu", x, [](const auto& u) { return u.max(0.0f); });
-  return autograd::record("relu", {x}, y, {"x"}, [x = x.detach()](BackwardContext& ctx) {
-    activation_backward(ctx, x, [](const auto& g, const auto& u) { return (u > 0.0f).select(g, 0.0f); });
+  RAOQ_CHECK(x.defined(), "relu: input 'x' is an undefined tensor");
+  Tensor y = Tensor::empty(x.shape());
+  const float* px = x.data();
+  float* py = y.data();
+  detail::elementwise_for(x.numel(), [px, py](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) {
+      const float v = px[i];
+      py[i] = v < 0.0f ? 0.0f : v;
+    }
+  });
+  return autograd::record("relu", {x}, y, {"y"}, [y = y.detach()](BackwardContext& ctx) {
+    if (!ctx.needs(0)) return;
+    float* pdx = ctx.dinput_uninit(0).data();
+    const float* pdy = ctx.dout_tensor().data();
+    const float* ps = y.data();
+    // Pointers by value and dy loaded unconditionally: a load under the condition, or through
+    // the closure, keeps GCC from vectorising (it may not speculate the load).
+    detail::elementwise_for(y.numel(), [pdx, pdy, ps](int64_t b, int64_t e) {
+#pragma omp simd
+      for (int64_t i = b; i < e; ++i) {
+        const float g = pdy[i];
+        pdx[i] = ps[i] > 0.0f ? g : 0.0f;
+      }
+    });
   });
 }
 
@@ -78,13 +106,13 @@ Tensor silu(const Tensor& x) {
   Tensor y = activation_forward("silu", x, [](const auto& u) { return u / (1.0f + (-u).exp()); });
   return autograd::record("silu", {x}, y, {"x"}, [x = x.detach()](BackwardContext& ctx) {
     if (!ctx.needs(0)) return;
-    float* pdx = ctx.dinput_tensor(0).data();
+    float* pdx = ctx.dinput_uninit(0).data();  // written once (see activation_backward)
     const float* pdy = ctx.dout_tensor().data();
     const float* px = x.data();
     detail::elementwise_for(x.numel(), [&](int64_t b, int64_t e) {
       const ConstArrayMap u = cseg(px, b, e);
       const Eigen::ArrayXf s = 1.0f / (1.0f + (-u).exp());
-      seg(pdx, b, e) += cseg(pdy, b, e) * s * (1.0f + u * (1.0f - s));
+      seg(pdx, b, e) = cseg(pdy, b, e) * s * (1.0f + u * (1.0f - s));
     });
   });
 }

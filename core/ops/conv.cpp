@@ -84,8 +84,8 @@ void gemm_forward(const float* x, const float* w, const float* bias, const ConvG
 
 // For stride 1 and a square kernel, dx is itself a convolution: of dy with the kernel flipped
 // in space and its channel axes swapped, dilation d and padding d(k-1) - p, whose output is
-// exactly H x W. Computing it as im2col(dy) and one accumulating GEMM into dx avoids both the
-// (K, P) dcols buffer (which a GEMM would first have to zero) and the scatter-add of col2im.
+// exactly H x W. Computing it as im2col(dy) and one GEMM into dx avoids both the (K, P) dcols
+// buffer and the scatter-add of col2im.
 // It moves Cg_out*kH*kW*H*W values through im2col where col2im moves Cg_in*kH*kW*P, so it is
 // used only when Cg_in >= Cg_out (a first layer with one input channel keeps col2im).
 bool transposed_dx_applies(const ConvGeometry& g) {
@@ -113,8 +113,9 @@ std::vector<float> flipped_weight(const float* w, const ConvGeometry& g) {
   return wflip;
 }
 
-// dw_g += dy_g (Cg_out, P) * cols^T (P, K);  dx: see transposed_dx_applies, else
-// dcols = W_g^T (K, Cg_out) * dy_g followed by col2im.
+// dw_g += dy_g (Cg_out, P) * cols^T (P, K);  dx (written, not accumulated): see
+// transposed_dx_applies, else dcols = W_g^T (K, Cg_out) * dy_g followed by col2im into a zeroed
+// image (zeroed here, one cache-hot image at a time, rather than the whole tensor up front).
 void gemm_backward(const float* x, const float* w, const float* dy, const ConvGeometry& g, float* dx, float* dw,
                    float* db) {
   const int64_t K = g.k(), P = g.p(), cgo = g.cg_out(), plane_in = g.cg_in() * g.h * g.w;
@@ -143,12 +144,13 @@ void gemm_backward(const float* x, const float* w, const float* dy, const ConvGe
         if (!dx) continue;
         Mat dxg(dx + in_off, g.cg_in(), hw);
         if (pointwise) {
-          dxg.noalias() += wg.transpose() * dyg;
+          dxg.noalias() = wg.transpose() * dyg;
         } else if (transposed) {
           detail::im2col(dy_g, gt, dcols, hw);
-          dxg.noalias() += ConstMat(wflip.data() + grp * g.cg_in() * kt, g.cg_in(), kt) * ConstMat(dcols, kt, hw);
+          dxg.noalias() = ConstMat(wflip.data() + grp * g.cg_in() * kt, g.cg_in(), kt) * ConstMat(dcols, kt, hw);
         } else {
           Mat(dcols, K, P).noalias() = wg.transpose() * dyg;
+          std::fill_n(dx + in_off, plane_in, 0.0f);
           detail::col2im(dcols, g, P, dx + in_off);
         }
       }
@@ -185,7 +187,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Conv2dOption
   }
   return autograd::record(
       "conv2d", {x, w, bias}, y, {"x", "w"}, [g, kernel, x = x.detach(), w = w.detach()](BackwardContext& ctx) {
-        float* dx = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
+        // Every kernel writes all of dx (no zero-fill pass); dw and dbias accumulate.
+        float* dx = ctx.needs(0) ? ctx.dinput_uninit(0).data() : nullptr;
         float* dw = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
         float* db = ctx.needs(2) ? ctx.dinput_tensor(2).data() : nullptr;
         const float* dy = ctx.dout_tensor().data();

@@ -29,7 +29,7 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   Tensor y = Tensor::empty(x.shape());
   if (!training || p == 0.0f) {
     y.flat() = x.flat();
-    return autograd::record("dropout", {x}, y, {}, [](BackwardContext& ctx) { ctx.dinput(0) += ctx.dout(); });
+    return autograd::record("dropout", {x}, y, {}, [](BackwardContext& ctx) { ctx.dinput_uninit(0).flat() = ctx.dout(); });
   }
   const int64_t n = x.numel();
   std::shared_ptr<uint8_t[]> keep(new uint8_t[static_cast<size_t>(n)]);  // written in full below
@@ -50,10 +50,14 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) yd[i] = keep[size_t(i)] ? xd[i] * scale : 0.0f;
   return autograd::record("dropout", {x}, y, {"keep"}, [keep, scale, n](BackwardContext& ctx) {
-    float* dx = ctx.dinput_tensor(0).data();
+    float* dx = ctx.dinput_uninit(0).data();  // written in full: no zero-fill
     const float* dy = ctx.dout_tensor().data();
+    const uint8_t* k = keep.get();
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) dx[i] += keep[size_t(i)] ? dy[i] * scale : 0.0f;
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = dy[i] * scale;  // loaded unconditionally, so the loop vectorises
+      dx[i] = k[i] ? g : 0.0f;
+    }
   });
 }
 

@@ -149,6 +149,9 @@ void depthwise_backward(const float* x, const float* w, const float* dy, const C
         const float* dyp = dy + (n * g.c_out + co) * P;
         const float* wk = w + co * taps;
         if (dbc) dbc[co] += Eigen::Map<const Eigen::ArrayXf>(dyp, P).sum();
+        // The first output channel of a group starts its input plane's gradient (cache-hot here,
+        // unlike a zero-fill of the whole tensor); the group's channels then add into it.
+        if (dx && co % g.cg_out() == 0) std::fill_n(dx + in_off, plane, 0.0f);
         if (dwc && wide) {
           pad_plane(x + in_off, px, xpad);
           std::fill_n(dy_wide, g.ho * px.wp, 0.0f);

@@ -17,8 +17,9 @@ inline bool depthwise_applies(const ConvGeometry& g) { return g.cg_in() == 1 && 
 // y = conv(x, w) + bias (bias may be null). Parallel over the N*C_out output planes.
 void depthwise_forward(const float* x, const float* w, const float* bias, const ConvGeometry& g, float* y);
 
-// Accumulates (+=) into each non-null gradient. Parallel over chunks of the batch; dw and dbias
-// are reduced per chunk in chunk order (bitwise reproducible for a given thread count).
+// Writes every element of dx (when non-null; its earlier contents are ignored) and accumulates
+// (+=) into dw and dbias. Parallel over chunks of the batch; dw and dbias are reduced per chunk in
+// chunk order (bitwise reproducible for a given thread count).
 void depthwise_backward(const float* x, const float* w, const float* dy, const ConvGeometry& g, float* dx, float* dw,
                         float* dbias);
 

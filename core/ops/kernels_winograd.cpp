@@ -298,7 +298,7 @@ void winograd_backward(const float* x, const float* w, const float* dy, const Co
         for (int64_t b = 0; b < nb; ++b) {
           std::fill_n(xt, hw * v.c, 0.0f);
           input_transform_adjoint(V, junk.data(), v, b * v.t1, xt);
-          transpose(xt, hw, v.c, dx + ((n0 + b) * g.c_in + grp * v.c) * hw, /*accumulate=*/true);
+          transpose(xt, hw, v.c, dx + ((n0 + b) * g.c_in + grp * v.c) * hw);
         }
       }
     }

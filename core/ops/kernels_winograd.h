@@ -25,8 +25,9 @@ bool winograd_applies(const ConvGeometry& g);
 // y = conv(x, w) + bias (bias may be null). Parallel over the batch.
 void winograd_forward(const float* x, const float* w, const float* bias, const ConvGeometry& g, float* y);
 
-// Accumulates (+=) into each non-null gradient. Parallel over chunks of the batch; dw and dbias
-// are reduced per chunk in chunk order (bitwise reproducible for a given thread count).
+// Writes every element of dx (when non-null; its earlier contents are ignored) and accumulates
+// (+=) into dw and dbias. Parallel over chunks of the batch; dw and dbias are reduced per chunk in
+// chunk order (bitwise reproducible for a given thread count).
 void winograd_backward(const float* x, const float* w, const float* dy, const ConvGeometry& g, float* dx, float* dw,
                        float* dbias);
 

@@ -64,20 +64,21 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   }
   return autograd::record("matmul", {a, b}, y, {"a", "b"},
                           [a = a.detach(), b = b.detach(), batch, M, N, K, shared_b](BackwardContext& ctx) {
+    // Each GEMM writes its whole gradient (beta = 0): the buffers need no zero-fill.
     const float* dy = ctx.dout_tensor().data();
-    float* da = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
-    float* db = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
+    float* da = ctx.needs(0) ? ctx.dinput_uninit(0).data() : nullptr;
+    float* db = ctx.needs(1) ? ctx.dinput_uninit(1).data() : nullptr;
     if (shared_b) {
-      if (da) gemm(false, true, batch * M, K, N, dy, b.data(), da, true);   // (BM, N) (N, K)
-      if (db) gemm(true, false, K, N, batch * M, a.data(), dy, db, true);   // (K, BM) (BM, N)
+      if (da) gemm(false, true, batch * M, K, N, dy, b.data(), da, false);   // (BM, N) (N, K)
+      if (db) gemm(true, false, K, N, batch * M, a.data(), dy, db, false);   // (K, BM) (BM, N)
       return;
     }
     const float *pa = a.data(), *pb = b.data();
     parallel_for(batch, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         const float* dyi = dy + i * M * N;
-        if (da) gemm(false, true, M, K, N, dyi, pb + i * K * N, da + i * M * K, true);
-        if (db) gemm(true, false, K, N, M, pa + i * M * K, dyi, db + i * K * N, true);
+        if (da) gemm(false, true, M, K, N, dyi, pb + i * K * N, da + i * M * K, false);
+        if (db) gemm(true, false, K, N, M, pa + i * M * K, dyi, db + i * K * N, false);
       }
     }, batches_per_thread(M, N, K));
   });
@@ -109,9 +110,9 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   if (has_bias) inputs.push_back(bias);
   return autograd::record("linear", std::move(inputs), y, {"x", "w"},
                           [x = x.detach(), w = w.detach(), R, in_features, out_features](BackwardContext& ctx) {
-    const float* dy = ctx.dout_tensor().data();  // (R, out)
-    if (ctx.needs(0)) gemm(false, false, R, in_features, out_features, dy, w.data(), ctx.dinput_tensor(0).data(), true);
-    if (ctx.needs(1)) gemm(true, false, out_features, in_features, R, dy, x.data(), ctx.dinput_tensor(1).data(), true);
+    const float* dy = ctx.dout_tensor().data();  // (R, out); dx and dw written whole (beta = 0), no zero-fill
+    if (ctx.needs(0)) gemm(false, false, R, in_features, out_features, dy, w.data(), ctx.dinput_uninit(0).data(), false);
+    if (ctx.needs(1)) gemm(true, false, out_features, in_features, R, dy, x.data(), ctx.dinput_uninit(1).data(), false);
     if (ctx.needs(2)) {
       ArrayMap dbias = ctx.dinput(2);
       for (int64_t r = 0; r < R; ++r) dbias += Eigen::Map<const Eigen::ArrayXf>(dy + r * out_features, out_features);

@@ -31,7 +31,7 @@ namespace {
 using ConstArr = Eigen::Map<const Eigen::ArrayXf>;
 using Arr = Eigen::Map<Eigen::ArrayXf>;
 
-// Whether the op will record a node (then it must keep xhat for the backward).
+// Whether the op will record a node (then it must keep what its backward reads).
 bool will_record(std::initializer_list<const Tensor*> inputs) {
   if (!autograd::grad_enabled()) return false;
   for (const Tensor* t : inputs)
@@ -75,7 +75,10 @@ void for_channel_blocks(const BnShape& b, int64_t c, const Fn& fn) {
 //   dweight += sum dy xhat,  dbias += sum dy
 //   training: dx += weight rstd (dy - (1/M) sum dy - xhat (1/M) sum dy xhat)
 //   eval:     dx += weight rstd dy            (the running statistics are constants)
-// weight and bias may be undefined (no affine: 1 and 0). saves: xhat, rstd, weight
+// weight and bias may be undefined (no affine: 1 and 0). saves: x, mean, rstd, weight
+// The backward recomputes xhat = (x - mean) rstd with the forward's float operations (the same
+// values): keeping x rather than a separate xhat saves a full write of the tensor in the forward,
+// and x is the conv output the graph holds anyway.
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, float momentum, float eps) {
   const BnShape b = bn_shape(x, weight, bias, "batch_norm");
@@ -92,7 +95,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
 
   const bool keep = will_record({&x, &weight, &bias});
   Tensor y = Tensor::empty(x.shape());
-  Tensor xhat = keep ? Tensor::empty(x.shape()) : Tensor();
+  auto mean_of = std::make_shared<std::vector<float>>(static_cast<size_t>(b.c));
   auto rstd = std::make_shared<std::vector<float>>(static_cast<size_t>(b.c));
   const float* xd = x.data();
   parallel_for(b.c, [&](int64_t c0, int64_t c1) {
@@ -131,38 +134,44 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
         mean = running_mean.data()[c];
         r = 1.0f / std::sqrt(running_var.data()[c] + eps);
       }
+      (*mean_of)[static_cast<size_t>(c)] = mean;
       (*rstd)[static_cast<size_t>(c)] = r;
       const float wc = weight.defined() ? weight.data()[c] : 1.0f, bc = bias.defined() ? bias.data()[c] : 0.0f;
       for_channel_blocks(b, c, [&](int64_t off) {
-        if (keep) {
-          Arr xh(xhat.data() + off, b.s);
-          xh = (ConstArr(xd + off, b.s) - mean) * r;
-          Arr(y.data() + off, b.s) = xh * wc + bc;
+        const float* xb = xd + off;
+        float* yb = y.data() + off;
+        if (keep) {  // xhat * weight + bias, xhat rounded as the backward recomputes it
+#pragma omp simd
+          for (int64_t i = 0; i < b.s; ++i) yb[i] = ((xb[i] - mean) * r) * wc + bc;
         } else {
-          Arr(y.data() + off, b.s) = (ConstArr(xd + off, b.s) - mean) * (r * wc) + bc;
+          const float rw = r * wc;
+#pragma omp simd
+          for (int64_t i = 0; i < b.s; ++i) yb[i] = (xb[i] - mean) * rw + bc;
         }
       });
     }
   }, detail::grain_items(3 * b.m()));
   if (!keep) return y;
   return autograd::record(
-      "batch_norm", {x, weight, bias}, y, {"xhat", "rstd", "weight"},
-      [b, training, xhat, rstd, weight = weight.defined() ? weight.detach() : Tensor()](BackwardContext& ctx) {
+      "batch_norm", {x, weight, bias}, y, {"x", "mean", "rstd", "weight"},
+      [b, training, x = x.detach(), mean_of, rstd, weight = weight.defined() ? weight.detach() : Tensor()](
+          BackwardContext& ctx) {
         const float* dy = ctx.dout_tensor().data();
-        const float* xh = xhat.data();
-        float* dx = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
+        const float* xv = x.data();
+        float* dx = ctx.needs(0) ? ctx.dinput_uninit(0).data() : nullptr;  // every element written below
         float* dw = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
         float* db = ctx.needs(2) ? ctx.dinput_tensor(2).data() : nullptr;
         parallel_for(b.c, [&](int64_t c0, int64_t c1) {
           for (int64_t c = c0; c < c1; ++c) {
+            const float mean = (*mean_of)[static_cast<size_t>(c)], r = (*rstd)[static_cast<size_t>(c)];
             double sum_dy = 0, sum_dy_xhat = 0;
             for_channel_blocks(b, c, [&](int64_t off) {
-              const float *g = dy + off, *xb = xh + off;
+              const float *g = dy + off, *xb = xv + off;
               float s1 = 0.0f, s2 = 0.0f;
 #pragma omp simd reduction(+ : s1, s2)
               for (int64_t i = 0; i < b.s; ++i) {
                 s1 += g[i];
-                s2 += g[i] * xb[i];
+                s2 += g[i] * ((xb[i] - mean) * r);
               }
               sum_dy += s1;
               sum_dy_xhat += s2;
@@ -170,11 +179,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
             if (dw) dw[c] += static_cast<float>(sum_dy_xhat);
             if (db) db[c] += static_cast<float>(sum_dy);
             if (!dx) continue;
-            const float scale = (weight.defined() ? weight.data()[c] : 1.0f) * (*rstd)[static_cast<size_t>(c)];
+            const float scale = (weight.defined() ? weight.data()[c] : 1.0f) * r;
             const float mean_dy = training ? static_cast<float>(sum_dy / double(b.m())) : 0.0f;
             const float mean_dy_xhat = training ? static_cast<float>(sum_dy_xhat / double(b.m())) : 0.0f;
             for_channel_blocks(b, c, [&](int64_t off) {
-              Arr(dx + off, b.s) += scale * (ConstArr(dy + off, b.s) - mean_dy - ConstArr(xh + off, b.s) * mean_dy_xhat);
+              const float *g = dy + off, *xb = xv + off;
+              float* d = dx + off;
+#pragma omp simd
+              for (int64_t i = 0; i < b.s; ++i) d[i] = scale * ((g[i] - mean_dy) - ((xb[i] - mean) * r) * mean_dy_xhat);
             });
           }
         }, detail::grain_items(3 * b.m()));

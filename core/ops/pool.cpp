@@ -145,13 +145,14 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
     }
   });
   return autograd::record("max_pool2d", {x}, y, {"argmax"}, [g, argmax](BackwardContext& ctx) {
-    float* dx = ctx.dinput_tensor(0).data();
+    float* dx = ctx.dinput_uninit(0).data();  // each plane zeroed below while it is in cache
     const float* dy = ctx.dout_tensor().data();
     std::vector<int64_t> tap_offset(static_cast<size_t>(g.k * g.k));  // tap a*k + b -> a*W + b
     for (int64_t t = 0; t < g.k * g.k; ++t) tap_offset[size_t(t)] = (t / g.k) * g.w + t % g.k;
     for_plane_ranges(g, [&](int64_t i0, int64_t i1) {  // overlapping windows may share an argmax: scalar
       for (int64_t i = i0; i < i1; ++i) {
         float* dxp = dx + i * g.h * g.w;
+        std::fill_n(dxp, g.h * g.w, 0.0f);
         for (int64_t oh = 0; oh < g.ho; ++oh)
           for (int64_t ow = 0; ow < g.wo; ++ow) {
             const int64_t o = (i * g.ho + oh) * g.wo + ow;
@@ -192,7 +193,7 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
     }
   });
   return autograd::record("avg_pool2d", {x}, y, {}, [g, inv_area, r](BackwardContext& ctx) {
-    float* dx = ctx.dinput_tensor(0).data();
+    float* dx = ctx.dinput_uninit(0).data();  // every element written below
     const float* dy = ctx.dout_tensor().data();
     for_plane_ranges(g, [&](int64_t i0, int64_t i1) {
       float* dpad = detail::thread_scratch(0, r.size);
@@ -213,7 +214,7 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
         for (int64_t ih = 0; ih < g.h; ++ih) {
           const float* prow = dpad + (ih + g.p) * r.wp + g.p;
 #pragma omp simd
-          for (int64_t iw = 0; iw < g.w; ++iw) dxp[ih * g.w + iw] += prow[iw];
+          for (int64_t iw = 0; iw < g.w; ++iw) dxp[ih * g.w + iw] = prow[iw];
         }
       }
     });
@@ -232,7 +233,7 @@ Tensor global_avg_pool(const Tensor& x) {
   y.flat() = x.as_matrix(planes, hw).rowwise().mean().array();
   return autograd::record("global_avg_pool", {x}, y, {}, [planes, hw](BackwardContext& ctx) {
     const Eigen::Map<const Eigen::VectorXf> dy(ctx.dout_tensor().data(), planes);
-    ctx.dinput_tensor(0).as_matrix(planes, hw).colwise() += dy / static_cast<float>(hw);
+    ctx.dinput_uninit(0).as_matrix(planes, hw).colwise() = dy / static_cast<float>(hw);
   });
 }
 

@@ -115,8 +115,9 @@ Tensor sum_all_op(const char* op, const Tensor& x, bool average) {
   return autograd::record(op, {x}, y, {}, [alpha](BackwardContext& ctx) {
     if (!ctx.needs(0)) return;
     const float g = alpha * ctx.dout()(0);
-    float* dx = ctx.dinput_tensor(0).data();
-    detail::elementwise_for(ctx.dinput_tensor(0).numel(), [&](int64_t b, int64_t e) { ArrayMap(dx + b, e - b) += g; });
+    const Tensor& dxt = ctx.dinput_uninit(0);  // filled with g: no zero-fill first
+    float* dx = dxt.data();
+    detail::elementwise_for(dxt.numel(), [&](int64_t b, int64_t e) { ArrayMap(dx + b, e - b).setConstant(g); });
   });
 }
 

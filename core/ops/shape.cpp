@@ -140,7 +140,7 @@ Tensor reshape(const Tensor& x, Shape shape) {
   Tensor y = x.view_as_shape(shape);
   y.set_name("");
   return autograd::record("reshape", {x}, y, {}, [](BackwardContext& ctx) {
-    if (ctx.needs(0)) ctx.dinput(0) += ctx.dout();
+    if (ctx.needs(0)) ctx.dinput_uninit(0).flat() = ctx.dout();  // one copy, no zero-fill
   });
 }
 
@@ -179,7 +179,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   Tensor y = Tensor::empty(out);
   permute_copy(x.data(), s, p, y.data(), /*accumulate=*/false);
   return autograd::record("permute", {x}, y, {"dims"}, [out, inverse](BackwardContext& ctx) {
-    if (ctx.needs(0)) permute_copy(ctx.dout_tensor().data(), out, inverse, ctx.dinput_tensor(0).data(), true);
+    if (ctx.needs(0)) permute_copy(ctx.dout_tensor().data(), out, inverse, ctx.dinput_uninit(0).data(), false);
   });
 }
 
@@ -253,9 +253,9 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t axis) {
     int64_t first = 0;  // where x_t starts along axis
     for (size_t t = 0; t < sizes.size(); first += sizes[t], ++t) {
       if (!ctx.needs(t)) continue;
-      float* dx = ctx.dinput_tensor(t).data();
+      float* dx = ctx.dinput_uninit(t).data();  // every block written below
       const int64_t len = sizes[t] * inner;
-      for (int64_t o = 0; o < outer; ++o) ArrayMap(dx + o * len, len) += ConstArrayMap(dy + (o * total + first) * inner, len);
+      for (int64_t o = 0; o < outer; ++o) ArrayMap(dx + o * len, len) = ConstArrayMap(dy + (o * total + first) * inner, len);
     }
   });
 }
