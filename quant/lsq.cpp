@@ -76,7 +76,10 @@ struct Partial {
   double s = 0, b = 0;
 };
 
-// Codes backward over [i0, i1): dx += g/s inside; returns (sum_inside -g v / s, sum_inside -g / s).
+// The backward loops write dx (=, not +=): the op's gradient buffer is fresh and the channel blocks
+// cover every element, so it needs no zero-fill first.
+
+// Codes backward over [i0, i1): dx = g/s inside, 0 outside; returns (sum_inside -g v / s, sum_inside -g / s).
 template <bool kDx>
 Partial codes_backward(const float* x, const float* g, float* dx, int64_t i0, int64_t i1, float s, float b, CodeRange r) {
   const float lo = r.lo, hi = r.hi;
@@ -85,14 +88,14 @@ Partial codes_backward(const float* x, const float* g, float* dx, int64_t i0, in
   for (int64_t i = i0; i < i1; ++i) {
     const float v = (x[i] - b) / s;
     const float gi = ((v >= lo) & (v <= hi)) ? g[i] : 0.0f;
-    if constexpr (kDx) dx[i] += gi / s;
+    if constexpr (kDx) dx[i] = gi / s;
     gv += gi * v;
     gs += gi;
   }
   return {-double(gv) / s, -double(gs) / s};
 }
 
-// Fake-quant backward over [i0, i1): dx += g inside; returns (sum g (q - v) inside + sum g q outside,
+// Fake-quant backward over [i0, i1): dx = g inside, 0 outside; returns (sum g (q - v) inside + sum g q outside,
 // sum_outside g), with q the (rounded) clipped code.
 template <bool kDx, bool kRound>
 Partial fake_quant_backward(const float* x, const float* g, float* dx, int64_t i0, int64_t i1, float s, float b,
@@ -106,7 +109,7 @@ Partial fake_quant_backward(const float* x, const float* g, float* dx, int64_t i
     float c = v < lo ? lo : v;
     c = c > hi ? hi : c;
     const float q = kRound ? detail::round_even_code(c) : c;
-    if constexpr (kDx) dx[i] += inside ? g[i] : 0.0f;
+    if constexpr (kDx) dx[i] = inside ? g[i] : 0.0f;
     ds += g[i] * (q - (inside ? v : 0.0f));
     db += inside ? 0.0f : g[i];
   }
@@ -175,7 +178,7 @@ Tensor lsq_codes(const Tensor& x, const Tensor& s, const Tensor& beta, CodeRange
       [x = x.detach(), s = s.detach(), beta = beta.defined() ? beta.detach() : Tensor(), r, L](BackwardContext& ctx) {
         const float* xv = x.data();
         const float* g = ctx.dout_tensor().data();
-        float* dx = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
+        float* dx = ctx.needs(0) ? ctx.dinput_uninit(0).data() : nullptr;  // written in full below
         const bool need_s = ctx.needs(1), need_b = ctx.needs(2);
         std::vector<double> ps(static_cast<size_t>(L.units()), 0.0), pb(ps);
         L.run([&](int64_t u, int64_t c, int64_t begin, int64_t end) {
@@ -208,7 +211,7 @@ Tensor lsq_fake_quant(const Tensor& x, const Tensor& s, const Tensor& beta, Code
        L](BackwardContext& ctx) {
         const float* xv = x.data();
         const float* g = ctx.dout_tensor().data();
-        float* dx = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
+        float* dx = ctx.needs(0) ? ctx.dinput_uninit(0).data() : nullptr;  // written in full below
         const bool need_s = ctx.needs(1), need_b = ctx.needs(2);
         std::vector<double> ps(static_cast<size_t>(L.units()), 0.0), pb(ps);
         L.run([&](int64_t u, int64_t c, int64_t begin, int64_t end) {

@@ -104,6 +104,41 @@ TEST_CASE("lsq_codes: per-channel scales and offsets reduce per channel", "[quan
   CHECK(beta.grad().to_vector()[1] == Approx(-(4 + 5 + 6) / 0.05f).epsilon(1e-5));
 }
 
+TEST_CASE("lsq ops: dx is written in full and still accumulates over uses and backward calls", "[quant]") {
+  // The backward writes dx once into a fresh buffer. Buffers of 64 KiB or more come back from the
+  // tensor buffer cache by size: NaN-filled ones left there first make any unwritten element show.
+  const Shape shape{4, 8, 32, 32};  // per-channel over dim 0: two blocks of 16384 per channel
+  Tensor x = testing::uniform(shape, -0.5f, 2.0f, 71);
+  const Tensor s = param({0.1f, 0.05f, 0.2f, 0.08f}, {4}), beta = param({0.0f, 0.05f, -0.1f, 0.02f}, {4});
+  const Tensor r = testing::uniform(shape, -1.0f, 1.0f, 72, /*requires_grad=*/false);
+  for (const bool codes : {true, false}) {
+    INFO((codes ? "lsq_codes" : "lsq_fake_quant"));
+    auto grad_of = [&](int uses) {
+      x.set_grad(Tensor());
+      {
+        std::vector<Tensor> junk;
+        for (int i = 0; i < 6; ++i) junk.push_back(Tensor::full(shape, std::numeric_limits<float>::quiet_NaN()));
+      }
+      std::vector<float> dy(size_t(x.numel()));
+      for (size_t i = 0; i < dy.size(); ++i) dy[i] = r.data()[i];
+      for (int u = 0; u < uses; ++u) {
+        const Tensor y = codes ? lsq_codes(x, s, beta, unsigned_codes(4)) : lsq_fake_quant(x, s, beta, unsigned_codes(4));
+        testing::backward_with(y, dy);
+      }
+      return x.grad().to_vector();
+    };
+    const auto once = grad_of(1), twice = grad_of(2);
+    int64_t zeros = 0;
+    for (size_t i = 0; i < once.size(); ++i) {
+      REQUIRE(std::isfinite(once[i]));
+      REQUIRE(twice[i] == 2.0f * once[i]);
+      zeros += once[i] == 0.0f;
+    }
+    CHECK(zeros > 0);                         // some elements clip (their dx is written as 0) ...
+    CHECK(zeros < int64_t(once.size()) / 2);  // ... most do not
+  }
+}
+
 TEST_CASE("lsq ops: shape and scale errors name the op and the fix", "[quant]") {
   const Tensor x = Tensor::ones({2, 3});
   REQUIRE_THROWS_WITH(lsq_codes(x, Tensor::scalar(0.0f), Tensor(), unsigned_codes(4)),
