@@ -104,7 +104,7 @@ Tensor imc_dequantize(const Tensor& acc, int64_t axis, const Tensor& S, const Te
       [acc_v = acc.detach(), S_v = S.detach(), a, c, sw, sx, b, outer, N, inner, s_stride, s_cols,
        map](BackwardContext& ctx) {
         const float* g = ctx.dout_tensor().data();
-        float* dacc = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
+        float* dacc = ctx.needs(0) ? ctx.dinput_uninit(0).data() : nullptr;  // every row written below
         float* dS = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
         // One thread owns a channel (no shared accumulators); totals are summed in channel order.
         // Within a row (o, n) the sums run in float lanes, across rows in double.
@@ -136,7 +136,7 @@ Tensor imc_dequantize(const Tensor& acc, int64_t axis, const Tensor& S, const Te
               if (dacc) {
                 float* da = dacc + base;
 #pragma omp simd
-                for (int64_t q = 0; q < inner; ++q) da[q] += an * go[q];
+                for (int64_t q = 0; q < inner; ++q) da[q] = an * go[q];
               }
               g_acc += fa, g_s += fs, g_sum += fg;
             }

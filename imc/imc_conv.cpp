@@ -3,6 +3,7 @@
 #include "imc/imc_conv.h"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "core/ops/kernels_winograd.h"
 #include "imc/tiled_kernel.h"
 
 namespace raoq::imc {
@@ -163,6 +165,63 @@ void add_slice_offset(float* out, const Geometry& g, const Tensor& wq, const ops
   for (int64_t b = 0; b < g.B; ++b)
     for (int64_t i = 0; i < g.N * g.P(); ++i) out[b * g.N * g.P() + i] += offset * S.data()[i];
 }
+
+// ---- The Winograd path. For 3x3, stride-1, undilated convolutions the column sums of each row
+// tile are computed as a Winograd F(2x2, 3x3) partial convolution of the tile's rows
+// (ops::detail::winograd_range_sums: a channel cut by a tile boundary is in both tiles, its kernel
+// masked to each tile's taps), with 2.25 times fewer multiplications than the per-tile product.
+// On integer codes within winograd_range_bound every column sum comes out as the exact integer,
+// so the ADC codes and the output equal the per-tile product's bit for bit: the same sums, not an
+// approximation. Analog noise and tile observers keep the per-tile product (they hook into its
+// blocks). The backward of an image with no clipped conversion is a plain convolution's backward.
+ops::detail::ConvGeometry conv_geometry(const Geometry& g) {
+  ops::detail::ConvGeometry c;
+  c.n = g.B, c.c_in = g.C, c.h = g.H, c.w = g.W, c.c_out = g.N, c.kh = g.kh, c.kw = g.kw;
+  c.stride = g.stride, c.padding = g.pad, c.dilation = g.dil, c.groups = 1, c.ho = g.Ho, c.wo = g.Wo;
+  return c;
+}
+bool winograd_fits(const Geometry& g) { return ops::detail::winograd_applies(conv_geometry(g)); }
+bool winograd_forward_applies(const Geometry& g, const AdcConfig& c, const TiledOptions& opt) {
+  // Rounding::apply: the codes were checked to be integers (skip allows real-valued codes).
+  if (!winograd_fits(g) || c.mapping != Mapping::direct || c.has_noise() || opt.observer ||
+      opt.rounding != Rounding::apply)
+    return false;
+  const InputCodes in = accepted_inputs(c);
+  const double max_x = std::max(std::fabs(double(in.lo)), std::fabs(double(in.hi)));
+  const double max_w = std::ldexp(1.0, c.bw - 1) - 1;
+  return ops::detail::winograd_range_bound(conv_geometry(g), c.rows, max_w, max_x) < 16777216.0;  // 2^24
+}
+
+// The per-tile straight-through backward of the listed images (patches recomputed, each tile's
+// clipped conversions masked): dx[b] is overwritten, dw += (per chunk of the list, chunks summed
+// in order: reproducible for a given thread count). dx or dw may be null.
+void tiled_backward(const Geometry& g, const std::vector<int64_t>& images, const float* x, const float* w_used,
+                    const float* dout, const std::vector<detail::ClipLists>& clips, int64_t rows, float* dx, float* dw) {
+  const int64_t P = g.P(), K = g.K(), N = g.N, image = g.C * g.H * g.W, count = int64_t(images.size());
+  if (count == 0) return;
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), count));
+  std::vector<std::vector<float>> dw_part(dw ? size_t(chunks) : 0, std::vector<float>(size_t(N * K), 0.0f));
+  const detail::ClipLists none;
+  parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+    // Pointwise: the image is its own patch matrix, and its gradient accumulates in place.
+    const bool pw = g.pointwise();
+    std::vector<float> cols(pw ? 0 : size_t(K * P)), dcols(dx && !pw ? size_t(K * P) : 0), masked;
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t i = count * c / chunks; i < count * (c + 1) / chunks; ++i) {
+        const int64_t b = images[size_t(i)];
+        const float* xb = patches(x + b * image, g, cols.data());
+        if (dx) std::fill(dx + b * image, dx + (b + 1) * image, 0.0f);
+        float* dxb = !dx ? nullptr : pw ? dx + b * image : dcols.data();
+        if (dx && !pw) std::fill(dcols.begin(), dcols.end(), 0.0f);
+        const detail::ClipLists& cl = clips.empty() ? none : clips[size_t(b)];
+        detail::backward_tiles(P, K, N, rows, true, dout + b * N * P, cl, xb, w_used, dxb,
+                               dw ? dw_part[size_t(c)].data() : nullptr, masked);
+        if (dx && !pw) col2im(dcols.data(), g, dx + b * image);
+      }
+  });
+  for (const auto& part : dw_part)  // chunk order: reproducible for a given thread count
+    for (int64_t i = 0; i < N * K; ++i) dw[i] += part[size_t(i)];
+}
 }  // namespace
 
 // xs: (B, C, H, W), wq: (N, C, kH, kW) -> (B, N, Ho, Wo).   saves: xs, w_used, clipped indices per image and tile
@@ -182,47 +241,59 @@ Tensor imc_conv2d(const Tensor& xs, const Tensor& wq, const AdcConfig& config, c
   const size_t n_in = a.x_parts.size();
   Tensor out = Tensor::empty({g.B, N, g.Ho, g.Wo});
   k.transposed = true;  // patches (K, P) in, (N, P) out: the layout of the output tensor itself
-  parallel_for(g.B, [&](int64_t b0, int64_t b1) {
-    std::vector<float> cols(g.pointwise() ? 0 : n_in * size_t(P * K));
-    std::vector<const float*> x_of(n_in);
-    detail::TileKernel kb = k;  // this thread's kernel points at this thread's patches
-    for (int64_t b = b0; b < b1; ++b) {
-      for (size_t i = 0; i < n_in; ++i) x_of[i] = patches(a.x_parts[i].data() + b * image, g, cols.data() + i * K * P);
-      kb.pairs = detail::pairs_of(a, [&](const Tensor& part) { return x_of[size_t(&part - a.x_parts.data())]; });
-      detail::forward_all(kb, b, out.data() + b * N * P, clips->empty() ? nullptr : &(*clips)[size_t(b)]);
-    }
-  });
+  if (winograd_forward_applies(g, config, opt)) {
+    const int64_t T = k.tiles();
+    for (auto& cl : *clips) cl.assign(size_t(T), {});
+    // Per image, tiles in order: out[b] = 0, += each tile's ADC codes, then times D (as forward_blocks).
+    ops::detail::winograd_range_sums(xs.data(), wq.data(), conv_geometry(g), config.rows,
+                                     [&](int64_t b, int64_t t, float* z) {
+      float* o = out.data() + b * N * P;
+      if (t == 0) std::fill(o, o + N * P, 0.0f);
+      detail::convert_tile(k, z, N * P, 1.0f, o, clips->empty() ? nullptr : &(*clips)[size_t(b)][size_t(t)], 0);
+      if (t == T - 1) detail::reconstruct(k, o, N * P);
+    });
+  } else {
+    parallel_for(g.B, [&](int64_t b0, int64_t b1) {
+      std::vector<float> cols(g.pointwise() ? 0 : n_in * size_t(P * K));
+      std::vector<const float*> x_of(n_in);
+      detail::TileKernel kb = k;  // this thread's kernel points at this thread's patches
+      for (int64_t b = b0; b < b1; ++b) {
+        for (size_t i = 0; i < n_in; ++i) x_of[i] = patches(a.x_parts[i].data() + b * image, g, cols.data() + i * K * P);
+        kb.pairs = detail::pairs_of(a, [&](const Tensor& part) { return x_of[size_t(&part - a.x_parts.data())]; });
+        detail::forward_all(kb, b, out.data() + b * N * P, clips->empty() ? nullptr : &(*clips)[size_t(b)]);
+      }
+    });
+  }
   add_slice_offset(out.data(), g, wq, options, a.offset);
   if (!record) return out;
   return autograd::record(
       "imc_conv2d", {xs, wq}, out, {"xs", "w_used", "clipped"},
-      [x = xs.detach(), w_used = a.w_used.detach(), clips, g, P, K, N, image, rows = config.rows](BackwardContext& ctx) {
-        float* dx = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
-        const bool need_w = ctx.needs(1);
+      [x = xs.detach(), w_used = a.w_used.detach(), clips, g, N, P, rows = config.rows](BackwardContext& ctx) {
+        // dx is written image by image on every path (no zero-fill); dw accumulates.
+        float* dx = ctx.needs(0) ? ctx.dinput_uninit(0).data() : nullptr;
+        float* dw = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
         const float* dout = ctx.dout_tensor().data();
-        const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), g.B));
-        std::vector<std::vector<float>> dw_part(need_w ? size_t(chunks) : 0, std::vector<float>(size_t(N * K), 0.0f));
-        const detail::ClipLists none;
-        parallel_for(chunks, [&](int64_t c0, int64_t c1) {
-          // Pointwise: the image is its own patch matrix, and its gradient accumulates in place.
-          const bool pw = g.pointwise();
-          std::vector<float> cols(pw ? 0 : size_t(K * P)), dcols(dx && !pw ? size_t(K * P) : 0), masked;
-          for (int64_t c = c0; c < c1; ++c)
-            for (int64_t b = g.B * c / chunks; b < g.B * (c + 1) / chunks; ++b) {
-              const float* xb = patches(x.data() + b * image, g, cols.data());
-              float* dxb = !dx ? nullptr : pw ? dx + b * image : dcols.data();
-              if (dx && !pw) std::fill(dcols.begin(), dcols.end(), 0.0f);
-              const detail::ClipLists& cl = clips->empty() ? none : (*clips)[size_t(b)];
-              detail::backward_tiles(P, K, N, rows, true, dout + b * N * P, cl, xb, w_used.data(), dxb,
-                                     need_w ? dw_part[size_t(c)].data() : nullptr, masked);
-              if (dx && !pw) col2im(dcols.data(), g, dx + b * image);
-            }
-        });
-        if (need_w) {
-          float* dw = ctx.dinput_tensor(1).data();
-          for (const auto& part : dw_part)  // chunk order: reproducible for a given thread count
-            for (int64_t i = 0; i < N * K; ++i) dw[i] += part[size_t(i)];
+        std::vector<int64_t> clipped, all;
+        for (int64_t b = 0; b < g.B; ++b) {
+          all.push_back(b);
+          if (clips->empty()) continue;
+          const auto& cl = (*clips)[size_t(b)];
+          if (std::any_of(cl.begin(), cl.end(), [](const auto& v) { return !v.empty(); })) clipped.push_back(b);
         }
+        // Images with clips need their masks; when they are a minority, the rest take the plain
+        // convolution's backward (their dout is zeroed in a copy, then the masked path adds them).
+        if (!winograd_fits(g) || 2 * clipped.size() > all.size()) {
+          tiled_backward(g, all, x.data(), w_used.data(), dout, *clips, rows, dx, dw);
+          return;
+        }
+        std::vector<float> unclipped;
+        if (!clipped.empty()) {
+          unclipped.assign(dout, dout + g.B * N * P);
+          for (int64_t b : clipped) std::fill_n(unclipped.data() + b * N * P, N * P, 0.0f);
+        }
+        ops::detail::winograd_backward(x.data(), w_used.data(), clipped.empty() ? dout : unclipped.data(),
+                                       conv_geometry(g), dx, dw, nullptr);
+        tiled_backward(g, clipped, x.data(), w_used.data(), dout, *clips, rows, dx, dw);
       });
 }
 

@@ -13,6 +13,9 @@
 // each image's patches, applies the per-tile straight-through masks recorded by the forward, and
 // reduces the weight gradient per chunk of images in chunk order (reproducible per thread count).
 // Surrogate gradient: as tiled_matmul (exact for the un-floored ADC, Rounding::skip).
+// 3x3, stride-1 convolutions with >= 16 channels in and out compute each tile's column sums as a
+// Winograd partial convolution instead (imc_conv.cpp): bit for bit the same sums on integer codes,
+// and the plain convolution's Winograd backward for images with no clipped conversion.
 //
 // window_weight_sums: S[n, p] = sum of wq[n, c, i, j] over the taps (c, i, j) whose input position
 // for output p lies inside the image. The exact digital A-shift term of output p is shift * S[n, p]

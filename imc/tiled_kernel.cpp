@@ -27,41 +27,33 @@ uint64_t stream_seed(uint64_t seed, int64_t stream, int64_t block, int64_t tile,
 }
 
 // acc += f * floor(clip(y / D, lo, hi)) (or the exact y when bypassed, or without floor when the
-// rounding is skipped); clipped |= whether y / D left [lo, hi]. The loops carry `omp simd` because
-// GCC's -O2 cost model would leave them scalar, and floor goes through quant/rounding.h (std::floor
-// does not vectorise). y / D is a true division: floor(y * (1/D)) can fall one code short when y
-// is an exact multiple of D.
+// rounding is skipped); clipped |= whether y / D left [lo, hi], in the same pass. The loops carry
+// `omp simd` because GCC's -O2 cost model would leave them scalar, and floor goes through
+// quant/rounding.h (std::floor does not vectorise). y / D is a true division: floor(y * (1/D)) can
+// fall one code short when y is an exact multiple of D.
+template <bool kFloor, bool kFlags>
+void convert_loop(const float* y, int64_t count, float D, float lo, float hi, float f, float* acc, uint8_t* clipped) {
+#pragma omp simd
+  for (int64_t i = 0; i < count; ++i) {
+    float z = y[i] / D;
+    if constexpr (kFlags) clipped[i] |= uint8_t((z < lo) | (z > hi));
+    z = z < lo ? lo : z;
+    z = z > hi ? hi : z;
+    acc[i] += f * (kFloor ? quant::detail::floor_code(z) : z);
+  }
+}
+
 void convert_add(const float* y, int64_t count, const TileKernel& k, float f, float* acc, uint8_t* clipped) {
-  const float lo = k.adc.lo, hi = k.adc.hi, D = k.D;
   if (k.bypass) {
 #pragma omp simd
     for (int64_t i = 0; i < count; ++i) acc[i] += f * y[i];
     return;
   }
-  if (k.rounding == Rounding::apply) {
-#pragma omp simd
-    for (int64_t i = 0; i < count; ++i) {
-      float z = y[i] / D;
-      z = z < lo ? lo : z;
-      z = z > hi ? hi : z;
-      acc[i] += f * quant::detail::floor_code(z);
-    }
-  } else {
-#pragma omp simd
-    for (int64_t i = 0; i < count; ++i) {
-      float z = y[i] / D;
-      z = z < lo ? lo : z;
-      z = z > hi ? hi : z;
-      acc[i] += f * z;
-    }
-  }
-  if (clipped) {
-#pragma omp simd
-    for (int64_t i = 0; i < count; ++i) {
-      const float z = y[i] / D;
-      clipped[i] |= uint8_t((z < lo) | (z > hi));
-    }
-  }
+  const bool floor = k.rounding == Rounding::apply;
+  if (floor && clipped) convert_loop<true, true>(y, count, k.D, k.adc.lo, k.adc.hi, f, acc, clipped);
+  if (floor && !clipped) convert_loop<true, false>(y, count, k.D, k.adc.lo, k.adc.hi, f, acc, clipped);
+  if (!floor && clipped) convert_loop<false, true>(y, count, k.D, k.adc.lo, k.adc.hi, f, acc, clipped);
+  if (!floor && !clipped) convert_loop<false, false>(y, count, k.D, k.adc.lo, k.adc.hi, f, acc, clipped);
 }
 
 // Appends base + i for every flagged i, in order. Flags are mostly 0: skip 8 at a time.
@@ -158,14 +150,26 @@ void forward_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream,
         }
       }
     }
-    if (!k.bypass) {
-      const float D = k.D;
-#pragma omp simd
-      for (int64_t i = 0; i < count; ++i) acc[i] *= D;
-    }
+    reconstruct(k, acc, count);
     if (!in_place)
       for (int64_t n = 0; n < N; ++n) std::copy(acc + n * mb, acc + (n + 1) * mb, out + n * k.M + m0);
   }
+}
+
+void convert_tile(const TileKernel& k, const float* y, int64_t count, float factor, float* acc,
+                  std::vector<int64_t>* clipped, int64_t base) {
+  if (!clipped) return convert_add(y, count, k, factor, acc, nullptr);
+  thread_local std::vector<uint8_t> flags;
+  flags.assign(static_cast<size_t>(count), uint8_t(0));
+  convert_add(y, count, k, factor, acc, flags.data());
+  collect_clipped(flags.data(), count, base, *clipped);
+}
+
+void reconstruct(const TileKernel& k, float* acc, int64_t count) {
+  if (k.bypass) return;
+  const float D = k.D;
+#pragma omp simd
+  for (int64_t i = 0; i < count; ++i) acc[i] *= D;
 }
 
 void forward_all(const TileKernel& k, int64_t stream, float* out, ClipLists* clips) {

@@ -92,6 +92,14 @@ void forward_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream,
 // Runs forward_blocks over all blocks of k in parallel and merges the clip lists in block order.
 void forward_all(const TileKernel& k, int64_t stream, float* out, ClipLists* clips);
 
+// One tile's conversion as forward_blocks does it, for callers that compute the column sums y
+// themselves: acc[i] += factor * ADC(y[i]) (factor * y[i] when bypassed). With `clipped` non-null,
+// appends base + i for every i whose y[i] / D left the ADC range, in increasing i. After the last
+// tile, reconstruct() multiplies acc by D (unless bypassed), as forward_blocks does.
+void convert_tile(const TileKernel& k, const float* y, int64_t count, float factor, float* acc,
+                  std::vector<int64_t>* clipped, int64_t base);
+void reconstruct(const TileKernel& k, float* acc, int64_t count);
+
 // Straight-through backward over the tiles, with G_s = g with the span's clipped entries zeroed:
 //   row-major:   dx[:, span] += G_s w_used[:, span]       dw[:, span] += G_s^T x[:, span]
 //   transposed:  dx[span, :] += w_used[:, span]^T G_s     dw[:, span] += G_s x[span, :]^T

@@ -309,4 +309,77 @@ void winograd_backward(const float* x, const float* w, const float* dy, const Co
     for (int64_t grp = 0; grp < g.groups; ++grp) kernel_transform_adjoint(dU.data() + grp * u_size, v, dw + grp * v.k * v.c * 9);
 }
 
+// ---- range sums: V once per block of images for all channels; per range t, the GEMMs read the
+// columns of V of the channels the range touches, against U_t, the transform of w restricted to
+// those channels with the taps outside the range zeroed.
+namespace {
+struct Range {
+  int64_t c0, c1;  // channels [c0, c1) the range touches
+};
+Range range_of(const ConvGeometry& g, int64_t rows, int64_t t) {
+  const int64_t r0 = t * rows, r1 = std::min(g.k(), r0 + rows);
+  return {r0 / 9, (r1 - 1) / 9 + 1};
+}
+}  // namespace
+
+double winograd_range_bound(const ConvGeometry& g, int64_t rows, double max_abs_w, double max_abs_x) {
+  int64_t widest = 0;
+  for (int64_t t = 0; t * rows < g.k(); ++t) {
+    const Range r = range_of(g, rows, t);
+    widest = std::max(widest, r.c1 - r.c0);
+  }
+  return 4.0 * 81.0 * double(widest) * max_abs_w * max_abs_x;
+}
+
+void winograd_range_sums(const float* x, const float* w, const ConvGeometry& g, int64_t rows, const RangeSink& consume) {
+  const Wino v = wino_geometry(g);
+  const int64_t ranges = (g.k() + rows - 1) / rows, hw = v.h * v.w, out_hw = v.ho * v.wo;
+  std::vector<std::vector<float>> U(static_cast<size_t>(ranges));  // U_t: 16 x (C_t, K)
+  for (int64_t t = 0; t < ranges; ++t) {
+    const Range r = range_of(g, rows, t);
+    Wino vt = v;
+    vt.c = r.c1 - r.c0;
+    std::vector<float> wt(static_cast<size_t>(v.k * vt.c * 9));  // w[:, c0:c1] with other ranges' taps zeroed
+    for (int64_t k = 0; k < v.k; ++k)
+      for (int64_t c = r.c0; c < r.c1; ++c)
+        for (int64_t tap = 0; tap < 9; ++tap) {
+          const int64_t row = c * 9 + tap;
+          const bool inside = row >= t * rows && row < (t + 1) * rows;
+          wt[static_cast<size_t>((k * vt.c + c - r.c0) * 9 + tap)] = inside ? w[(k * v.c + c) * 9 + tap] : 0.0f;
+        }
+    U[static_cast<size_t>(t)].resize(static_cast<size_t>(16 * vt.c * v.k));
+    kernel_transform(wt.data(), vt, U[static_cast<size_t>(t)].data());
+  }
+  const std::vector<float> zeros(static_cast<size_t>(std::max(v.c, v.k)), 0.0f);
+  const int64_t blocks = (g.n + v.images_per_block - 1) / v.images_per_block;
+  using Strided = Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>>;
+  parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+    float* xt = thread_scratch(0, hw * v.c);
+    float* V = thread_scratch(1, 16 * v.t * v.c);
+    float* M = thread_scratch(2, 16 * v.t * v.k);
+    float* yt = thread_scratch(3, out_hw * v.k);
+    std::vector<float> z(static_cast<size_t>(v.k * out_hw)), junk(static_cast<size_t>(v.k));
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t n0 = blk * v.images_per_block, nb = std::min(v.images_per_block, g.n - n0), n_rows = nb * v.t1;
+      for (int64_t b = 0; b < nb; ++b) {
+        transpose(x + (n0 + b) * v.c * hw, v.c, hw, xt);
+        input_transform(xt, zeros.data(), v, b * v.t1, V);
+      }
+      for (int64_t t = 0; t < ranges; ++t) {
+        const Range r = range_of(g, rows, t);
+        const int64_t ct = r.c1 - r.c0;
+        for (int xi = 0; xi < 16; ++xi)
+          Mat(M + xi * v.t * v.k, n_rows, v.k).noalias() =
+              Strided(V + xi * v.t * v.c + r.c0, n_rows, ct, Eigen::OuterStride<>(v.c)) *
+              ConstMat(U[static_cast<size_t>(t)].data() + xi * ct * v.k, ct, v.k);
+        for (int64_t b = 0; b < nb; ++b) {
+          output_transform(M, zeros.data(), junk.data(), v, b * v.t1, yt);
+          transpose(yt, out_hw, v.k, z.data());
+          consume(n0 + b, t, z.data());
+        }
+      }
+    }
+  }, grain_items(2 * v.images_per_block * v.c * v.k * 9 * out_hw));
+}
+
 }  // namespace raoq::ops::detail

@@ -11,8 +11,13 @@
 // The backward is the exact adjoint of that computation (not a second Winograd algorithm):
 //   dM = A dY A^T,  dU[xi] += sum_tiles dM[xi] V[xi],  dV[xi] = U[xi]^T dM[xi],
 //   dd = B dV B^T (scatter-added over the overlapping input tiles),  dg = G^T dU G.
-// Not a public header: nothing outside core/ops includes it.
+// Internal to raoq: conv2d (core/ops/conv.cpp) uses all of it; the IMC array convolution
+// (imc/imc_conv.cpp) uses winograd_range_sums and winograd_backward, whose surrogate gradient is a
+// plain convolution's. Not installed for users as an API.
 #pragma once
+
+#include <cstdint>
+#include <functional>
 
 #include "core/ops/im2col.h"
 
@@ -30,5 +35,22 @@ void winograd_forward(const float* x, const float* w, const float* bias, const C
 // chunk order (bitwise reproducible for a given thread count).
 void winograd_backward(const float* x, const float* w, const float* dy, const ConvGeometry& g, float* dx, float* dw,
                        float* dbias);
+
+// The convolution cut along its reduction into ranges that are each summed on their own (the row
+// tiles of an in-memory-computing array, each converted by its own ADC). One group, a geometry
+// winograd_applies to; x: (N, C, H, W), w: (K, C, 3, 3). The reduction rows are r = (c*3 + i)*3 + j
+// (im2col order) and range t holds rows [t*rows, (t+1)*rows): a channel cut by a range boundary
+// takes part in both ranges, its kernel masked to each range's taps.
+// consume(n, t, z) gets z: (K, Ho*Wo), range t's partial convolution of image n, for every n and t:
+// the calls for one image come from one thread, in increasing t; images run in parallel. z is
+// scratch the callee may overwrite, valid during the call.
+// Exactness: for integer x and w every intermediate value is a multiple of 1/4 (the kernel
+// transform halves twice) of magnitude at most winograd_range_bound(...) / 4, so when that bound is
+// below 2^24 every z is the exact integer sum of its range, whatever the order of summation.
+using RangeSink = std::function<void(int64_t n, int64_t t, float* z)>;
+void winograd_range_sums(const float* x, const float* w, const ConvGeometry& g, int64_t rows, const RangeSink& consume);
+
+// 4 * 81 * (channels one range touches at most) * max|w| * max|x|, for the exactness test above.
+double winograd_range_bound(const ConvGeometry& g, int64_t rows, double max_abs_w, double max_abs_x);
 
 }  // namespace raoq::ops::detail

@@ -185,3 +185,107 @@ TEST_CASE("imc_conv2d: bypassed forward and backward equal the plain convolution
   c.bypass = false;
   REQUIRE(imc_conv2d(xs.detach(), wq.detach(), c, o).to_vector() == imc_conv2d_reference(xs.detach(), wq.detach(), c, o).to_vector());
 }
+
+// ---- The Winograd path (3x3, stride 1, >= 16 channels in and out): tile sums as partial Winograd
+// convolutions, exact on integer codes, and the plain convolution's backward for unclipped images.
+namespace {
+struct CountingObserver : TileObserver {  // any observer sends imc_conv2d down the per-tile product
+  int64_t views = 0;
+  void observe(const TileView&) override { ++views; }
+};
+
+// The (B*P, K) patch matrix of xs in (c, i, j) order for a 3x3 kernel with padding p, stride 1.
+Tensor patch_matrix(const Tensor& xs, int64_t p) {
+  const int64_t B = xs.size(0), C = xs.size(1), H = xs.size(2), W = xs.size(3);
+  const int64_t Ho = H + 2 * p - 2, Wo = W + 2 * p - 2, K = C * 9;
+  Tensor m = Tensor::zeros({B * Ho * Wo, K});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t q = 0; q < Ho * Wo; ++q)
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t c = k / 9, ih = q / Wo - p + (k / 3) % 3, iw = q % Wo - p + k % 3;
+        if (ih >= 0 && ih < H && iw >= 0 && iw < W) m.data()[(b * Ho * Wo + q) * K + k] = xs.data()[((b * C + c) * H + ih) * W + iw];
+      }
+  return m;
+}
+}  // namespace
+
+TEST_CASE("imc_conv2d: the Winograd tile sums equal the plain-loop reference and the per-tile product exactly", "[imc]") {
+  const int variant = GENERATE(0, 1, 2, 3, 4, 5);
+  const int64_t pad = GENERATE(0, 1);
+  AdcConfig c;
+  c.ba = 6;
+  c.k = 16;  // clips at |y| > rows * 7 * 7 / 16: many conversions clip (except with 512 rows)
+  if (variant == 1) c.rows = 64;   // K = 16*9 = 144: tiles cut channels 7 and 14 between them
+  if (variant == 2) c.rows = 5;    // tiles smaller than one channel's nine taps
+  if (variant == 3) c.rows = 40, c.signed_input = false;
+  if (variant == 4) c.rows = 64, c.representation = Representation::minus_one_one;
+  if (variant == 5) c.rows = 64, c.bypass = true;
+  CAPTURE(variant, pad);
+  const Tensor xs = input_codes({2, 16, 7, 6}, c, 81 + variant);
+  const Tensor wq = random_codes({16, 16, 3, 3}, -7, 7, 82 + variant);
+  const ops::Conv2dOptions o{.stride = 1, .padding = pad};
+  const Tensor fast = imc_conv2d(xs, wq, c, o);
+  CountingObserver observer;
+  TiledOptions per_tile;
+  per_tile.observer = &observer;
+  REQUIRE(fast.to_vector() == imc_conv2d(xs, wq, c, o, per_tile).to_vector());
+  REQUIRE(observer.views > 0);
+  REQUIRE(fast.to_vector() == imc_conv2d_reference(xs, wq, c, o).to_vector());
+}
+
+TEST_CASE("imc_conv2d: the Winograd backward equals tiled_matmul's on the patches, with and without clipped images", "[imc]") {
+  // Integer codes and gradients: every path's sums are exact, so the gradients must be equal.
+  const int variant = GENERATE(0, 1, 2);
+  AdcConfig c;
+  c.rows = 64;  // three tiles over K = 144, boundaries inside channels
+  // An ADC clips at |y| > rows * xr * 7 / k = 3136 / k: k = 1 clips nothing (these column sums stay
+  // far below), k = 16 many sums.
+  c.k = variant == 0 ? 1 : 16;
+  CAPTURE(variant);
+  Tensor xs = input_codes({4, 16, 6, 5}, c, 91 + variant);
+  if (variant == 1)  // images 1..3 all zero codes: only image 0 clips (the mixed path)
+    for (int64_t i = xs.numel() / 4; i < xs.numel(); ++i) xs.data()[i] = 0.0f;
+  xs.set_requires_grad(true);
+  const Tensor wq = random_codes({16, 16, 3, 3}, -7, 7, 92 + variant).set_requires_grad(true);
+  const Tensor y = imc_conv2d(xs, wq, c, {.stride = 1, .padding = 1});  // (4, 16, 6, 5)
+  const int64_t B = 4, N = 16, P = 30, K = 144;
+  std::vector<float> g(size_t(y.numel()));
+  for (size_t i = 0; i < g.size(); ++i) g[i] = float(int(i * 7 % 9) - 4);
+  testing::backward_with(y, g);
+
+  const Tensor patches = patch_matrix(xs.detach(), 1).set_requires_grad(true);
+  const Tensor w2 = wq.detach().view_as_shape({N, K}).clone().set_requires_grad(true);
+  const Tensor ym = tiled_matmul(patches, w2, c);  // (B*P, N)
+  std::vector<float> gm(g.size());
+  const quant::CodeRange r = adc_codes(c.ba);
+  int64_t clipped_images = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    bool clipped = false;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t p = 0; p < P; ++p) {
+        gm[size_t((b * P + p) * N + n)] = g[size_t((b * N + n) * P + p)];
+        REQUIRE(ym.data()[(b * P + p) * N + n] == y.data()[(b * N + n) * P + p]);
+        for (int64_t k0 = 0; k0 < K; k0 += c.rows) {  // does this tile's conversion clip?
+          float s = 0;
+          for (int64_t k = k0; k < std::min(K, k0 + c.rows); ++k) s += patches.data()[(b * P + p) * K + k] * w2.data()[n * K + k];
+          clipped |= s / adc_step(c) < r.lo || s / adc_step(c) > r.hi;
+        }
+      }
+    clipped_images += clipped;
+  }
+  if (variant == 0) CHECK(clipped_images == 0);
+  if (variant == 1) CHECK(clipped_images == 1);
+  if (variant == 2) CHECK(clipped_images > 2);
+  testing::backward_with(ym, gm);
+  REQUIRE(wq.grad().to_vector() == w2.grad().to_vector());
+  // dx: the patch gradients added back to the positions they were read from.
+  std::vector<float> dx(size_t(xs.numel()), 0.0f);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t q = 0; q < P; ++q)
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t ch = k / 9, ih = q / 5 - 1 + (k / 3) % 3, iw = q % 5 - 1 + k % 3;
+        if (ih >= 0 && ih < 6 && iw >= 0 && iw < 5)
+          dx[size_t(((b * 16 + ch) * 6 + ih) * 5 + iw)] += patches.grad().data()[(b * P + q) * K + k];
+      }
+  REQUIRE(xs.grad().to_vector() == dx);
+}
