@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "models/json_fields.h"
+#include "tools/cmd_inspect.h"
 #include "tools/commands.h"
 #include "tools/config.h"
 
@@ -19,6 +20,7 @@ usage: raoq <command> [options]
 commands:
   train CONFIG.json    train the model a config describes, stage by stage, into a run directory
   eval CONFIG.json     evaluate a checkpoint on the config's test data
+  inspect RUN_DIR      per-IMC-layer ADC statistics of an adc stage, and PNG histograms
   models [NAME]        list the model builders, or print one model's layers and shapes
   help [TOPIC]         help on a command, or `raoq help config` for every config key
 
@@ -265,6 +267,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
     e.threads = threads_option(command, p);
     return eval_command(e, out);
   }
+  if (command == "inspect") return inspect_cli(rest, out);
   if (command == "models") {
     const auto p = parse_args(command, models_options(), rest);
     if (p.help) return print_help(command, out);
@@ -273,7 +276,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
     if (p.positional.empty() && p.has("--set")) throw Error("models: --set needs a model NAME");
     return models_command(p.positional.empty() ? "" : p.positional[0], p.all("--set"), out);
   }
-  std::vector<std::string> commands = {"train", "eval", "models", "help"};
+  std::vector<std::string> commands = {"train", "eval", "inspect", "models", "help"};
   const auto near = closest_match(command, commands);
   throw Error("unknown command '" + command + "'" + (near ? " (did you mean " + *near + "?)" : "") +
               "; run raoq --help for the commands");

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "imc/imc_model.h"
+#include "models/registry.h"
 #include "quant/quantize_model.h"
 #include "quant/wreshape.h"
 
@@ -32,8 +33,8 @@ void convert_for_stage(Module& model, const StageConfig& s, const std::string& w
   const QuantStageConfig& q = s.quant;
   quant::QuantizeRules rules;
   // ashift off: the vanilla QAT* "signed quantization" (signed codes, zero offset, DESIGN.md).
-  rules.body = quant::QuantOptions{static_cast<int>(q.bits), static_cast<int>(q.bits), !q.ashift, q.ashift,
-                                   q.per_channel};
+  rules.body =
+      quant::QuantOptions{static_cast<int>(q.bits), static_cast<int>(q.bits), !q.ashift, q.ashift, q.per_channel};
   quant::quantize_model(model, rules);
   if (s.kind == "adc") {
     imc::ImcRules ir;
@@ -45,8 +46,8 @@ void convert_for_stage(Module& model, const StageConfig& s, const std::string& w
   // A stage that continues a model quantized another way would silently train that other way.
   for (auto& [path, layer] : imc::imc_layers(model)) {
     const bool signed_codes = layer->activation_quantizer().signed_codes;
-    RAOQ_CHECK(signed_codes != q.ashift, "config: ", where, ".ashift is ", q.ashift ? "true" : "false",
-               " but layer '", path, "' of the model it starts from has ", signed_codes ? "signed" : "unsigned",
+    RAOQ_CHECK(signed_codes != q.ashift, "config: ", where, ".ashift is ", q.ashift ? "true" : "false", " but layer '",
+               path, "' of the model it starts from has ", signed_codes ? "signed" : "unsigned",
                " activation codes; start from a stage trained with ashift ", signed_codes ? "false" : "true",
                " (init_from)");
   }
@@ -92,6 +93,21 @@ double bitaug_backward(Module& model, const StageConfig& s, const Tensor& x, con
   }
   imc::set_adc_bits(model, static_cast<int>(s.quant.ba));
   return value;
+}
+
+std::shared_ptr<Module> build_model_for_stage(const Config& config, int64_t si) {
+  if (si < 0) return models::build_from_json(config.model, "config", "model");
+  const StageConfig& s = config.stages[static_cast<size_t>(si)];
+  int64_t from = si - 1;
+  if (!s.init_from.empty()) {
+    from = -2;
+    for (size_t i = 0; i < config.stages.size(); ++i)
+      if (config.stages[i].name == s.init_from) from = static_cast<int64_t>(i);
+    RAOQ_CHECK(from >= 0 && from < si, "config: stages[", si, "].init_from names no earlier stage");
+  }
+  auto m = build_model_for_stage(config, from);
+  convert_for_stage(*m, s, "stages[" + std::to_string(si) + "]");
+  return m;
 }
 
 }  // namespace raoq::tools

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/tensor.h"
@@ -37,6 +38,10 @@ int bitaug_bits(const StageConfig& s, uint64_t seed, int64_t global_step);
 // those already accumulated), and back to the target ba. Returns the loss at ba~.
 double bitaug_backward(Module& model, const StageConfig& s, const Tensor& x, const std::vector<int64_t>& y,
                        int64_t stage_step, int64_t stage_steps, uint64_t seed, int64_t global_step);
+
+// A freshly built model (config.model) with the structure it has once stage si is converted
+// (following init_from); si < 0 gives the float model. Load a checkpoint of that stage into it.
+std::shared_ptr<Module> build_model_for_stage(const Config& config, int64_t si);
 
 // The configured array of an adc stage, as the IMC layers take it.
 imc::AdcConfig adc_config(const StageConfig& s);

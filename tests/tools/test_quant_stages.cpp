@@ -13,6 +13,7 @@
 #include "tests/support/testing.h"
 #include "tests/tools/tools_testing.h"
 #include "tools/checkpoint.h"
+#include "tools/cmd_inspect.h"
 #include "tools/config.h"
 #include "tools/stage_quant.h"
 #include "tools/trainer.h"
@@ -236,6 +237,24 @@ TEST_CASE("quant stages: fp -> qat -> adc runs end to end, both methods, and res
   convert_for_stage(*m, c.stages[6], "stages[3]");
   load_model(*m, ck, "adc-raoq-ba6");
   CHECK(imc::imc_layers(*m).size() == 4);
+
+  // raoq inspect on the run directory: its last adc stage, a table row per IMC layer, PNG files.
+  std::ostringstream text;
+  const std::string png = out + "/png";
+  CHECK(inspect_command({out, png, 16, 1}, text) == 0);
+  INFO(text.str());
+  CHECK_THAT(text.str(), Catch::Contains("(stage adc-raoq-ba6)"));
+  CHECK_THAT(text.str(), Catch::Contains("SQNR-c"));
+  for (const auto& [path, layer] : imc::imc_layers(*m)) {
+    CHECK_THAT(text.str(), Catch::Contains(path));
+    for (const char* kind : {"_adc_inputs.png", "_weight_codes.png"}) {
+      const std::vector<char> bytes = file_bytes(png + "/" + path + kind);
+      REQUIRE(bytes.size() > 8);
+      CHECK(std::string(bytes.begin() + 1, bytes.begin() + 4) == "PNG");
+    }
+  }
+  CHECK_THROWS_WITH(inspect_command({out + "/checkpoints/qat.safetensors", "", 16, 1}, text),
+                    Catch::Contains("is a qat stage without arrays"));
 
   // Interrupted inside adc-vanilla-ba6 (4 steps per stage: its steps are 17-20) and resumed: same parameters.
   const std::string cut = testing::make_temp_dir("raoq_quant_cut_");

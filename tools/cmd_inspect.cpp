@@ -1,0 +1,127 @@
+// tools/cmd_inspect.cpp — `raoq inspect`: rebuild the checkpoint's model as its stage converted it,
+// evaluate it on test examples with statistics attached to every IMC layer, print the table and
+// optionally draw the histograms.
+#include "tools/cmd_inspect.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <ostream>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "imc/adc.h"
+#include "imc/stats.h"
+#include "tools/checkpoint.h"
+#include "tools/config.h"
+#include "tools/data_setup.h"
+#include "tools/evaluate.h"
+#include "tools/histogram_png.h"
+#include "tools/stage_quant.h"
+
+namespace raoq::tools {
+namespace fs = std::filesystem;
+
+const char* const kInspectHelp = R"(usage: raoq inspect RUN_DIR_OR_CHECKPOINT [--png DIR] [--examples N] [--threads N]
+
+Per-IMC-layer statistics of an adc stage's model on test examples: ADC-input variance in ADC
+steps (all values, and with each column's mean removed), clipped fraction, mean conversion error,
+SQNR (over all values, and column-centred: the honest one under A-shift), E[xs^2] of the array
+inputs against E[xq^2] without A-shift, Var and kurtosis of the weight codes, arrays and row
+utilisation. A run directory means its last adc stage; a checkpoint is any stage checkpoint.
+
+  --png DIR       also write DIR/<layer>_adc_inputs.png (in ADC steps, clip limits in red; values
+                  outside the range as red edge bars) and DIR/<layer>_weight_codes.png
+  --examples N    test examples to collect statistics on (default 1000)
+  --threads N     worker threads (default: every core)
+  --help          show this help
+)";
+
+int inspect_cli(const std::vector<std::string>& args, std::ostream& out) {
+  InspectArgs a;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& w = args[i];
+    auto value = [&]() -> std::string {
+      RAOQ_CHECK(i + 1 < args.size(), "inspect: ", w, " needs a value");
+      return args[++i];
+    };
+    auto count = [&](const std::string& v) -> int64_t {
+      try {
+        size_t used = 0;
+        const long long n = std::stoll(v, &used);
+        if (used == v.size() && n > 0) return n;
+      } catch (const std::exception&) {
+      }
+      throw Error("inspect: " + w + " must be a positive integer (got '" + v + "')");
+    };
+    if (w == "--help" || w == "-h") {
+      out << kInspectHelp;
+      return 0;
+    } else if (w == "--png") {
+      a.png_dir = value();
+    } else if (w == "--examples") {
+      a.examples = count(value());
+    } else if (w == "--threads") {
+      a.threads = static_cast<int>(std::min<int64_t>(count(value()), 4096));
+    } else if (!w.empty() && w[0] == '-') {
+      throw Error("inspect: unknown option '" + w + "'; run raoq inspect --help");
+    } else {
+      RAOQ_CHECK(a.target.empty(), "inspect: unexpected argument '", w,
+                 "' (usage: raoq inspect RUN_DIR_OR_CHECKPOINT [--png DIR])");
+      a.target = w;
+    }
+  }
+  RAOQ_CHECK(!a.target.empty(),
+             "inspect: missing RUN_DIR_OR_CHECKPOINT (usage: raoq inspect RUN_DIR_OR_CHECKPOINT [--png DIR])");
+  return inspect_command(a, out);
+}
+
+int inspect_command(const InspectArgs& args, std::ostream& out) {
+  if (args.threads > 0) set_num_threads(args.threads);
+  std::string path = args.target;
+  Config config;
+  if (fs::is_directory(path)) {  // a run directory: its last adc stage
+    config = parse_config(read_json_file(path + "/config.json"), "run");
+    std::string stage;
+    for (const auto& s : config.stages)
+      if (s.kind == "adc") stage = s.name;
+    RAOQ_CHECK(!stage.empty(), "inspect: the run in '", path, "' has no adc stage; pass an adc stage's checkpoint");
+    path += "/checkpoints/" + stage + ".safetensors";
+    RAOQ_CHECK(fs::exists(path), "inspect: '", path, "' does not exist yet (the stage has not finished)");
+  }
+  const Checkpoint ck = read_checkpoint(path);
+  RAOQ_CHECK(ck.config.is_object() && ck.state.contains("stage"), "inspect: '", path,
+             "' is not a stage checkpoint of a run (it names no config or stage)");
+  config = parse_config(ck.config, "run");
+  const std::string stage = ck.state["stage"].get<std::string>();
+  int64_t si = -1;
+  for (size_t i = 0; i < config.stages.size(); ++i)
+    if (config.stages[i].name == stage) si = static_cast<int64_t>(i);
+  RAOQ_CHECK(si >= 0, "inspect: '", path, "' names stage '", stage, "', which its config does not have");
+  RAOQ_CHECK(config.stages[si].kind == "adc", "inspect: stage '", stage, "' is a ", config.stages[si].kind,
+             " stage without arrays; pass an adc stage's checkpoint");
+  config.data.test_subset = config.data.test_subset ? std::min(config.data.test_subset, args.examples) : args.examples;
+  const DataSplits splits = load_data(config.data, config.seed, /*need_train=*/false);
+  auto model = build_model_for_stage(config, si);
+  load_model(*model, ck, path);
+  imc::StatsSession session(*model);
+  const EvalResult r = evaluate(*model, splits.test, eval_loader_options(config.data, 250));
+  const auto summaries = session.summaries();
+  out << "checkpoint: " << path << " (stage " << stage << ")\ndata: " << splits.test->describe() << "; accuracy "
+      << r.accuracy << "%\n\n";
+  imc::print_stats(out, summaries);
+  if (!args.png_dir.empty()) {
+    fs::create_directories(args.png_dir);
+    const imc::AdcConfig hw = adc_config(config.stages[si]);
+    const auto codes = imc::adc_codes(hw.ba);
+    for (const auto& s : summaries) {
+      const std::string base = args.png_dir + "/" + s.path;
+      // ADC inputs in ADC steps; the red lines are the clip limits -2^(ba-1) and 2^(ba-1).
+      write_histogram_png(base + "_adc_inputs.png", s.adc_inputs, {codes.lo, codes.hi + 1.0});
+      write_histogram_png(base + "_weight_codes.png", s.weight_codes, {});
+      out << "wrote " << base << "_adc_inputs.png, " << base << "_weight_codes.png\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace raoq::tools
