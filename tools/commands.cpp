@@ -16,6 +16,7 @@
 #include "tools/data_setup.h"
 #include "tools/evaluate.h"
 #include "tools/progress.h"
+#include "tools/stage_quant.h"
 #include "tools/trainer.h"
 
 namespace raoq::tools {
@@ -81,7 +82,12 @@ int eval_command(const EvalArgs& args, std::ostream& out) {
     RAOQ_CHECK(diff.empty(), "eval: the checkpoint's model differs from the config's at ", diff,
                "; evaluate it with the config.json of its run directory");
   }
-  auto model = models::build_from_json(config.model, "config", "model");
+  // A stage checkpoint of a qat or adc stage holds the model as that stage converted it.
+  int64_t stage_index = -1;
+  if (checkpoint.state.is_object() && checkpoint.state.contains("stage") && checkpoint.state["stage"].is_string())
+    for (size_t i = 0; i < config.stages.size(); ++i)
+      if (config.stages[i].name == checkpoint.state["stage"].get<std::string>()) stage_index = static_cast<int64_t>(i);
+  auto model = build_model_for_stage(config, stage_index);
   load_model(*model, checkpoint, args.checkpoint);
   const int64_t batch = args.batch_size > 0 ? args.batch_size : config.stages.back().eval.batch_size;
   const EvalResult r = evaluate(*model, splits.test, eval_loader_options(config.data, batch));

@@ -14,6 +14,7 @@
 #include "tests/tools/tools_testing.h"
 #include "tools/checkpoint.h"
 #include "tools/cmd_inspect.h"
+#include "tools/commands.h"
 #include "tools/config.h"
 #include "tools/stage_quant.h"
 #include "tools/trainer.h"
@@ -253,6 +254,15 @@ TEST_CASE("quant stages: fp -> qat -> adc runs end to end, both methods, and res
       CHECK(std::string(bytes.begin() + 1, bytes.begin() + 4) == "PNG");
     }
   }
+  // raoq eval takes a quantized stage's checkpoint too.
+  EvalArgs e;
+  e.config_path = out + "/config.json";
+  e.checkpoint = out + "/checkpoints/adc-vanilla-ba5.safetensors";
+  e.threads = 1;
+  std::ostringstream eval_text;
+  CHECK(eval_command(e, eval_text) == 0);
+  CHECK_THAT(eval_text.str(), Catch::Contains("(stage adc-vanilla-ba5)"));
+  CHECK_THAT(eval_text.str(), Catch::Contains("accuracy"));
   CHECK_THROWS_WITH(inspect_command({out + "/checkpoints/qat.safetensors", "", 16, 1}, text),
                     Catch::Contains("is a qat stage without arrays"));
 
