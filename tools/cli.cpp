@@ -86,7 +86,7 @@ std::vector<OptionSpec> train_options() {
            "continue from DIR/checkpoints/last.safetensors; the result is bitwise the same as an "
            "uninterrupted run at the same --threads"},
           {"--overwrite", "", "start again in a DIR that already holds a run (deletes its checkpoints and logs)"},
-          {"--quick", "", "smoke test: every stage runs one epoch on 2048 training and 1000 test examples"},
+          {"--quick", "", "smoke test: every stage runs one epoch on 4096 training and 1000 test examples"},
           {"--threads", "N", "worker threads (default: every core)"},
           {"--print-config", "", "print the resolved config and exit without training"}};
 }
@@ -94,7 +94,7 @@ std::vector<OptionSpec> train_options() {
 std::vector<OptionSpec> eval_options() {
   return {{"--checkpoint", "FILE", "the checkpoint to evaluate (required)"},
           {"--set", "KEY=VALUE", "override a config key (repeatable), e.g. data.root=/data/fashion-mnist", true},
-          {"--quick", "", "evaluate on the first 1000 test examples only"},
+          {"--quick", "", "evaluate on the fixed subset of 1000 test examples that train --quick uses"},
           {"--batch-size", "N", "evaluation batch size (default: the last stage's eval.batch_size)"},
           {"--threads", "N", "worker threads (default: every core)"}};
 }

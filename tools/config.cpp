@@ -290,9 +290,11 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 }
 
 void make_quick(Config& c) {
-  // 2048 training and 1000 test examples: enough for every code path (several steps, a
-  // checkpoint, an evaluation) and seconds of compute for the small models.
-  c.data.train_subset = c.data.train_subset ? std::min<int64_t>(c.data.train_subset, 2048) : 2048;
+  // 4096 training and 1000 test examples: every code path (steps, checkpoints, evaluations) in
+  // well under a minute for the small models. Half as many steps also works, but then the
+  // BatchNorm running statistics still remember their initial values and the test accuracy of
+  // cnn-small reads 39% instead of 69% (measured), which looks like a broken pipeline.
+  c.data.train_subset = c.data.train_subset ? std::min<int64_t>(c.data.train_subset, 4096) : 4096;
   c.data.test_subset = c.data.test_subset ? std::min<int64_t>(c.data.test_subset, 1000) : 1000;
   // Log and checkpoint often enough that a quick run writes both mid-epoch.
   c.log.every_steps = std::min<int64_t>(c.log.every_steps, 4);

@@ -2,7 +2,7 @@
 # tools/demo.sh [--quick] — from a fresh Debian machine to a trained model: installs what is
 # missing (tools/setup.sh --demo), builds (tools/build.sh), trains full-precision cnn-small on
 # Fashion-MNIST (configs/fmnist-fp.json), then prints where the results are and the results table.
-#   --quick   one epoch on 2048 training and 1000 test examples: a smoke test of the whole
+#   --quick   one epoch on 4096 training and 1000 test examples: a smoke test of the whole
 #             pipeline that finishes in a minute or two (tools/test.sh runs it)
 # Without --quick an interrupted demo continues where it stopped when run again (--resume).
 # RAOQ_BUILD_DIR chooses the build directory (default: build).

@@ -197,7 +197,7 @@ TEST_CASE("config: --set parses JSON, falls back to a string, and reaches any ke
 TEST_CASE("config: quick mode shrinks every stage to one epoch on a subset", "[tools]") {
   Config c = parse_config(base_config(), "x");
   make_quick(c);
-  CHECK(c.data.train_subset == 2048);
+  CHECK(c.data.train_subset == 4096);
   CHECK(c.data.test_subset == 1000);
   for (const auto& s : c.stages) {
     CHECK(s.epochs == 1);
