@@ -244,12 +244,12 @@ Tensor imc_conv2d(const Tensor& xs, const Tensor& wq, const AdcConfig& config, c
   if (winograd_forward_applies(g, config, opt)) {
     const int64_t T = k.tiles();
     for (auto& cl : *clips) cl.assign(size_t(T), {});
-    // Per image, tiles in order: out[b] = 0, += each tile's ADC codes, then times D (as forward_blocks).
+    // Per image, tiles in order: out[b] = 0 + the first tile's ADC codes, += the others', then
+    // times D (as forward_blocks).
     ops::detail::winograd_range_sums(xs.data(), wq.data(), conv_geometry(g), config.rows,
                                      [&](int64_t b, int64_t t, float* z) {
       float* o = out.data() + b * N * P;
-      if (t == 0) std::fill(o, o + N * P, 0.0f);
-      detail::convert_tile(k, z, N * P, 1.0f, o, clips->empty() ? nullptr : &(*clips)[size_t(b)][size_t(t)], 0);
+      detail::convert_tile(k, z, N * P, 1.0f, o, clips->empty() ? nullptr : &(*clips)[size_t(b)][size_t(t)], 0, t == 0);
       if (t == T - 1) detail::reconstruct(k, o, N * P);
     });
   } else {

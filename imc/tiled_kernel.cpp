@@ -27,33 +27,48 @@ uint64_t stream_seed(uint64_t seed, int64_t stream, int64_t block, int64_t tile,
 }
 
 // acc += f * floor(clip(y / D, lo, hi)) (or the exact y when bypassed, or without floor when the
-// rounding is skipped); clipped |= whether y / D left [lo, hi], in the same pass. The loops carry
-// `omp simd` because GCC's -O2 cost model would leave them scalar, and floor goes through
-// quant/rounding.h (std::floor does not vectorise). y / D is a true division: floor(y * (1/D)) can
-// fall one code short when y is an exact multiple of D.
-template <bool kFloor, bool kFlags>
+// rounding is skipped), and the clip flags of y / D leaving [lo, hi], in the same pass: merged
+// into `clipped` (|=, several slice pairs per tile) or assigned (one conversion per tile, no
+// zeroing first). kFirst: acc = 0 + ..., the first tile writing a buffer that was never zeroed
+// (the same value as adding to 0). The loops carry `omp simd` because GCC's -O2 cost model would
+// leave them scalar, and floor goes through quant/rounding.h (std::floor does not vectorise).
+// y / D is a true division: floor(y * (1/D)) can fall one code short when y is an exact multiple of D.
+enum class Flags { none, merge, assign };
+template <bool kFloor, Flags kFlags, bool kFirst>
 void convert_loop(const float* y, int64_t count, float D, float lo, float hi, float f, float* acc, uint8_t* clipped) {
 #pragma omp simd
   for (int64_t i = 0; i < count; ++i) {
     float z = y[i] / D;
-    if constexpr (kFlags) clipped[i] |= uint8_t((z < lo) | (z > hi));
+    const auto flag = uint8_t((z < lo) | (z > hi));
+    if constexpr (kFlags == Flags::merge) clipped[i] |= flag;
+    if constexpr (kFlags == Flags::assign) clipped[i] = flag;
     z = z < lo ? lo : z;
     z = z > hi ? hi : z;
-    acc[i] += f * (kFloor ? quant::detail::floor_code(z) : z);
+    acc[i] = (kFirst ? 0.0f : acc[i]) + f * (kFloor ? quant::detail::floor_code(z) : z);
   }
 }
 
-void convert_add(const float* y, int64_t count, const TileKernel& k, float f, float* acc, uint8_t* clipped) {
+template <bool kFloor, Flags kFlags>
+void convert_with(const float* y, int64_t count, const TileKernel& k, float f, float* acc, uint8_t* clipped, bool first) {
+  if (first) convert_loop<kFloor, kFlags, true>(y, count, k.D, k.adc.lo, k.adc.hi, f, acc, clipped);
+  else convert_loop<kFloor, kFlags, false>(y, count, k.D, k.adc.lo, k.adc.hi, f, acc, clipped);
+}
+
+void convert_add(const float* y, int64_t count, const TileKernel& k, float f, float* acc, uint8_t* clipped,
+                 Flags flags = Flags::merge, bool first = false) {
   if (k.bypass) {
 #pragma omp simd
-    for (int64_t i = 0; i < count; ++i) acc[i] += f * y[i];
+    for (int64_t i = 0; i < count; ++i) acc[i] = (first ? 0.0f : acc[i]) + f * y[i];
     return;
   }
+  if (!clipped) flags = Flags::none;
   const bool floor = k.rounding == Rounding::apply;
-  if (floor && clipped) convert_loop<true, true>(y, count, k.D, k.adc.lo, k.adc.hi, f, acc, clipped);
-  if (floor && !clipped) convert_loop<true, false>(y, count, k.D, k.adc.lo, k.adc.hi, f, acc, clipped);
-  if (!floor && clipped) convert_loop<false, true>(y, count, k.D, k.adc.lo, k.adc.hi, f, acc, clipped);
-  if (!floor && !clipped) convert_loop<false, false>(y, count, k.D, k.adc.lo, k.adc.hi, f, acc, clipped);
+  if (floor && flags == Flags::none) convert_with<true, Flags::none>(y, count, k, f, acc, clipped, first);
+  if (floor && flags == Flags::merge) convert_with<true, Flags::merge>(y, count, k, f, acc, clipped, first);
+  if (floor && flags == Flags::assign) convert_with<true, Flags::assign>(y, count, k, f, acc, clipped, first);
+  if (!floor && flags == Flags::none) convert_with<false, Flags::none>(y, count, k, f, acc, clipped, first);
+  if (!floor && flags == Flags::merge) convert_with<false, Flags::merge>(y, count, k, f, acc, clipped, first);
+  if (!floor && flags == Flags::assign) convert_with<false, Flags::assign>(y, count, k, f, acc, clipped, first);
 }
 
 // Appends base + i for every flagged i, in order. Flags are mostly 0: skip 8 at a time.
@@ -157,11 +172,11 @@ void forward_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream,
 }
 
 void convert_tile(const TileKernel& k, const float* y, int64_t count, float factor, float* acc,
-                  std::vector<int64_t>* clipped, int64_t base) {
-  if (!clipped) return convert_add(y, count, k, factor, acc, nullptr);
+                  std::vector<int64_t>* clipped, int64_t base, bool first) {
+  if (!clipped || k.bypass) return convert_add(y, count, k, factor, acc, nullptr, Flags::none, first);
   thread_local std::vector<uint8_t> flags;
-  flags.assign(static_cast<size_t>(count), uint8_t(0));
-  convert_add(y, count, k, factor, acc, flags.data());
+  if (flags.size() < static_cast<size_t>(count)) flags.resize(static_cast<size_t>(count));
+  convert_add(y, count, k, factor, acc, flags.data(), Flags::assign, first);
   collect_clipped(flags.data(), count, base, *clipped);
 }
 

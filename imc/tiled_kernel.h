@@ -93,11 +93,12 @@ void forward_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream,
 void forward_all(const TileKernel& k, int64_t stream, float* out, ClipLists* clips);
 
 // One tile's conversion as forward_blocks does it, for callers that compute the column sums y
-// themselves: acc[i] += factor * ADC(y[i]) (factor * y[i] when bypassed). With `clipped` non-null,
-// appends base + i for every i whose y[i] / D left the ADC range, in increasing i. After the last
-// tile, reconstruct() multiplies acc by D (unless bypassed), as forward_blocks does.
+// themselves: acc[i] += factor * ADC(y[i]) (factor * y[i] when bypassed); with `first`, acc[i] =
+// 0 + that (acc need not be zeroed). With `clipped` non-null, appends base + i for every i whose
+// y[i] / D left the ADC range, in increasing i. After the last tile, reconstruct() multiplies acc
+// by D (unless bypassed), as forward_blocks does.
 void convert_tile(const TileKernel& k, const float* y, int64_t count, float factor, float* acc,
-                  std::vector<int64_t>* clipped, int64_t base);
+                  std::vector<int64_t>* clipped, int64_t base, bool first);
 void reconstruct(const TileKernel& k, float* acc, int64_t count);
 
 // Straight-through backward over the tiles, with G_s = g with the span's clipped entries zeroed:
