@@ -78,6 +78,33 @@ TEST_CASE("max_pool2d: the gradient goes to the first maximum of each window", "
   REQUIRE(std::isnan(ops::max_pool2d(nan, 2).item()));
 }
 
+TEST_CASE("max_pool2d: 2x2 stride 2 on odd sizes with ties and NaN, against the window rule", "[core][pool]") {
+  // Values from {0, 1, 2} make many ties; two NaNs; H, W odd leave a last row and column in no window.
+  Generator gen(5);
+  Tensor x = Tensor::empty({2, 3, 7, 9});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = float(gen.below(3));
+  x.data()[10] = x.data()[200] = std::nanf("");
+  x.set_requires_grad(true);
+  const Tensor y = ops::max_pool2d(x, 2);
+  const Tensor r = testing::uniform(y.shape(), -1, 1, 6, false);
+  project(y, r).backward();
+  std::vector<float> dx(size_t(x.numel()), 0.0f);
+  for (int64_t p = 0; p < 6; ++p)
+    for (int64_t oh = 0; oh < 3; ++oh)
+      for (int64_t ow = 0; ow < 4; ++ow) {
+        int64_t best = -1;  // the first maximum in row-major order, a NaN beating any number
+        for (int64_t t = 0; t < 4; ++t) {
+          const int64_t at = p * 63 + (2 * oh + t / 2) * 9 + 2 * ow + t % 2;
+          const float v = x.data()[at];
+          if (best < 0 || v > x.data()[best] || (std::isnan(v) && !std::isnan(x.data()[best]))) best = at;
+        }
+        const float yv = y.data()[(p * 3 + oh) * 4 + ow], xv = x.data()[best];
+        REQUIRE((yv == xv || (std::isnan(yv) && std::isnan(xv))));
+        dx[size_t(best)] += r.data()[(p * 3 + oh) * 4 + ow];
+      }
+  REQUIRE(x.grad().to_vector() == dx);
+}
+
 TEST_CASE("avg_pool2d: padding is counted in the divisor", "[core][pool]") {
   const Tensor x = Tensor::from_vector({4, 8, 12, 16}, {1, 1, 2, 2}).set_requires_grad(true);
   const Tensor y = ops::avg_pool2d(x, 2, 1, 1);  // 3x3 outputs, every window divided by 4
