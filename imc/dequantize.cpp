@@ -3,6 +3,7 @@
 //
 // Legend: N output channels, P output positions (1 for a linear layer), T = kH*kW taps,
 //   wq: (N, C, kH, kW) or (N, K)   S, dS: (N, P)   acc, y: (outer, N, inner), inner = P or 1
+#include <algorithm>
 #include <vector>
 
 #include "core/autograd.h"
@@ -106,46 +107,63 @@ Tensor imc_dequantize(const Tensor& acc, int64_t axis, const Tensor& S, const Te
         const float* g = ctx.dout_tensor().data();
         float* dacc = ctx.needs(0) ? ctx.dinput_uninit(0).data() : nullptr;  // every row written below
         float* dS = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
-        // One thread owns a channel (no shared accumulators); totals are summed in channel order.
-        // Within a row (o, n) the sums run in float lanes, across rows in double.
-        std::vector<double> d_sx(static_cast<size_t>(N)), d_sw(d_sx), d_beta(d_sx), d_bias(d_sx);
-        parallel_for(N, [&](int64_t n0, int64_t n1) {
-          for (int64_t n = n0; n < n1; ++n) {
-            const float an = a[size_t(n)], cn = c[size_t(n)];
-            const float* sn = S_v.data() + n * s_cols;
-            float* dSn = dS ? dS + n * s_cols : nullptr;
-            double g_acc = 0, g_s = 0, g_sum = 0;  // sum g acc, sum g S, sum g over channel n
-            for (int64_t o = 0; o < outer; ++o) {
-              const int64_t base = (o * N + n) * inner;
-              const float* go = g + base;
-              const float* ao = acc_v.data() + base;
-              float fa = 0, fs = 0, fg = 0;
-              if (s_stride) {
+        // Rows (o, n) in memory order, the outer index split into chunks (one per thread): streams
+        // through g and acc instead of striding across images channel by channel. Per chunk and
+        // channel: sums in float lanes within a row, in double across rows; dS per chunk (chunk 0
+        // into dS itself). Chunks are then summed in chunk order: reproducible per thread count.
+        const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), outer));
+        std::vector<double> part(static_cast<size_t>(chunks * 3 * N), 0.0);  // [chunk][g acc, g S, g][n]
+        std::vector<float> dS_extra(dS ? static_cast<size_t>((chunks - 1) * N * s_cols) : 0, 0.0f);
+        parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+          for (int64_t ch = c0; ch < c1; ++ch) {
+            double* pc = part.data() + ch * 3 * N;
+            float* dSc = !dS ? nullptr : ch == 0 ? dS : dS_extra.data() + (ch - 1) * N * s_cols;
+            for (int64_t o = outer * ch / chunks; o < outer * (ch + 1) / chunks; ++o)
+              for (int64_t n = 0; n < N; ++n) {
+                const float an = a[size_t(n)], cn = c[size_t(n)];
+                const float* sn = S_v.data() + n * s_cols;
+                float* dSn = dSc ? dSc + n * s_cols : nullptr;
+                const int64_t base = (o * N + n) * inner;
+                const float* go = g + base;
+                const float* ao = acc_v.data() + base;
+                float fa = 0, fs = 0, fg = 0;
+                if (s_stride) {
 #pragma omp simd reduction(+ : fa, fs, fg)
-                for (int64_t q = 0; q < inner; ++q) fa += go[q] * ao[q], fs += go[q] * sn[q], fg += go[q];
-                if (dSn) {
+                  for (int64_t q = 0; q < inner; ++q) fa += go[q] * ao[q], fs += go[q] * sn[q], fg += go[q];
+                  if (dSn) {
 #pragma omp simd
-                  for (int64_t q = 0; q < inner; ++q) dSn[q] += cn * go[q];
-                }
-              } else {
+                    for (int64_t q = 0; q < inner; ++q) dSn[q] += cn * go[q];
+                  }
+                } else {
 #pragma omp simd reduction(+ : fa, fg)
-                for (int64_t q = 0; q < inner; ++q) fa += go[q] * ao[q], fg += go[q];
-                fs = fg * sn[0];
-                if (dSn) dSn[0] += cn * fg;
-              }
-              if (dacc) {
-                float* da = dacc + base;
+                  for (int64_t q = 0; q < inner; ++q) fa += go[q] * ao[q], fg += go[q];
+                  fs = fg * sn[0];
+                  if (dSn) dSn[0] += cn * fg;
+                }
+                if (dacc) {
+                  float* da = dacc + base;
 #pragma omp simd
-                for (int64_t q = 0; q < inner; ++q) da[q] = an * go[q];
+                  for (int64_t q = 0; q < inner; ++q) da[q] = an * go[q];
+                }
+                pc[n] += fa, pc[N + n] += fs, pc[2 * N + n] += fg;
               }
-              g_acc += fa, g_s += fs, g_sum += fg;
-            }
-            d_sx[size_t(n)] = sw[size_t(n)] / map.gain * (g_acc + map.shift * g_s);
-            d_sw[size_t(n)] = sx / map.gain * g_acc + (sx * map.shift / map.gain + b) * g_s;
-            d_beta[size_t(n)] = sw[size_t(n)] * g_s;
-            d_bias[size_t(n)] = g_sum;
           }
         });
+        for (size_t i = 0; i < dS_extra.size(); i += size_t(N * s_cols))
+          for (int64_t j = 0; j < N * s_cols; ++j) dS[j] += dS_extra[i + size_t(j)];
+        std::vector<double> d_sx(static_cast<size_t>(N)), d_sw(d_sx), d_beta(d_sx), d_bias(d_sx);
+        for (int64_t n = 0; n < N; ++n) {
+          double g_acc = 0, g_s = 0, g_sum = 0;  // sum g acc, sum g S, sum g over channel n, chunk order
+          for (int64_t ch = 0; ch < chunks; ++ch) {
+            g_acc += part[size_t(ch * 3 * N + n)];
+            g_s += part[size_t(ch * 3 * N + N + n)];
+            g_sum += part[size_t(ch * 3 * N + 2 * N + n)];
+          }
+          d_sx[size_t(n)] = sw[size_t(n)] / map.gain * (g_acc + map.shift * g_s);
+          d_sw[size_t(n)] = sx / map.gain * g_acc + (sx * map.shift / map.gain + b) * g_s;
+          d_beta[size_t(n)] = sw[size_t(n)] * g_s;
+          d_bias[size_t(n)] = g_sum;
+        }
         auto add_total = [&](size_t i, const std::vector<double>& per) {
           double t = 0;
           for (double v : per) t += v;
