@@ -172,8 +172,10 @@ void add_slice_offset(float* out, const Geometry& g, const Tensor& wq, const ops
 // masked to each tile's taps), with 2.25 times fewer multiplications than the per-tile product.
 // On integer codes within winograd_range_bound every column sum comes out as the exact integer,
 // so the ADC codes and the output equal the per-tile product's bit for bit: the same sums, not an
-// approximation. Analog noise and tile observers keep the per-tile product (they hook into its
-// blocks). The backward of an image with no clipped conversion is a plain convolution's backward.
+// approximation. With 4-bit codes (any code range within winograd_int8_applies) the Winograd GEMMs
+// run on 8-bit integers with AVX-512 VNNI, exact int32 sums: the same values again. Analog noise and
+// tile observers keep the per-tile product (they hook into its blocks). The backward of an image
+// with no clipped conversion is a plain convolution's backward.
 ops::detail::ConvGeometry conv_geometry(const Geometry& g) {
   ops::detail::ConvGeometry c;
   c.n = g.B, c.c_in = g.C, c.h = g.H, c.w = g.W, c.c_out = g.N, c.kh = g.kh, c.kw = g.kw;
@@ -181,15 +183,18 @@ ops::detail::ConvGeometry conv_geometry(const Geometry& g) {
   return c;
 }
 bool winograd_fits(const Geometry& g) { return ops::detail::winograd_applies(conv_geometry(g)); }
+// The largest input and weight code magnitudes the array accepts (adc.h): the operands' bounds.
+ops::detail::IntegerOperands code_bounds(const AdcConfig& c) {
+  const InputCodes in = accepted_inputs(c);
+  return {std::max(std::fabs(double(in.lo)), std::fabs(double(in.hi))), std::ldexp(1.0, c.bw - 1) - 1};
+}
 bool winograd_forward_applies(const Geometry& g, const AdcConfig& c, const TiledOptions& opt) {
   // Rounding::apply: the codes were checked to be integers (skip allows real-valued codes).
   if (!winograd_fits(g) || c.mapping != Mapping::direct || c.has_noise() || opt.observer ||
       opt.rounding != Rounding::apply)
     return false;
-  const InputCodes in = accepted_inputs(c);
-  const double max_x = std::max(std::fabs(double(in.lo)), std::fabs(double(in.hi)));
-  const double max_w = std::ldexp(1.0, c.bw - 1) - 1;
-  return ops::detail::winograd_range_bound(conv_geometry(g), c.rows, max_w, max_x) < 16777216.0;  // 2^24
+  const ops::detail::IntegerOperands b = code_bounds(c);
+  return ops::detail::winograd_range_bound(conv_geometry(g), c.rows, b.max_abs_w, b.max_abs_x) < 16777216.0;  // 2^24
 }
 
 // The per-tile straight-through backward of the listed images (patches recomputed, each tile's
@@ -243,6 +248,7 @@ Tensor imc_conv2d(const Tensor& xs, const Tensor& wq, const AdcConfig& config, c
   k.transposed = true;  // patches (K, P) in, (N, P) out: the layout of the output tensor itself
   if (winograd_forward_applies(g, config, opt)) {
     const int64_t T = k.tiles();
+    const ops::detail::IntegerOperands bounds = code_bounds(config);  // 8-bit GEMMs when the codes allow
     for (auto& cl : *clips) cl.assign(size_t(T), {});
     // Per image, tiles in order: out[b] = 0 + the first tile's ADC codes, += the others', then
     // times D (as forward_blocks).
@@ -251,7 +257,7 @@ Tensor imc_conv2d(const Tensor& xs, const Tensor& wq, const AdcConfig& config, c
       float* o = out.data() + b * N * P;
       detail::convert_tile(k, z, N * P, 1.0f, o, clips->empty() ? nullptr : &(*clips)[size_t(b)][size_t(t)], 0, t == 0);
       if (t == T - 1) detail::reconstruct(k, o, N * P);
-    });
+    }, &bounds);
   } else {
     parallel_for(g.B, [&](int64_t b0, int64_t b1) {
       std::vector<float> cols(g.pointwise() ? 0 : n_in * size_t(P * K));

@@ -14,8 +14,9 @@
 // reduces the weight gradient per chunk of images in chunk order (reproducible per thread count).
 // Surrogate gradient: as tiled_matmul (exact for the un-floored ADC, Rounding::skip).
 // 3x3, stride-1 convolutions with >= 16 channels in and out compute each tile's column sums as a
-// Winograd partial convolution instead (imc_conv.cpp): bit for bit the same sums on integer codes,
-// and the plain convolution's Winograd backward for images with no clipped conversion.
+// Winograd partial convolution instead (imc_conv.cpp), on 8-bit integer GEMMs when the codes fit: bit
+// for bit the same sums, and the plain convolution's Winograd backward for images with no clipped
+// conversion.
 //
 // window_weight_sums: S[n, p] = sum of wq[n, c, i, j] over the taps (c, i, j) whose input position
 // for output p lies inside the image. The exact digital A-shift term of output p is shift * S[n, p]

@@ -17,6 +17,7 @@
 
 #include <Eigen/Core>
 
+#include "core/ops/gemm_int8.h"
 #include "core/ops/kernels.h"
 #include "core/parallel.h"
 
@@ -331,8 +332,16 @@ double winograd_range_bound(const ConvGeometry& g, int64_t rows, double max_abs_
   return 4.0 * 81.0 * double(widest) * max_abs_w * max_abs_x;
 }
 
-void winograd_range_sums(const float* x, const float* w, const ConvGeometry& g, int64_t rows, const RangeSink& consume) {
+bool winograd_int8_applies(const ConvGeometry& g, const IntegerOperands& integers) {
+  return gemm_u8s8_vectorised() && 4.0 * integers.max_abs_x <= 127.0 && 9.0 * integers.max_abs_w <= 127.0 &&
+         g.cg_out() % 16 == 0;
+}
+
+void winograd_range_sums(const float* x, const float* w, const ConvGeometry& g, int64_t rows, const RangeSink& consume,
+                         const IntegerOperands* integers) {
   const Wino v = wino_geometry(g);
+  const bool int8 = integers && winograd_int8_applies(g, *integers);
+  std::vector<std::vector<PackedS8>> packed(int8 ? static_cast<size_t>((g.k() + rows - 1) / rows) : 0);
   const int64_t ranges = (g.k() + rows - 1) / rows, hw = v.h * v.w, out_hw = v.ho * v.wo;
   std::vector<std::vector<float>> U(static_cast<size_t>(ranges));  // U_t: 16 x (C_t, K)
   for (int64_t t = 0; t < ranges; ++t) {
@@ -349,7 +358,10 @@ void winograd_range_sums(const float* x, const float* w, const ConvGeometry& g, 
         }
     U[static_cast<size_t>(t)].resize(static_cast<size_t>(16 * vt.c * v.k));
     kernel_transform(wt.data(), vt, U[static_cast<size_t>(t)].data());
+    for (int xi = 0; int8 && xi < 16; ++xi)  // 4 U: the kernel transform's quarters made whole
+      packed[static_cast<size_t>(t)].push_back(pack_s8(U[static_cast<size_t>(t)].data() + xi * vt.c * v.k, vt.c, v.k, 4.0f));
   }
+  const int64_t ldv = v.c + 4;  // byte rows of V: the last group of four may read past C
   const std::vector<float> zeros(static_cast<size_t>(std::max(v.c, v.k)), 0.0f);
   const int64_t blocks = (g.n + v.images_per_block - 1) / v.images_per_block;
   using Strided = Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>>;
@@ -359,19 +371,33 @@ void winograd_range_sums(const float* x, const float* w, const ConvGeometry& g, 
     float* M = thread_scratch(2, 16 * v.t * v.k);
     float* yt = thread_scratch(3, out_hw * v.k);
     std::vector<float> z(static_cast<size_t>(v.k * out_hw)), junk(static_cast<size_t>(v.k));
+    std::vector<uint8_t> v8(int8 ? static_cast<size_t>(16 * v.t * ldv) : 0, uint8_t(128));  // V + 128
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t n0 = blk * v.images_per_block, nb = std::min(v.images_per_block, g.n - n0), n_rows = nb * v.t1;
       for (int64_t b = 0; b < nb; ++b) {
         transpose(x + (n0 + b) * v.c * hw, v.c, hw, xt);
         input_transform(xt, zeros.data(), v, b * v.t1, V);
       }
+      for (int xi = 0; int8 && xi < 16; ++xi)  // whole numbers in [-128, 127] (winograd_int8_applies)
+        for (int64_t row = 0; row < n_rows; ++row) {
+          const float* src = V + (xi * v.t + row) * v.c;
+          uint8_t* dst = v8.data() + (xi * v.t + row) * ldv;
+#pragma omp simd
+          for (int64_t c = 0; c < v.c; ++c) dst[c] = static_cast<uint8_t>(static_cast<int32_t>(src[c]) + 128);
+        }
       for (int64_t t = 0; t < ranges; ++t) {
         const Range r = range_of(g, rows, t);
         const int64_t ct = r.c1 - r.c0;
-        for (int xi = 0; xi < 16; ++xi)
+        for (int xi = 0; xi < 16; ++xi) {
+          if (int8) {
+            gemm_u8s8(v8.data() + xi * v.t * ldv + r.c0, ldv, n_rows, packed[static_cast<size_t>(t)][static_cast<size_t>(xi)],
+                      0.25f, M + xi * v.t * v.k, v.k);
+            continue;
+          }
           Mat(M + xi * v.t * v.k, n_rows, v.k).noalias() =
               Strided(V + xi * v.t * v.c + r.c0, n_rows, ct, Eigen::OuterStride<>(v.c)) *
               ConstMat(U[static_cast<size_t>(t)].data() + xi * ct * v.k, ct, v.k);
+        }
         for (int64_t b = 0; b < nb; ++b) {
           output_transform(M, zeros.data(), junk.data(), v, b * v.t1, yt);
           transpose(yt, out_hw, v.k, z.data());

@@ -13,7 +13,7 @@
 //   dd = B dV B^T (scatter-added over the overlapping input tiles),  dg = G^T dU G.
 // Internal to raoq: conv2d (core/ops/conv.cpp) uses all of it; the IMC array convolution
 // (imc/imc_conv.cpp) uses winograd_range_sums and winograd_backward, whose surrogate gradient is a
-// plain convolution's. Not installed for users as an API.
+// plain convolution's. Not part of the public API.
 #pragma once
 
 #include <cstdint>
@@ -47,8 +47,18 @@ void winograd_backward(const float* x, const float* w, const float* dy, const Co
 // Exactness: for integer x and w every intermediate value is a multiple of 1/4 (the kernel
 // transform halves twice) of magnitude at most winograd_range_bound(...) / 4, so when that bound is
 // below 2^24 every z is the exact integer sum of its range, whatever the order of summation.
+// With `integers` (x and w hold integers of at most those magnitudes) and small enough codes
+// (winograd_int8_applies), the GEMMs run on 8-bit codes with exact int32 sums (gemm_int8.h): the
+// same exact values, about four times the multiply-adds per instruction.
+struct IntegerOperands {
+  double max_abs_x = 0, max_abs_w = 0;
+};
 using RangeSink = std::function<void(int64_t n, int64_t t, float* z)>;
-void winograd_range_sums(const float* x, const float* w, const ConvGeometry& g, int64_t rows, const RangeSink& consume);
+void winograd_range_sums(const float* x, const float* w, const ConvGeometry& g, int64_t rows, const RangeSink& consume,
+                         const IntegerOperands* integers = nullptr);
+// Transformed inputs |B^T d B| <= 4 max|x| and kernels |4 G g G^T| <= 9 max|w| must fit a byte, K
+// must be a multiple of 16, and the build must have AVX-512 VNNI.
+bool winograd_int8_applies(const ConvGeometry& g, const IntegerOperands& integers);
 
 // 4 * 81 * (channels one range touches at most) * max|w| * max|x|, for the exactness test above.
 double winograd_range_bound(const ConvGeometry& g, int64_t rows, double max_abs_w, double max_abs_x);
