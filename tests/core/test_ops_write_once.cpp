@@ -5,6 +5,7 @@
 // An unwritten element would hold whatever the buffer held before. The tensor buffer cache hands
 // freed buffers of 64 KiB or more back by size, so each case first leaves NaN-filled buffers of
 // its gradients' sizes in the cache: a missed element then shows up as NaN, not as a lucky zero.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -115,7 +116,7 @@ TEST_CASE("write-once backward: every gradient element is written, and gradients
     const auto poisoned = gradients(c, in, r, 1);
     for (size_t i = 0; i < in.size(); ++i) {
       INFO("input " << i);
-      for (float v : poisoned[i]) REQUIRE(std::isfinite(v));
+      REQUIRE(std::all_of(poisoned[i].begin(), poisoned[i].end(), [](float v) { return std::isfinite(v); }));
       REQUIRE(poisoned[i] == once[i]);
     }
 
@@ -126,10 +127,10 @@ TEST_CASE("write-once backward: every gradient element is written, and gradients
     const auto thrice = gradients(c, in, r, 1);
     for (size_t i = 0; i < in.size(); ++i) {
       INFO("input " << i);
-      for (size_t j = 0; j < once[i].size(); ++j) {
-        REQUIRE(twice[i][j] == 2.0f * once[i][j]);
-        REQUIRE(thrice[i][j] == 2.0f * once[i][j] + once[i][j]);
-      }
+      std::vector<float> two(once[i].size()), three(once[i].size());
+      for (size_t j = 0; j < once[i].size(); ++j) two[j] = 2.0f * once[i][j], three[j] = two[j] + once[i][j];
+      REQUIRE(twice[i] == two);
+      REQUIRE(thrice[i] == three);
     }
     clear(in);
   }
