@@ -2,7 +2,6 @@
 // AVX-512 VNNI kernel, and the plain loop it must equal exactly.
 #include "core/ops/gemm_int8.h"
 
-#include <cmath>
 #include <cstring>
 
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
@@ -21,7 +20,7 @@ PackedS8 pack_s8(const float* b, int64_t K, int64_t N, float factor) {
   p.colsum.assign(static_cast<size_t>(N), 0);
   for (int64_t k = 0; k < K; ++k)
     for (int64_t n = 0; n < N; ++n) {
-      const auto v = static_cast<int32_t>(std::lrint(b[k * N + n] * factor));
+      const auto v = static_cast<int32_t>(b[k * N + n] * factor);  // whole numbers (the contract): exact
       p.data[static_cast<size_t>(((k / 4) * N + n) * 4 + k % 4)] = static_cast<int8_t>(v);
       p.colsum[static_cast<size_t>(n)] += v;
     }
