@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -92,6 +93,72 @@ PlaneRows plane_rows(const Tensor& x, int64_t i, const PoolGeometry& g, const Pa
   return {pad, r.wp};
 }
 
+// The common 2x2 window with stride 2 and no padding gets loops of its own: with the stride a
+// compile-time constant the stride-2 reads and writes become vector permutes (a runtime stride
+// makes GCC gather element by element), in blocks of kBlock outputs as above; and since no two
+// windows share an element, the backward writes each window's four elements once, without
+// zero-fill or scatter-add. Same taps in the same order, same tie and NaN rules as the general loops.
+bool is_pair_pool(const PoolGeometry& g) { return g.k == 2 && g.s == 2 && g.p == 0; }
+
+void max_pool_pairs(const Tensor& x, const PoolGeometry& g, int64_t i0, int64_t i1, float* y, uint16_t* argmax) {
+  const PaddedRows r = padded_rows(g);
+  float* pad = detail::thread_scratch(0, r.size);
+  for (int64_t i = i0; i < i1; ++i) {
+    const PlaneRows src = plane_rows(x, i, g, r, -std::numeric_limits<float>::infinity(), pad);
+    for (int64_t oh = 0; oh < g.ho; ++oh)
+      for (int64_t ow0 = 0; ow0 < g.wo; ow0 += kBlock) {
+        const float* r0 = src.data + 2 * oh * src.stride + 2 * ow0;
+        const float* r1 = r0 + src.stride;
+        float best[kBlock];
+        int32_t at[kBlock];  // int32 lanes match the float lanes
+#pragma omp simd
+        for (int64_t l = 0; l < kBlock; ++l) {
+          const float v1 = r0[2 * l + 1], v2 = r1[2 * l], v3 = r1[2 * l + 1];
+          float b = r0[2 * l];
+          int32_t a = 0;
+          bool take = v1 > b || (v1 != v1 && b == b);
+          b = take ? v1 : b, a = take ? 1 : a;
+          take = v2 > b || (v2 != v2 && b == b);
+          b = take ? v2 : b, a = take ? 2 : a;
+          take = v3 > b || (v3 != v3 && b == b);
+          b = take ? v3 : b, a = take ? 3 : a;
+          best[l] = b, at[l] = a;
+        }
+        const int64_t o = (i * g.ho + oh) * g.wo + ow0, n = std::min(kBlock, g.wo - ow0);
+#pragma omp simd
+        for (int64_t l = 0; l < n; ++l) {  // a loop, not copy_n: a library call per short row costs more
+          y[o + l] = best[l];
+          argmax[o + l] = static_cast<uint16_t>(at[l]);
+        }
+      }
+  }
+}
+
+void max_pool_pairs_backward(const float* dy, const uint16_t* argmax, const PoolGeometry& g, int64_t i0, int64_t i1,
+                             float* dx) {
+  for (int64_t i = i0; i < i1; ++i) {
+    float* dxp = dx + i * g.h * g.w;
+    for (int64_t oh = 0; oh < g.ho; ++oh) {
+      float* d0 = dxp + 2 * oh * g.w;
+      float* d1 = d0 + g.w;
+      const int64_t o = (i * g.ho + oh) * g.wo;
+      for (int64_t ow = 0; ow < g.wo; ++ow) {  // the window's four elements, each written once
+        // d or +0 by a bit mask: GCC turns `at == t ? d : 0` into a branch here, and the argmax
+        // is random enough to mispredict often.
+        uint32_t d;
+        std::memcpy(&d, dy + o + ow, 4);
+        const uint32_t at = argmax[o + ow];
+        const uint32_t v[4] = {d & (0u - uint32_t(at == 0)), d & (0u - uint32_t(at == 1)), d & (0u - uint32_t(at == 2)),
+                               d & (0u - uint32_t(at == 3))};
+        std::memcpy(d0 + 2 * ow, v, 8);
+        std::memcpy(d1 + 2 * ow, v + 2, 8);
+      }
+      if (g.w % 2) d0[g.w - 1] = d1[g.w - 1] = 0.0f;  // an odd last column is in no window
+    }
+    if (g.h % 2) std::fill_n(dxp + (g.h - 1) * g.w, g.w, 0.0f);  // nor is an odd last row
+  }
+}
+
 // Runs fn(begin, end) over ranges of the N*C planes, split over the threads.
 template <typename Fn>
 void for_plane_ranges(const PoolGeometry& g, const Fn& fn) {
@@ -112,6 +179,7 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   const PaddedRows r = padded_rows(g);
   const int64_t s = g.s;
   for_plane_ranges(g, [&](int64_t i0, int64_t i1) {
+    if (is_pair_pool(g)) return max_pool_pairs(x, g, i0, i1, y.data(), argmax.get());
     float* pad = detail::thread_scratch(0, r.size);
     float* best = detail::thread_scratch(1, r.wo_blocks);
     std::vector<int32_t> at(static_cast<size_t>(r.wo_blocks));  // int32 lanes match the float lanes
@@ -145,8 +213,12 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
     }
   });
   return autograd::record("max_pool2d", {x}, y, {"argmax"}, [g, argmax](BackwardContext& ctx) {
-    float* dx = ctx.dinput_uninit(0).data();  // each plane zeroed below while it is in cache
+    float* dx = ctx.dinput_uninit(0).data();  // every plane written (or zeroed while in cache) below
     const float* dy = ctx.dout_tensor().data();
+    if (is_pair_pool(g)) {
+      for_plane_ranges(g, [&](int64_t i0, int64_t i1) { max_pool_pairs_backward(dy, argmax.get(), g, i0, i1, dx); });
+      return;
+    }
     std::vector<int64_t> tap_offset(static_cast<size_t>(g.k * g.k));  // tap a*k + b -> a*W + b
     for (int64_t t = 0; t < g.k * g.k; ++t) tap_offset[size_t(t)] = (t / g.k) * g.w + t % g.k;
     for_plane_ranges(g, [&](int64_t i0, int64_t i1) {  // overlapping windows may share an argmax: scalar
