@@ -112,6 +112,7 @@ StageConfig parse_stage(const Json& j, size_t index) {
     f.fail("name",
            "must be 1-64 letters, digits, '-' or '_' (it names checkpoint files), got " + json_brief(Json(s.name)));
   s.epochs = f.integer("epochs", std::nullopt, 1, 100000);
+  s.max_steps = f.integer("max_steps", 0, 0);
   s.batch_size = f.integer("batch_size", 128, 1, 1 << 20);
   s.optimizer = parse_optimizer(f);
   s.schedule = parse_schedule(f, s.epochs);
@@ -233,6 +234,7 @@ Json to_json(const Config& c) {
     st["name"] = s.name;
     st["kind"] = s.kind;
     st["epochs"] = s.epochs;
+    st["max_steps"] = s.max_steps;
     st["batch_size"] = s.batch_size;
     Json opt = {{"name", s.optimizer.name}, {"lr", s.optimizer.lr}};
     if (s.optimizer.name == "sgd") {

@@ -77,6 +77,7 @@ struct StageConfig {
   std::string name;
   std::string kind = "fp";
   int64_t epochs = 1;
+  int64_t max_steps = 0;  // end the stage after this many steps, even mid-epoch; 0 = after its epochs
   int64_t batch_size = 128;
   OptimizerConfig optimizer;
   ScheduleConfig schedule;

@@ -44,6 +44,8 @@ stages                a list of stages, run in order; each continues from the pr
                       bypassed; adc: fine-tuning with the IMC arrays and their ADCs in the loop
   init_from           ("" = the previous stage) an earlier stage whose final weights this one starts from
   epochs              number of passes over the training data
+  max_steps           (0 = none) end the stage after this many steps, even inside an epoch; the
+                      schedule (and BitAug's lambda_b) then spans these steps
   batch_size          (128)
   optimizer.name      sgd | adamw
     sgd:              lr (0.1), momentum (0.9), nesterov (false)

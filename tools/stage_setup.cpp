@@ -1,6 +1,7 @@
 // tools/stage_setup.cpp — optimizer and schedule construction.
 #include "tools/stage_setup.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -29,10 +30,16 @@ std::unique_ptr<Optimizer> make_optimizer(const StageConfig& s, const Module& mo
   return std::make_unique<AdamW>(model.named_parameters(), opt, groups);
 }
 
+int64_t stage_steps(const StageConfig& s, int64_t steps_per_epoch) {
+  const int64_t all = s.epochs * steps_per_epoch;
+  return s.max_steps > 0 ? std::min(all, s.max_steps) : all;
+}
+
 Schedule make_schedule(const StageConfig& s, int64_t steps_per_epoch) {
   const auto& c = s.schedule;
-  const int64_t total = s.epochs * steps_per_epoch;
-  const auto warmup = static_cast<int64_t>(std::llround(c.warmup_epochs * static_cast<double>(steps_per_epoch)));
+  const int64_t total = stage_steps(s, steps_per_epoch);
+  const auto warmup = std::min(
+      total, static_cast<int64_t>(std::llround(c.warmup_epochs * static_cast<double>(steps_per_epoch))));
   const double lr = s.optimizer.lr;
   if (c.name == "cosine") return Schedule::cosine(lr, total, c.final_lr, warmup);
   if (c.name == "linear") return Schedule::linear(lr, total, c.final_lr, warmup);
@@ -46,8 +53,10 @@ Schedule make_schedule(const StageConfig& s, int64_t steps_per_epoch) {
 
 std::string describe_stage(const StageConfig& s, int64_t steps_per_epoch) {
   std::ostringstream os;
-  os << s.epochs << (s.epochs == 1 ? " epoch" : " epochs") << " x " << steps_per_epoch << " steps, batch "
-     << s.batch_size << ", " << s.optimizer.name << " lr " << s.optimizer.lr;
+  os << s.epochs << (s.epochs == 1 ? " epoch" : " epochs") << " x " << steps_per_epoch << " steps";
+  if (stage_steps(s, steps_per_epoch) < s.epochs * steps_per_epoch)
+    os << ", ending after " << stage_steps(s, steps_per_epoch) << " steps (max_steps)";
+  os << ", batch " << s.batch_size << ", " << s.optimizer.name << " lr " << s.optimizer.lr;
   if (s.optimizer.name == "sgd") {
     os << " momentum " << s.optimizer.momentum << (s.optimizer.nesterov ? " nesterov" : "");
   } else {

@@ -173,7 +173,7 @@ void Run::run_stage(size_t si) {
   resume_from_.reset();
   out_ << "\nstage " << s.name << " (" << s.kind << "): " << describe_stage(s, spe) << std::endl;
   stage_start_ = window_start_ = Clock::now();
-  while (state_.epoch < s.epochs) {
+  while (state_.epoch < s.epochs && state_.stage_step < stage_steps(s, spe)) {
     run_epoch(s, loader, *opt, sched);
     finish_epoch(s, loader, *opt);
   }
@@ -182,11 +182,16 @@ void Run::run_stage(size_t si) {
 
 void Run::run_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& opt, const Schedule& sched) {
   const int64_t spe = loader.batches_per_epoch();
+  const int64_t total = stage_steps(s, spe);
   model_->train();
-  progress_.start_epoch(s.name, state_.epoch + 1, s.epochs, loader.batch_index(), spe);
+  // A stage cut short by max_steps ends inside this epoch.
+  const int64_t epoch_end = std::min(spe, loader.batch_index() + (total - state_.stage_step));
+  progress_.start_epoch(s.name, state_.epoch + 1, s.epochs, loader.batch_index(), epoch_end);
   epoch_start_ = Clock::now();
   epoch_examples_ = 0;
-  while (auto batch = loader.next()) {
+  while (state_.stage_step < total) {
+    auto batch = loader.next();
+    if (!batch) break;
     const double lr = sched.at(state_.stage_step);
     opt.set_lr(lr);
     opt.zero_grad();
@@ -199,7 +204,7 @@ void Run::run_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& o
                ") -- lower optimizer.lr, add schedule.warmup_epochs or set grad_clip");
     loss.backward();
     if (uses_bitaug(s))  // gradients of lambda_b * loss at ba~ add to those at ba (RAOQ Eq. 9)
-      bitaug_backward(*model_, s, batch->x, batch->y, state_.stage_step, s.epochs * spe, config_.seed,
+      bitaug_backward(*model_, s, batch->x, batch->y, state_.stage_step, total, config_.seed,
                       state_.global_step);
     if (s.grad_clip > 0) clip_grad_norm(opt.params(), s.grad_clip);
     opt.step();
@@ -247,7 +252,8 @@ void Run::finish_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer
                      format("train loss %.4f acc %.2f%%", t.mean_loss(), t.accuracy()) + " (" +
                      Progress::format_duration(seconds) +
                      format(", %.0f ex/s)", static_cast<double>(epoch_examples_) / std::max(1e-9, seconds));
-  const bool due = (state_.epoch + 1) % s.eval.every_epochs == 0 || state_.epoch + 1 == s.epochs;
+  const bool last = state_.epoch + 1 == s.epochs || state_.stage_step >= stage_steps(s, loader.batches_per_epoch());
+  const bool due = (state_.epoch + 1) % s.eval.every_epochs == 0 || last;
   if (due) {
     const bool held_out = splits_.validation != nullptr;
     const EvalResult r = evaluate(*model_, held_out ? splits_.validation : splits_.test,

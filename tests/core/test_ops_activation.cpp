@@ -12,11 +12,6 @@ using namespace raoq;
 
 namespace {
 
-// Restores the thread count when a test ends, even through a failed REQUIRE.
-struct ThreadCountGuard {
-  int saved = num_threads();
-  ~ThreadCountGuard() { set_num_threads(saved); }
-};
 
 void require_values(const Tensor& t, const std::vector<float>& expected, float tol = 1e-6f) {
   REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
@@ -63,7 +58,7 @@ TEST_CASE("relu: the gradient at exactly 0 is 0", "[core]") {
 }
 
 TEST_CASE("activations: parallel chunks equal the element-by-element formula", "[core]") {
-  const ThreadCountGuard restore;
+  const testing::ThreadCountGuard restore;
   set_num_threads(2);
   Tensor x = testing::uniform({300000}, -4, 4, 7);  // several chunks of the elementwise grain
   Tensor y = ops::gelu(x);

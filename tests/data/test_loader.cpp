@@ -173,7 +173,7 @@ TEST_CASE("loader: normalisation and pad-crop/flip augmentation are what they cl
 
 TEST_CASE("loader: batches do not depend on prefetching or on the thread count", "[data]") {
   const auto ds = random_images();
-  const int threads_before = num_threads();
+  const raoq::testing::ThreadCountGuard restore;
   set_num_threads(1);
   DataLoader reference(ds, augmenting(0));
   const std::vector<Batch> expected = run(reference, 2);
@@ -187,7 +187,6 @@ TEST_CASE("loader: batches do not depend on prefetching or on the thread count",
       for (size_t k = 0; k < got.size(); ++k) REQUIRE(same_batch(got[k], expected[k]));
     }
   }
-  set_num_threads(threads_before);
 }
 
 TEST_CASE("loader: a restored state continues with bitwise the same batches", "[data]") {

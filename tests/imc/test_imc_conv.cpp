@@ -11,14 +11,9 @@
 
 using namespace raoq;
 using namespace raoq::imc;
+using raoq::testing::random_codes;
 
 namespace {
-Tensor random_codes(const Shape& shape, float lo, float hi, uint64_t seed) {
-  Generator gen(seed);
-  Tensor t = Tensor::empty(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = lo + float(gen.below(uint64_t(hi - lo + 1)));
-  return t;
-}
 Tensor input_codes(const Shape& shape, const AdcConfig& c, uint64_t seed) {
   const InputCodes in = accepted_inputs(c);
   if (!in.odd_only) return random_codes(shape, in.lo, in.hi, seed);

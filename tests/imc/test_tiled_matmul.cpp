@@ -14,14 +14,9 @@
 
 using namespace raoq;
 using namespace raoq::imc;
+using raoq::testing::random_codes;
 
 namespace {
-Tensor random_codes(const Shape& shape, float lo, float hi, uint64_t seed) {
-  Generator gen(seed);
-  Tensor t = Tensor::empty(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = lo + float(gen.below(uint64_t(hi - lo + 1)));
-  return t;
-}
 // Input codes the array accepts for config c.
 Tensor input_codes(const Shape& shape, const AdcConfig& c, uint64_t seed) {
   const InputCodes in = accepted_inputs(c);
@@ -233,10 +228,12 @@ TEST_CASE("tiled_matmul: analog noise is reproducible from the generator and siz
   TiledOptions o1, o2;
   o1.noise = &g1, o2.noise = &g2;
   const Tensor a = tiled_matmul(xs, wq, c, o1);
-  const int threads = num_threads();
-  set_num_threads(1);  // the noise streams do not depend on how the blocks are shared out
-  const Tensor b = tiled_matmul(xs, wq, c, o2);
-  set_num_threads(threads);
+  Tensor b;
+  {
+    const testing::ThreadCountGuard restore;
+    set_num_threads(1);  // the noise streams do not depend on how the blocks are shared out
+    b = tiled_matmul(xs, wq, c, o2);
+  }
   REQUIRE(a.to_vector() == b.to_vector());
   const Tensor exact = plain_product(xs, wq);
   double var = 0;

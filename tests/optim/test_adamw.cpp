@@ -9,13 +9,6 @@ namespace {
 // can double the relative rounding, so 1e-6 leaves room.
 constexpr double kTol = 1e-6;
 
-void require_values(const Tensor& t, std::vector<double> expected) {
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  for (size_t i = 0; i < expected.size(); ++i) {
-    INFO(t.name() << "[" << i << "]");
-    CHECK(t.data()[i] == Approx(expected[i]).epsilon(kTol).margin(kTol));
-  }
-}
 }  // namespace
 
 TEST_CASE("adamw: two steps with decoupled weight decay and bias correction", "[optim]") {
@@ -28,7 +21,7 @@ TEST_CASE("adamw: two steps with decoupled weight decay and bias correction", "[
   //   p -= 0.1 * [1, 1] -> [0.89, -2.08]   (eps = 1e-8 moves it by 2e-9, below float resolution here)
   p.set_grad(Tensor::from_vector({0.5f, 0.25f}, {2}));
   opt.step();
-  require_values(p, {0.89, -2.08});
+  testing::require_values(p, {0.89, -2.08}, kTol);
   // step 2, g = [-1, 0.5]:
   //   decay p *= 0.99 -> [0.8811, -2.0592]
   //   m = 0.9 [0.05, 0.025] + 0.1 [-1, 0.5] = [-0.055, 0.0725]
@@ -38,14 +31,14 @@ TEST_CASE("adamw: two steps with decoupled weight decay and bias correction", "[
   //   ratio = [-0.3661035, 0.9651820] -> p = [0.8811 + 0.0366104, -2.0592 - 0.0965182] = [0.9177104, -2.1557182]
   p.set_grad(Tensor::from_vector({-1.0f, 0.5f}, {2}));
   opt.step();
-  require_values(p, {0.91771035, -2.1557182});
+  testing::require_values(p, {0.91771035, -2.1557182}, kTol);
   const auto state = opt.state_dict();
   REQUIRE(state[1].first == "w.step");
   REQUIRE(state[1].second.item() == 2.0f);
   REQUIRE(state[2].first == "w.exp_avg");
-  require_values(state[2].second, {-0.055, 0.0725});
+  testing::require_values(state[2].second, {-0.055, 0.0725}, kTol);
   REQUIRE(state[3].first == "w.exp_avg_sq");
-  require_values(state[3].second, {1.24975e-3, 3.124375e-4});
+  testing::require_values(state[3].second, {1.24975e-3, 3.124375e-4}, kTol);
 }
 
 TEST_CASE("adamw: a parameter without a gradient is skipped and keeps its own step count", "[optim]") {

@@ -148,7 +148,7 @@ TEST_CASE("learning: a small CNN fits bright-quadrant images with SGD and with A
 }
 
 TEST_CASE("learning: the same seed and thread count give bitwise-identical parameters", "[optim][layers]") {
-  const int threads = num_threads();
+  const testing::ThreadCountGuard restore;
   set_num_threads(2);
   const Images data = quadrant_images(32, 12);
   const auto run = [&] {
@@ -162,7 +162,6 @@ TEST_CASE("learning: the same seed and thread count give bitwise-identical param
     return state;
   };
   const NamedTensors a = run(), b = run();
-  set_num_threads(threads);
   REQUIRE(a.size() > 20);
   REQUIRE(same_bytes(a, b));
 }

@@ -10,15 +10,9 @@
 
 using namespace raoq;
 using namespace raoq::quant;
+using raoq::testing::random_codes;
 
 namespace {
-// Random integer codes in [lo, hi].
-Tensor random_codes(const Shape& shape, float lo, float hi, uint64_t seed) {
-  Generator gen(seed);
-  Tensor t = Tensor::empty(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = lo + float(gen.below(uint64_t(hi - lo + 1)));
-  return t;
-}
 // y[m,n] = sum_k a[m,k] b[n,k] by loops (exact on integer codes).
 Tensor product(const Tensor& a, const Tensor& b) {
   const int64_t M = a.size(0), K = a.size(1), N = b.size(0);

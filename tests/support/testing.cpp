@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/autograd.h"
+#include "core/parallel.h"
 #include "core/rng.h"
 
 namespace raoq::testing {
@@ -32,6 +33,24 @@ Tensor uniform_away_from_zero(const Shape& shape, float hi, float gap, uint64_t 
   t.set_requires_grad(requires_grad);
   return t;
 }
+
+Tensor random_codes(const Shape& shape, float lo, float hi, uint64_t seed) {
+  Generator gen(seed);
+  Tensor t = Tensor::empty(shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = lo + float(gen.below(uint64_t(hi - lo + 1)));
+  return t;
+}
+
+void require_values(const Tensor& t, const std::vector<double>& expected, double tol) {
+  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
+  for (size_t i = 0; i < expected.size(); ++i) {
+    INFO(t.name() << "[" << i << "]");
+    CHECK(t.data()[i] == Approx(expected[i]).epsilon(tol).margin(tol));
+  }
+}
+
+ThreadCountGuard::ThreadCountGuard() : saved(num_threads()) {}
+ThreadCountGuard::~ThreadCountGuard() { set_num_threads(saved); }
 
 namespace {
 std::set<std::string>& cases() {

@@ -16,6 +16,18 @@ Tensor uniform(const Shape& shape, float lo, float hi, uint64_t seed, bool requi
 Tensor randn(const Shape& shape, uint64_t seed, bool requires_grad = true);
 // Uniform values whose magnitude is at least `gap` (keeps inputs away from kinks at 0).
 Tensor uniform_away_from_zero(const Shape& shape, float hi, float gap, uint64_t seed, bool requires_grad = true);
+// Whole numbers drawn uniformly from [lo, hi] (integer codes for the quantizer and array tests).
+Tensor random_codes(const Shape& shape, float lo, float hi, uint64_t seed);
+
+// Checks every element of `t` against `expected` within `tol`, relative and absolute.
+void require_values(const Tensor& t, const std::vector<double>& expected, double tol);
+
+// Restores the thread count when a test ends, even through a failed REQUIRE.
+struct ThreadCountGuard {
+  int saved;
+  ThreadCountGuard();
+  ~ThreadCountGuard();
+};
 
 // The gradcheck-case registry: RAOQ_GRADCHECK_CASE records its op name here, and each
 // folder's registry test fails if an op that folder registered has no case.

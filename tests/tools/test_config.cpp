@@ -74,6 +74,7 @@ TEST_CASE("config: bad values are one line naming the key path", "[tools]") {
       {{"stages[0].optimizer.lr=\"fast\""}, "config: stages[0].optimizer.lr must be a number (got \"fast\")"},
       {{"stages[0].epochs=0"}, "config: stages[0].epochs must be an integer in [1, 100000] (got 0)"},
       {{"stages[0].epochs=2.5"}, "config: stages[0].epochs must be an integer in [1, 100000] (got 2.5)"},
+      {{"stages[0].max_steps=-1"}, "config: stages[0].max_steps must be a non-negative integer (got -1)"},
       {{"stages[0].batch_size=true"}, "config: stages[0].batch_size must be an integer in [1, 1048576] (got true)"},
       {{"stages[0].optimizer.momentum=1"}, "config: stages[0].optimizer.momentum must be in [0, 1) (got 1)"},
       {{"stages[0].optimizer.name=adam"},

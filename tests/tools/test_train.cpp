@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "optim/schedule.h"
 #include "tests/support/testing.h"
 #include "tests/tools/tools_testing.h"
 #include "tools/checkpoint.h"
@@ -208,6 +209,47 @@ TEST_CASE("train: resuming after an interruption at any step gives bitwise the s
     }
     fs::remove_all(reference);
   }
+}
+
+TEST_CASE("train: max_steps ends a stage inside an epoch, the schedule spans it, and resume stays exact", "[tools]") {
+  Json config = testing::tiny_config(data_dir(), kCnn);
+  config["stages"][0]["max_steps"] = 7;  // 2 epochs of 5 steps, cut after 2 steps of the second
+  const std::string reference = testing::make_temp_dir("raoq_cap_");
+  std::string log;
+  const Results r = train_in(reference, config, false, {}, &log);
+  INFO(log);
+  CHECK_THAT(log, Catch::Contains("2 epochs x 5 steps, ending after 7 steps (max_steps)"));
+  REQUIRE(r.stages.size() == 2);
+  CHECK(r.stages[0].steps == 7);
+  CHECK(r.stages[1].steps == 3);
+  // The cosine runs over the 7 steps (3 of warm-up: 0.5 epoch of 5 steps, rounded), not over 10.
+  const Schedule capped = Schedule::cosine(0.05, 7, 0.0, 3), full = Schedule::cosine(0.05, 10, 0.0, 3);
+  bool seen = false;
+  int evals_in_a = 0;
+  for (const auto& row : metrics_rows(reference)) {
+    if (row["stage"] != "a") continue;
+    if (row["kind"] == "eval") ++evals_in_a;
+    if (row["kind"] != "train" || row["step"] != 6) continue;  // the row logged after stage step 5
+    seen = true;
+    CHECK(row["lr"].get<double>() == Approx(capped.at(5)).epsilon(1e-12));
+    CHECK(capped.at(5) != Approx(full.at(5)));
+  }
+  CHECK(seen);
+  CHECK(evals_in_a == 1 + 1 + 1);  // validation after epoch 1 and after the cut, test at the stage end
+  // Interrupted at the cut and just after it, the run resumes to the same result.
+  for (int64_t stop : {7, 8}) {
+    INFO("interrupted after step " << stop);
+    const std::string run = testing::make_temp_dir("raoq_cap_resume_");
+    REQUIRE_THROWS_AS(train_in(run, config, false,
+                               [stop](int64_t step) {
+                                 if (step == stop) throw Interrupted{};
+                               }),
+                      Interrupted);
+    train_in(run, config, true);
+    require_same_run(reference, run);
+    fs::remove_all(run);
+  }
+  fs::remove_all(reference);
 }
 
 TEST_CASE("train: a stop request (Ctrl-C) saves last.safetensors and resumes exactly", "[tools]") {
