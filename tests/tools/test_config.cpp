@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "tests/support/testing.h"
+#include "tests/tools/tools_testing.h"
 #include "tools/config.h"
 
 using namespace raoq;
@@ -32,15 +33,9 @@ Json base_config() {
   })");
 }
 
-// Applies the overrides to the base config and returns the validation error ("" if valid).
+// The validation error of the base config (or `j`) with the overrides ("" if valid).
 std::string error_for(const std::vector<std::string>& overrides, Json j = base_config()) {
-  try {
-    for (const auto& o : overrides) apply_override(j, o);
-    parse_config(j, "default");
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return testing::config_error(std::move(j), overrides);
 }
 
 }  // namespace

@@ -41,14 +41,7 @@ Json base_config() {
 }
 
 std::string error_for(const std::vector<std::string>& overrides) {
-  Json j = base_config();
-  try {
-    for (const auto& o : overrides) apply_override(j, o);
-    parse_config(j, "default");
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return testing::config_error(base_config(), overrides);
 }
 
 }  // namespace

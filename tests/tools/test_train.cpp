@@ -100,6 +100,21 @@ void require_same_run(const std::string& reference, const std::string& resumed) 
   REQUIRE(ref["table"] == res["table"]);
 }
 
+// Runs `config` with a crash after step `stop`, resumes it, and requires the finished run to
+// equal the uninterrupted one in `reference`.
+void require_resumes_exactly(const std::string& reference, const Json& config, int64_t stop) {
+  INFO("interrupted after step " << stop);
+  const std::string run = testing::make_temp_dir("raoq_resume_");
+  REQUIRE_THROWS_AS(train_in(run, config, false,
+                             [stop](int64_t step) {
+                               if (step == stop) throw Interrupted{};
+                             }),
+                    Interrupted);
+  train_in(run, config, true);
+  require_same_run(reference, run);
+  fs::remove_all(run);
+}
+
 }  // namespace
 
 TEST_CASE("train: a run writes its config, metrics, checkpoints and results", "[tools]") {
@@ -195,18 +210,7 @@ TEST_CASE("train: resuming after an interruption at any step gives bitwise the s
     // Before the first checkpoint (3), mid-epoch, at an epoch's last step (5: the epoch-end
     // checkpoint is lost), right after a checkpoint (6, 12), at the end of a stage (10) and
     // inside the second stage (11).
-    for (int64_t stop : {1, 4, 5, 6, 7, 10, 11, 12}) {
-      INFO("interrupted after step " << stop);
-      const std::string run = testing::make_temp_dir("raoq_resume_");
-      REQUIRE_THROWS_AS(train_in(run, config, false,
-                                 [stop](int64_t step) {
-                                   if (step == stop) throw Interrupted{};
-                                 }),
-                        Interrupted);
-      train_in(run, config, true);
-      require_same_run(reference, run);
-      fs::remove_all(run);
-    }
+    for (int64_t stop : {1, 4, 5, 6, 7, 10, 11, 12}) require_resumes_exactly(reference, config, stop);
     fs::remove_all(reference);
   }
 }
@@ -237,18 +241,7 @@ TEST_CASE("train: max_steps ends a stage inside an epoch, the schedule spans it,
   CHECK(seen);
   CHECK(evals_in_a == 1 + 1 + 1);  // validation after epoch 1 and after the cut, test at the stage end
   // Interrupted at the cut and just after it, the run resumes to the same result.
-  for (int64_t stop : {7, 8}) {
-    INFO("interrupted after step " << stop);
-    const std::string run = testing::make_temp_dir("raoq_cap_resume_");
-    REQUIRE_THROWS_AS(train_in(run, config, false,
-                               [stop](int64_t step) {
-                                 if (step == stop) throw Interrupted{};
-                               }),
-                      Interrupted);
-    train_in(run, config, true);
-    require_same_run(reference, run);
-    fs::remove_all(run);
-  }
+  for (int64_t stop : {7, 8}) require_resumes_exactly(reference, config, stop);
   fs::remove_all(reference);
 }
 

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "tools/config.h"
 
 namespace raoq::testing {
 namespace {
@@ -89,6 +90,16 @@ Json tiny_config(const std::string& data_dir, const Json& model) {
   c["data"]["root"] = data_dir;
   c["model"] = model;
   return c;
+}
+
+std::string config_error(Json config, const std::vector<std::string>& overrides) {
+  try {
+    for (const auto& o : overrides) tools::apply_override(config, o);
+    tools::parse_config(config, "default");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace raoq::testing

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "models/json_fields.h"
 
@@ -25,5 +26,8 @@ void write_synthetic_idx(const std::string& dir, int64_t train, int64_t test, in
 // and stage "b" (AdamW, step schedule, 1 epoch), validation split, augmentation, frequent
 // checkpoints and log rows. `model` is the model description.
 Json tiny_config(const std::string& data_dir, const Json& model);
+
+// Applies the --set style overrides to `config` and validates it: the error message, "" if valid.
+std::string config_error(Json config, const std::vector<std::string>& overrides);
 
 }  // namespace raoq::testing
