@@ -52,15 +52,15 @@ Tensor ImcConv2d::forward(const Tensor& x) {
   if (!array_enabled) return QuantConv2d::forward(x);
   RAOQ_CHECK(x.dim() == 4 && x.size(1) == in_channels, label(), " (", in_channels, "->", out_channels,
              "): expected input (N, ", in_channels, ", H, W), got ", shape_str(x.shape()));
-  const quant::Quantized a = act_quant->quantize(x);      // xq: (N, C_in, H, W)
-  const quant::Quantized w = weight_quant->quantize(weight);  // wq: (C_out, C_in, k, k)
   const AdcConfig c = layer_config();
   const quant::ShiftMap map = input_map();
-  const Tensor xs = map.gain == 1.0f && map.shift == 0.0f ? a.codes : quant::a_shift(a.codes, map);
+  const quant::Quantized a = act_quant->quantize(x, map);    // xs = gain xq - shift: (N, C_in, H, W)
+  const quant::Quantized w = weight_quant->quantize(weight);  // wq: (C_out, C_in, k, k)
+  const Tensor& xs = a.codes;
   TiledOptions opt;
   opt.rounding = adc_rounding, opt.noise = noise;
   if (stats) {
-    stats->record_forward(a.codes, xs, w.codes, map, c, options, x.size(2), x.size(3));
+    stats->record_forward(xs, w.codes, map, c, options, x.size(2), x.size(3));
     opt.observer = stats.get();
   }
   const Tensor acc = imc_conv2d(xs, w.codes, c, options, opt);  // (N, C_out, H_out, W_out)

@@ -37,16 +37,15 @@ Tensor ImcLinear::forward(const Tensor& x) {
   if (!array_enabled) return QuantLinear::forward(x);
   RAOQ_CHECK(x.dim() >= 1 && x.size(-1) == in_features, label(), " (", in_features, "->", out_features,
              "): expected input (..., ", in_features, "), got ", shape_str(x.shape()));
-  const quant::Quantized a = act_quant->quantize(x);          // xq: (..., in)
-  const quant::Quantized w = weight_quant->quantize(weight);  // wq: (out, in)
   const AdcConfig c = layer_config();
   const quant::ShiftMap map = input_map();
-  const Tensor codes = ops::reshape(a.codes, {-1, in_features});  // (M, in)
-  const Tensor xs = map.gain == 1.0f && map.shift == 0.0f ? codes : quant::a_shift(codes, map);
+  const quant::Quantized a = act_quant->quantize(x, map);     // xs = gain xq - shift: (..., in)
+  const quant::Quantized w = weight_quant->quantize(weight);  // wq: (out, in)
+  const Tensor xs = ops::reshape(a.codes, {-1, in_features});  // (M, in)
   TiledOptions opt;
   opt.rounding = adc_rounding, opt.noise = noise;
   if (stats) {
-    stats->record_forward(codes, xs, w.codes, map, c, {}, 1, 1);
+    stats->record_forward(xs, w.codes, map, c, {}, 1, 1);
     opt.observer = stats.get();
   }
   const Tensor acc = tiled_matmul(xs, w.codes, c, opt);  // (M, out)

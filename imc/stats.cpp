@@ -23,7 +23,7 @@ int64_t Histogram::total() const {
 
 LayerStats::LayerStats(std::string path) : path_(std::move(path)) {}
 
-void LayerStats::record_forward(const Tensor& xq, const Tensor& xs, const Tensor& wq, quant::ShiftMap map,
+void LayerStats::record_forward(const Tensor& xs, const Tensor& wq, quant::ShiftMap map,
                                 const AdcConfig& config, const ops::Conv2dOptions& options, int64_t H, int64_t W) {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t N = wq.size(0), K = wq.numel() / N, T = row_tiles(config, K);
@@ -36,8 +36,9 @@ void LayerStats::record_forward(const Tensor& xq, const Tensor& xs, const Tensor
   RAOQ_CHECK(config.ba == config_.ba && N == N_ && K == K_, "LayerStats '", path_,
              "': the layer's ADC bits or shape changed during a statistics session (collect with a fixed ba)");
   for (int64_t i = 0; i < xs.numel(); ++i) {
-    xs_ss_ += double(xs.data()[i]) * xs.data()[i];
-    xq_ss_ += double(xq.data()[i]) * xq.data()[i];
+    const double s = xs.data()[i], q = (s + map.shift) / map.gain;  // the code before the map: exact
+    xs_ss_ += s * s;
+    xq_ss_ += q * q;
   }
   x_count_ += double(xs.numel());
 

@@ -75,9 +75,10 @@ struct LayerSummary {
 class LayerStats : public TileObserver {
  public:
   explicit LayerStats(std::string path);
-  // Called by the layer before each array product. xq: codes, xs: array inputs (same numel),
-  // wq: (N, C, kH, kW) or (N, K); H, W: input size of a convolution (1, 1 for a linear layer).
-  void record_forward(const Tensor& xq, const Tensor& xs, const Tensor& wq, quant::ShiftMap map,
+  // Called by the layer before each array product. xs: the array inputs, map.gain * xq - map.shift
+  // for the activation codes xq; wq: (N, C, kH, kW) or (N, K); H, W: input size of a convolution
+  // (1, 1 for a linear layer).
+  void record_forward(const Tensor& xs, const Tensor& wq, quant::ShiftMap map,
                       const AdcConfig& config, const ops::Conv2dOptions& options, int64_t H, int64_t W);
   void observe(const TileView& view) override;
   LayerSummary summary() const;

@@ -31,13 +31,28 @@ ShiftMap a_shift_map(int bx, Representation rep) {
   return {2.0f, std::ldexp(1.0f, bx) - 1.0f};
 }
 
-// xq: any shape -> xs: same shape.   dxq += gain * dxs
+// xq: any shape -> xs: same shape.   dxq = gain * dxs
+// Both passes split the flat range over the threads, and the backward writes its fresh gradient
+// buffer once (no zero-fill, no second pass): on the array layers' activations these passes are
+// memory-bound, and serial ones were the larger part of the ADC step's extra time at 2 threads.
 Tensor a_shift(const Tensor& xq, ShiftMap map) {
   RAOQ_CHECK(map.gain != 0.0f, "a_shift: gain must be non-zero");
   Tensor out = Tensor::empty(xq.shape());
-  out.flat() = map.gain * xq.flat() - map.shift;
-  return autograd::record("a_shift", {xq}, out, {"gain"},
-                          [gain = map.gain](BackwardContext& ctx) { ctx.dinput(0) += gain * ctx.dout(); });
+  const float gain = map.gain, shift = map.shift;
+  const float* in = xq.data();
+  float* o = out.data();
+  parallel_for(xq.numel(), [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) o[i] = gain * in[i] - shift;
+  }, 1 << 14);
+  return autograd::record("a_shift", {xq}, out, {"gain"}, [gain](BackwardContext& ctx) {
+    const float* g = ctx.dout_tensor().data();
+    float* d = ctx.dinput_uninit(0).data();  // written in full below
+    parallel_for(ctx.dout_tensor().numel(), [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) d[i] = gain * g[i];
+    }, 1 << 14);
+  });
 }
 
 // y_array: (M, N) viewed flat over leading dims   wq: (N, K)   -> y: (M, N)

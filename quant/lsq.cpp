@@ -79,15 +79,17 @@ struct Partial {
 // The backward loops write dx (=, not +=): the op's gradient buffer is fresh and the channel blocks
 // cover every element, so it needs no zero-fill first.
 
-// Codes backward over [i0, i1): dx = g/s inside, 0 outside; returns (sum_inside -g v / s, sum_inside -g / s).
+// Codes backward over [i0, i1) for output gain * code - shift: with gi = gain * g inside and 0
+// outside, dx = gi/s; returns (sum -gi v / s, sum -gi / s). gain is 1 or 2, so gain * g is exact.
 template <bool kDx>
-Partial codes_backward(const float* x, const float* g, float* dx, int64_t i0, int64_t i1, float s, float b, CodeRange r) {
+Partial codes_backward(const float* x, const float* g, float* dx, int64_t i0, int64_t i1, float s, float b, CodeRange r,
+                       float gain) {
   const float lo = r.lo, hi = r.hi;
   float gv = 0, gs = 0;  // float lanes within a block (<= 16384 elements); blocks are summed in double
 #pragma omp simd reduction(+ : gv, gs)
   for (int64_t i = i0; i < i1; ++i) {
     const float v = (x[i] - b) / s;
-    const float gi = ((v >= lo) & (v <= hi)) ? g[i] : 0.0f;
+    const float gi = ((v >= lo) & (v <= hi)) ? gain * g[i] : 0.0f;
     if constexpr (kDx) dx[i] = gi / s;
     gv += gi * v;
     gs += gi;
@@ -161,21 +163,23 @@ Tensor grad_scale(const Tensor& x, float g) {
   return autograd::record("grad_scale", {x}, out, {"g"}, [g](BackwardContext& ctx) { ctx.dinput(0) += g * ctx.dout(); });
 }
 
-// codes = round(clip((x - beta)/s, lo, hi)).   saves: x, s, beta (v is recomputed in backward)
-//   inside (lo <= v <= hi): dx += dy/s, ds += -dy v/s, dbeta += -dy/s;   outside: nothing
-Tensor lsq_codes(const Tensor& x, const Tensor& s, const Tensor& beta, CodeRange r, Rounding rounding) {
+// out = gain * round(clip((x - beta)/s, lo, hi)) - shift.   saves: x, s, beta (v is recomputed in backward)
+//   inside (lo <= v <= hi), gi = gain dy: dx += gi/s, ds += -gi v/s, dbeta += -gi/s;   outside: nothing
+Tensor lsq_codes(const Tensor& x, const Tensor& s, const Tensor& beta, CodeRange r, Rounding rounding, float gain,
+                 float shift) {
+  RAOQ_CHECK(gain == 1.0f || gain == 2.0f, "lsq_codes: gain must be 1 or 2 (got ", gain, ")");
   const detail::ChannelBlocks L = layout_of("lsq_codes", x, s, beta, r);
   Tensor out = Tensor::empty(x.shape());
   const float* xp = x.data();
   float* op = out.data();
   L.run([&](int64_t, int64_t c, int64_t begin, int64_t end) {
     const float sc = s.data()[s.numel() == 1 ? 0 : c], bc = beta_at(beta, c);
-    if (rounding == Rounding::apply) quantize_range<true>(xp, op, begin, end, sc, bc, r, 1.0f, 0.0f);
-    else quantize_range<false>(xp, op, begin, end, sc, bc, r, 1.0f, 0.0f);
+    if (rounding == Rounding::apply) quantize_range<true>(xp, op, begin, end, sc, bc, r, gain, -shift);
+    else quantize_range<false>(xp, op, begin, end, sc, bc, r, gain, -shift);
   });
   return autograd::record(
-      "lsq_codes", {x, s, beta}, out, {"x", "s", "beta"},
-      [x = x.detach(), s = s.detach(), beta = beta.defined() ? beta.detach() : Tensor(), r, L](BackwardContext& ctx) {
+      "lsq_codes", {x, s, beta}, out, {"x", "s", "beta", "gain"},
+      [x = x.detach(), s = s.detach(), beta = beta.defined() ? beta.detach() : Tensor(), r, L, gain](BackwardContext& ctx) {
         const float* xv = x.data();
         const float* g = ctx.dout_tensor().data();
         float* dx = ctx.needs(0) ? ctx.dinput_uninit(0).data() : nullptr;  // written in full below
@@ -183,8 +187,8 @@ Tensor lsq_codes(const Tensor& x, const Tensor& s, const Tensor& beta, CodeRange
         std::vector<double> ps(static_cast<size_t>(L.units()), 0.0), pb(ps);
         L.run([&](int64_t u, int64_t c, int64_t begin, int64_t end) {
           const float sc = s.data()[s.numel() == 1 ? 0 : c], bc = beta_at(beta, c);
-          const Partial part = dx ? codes_backward<true>(xv, g, dx, begin, end, sc, bc, r)
-                                  : codes_backward<false>(xv, g, dx, begin, end, sc, bc, r);
+          const Partial part = dx ? codes_backward<true>(xv, g, dx, begin, end, sc, bc, r, gain)
+                                  : codes_backward<false>(xv, g, dx, begin, end, sc, bc, r, gain);
           ps[static_cast<size_t>(u)] = part.s;
           pb[static_cast<size_t>(u)] = part.b;
         });

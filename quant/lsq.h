@@ -66,7 +66,10 @@ float lsq_grad_scale(int64_t n, float qp);
 
 // Codes round(clip((x - beta) / s, r.lo, r.hi)) with the code surrogate above. s must be positive
 // (run it through scale_floor first); the op checks this and names the bad value.
-Tensor lsq_codes(const Tensor& x, const Tensor& s, const Tensor& beta, CodeRange r, Rounding rounding = Rounding::apply);
+// gain and shift give the codes as an array takes them, gain * code - shift (A-shift, ashift.h:
+// gain 1 or 2), in the same pass: the same numbers as a_shift(lsq_codes(...)), bit for bit.
+Tensor lsq_codes(const Tensor& x, const Tensor& s, const Tensor& beta, CodeRange r, Rounding rounding = Rounding::apply,
+                 float gain = 1.0f, float shift = 0.0f);
 
 // Fused fake quantization s * codes + beta (one pass, no intermediate codes tensor), with the
 // LSQ/LSQ+ gradients above. Used by the QAT layers.

@@ -52,10 +52,10 @@ Tensor ActQuantizer::forward(const Tensor& x) {
   return lsq_fake_quant(x, s, b, range(), rounding);
 }
 
-Quantized ActQuantizer::quantize(const Tensor& x) {
+Quantized ActQuantizer::quantize(const Tensor& x, ShiftMap map) {
   Quantized q;
   prepare(x, &q.scale, &q.offset);
-  q.codes = lsq_codes(x, q.scale, q.offset, range(), rounding);
+  q.codes = lsq_codes(x, q.scale, q.offset, range(), rounding, map.gain, map.shift);
   return q;
 }
 

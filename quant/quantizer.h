@@ -17,6 +17,7 @@
 #include <string>
 
 #include "layers/module.h"
+#include "quant/ashift.h"
 #include "quant/lsq.h"
 
 namespace raoq::quant {
@@ -47,7 +48,9 @@ class ActQuantizer : public Module {
  public:
   ActQuantizer(int bits, bool signed_codes, bool learn_offset);
   Tensor forward(const Tensor& x) override;  // fake quantization (QAT)
-  Quantized quantize(const Tensor& x);       // codes (IMC layers)
+  // Codes (IMC layers); with a map, the codes as the array sees them, map.gain * code - map.shift
+  // (A-shift fused into the same pass).
+  Quantized quantize(const Tensor& x, ShiftMap map = no_shift());
   CodeRange range() const;
   bool initialized() const;
   void initialize_from(const Tensor& x);     // LSQ+ init from a batch, marks initialized

@@ -74,6 +74,44 @@ RAOQ_GRADCHECK_CASE("a_shift", "-1/1 map (gain 2)", "[quant]") {
       {xq});
 }
 
+TEST_CASE("lsq_codes with an A-shift map: the same numbers as a_shift(lsq_codes), forward and every gradient", "[quant]") {
+  // The IMC layers quantize straight to the array's input codes in one pass; this pins that the
+  // fused pass changes no bit of the codes or of dx, ds, dbeta against the two-op form.
+  const auto rep = GENERATE(Representation::zero_one, Representation::minus_one_one);
+  CAPTURE(to_string(rep));
+  const ShiftMap map = a_shift_map(4, rep);
+  const Shape shape{3, 4, 9, 9};
+  const Tensor dy = testing::uniform(shape, -1.0f, 1.0f, 41, /*requires_grad=*/false);
+  const std::vector<float> dyv = dy.to_vector();
+  auto run = [&](bool fused) {
+    Tensor x = testing::uniform(shape, -0.3f, 2.5f, 40);  // some codes clip at each end
+    Tensor s = Tensor::scalar(0.15f).set_requires_grad(true), beta = Tensor::scalar(0.05f).set_requires_grad(true);
+    const Tensor xs = fused ? lsq_codes(x, s, beta, unsigned_codes(4), Rounding::apply, map.gain, map.shift)
+                            : a_shift(lsq_codes(x, s, beta, unsigned_codes(4)), map);
+    testing::backward_with(xs, dyv);
+    return std::vector<std::vector<float>>{xs.to_vector(), x.grad().to_vector(), s.grad().to_vector(),
+                                           beta.grad().to_vector()};
+  };
+  const auto fused = run(true), split = run(false);
+  REQUIRE(fused[0] == split[0]);
+  REQUIRE(fused[1] == split[1]);
+  REQUIRE(fused[2] == split[2]);
+  REQUIRE(fused[3] == split[3]);
+  REQUIRE_THROWS_WITH(lsq_codes(Tensor::ones({2}), Tensor::scalar(1.0f), Tensor(), unsigned_codes(4), Rounding::apply, 3.0f),
+                      Catch::Contains("gain must be 1 or 2"));
+}
+
+RAOQ_GRADCHECK_CASE("lsq_codes", "-1/1 A-shift map (gain 2, shift 15), rounding skipped", "[quant]") {
+  const Tensor x = testing::uniform({3, 5}, 0.2f, 2.0f, 42);  // (x - beta)/s inside [0, 15], away from the bounds
+  const Tensor s = Tensor::scalar(0.15f).set_requires_grad(true), beta = Tensor::scalar(0.05f).set_requires_grad(true);
+  RAOQ_REQUIRE_GRADCHECK(
+      "lsq_codes",
+      [](const std::vector<Tensor>& in) {
+        return lsq_codes(in[0], in[1], in[2], unsigned_codes(4), Rounding::skip, 2.0f, 15.0f);
+      },
+      {x, s, beta});
+}
+
 RAOQ_GRADCHECK_CASE("ashift_correct", "gain 2, shift 15", "[quant]") {
   const Tensor y = testing::uniform({4, 3}, -5.0f, 5.0f, 32);
   const Tensor wq = testing::uniform({3, 6}, -1.0f, 1.0f, 33);
