@@ -73,6 +73,9 @@ stages                a list of stages, run in order; each continues from the pr
     adc.mapping          (direct) direct | bit_sliced, for layers wider than the array's 4 bits
     adc.weight_noise, adc.output_noise  (0) Gaussian std in weight-code steps / in ADC steps D
     bitaug_offsets       ([-1, 1, 2]) BitAug trains at ba + one of these per step, weight cosine 1 -> 0
+    bitaug_bn_update     (false) BitAug's pass at ba~ also updates BatchNorm running statistics; false:
+                         only the pass at the target ba does, so eval-mode statistics describe the
+                         ADC the model is evaluated and deployed with
   sweep (adc):        methods (["vanilla", "raoq"]) and/or a list adc.ba ([6, 7, 8]): one stage per
                       (method, ba), named NAME-METHOD-baBA; init_from may map each method to its
                       start ({"vanilla": "qat_vanilla", "raoq": "qat"}). Each adc stage first evaluates

@@ -7,7 +7,8 @@
 //          loss(ba).backward();  set ba~ = ba + offset;  (lambda_b * loss(ba~)).backward();  back to ba
 //        with lambda_b = (1 + cos(pi * t / T)) / 2 over the stage's T steps, and the offset drawn
 //        uniformly from bitaug_offsets by a hash of (seed, global step): no generator state, so a
-//        resumed run draws the same offsets.
+//        resumed run draws the same offsets. The pass at ba~ leaves BatchNorm running statistics
+//        alone (bitaug_bn_update false, the default): eval mode runs at the target ba.
 // Conversion is in place and idempotent: layers already quantized (or already IMC) are kept, so a
 // stage continuing the previous stage's model keeps its trained quantizer state.
 #pragma once
@@ -35,7 +36,8 @@ double bitaug_lambda(int64_t stage_step, int64_t stage_steps);
 int bitaug_bits(const StageConfig& s, uint64_t seed, int64_t global_step);
 
 // The second half of a BitAug step: forward at ba~, backward of lambda_b * loss (gradients add to
-// those already accumulated), and back to the target ba. Returns the loss at ba~.
+// those already accumulated), and back to the target ba. BatchNorm running statistics come out as
+// they went in unless s.quant.bitaug_bn_update. Returns the loss at ba~.
 double bitaug_backward(Module& model, const StageConfig& s, const Tensor& x, const std::vector<int64_t>& y,
                        int64_t stage_step, int64_t stage_steps, uint64_t seed, int64_t global_step);
 

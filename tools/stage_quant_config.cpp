@@ -37,6 +37,7 @@ void parse_quant_stage(JsonFields& f, const std::string& kind, QuantStageConfig&
   q.wreshape = f.number("wreshape", raoq ? 0.002 : 0.0, Range::non_negative());
   q.bitaug = f.boolean("bitaug", raoq);
   q.bitaug_offsets = f.integers("bitaug_offsets", std::vector<int64_t>{-1, 1, 2}, -8, 8);
+  q.bitaug_bn_update = f.boolean("bitaug_bn_update", false);
   if (q.bitaug && q.bitaug_offsets.empty()) f.fail("bitaug_offsets", "must list at least one offset when bitaug is on");
   for (int64_t o : q.bitaug_offsets) {
     if (o == 0) f.fail("bitaug_offsets", "must not contain 0 (the target ba is always trained)");
@@ -125,6 +126,7 @@ void quant_stage_to_json(const std::string& kind, const QuantStageConfig& q, Jso
                {"output_noise", q.output_noise}};
   st["bitaug"] = q.bitaug;
   st["bitaug_offsets"] = q.bitaug_offsets;
+  st["bitaug_bn_update"] = q.bitaug_bn_update;
 }
 
 }  // namespace raoq::tools

@@ -4,7 +4,8 @@
 //   {"kind": "adc", "method": "raoq", "bits": 4, "init_from": "qat",
 //    "adc": {"rows": 512, "cols": 512, "ba": 8, "k": 4, "signed_input": true, "representation": "zero_one",
 //            "mapping": "direct", "weight_noise": 0, "output_noise": 0},
-//    "ashift": true, "wreshape": 0.002, "bitaug": true, "bitaug_offsets": [-1, 1, 2]}
+//    "ashift": true, "wreshape": 0.002, "bitaug": true, "bitaug_offsets": [-1, 1, 2],
+//    "bitaug_bn_update": false}
 // `method` only sets the defaults of the three switches (raoq: all on; vanilla: all off, the
 // vanilla QAT* baseline of DESIGN.md); each switch can be set on its own for ablations.
 // ashift false means signed activation codes with zero offset on array layers ("signed
@@ -32,6 +33,7 @@ struct QuantStageConfig {
   double weight_noise = 0.0, output_noise = 0.0;
   bool bitaug = false;
   std::vector<int64_t> bitaug_offsets{-1, 1, 2};
+  bool bitaug_bn_update = false;  // BitAug's pass at ba~ also moves BatchNorm running statistics
 };
 
 // Reads the keys of a "qat" or "adc" stage from `f` (nothing for other kinds).

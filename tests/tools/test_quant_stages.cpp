@@ -148,6 +148,42 @@ TEST_CASE("quant stages: BitAug's lambda falls by cosine from 1 to 0 and ba~ is 
   CHECK(seen == std::set<int>{6, 8, 9});
 }
 
+TEST_CASE("quant stages: BitAug's pass at ba~ leaves BatchNorm running statistics alone unless bitaug_bn_update",
+          "[tools]") {
+  Json j = base_config();
+  for (const bool update : {false, true}) {
+    CAPTURE(update);
+    apply_override(j, std::string("stages[3].bitaug_bn_update=") + (update ? "true" : "false"));
+    const Config c = parse_config(j, "x");
+    REQUIRE(c.stages[3].quant.bitaug_bn_update == update);
+    Json model = {{"name", "cnn-small"}, {"width", 2}};
+    auto m = models::build_from_json(models::validate_model(model, "config", "model"), "config", "model");
+    convert_for_stage(*m, c.stages[1], "stages[1]");
+    convert_for_stage(*m, c.stages[3], "stages[3]");
+    m->train();
+    const Tensor x = testing::uniform({4, 1, 12, 12}, -1.0f, 1.0f, 5, /*requires_grad=*/false);
+    m->forward(x);  // LSQ+ initialisation and a first running-statistics update, at the target ba
+    auto stats = [&] {
+      std::vector<float> v;
+      for (const auto& [name, t] : m->named_buffers())
+        if (name.find("running_") != std::string::npos)
+          for (float f : t.to_vector()) v.push_back(f);
+      return v;
+    };
+    const std::vector<float> before = stats();
+    REQUIRE(!before.empty());
+    const double loss = bitaug_backward(*m, c.stages[3], x, {0, 1, 2, 3}, 0, 10, 0, 0);
+    CHECK(std::isfinite(loss));
+    CHECK((stats() == before) == !update);
+    for (const auto& [path, layer] : imc::imc_layers(*m)) CHECK(layer->config.ba == 6);  // back at the target
+    bool any_grad = false;
+    for (const auto& [name, p] : m->named_parameters()) any_grad = any_grad || p.grad().defined();
+    CHECK(any_grad);  // the pass still backpropagates
+  }
+  CHECK_THAT(error_for({"stages[3].bitaug_bn_update=1"}),
+             Catch::StartsWith("config: stages[3].bitaug_bn_update must be"));
+}
+
 namespace {
 
 const std::string& data_dir() {
