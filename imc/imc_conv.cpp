@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "core/ops/im2col.h"
 #include "core/ops/kernels_winograd.h"
 #include "imc/tiled_kernel.h"
 
@@ -50,112 +51,23 @@ Geometry geometry_of(const char* op, const Tensor& xs, const Tensor& wq, const o
   return g;
 }
 
-// The output columns [lo, hi) whose input column ow * stride + off lies inside [0, W).
-void valid_columns(const Geometry& g, int64_t off, int64_t* lo, int64_t* hi) {
-  *lo = off >= 0 ? 0 : (-off + g.stride - 1) / g.stride;
-  *hi = g.W - 1 - off < 0 ? 0 : std::min(g.Wo, (g.W - 1 - off) / g.stride + 1);
-  *lo = std::min(*lo, *hi);
-}
-
-// With stride 1 and Wo == W ("same" width), a tap's patch row is the image plane shifted by
-// (off_h * W + off_w): one contiguous copy over the output rows that read inside the image, then
-// the few columns that wrapped onto a neighbouring image row are zeroed, column by column (short
-// per-row loops would each become a call). [j0, j1) is the copied range of flat output positions.
-struct Shifted {
-  int64_t shift = 0, j0 = 0, j1 = 0, lo = 0, hi = 0;
-};
-bool shifted_path(const Geometry& g) { return g.stride == 1 && g.Wo == g.W; }
-Shifted shifted_tap(const Geometry& g, int64_t off_h, int64_t off_w) {
-  Shifted t;
-  t.shift = off_h * g.W + off_w;
-  const int64_t oh0 = std::max<int64_t>(0, -off_h), oh1 = std::min(g.Ho, g.H - off_h);
-  t.j0 = std::max(oh0 * g.W, -t.shift);
-  t.j1 = std::min(oh1 * g.W, g.H * g.W - t.shift);
-  t.j1 = std::max(t.j0, t.j1);
-  valid_columns(g, off_w, &t.lo, &t.hi);
-  return t;
-}
-void zero_wrapped(float* row, const Geometry& g, const Shifted& t) {
-  for (int64_t ow = 0; ow < t.lo; ++ow)
-    for (int64_t oh = 0; oh < g.Ho; ++oh) row[oh * g.W + ow] = 0.0f;
-  for (int64_t ow = t.hi; ow < g.W; ++ow)
-    for (int64_t oh = 0; oh < g.Ho; ++oh) row[oh * g.W + ow] = 0.0f;
-}
-
-// cols[(c, i, j), p] = img[c, ih, iw] for the tap's input position, 0 in the padding.
-// img: (C, H, W)   cols: (K, P).
-void im2col(const float* img, const Geometry& g, float* cols) {
-  const int64_t P = g.P();
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t i = 0; i < g.kh; ++i)
-      for (int64_t j = 0; j < g.kw; ++j) {
-        float* row = cols + ((c * g.kh + i) * g.kw + j) * P;
-        const float* plane = img + c * g.H * g.W;
-        const int64_t off_h = i * g.dil - g.pad, off = j * g.dil - g.pad;
-        if (shifted_path(g)) {
-          const Shifted t = shifted_tap(g, off_h, off);
-          std::fill(row, row + t.j0, 0.0f);
-          std::copy(plane + t.j0 + t.shift, plane + t.j1 + t.shift, row + t.j0);
-          std::fill(row + t.j1, row + P, 0.0f);
-          zero_wrapped(row, g, t);
-          continue;
-        }
-        int64_t lo, hi;
-        valid_columns(g, off, &lo, &hi);
-        for (int64_t oh = 0; oh < g.Ho; ++oh) {
-          float* r = row + oh * g.Wo;
-          const int64_t ih = oh * g.stride + off_h;
-          if (ih < 0 || ih >= g.H) {
-            std::fill(r, r + g.Wo, 0.0f);
-            continue;
-          }
-          const float* src = plane + ih * g.W;
-          std::fill(r, r + lo, 0.0f);
-          for (int64_t ow = lo; ow < hi; ++ow) r[ow] = src[ow * g.stride + off];
-          std::fill(r + hi, r + g.Wo, 0.0f);
-        }
-      }
+ops::detail::ConvGeometry conv_geometry(const Geometry& g) {
+  ops::detail::ConvGeometry c;
+  c.n = g.B, c.c_in = g.C, c.h = g.H, c.w = g.W, c.c_out = g.N, c.kh = g.kh, c.kw = g.kw;
+  c.stride = g.stride, c.padding = g.pad, c.dilation = g.dil, c.groups = 1, c.ho = g.Ho, c.wo = g.Wo;
+  return c;
 }
 
 // The patch matrix (K, P) of one image: the image itself for a pointwise convolution (1x1,
-// stride 1, no padding), else im2col into buf.
+// stride 1, no padding), else conv2d's im2col into buf.
 const float* patches(const float* img, const Geometry& g, float* buf) {
   if (g.pointwise()) return img;
-  im2col(img, g, buf);
+  ops::detail::im2col(img, conv_geometry(g), buf, g.P());
   return buf;
 }
 
-// The adjoint: img[c, ih, iw] += cols[(c, i, j), p] for every tap inside the image. cols is
-// scratch: on the shifted path its wrapped entries (which read padding, so give nothing back) are
-// zeroed and the whole in-plane range is added in one vectorised pass.
-void col2im(float* cols, const Geometry& g, float* img) {
-  const int64_t P = g.P();
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t i = 0; i < g.kh; ++i)
-      for (int64_t j = 0; j < g.kw; ++j) {
-        float* row = cols + ((c * g.kh + i) * g.kw + j) * P;
-        float* plane = img + c * g.H * g.W;
-        const int64_t off_h = i * g.dil - g.pad, off = j * g.dil - g.pad;
-        if (shifted_path(g)) {
-          const Shifted t = shifted_tap(g, off_h, off);
-          zero_wrapped(row, g, t);
-          float* dst = plane + t.j0 + t.shift;
-          const float* src = row + t.j0;
-#pragma omp simd
-          for (int64_t q = 0; q < t.j1 - t.j0; ++q) dst[q] += src[q];
-          continue;
-        }
-        int64_t lo, hi;
-        valid_columns(g, off, &lo, &hi);
-        for (int64_t oh = 0; oh < g.Ho; ++oh) {
-          const int64_t ih = oh * g.stride + off_h;
-          if (ih < 0 || ih >= g.H) continue;
-          float* dst = plane + ih * g.W;
-          const float* r = row + oh * g.Wo;
-          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.stride + off] += r[ow];
-        }
-      }
-}
+// The adjoint: img += every patch entry im2col read from there (cols is scratch, see col2im).
+void col2im(float* cols, const Geometry& g, float* img) { ops::detail::col2im(cols, conv_geometry(g), g.P(), img); }
 
 // out[b, n, p] += offset * S[n, p]: the digital offset of bit slicing, over the taps inside the image.
 void add_slice_offset(float* out, const Geometry& g, const Tensor& wq, const ops::Conv2dOptions& o, float offset) {
@@ -176,12 +88,6 @@ void add_slice_offset(float* out, const Geometry& g, const Tensor& wq, const ops
 // run on 8-bit integers with AVX-512 VNNI, exact int32 sums: the same values again. Analog noise and
 // tile observers keep the per-tile product (they hook into its blocks). The backward of an image
 // with no clipped conversion is a plain convolution's backward.
-ops::detail::ConvGeometry conv_geometry(const Geometry& g) {
-  ops::detail::ConvGeometry c;
-  c.n = g.B, c.c_in = g.C, c.h = g.H, c.w = g.W, c.c_out = g.N, c.kh = g.kh, c.kw = g.kw;
-  c.stride = g.stride, c.padding = g.pad, c.dilation = g.dil, c.groups = 1, c.ho = g.Ho, c.wo = g.Wo;
-  return c;
-}
 bool winograd_fits(const Geometry& g) { return ops::detail::winograd_applies(conv_geometry(g)); }
 // The largest input and weight code magnitudes the array accepts (adc.h): the operands' bounds.
 ops::detail::IntegerOperands code_bounds(const AdcConfig& c) {
