@@ -3,12 +3,12 @@
 
 #include <cmath>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
 #include "core/ops.h"
 #include "imc/imc_model.h"
-#include "layers/batch_norm2d.h"
 #include "models/registry.h"
 #include "quant/quantize_model.h"
 #include "quant/wreshape.h"
@@ -82,41 +82,32 @@ int bitaug_bits(const StageConfig& s, uint64_t seed, int64_t global_step) {
 }
 
 namespace {
-// The BatchNorm running statistics of a model, copied, and put back on destruction: BitAug's pass
-// at ba~ normalises with its own batch statistics (train mode) but must not move the running ones,
-// which eval mode uses at the target ba. At ba = 6 the ba~ = 5 pass's column sums are coarser and
-// biased differently (floor ADC), and letting them in cost the demo's RAOQ model about half a
-// point of test accuracy (measured by re-estimating the statistics at ba alone).
-class RunningStatsGuard {
+// A model's buffers (BatchNorm running statistics), copied, and put back on destruction: BitAug's
+// pass at ba~ normalises with its own batch statistics (train mode) but must not move the running
+// ones, which eval mode uses at the target ba. At ba = 6 the ba~ = 5 pass's column sums are
+// coarser and biased differently (floor ADC), and letting them in cost the demo's RAOQ model about
+// half a point of test accuracy (measured by re-estimating the statistics at ba alone).
+class BufferGuard {
  public:
-  explicit RunningStatsGuard(Module& model) {
-    for (auto& [name, m] : model.named_modules())
-      if (auto* bn = dynamic_cast<BatchNorm2d*>(m.get()))
-        saved_.push_back({bn, bn->running_mean.clone(), bn->running_var.clone()});
+  explicit BufferGuard(const Module& model) {
+    for (const auto& [name, t] : model.named_buffers()) saved_.emplace_back(t, t.clone());
   }
-  ~RunningStatsGuard() {
-    for (auto& s : saved_) {
-      s.bn->running_mean.flat() = s.mean.flat();
-      s.bn->running_var.flat() = s.var.flat();
-    }
+  ~BufferGuard() {
+    for (auto& [live, copy] : saved_) live.flat() = copy.flat();
   }
-  RunningStatsGuard(const RunningStatsGuard&) = delete;
-  RunningStatsGuard& operator=(const RunningStatsGuard&) = delete;
+  BufferGuard(const BufferGuard&) = delete;
+  BufferGuard& operator=(const BufferGuard&) = delete;
 
  private:
-  struct Saved {
-    BatchNorm2d* bn;
-    Tensor mean, var;
-  };
-  std::vector<Saved> saved_;
+  std::vector<std::pair<Tensor, Tensor>> saved_;  // (the module's buffer, its value before the pass)
 };
 }  // namespace
 
 double bitaug_backward(Module& model, const StageConfig& s, const Tensor& x, const std::vector<int64_t>& y,
                        int64_t stage_step, int64_t stage_steps, uint64_t seed, int64_t global_step) {
   const double lambda = bitaug_lambda(stage_step, stage_steps);
-  std::optional<RunningStatsGuard> keep_stats;
-  if (!s.quant.bitaug_bn_update) keep_stats.emplace(model);
+  std::optional<BufferGuard> keep_buffers;
+  if (!s.quant.bitaug_bn_update) keep_buffers.emplace(model);
   imc::set_adc_bits(model, bitaug_bits(s, seed, global_step));
   double value = 0.0;
   try {
