@@ -64,34 +64,35 @@ void run_all(const bench::BenchOptions& opt) {
     });
   }
   {
-    Tensor x = Tensor::randn({128, 1, 28, 28}, gen);
-    auto y = random_labels(128, 10, gen);
-    bench::time_step(opt, "cnn-small/fp/train_step", 128, train_step(models::build_model("cnn-small"), x, y));
-  }
-  {
-    // The quantized variants: the four middle convs 4-bit (LSQ+ activations, LSQ weights), the
-    // first conv and the classifier 8-bit off the array (the peer keeps those two in float).
+    // cnn-small in float, quantized, on the array, and with BitAug: timed round-robin, so that the
+    // overhead ratios between them come from the same minutes of a shared machine. The quantized
+    // variants: the four middle convs 4-bit (LSQ+ activations, LSQ weights), the first conv and the
+    // classifier 8-bit off the array (the peer keeps those two in float).
+    Tensor x_fp = Tensor::randn({128, 1, 28, 28}, gen);
+    auto y_fp = random_labels(128, 10, gen);
     Tensor x = Tensor::randn({128, 1, 28, 28}, gen);
     auto y = random_labels(128, 10, gen);
     auto quantized = [&](bool on_array) {
       manual_seed(0);
       auto model = models::build_model("cnn-small");
       quant::quantize_model(*model);
-      if (on_array) imc::to_imc(*model, imc::ImcRules{imc::AdcConfig{}});  // 512 rows, ba 8, k 4, A-shift
+      if (on_array) imc::to_imc(*model, imc::ImcRules{imc::AdcConfig{}, {}});  // 512 rows, ba 8, k 4, A-shift
       return model;
     };
-    bench::time_step(opt, "cnn-small/qat/train_step", 128, train_step(quantized(false), x, y));
-    bench::time_step(opt, "cnn-small/adc/train_step", 128, train_step(quantized(true), x, y));
     auto model = quantized(true);
     auto sgd = std::make_shared<SGD>(model->named_parameters(), SgdOptions{0.01, 0.9, 0.0, false});
-    bench::time_step(opt, "cnn-small/bitaug/train_step", 128, [&] {
-      sgd->zero_grad();
-      ops::cross_entropy(model->forward(x), y).backward();
-      imc::set_adc_bits(*model, 9);  // BitAug: a second forward/backward at a neighbouring ADC width
-      ops::cross_entropy(model->forward(x), y).backward();
-      imc::set_adc_bits(*model, 8);
-      sgd->step();
-    });
+    bench::time_steps_interleaved(
+        opt, {{"cnn-small/fp/train_step", 128, train_step(models::build_model("cnn-small"), x_fp, y_fp)},
+              {"cnn-small/qat/train_step", 128, train_step(quantized(false), x, y)},
+              {"cnn-small/adc/train_step", 128, train_step(quantized(true), x, y)},
+              {"cnn-small/bitaug/train_step", 128, [&] {
+                 sgd->zero_grad();
+                 ops::cross_entropy(model->forward(x), y).backward();
+                 imc::set_adc_bits(*model, 9);  // BitAug: a second forward/backward at a neighbouring ADC width
+                 ops::cross_entropy(model->forward(x), y).backward();
+                 imc::set_adc_bits(*model, 8);
+                 sgd->step();
+               }}});
   }
   {
     Tensor x = Tensor::randn({128, 3, 32, 32}, gen);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace raoq::bench {
 
@@ -18,5 +19,16 @@ struct BenchOptions {
 // Runs fn `warmup` times untimed, then `steps` times timed; prints the JSON line to stdout.
 // batch <= 0 prints null. Returns the median in milliseconds (or -1 when filtered out).
 double time_step(const BenchOptions& opt, const std::string& name, int64_t batch, const std::function<void()>& fn);
+
+// Several step functions timed round-robin, one step of each in turn (after each one's warm-up),
+// then one JSON line each, in the order given. On a shared machine whose speed drifts from minute
+// to minute, their ratios are then taken over the same minutes: what the per-step overhead ratios
+// of the quantized training steps are quoted from.
+struct Step {
+  std::string name;
+  int64_t batch = 0;
+  std::function<void()> fn;
+};
+void time_steps_interleaved(const BenchOptions& opt, const std::vector<Step>& steps);
 
 }  // namespace raoq::bench
