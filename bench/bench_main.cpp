@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
       else if (a == "--help" || a == "-h") {
         std::puts("usage: raoq-bench [--threads N] [--only SUBSTRING] [--steps N]\n"
                   "Times the benchmark table of bench/README (gemm, conv2d, cnn-small, resnet20, gpt-tiny)\n"
-                  "and prints one JSON line per benchmark.");
+                  "and prints one JSON line per benchmark. cnn-small's fp, qat, adc and bitaug steps are\n"
+                  "timed round-robin (one step of each in turn), so that their ratios share the same minutes.");
         return 0;
       } else {
         RAOQ_CHECK(false, "raoq-bench: unknown argument '", a, "' (see --help)");
