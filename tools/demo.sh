@@ -3,7 +3,7 @@
 # missing (tools/setup.sh --demo), builds (tools/build.sh), then runs the RAOQ pipeline on
 # Fashion-MNIST (configs/fmnist-raoq.json: cnn-small trained in full precision, then 4-bit QAT,
 # then fine-tuned on 512x512 arrays with 6-, 7- and 8-bit ADCs, vanilla QAT* against RAOQ) and
-# prints the paper's Table 1 for it: about 25 minutes on 2 cores.
+# prints the paper's Table 1 for it: about 27 minutes on 2 cores.
 #   --quick   every stage one epoch on 4096 training and 1000 test examples: a smoke test of the
 #             whole pipeline in about two minutes (tools/test.sh runs it)
 # Without --quick an interrupted demo continues where it stopped when run again (--resume).
