@@ -35,7 +35,7 @@ std::string to_string(const QuantOptions& q);  // "bx=4, bw=4, unsigned, offset"
 // What the quantized layers need from a quantizer: integer codes and the effective (floored,
 // gradient-scaled) scale and offset, all connected to the graph.
 struct Quantized {
-  Tensor codes;   // shaped like the input
+  Tensor codes;   // shaped like the input; through a ShiftMap when quantize() was given one
   Tensor scale;   // [] (or [C] for per-channel weights)
   Tensor offset;  // [] or undefined (no offset)
 };
