@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/detail/tensor_impl.h"
 #include "core/error.h"
 
 namespace raoq {
@@ -40,6 +41,11 @@ const Tensor& BackwardContext::dinput_uninit(size_t i) {
   return g;
 }
 
+std::string Node::live_output_name() const {
+  const auto impl = output.lock();
+  return impl ? impl->name : output_name;
+}
+
 namespace autograd {
 
 bool grad_enabled() { return tls_grad_enabled; }
@@ -63,13 +69,13 @@ Tensor record(const char* op, std::vector<Tensor> inputs, Tensor out, std::vecto
   node->saved = std::move(saved);
   node->backward = std::move(backward);
   node->seq = next_seq.fetch_add(1);
-  node->output = out.impl_ptr();
+  node->output = detail::TensorAccess::ptr(out);
   node->output_name = out.name();
   node->output_shape = out.shape();
   for (const Tensor& t : inputs) node->input_names.push_back(t.defined() ? t.name() : "(none)");
   node->inputs = std::move(inputs);
-  out.impl()->grad_fn = node;
-  out.impl()->requires_grad = true;
+  detail::TensorAccess::impl(out)->grad_fn = node;
+  detail::TensorAccess::impl(out)->requires_grad = true;
   return out;
 }
 
@@ -104,10 +110,10 @@ void run_hooks(TensorImpl* impl, Tensor& grad) {
 // `owned`: g is this pass's private buffer and may become the gradient itself (no copy).
 void accumulate_into(TensorImpl* impl, const Tensor& g, bool owned) {
   if (!impl->grad) {
-    impl->grad = owned ? g.impl_ptr() : g.clone().impl_ptr();
+    impl->grad = owned ? detail::TensorAccess::ptr(g) : detail::TensorAccess::ptr(g.clone());
     impl->grad->name = impl->name + ".grad";
   } else {
-    Tensor(impl->grad).flat() += g.flat();
+    detail::TensorAccess::wrap(impl->grad).flat() += g.flat();
   }
 }
 
@@ -140,8 +146,8 @@ void backward(const Tensor& root, bool retain_graph) {
   };
   std::unordered_map<TensorImpl*, Pending> grads;
   std::vector<TensorImpl*> leaf_order;
-  grads[root.impl()] = {root.impl_ptr(), Tensor::ones(root.shape())};
-  if (root.is_leaf()) leaf_order.push_back(root.impl());
+  grads[detail::TensorAccess::impl(root)] = {detail::TensorAccess::ptr(root), Tensor::ones(root.shape())};
+  if (root.is_leaf()) leaf_order.push_back(detail::TensorAccess::impl(root));
 
   const NoGradGuard no_grad;  // backward formulas are not themselves recorded
   for (const auto& node : graph_nodes(root)) {
@@ -165,8 +171,8 @@ void backward(const Tensor& root, bool retain_graph) {
     }
     for (size_t i = 0; i < dinputs.size(); ++i) {
       if (!dinputs[i].defined()) continue;
-      TensorImpl* in = node->inputs[i].impl();
-      auto [slot, fresh] = grads.try_emplace(in, Pending{node->inputs[i].impl_ptr(), dinputs[i]});
+      TensorImpl* in = detail::TensorAccess::impl(node->inputs[i]);
+      auto [slot, fresh] = grads.try_emplace(in, Pending{detail::TensorAccess::ptr(node->inputs[i]), dinputs[i]});
       if (!fresh) slot->second.grad.flat() += dinputs[i].flat();
       if (fresh && node->inputs[i].is_leaf()) leaf_order.push_back(in);
     }
@@ -217,8 +223,8 @@ void write_dot(const Tensor& root, const std::string& path) {
       if (in.grad_fn()) {
         f << "  n" << in.grad_fn()->seq << " -> n" << node->seq << ";\n";
       } else {
-        const auto id = reinterpret_cast<uintptr_t>(in.impl());
-        if (leaves.insert(in.impl()).second)
+        const auto id = reinterpret_cast<uintptr_t>(detail::TensorAccess::impl(in));
+        if (leaves.insert(detail::TensorAccess::impl(in)).second)
           f << "  t" << id << " [shape=ellipse,label=\"" << in.name() << ' ' << shape_str(in.shape()) << "\""
             << (in.requires_grad() ? ",style=bold" : "") << "];\n";
         f << "  t" << id << " -> n" << node->seq << ";\n";

@@ -5,7 +5,12 @@
 // saved, and a creation sequence number. backward() visits nodes in decreasing sequence order:
 // an op's inputs are always created before it, so this is a topological order, and it is the
 // same order every time (gradient sums run in a fixed order: bitwise reproducible).
-// Backward always accumulates (+=) into input gradients; zero_grad is explicit.
+// One backward convention, followed by every op: a backward function produces its node's
+// contribution to each input's gradient in a buffer of that node's own, either by adding into
+// ctx.dinput(i) (zero-filled on first use) or, for kernels that write rather than add (a GEMM
+// with beta = 0), by overwriting all of ctx.dinput_uninit(i). The engine then adds each node's
+// buffer into the input's gradient, so gradients always accumulate: over the uses of a tensor
+// within one graph, and across backward() calls (BitAug's two passes). zero_grad is explicit.
 //
 // A backward captures storage, never its output Tensor (the output owns the node: a cycle).
 #pragma once
@@ -27,7 +32,7 @@ using BackwardFn = std::function<void(BackwardContext&)>;
 struct Node {
   std::string op;                  // equals the C++ function name: "tanh", "matmul", "lsq_weight"
   std::vector<Tensor> inputs;      // parents, in argument order (cleared when the graph is freed)
-  BackwardFn backward;             // reads ctx.dout(), does ctx.dinput(i) += ...
+  BackwardFn backward;             // reads ctx.dout(), does ctx.dinput(i) += ... (or fills ctx.dinput_uninit(i))
   std::vector<std::string> saved;  // what backward captured, e.g. {"y"} or {"x", "mean", "rstd"}
   uint64_t seq = 0;                // creation order
   std::weak_ptr<TensorImpl> output;
@@ -35,10 +40,13 @@ struct Node {
   Shape output_shape;
   std::vector<std::string> input_names;
   bool released = false;           // backward ran without retain_graph: saved data is gone
+  // The output tensor's name now (layers rename an output after the op recorded it), or
+  // output_name once the tensor is gone.
+  std::string live_output_name() const;
 };
 
-// Handed to a backward function. dout() is the gradient of the op's output; dinput(i) is
-// the gradient buffer of input i, zero-filled on first use, to be accumulated into (+=).
+// Handed to a backward function. dout() is the gradient of the op's output; dinput(i) is this
+// node's gradient buffer for input i, zero-filled on first use, to be accumulated into (+=).
 class BackwardContext {
  public:
   BackwardContext(Node& node, Tensor dout, std::vector<Tensor>* dinputs) : node_(node), dout_(std::move(dout)), dinputs_(dinputs) {}

@@ -44,7 +44,7 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
   GradcheckResult res;
   for (const Tensor& x : inputs) {
     RAOQ_CHECK(x.defined(), "gradcheck: undefined input");
-    if (x.requires_grad()) x.impl()->grad.reset();
+    if (x.requires_grad()) Tensor(x).set_grad(Tensor());  // a handle: clears the shared gradient
   }
   // Analytic pass.
   Tensor y = f(inputs);

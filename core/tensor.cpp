@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "core/autograd.h"
+#include "core/detail/tensor_impl.h"
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -227,7 +228,7 @@ void Tensor::set_grad(const Tensor& grad) {
   if (grad.defined())
     RAOQ_CHECK(grad.shape() == shape(), "set_grad: gradient shape ", shape_str(grad.shape()), " != tensor shape ",
                shape_str(shape()));
-  checked().grad = grad.impl_ptr();
+  checked().grad = grad.impl_;
 }
 
 void Tensor::zero_grad() {

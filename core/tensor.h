@@ -56,21 +56,14 @@ class Tensor;
 // and may modify it in place (e.g. clip or log it). Signature: void(Tensor& grad).
 using GradHook = std::function<void(Tensor&)>;
 
-struct TensorImpl {
-  std::shared_ptr<Storage> storage;
-  Shape shape;
-  std::string name;
-  bool requires_grad = false;
-  bool retains_grad = false;
-  std::shared_ptr<TensorImpl> grad;      // accumulated gradient (leaves, retained non-leaves)
-  std::shared_ptr<Node> grad_fn;         // the op that produced this tensor (null for leaves)
-  std::vector<GradHook> hooks;
-};
+struct TensorImpl;  // the shared state behind a handle: internal (core/detail/tensor_impl.h)
+namespace detail {
+struct TensorAccess;  // core's own access to it (autograd), not part of the API
+}
 
 class Tensor {
  public:
   Tensor() = default;  // undefined: defined() is false
-  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   // ---- factories (uninitialised, constant, ranges, random, from data)
   static Tensor empty(const Shape& shape);
@@ -125,11 +118,11 @@ class Tensor {
   // Same storage, new shape with the same numel, outside autograd (use ops::reshape to differentiate).
   Tensor view_as_shape(const Shape& shape) const;
 
-  TensorImpl* impl() const { return impl_.get(); }
-  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
 
  private:
+  friend struct detail::TensorAccess;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
   TensorImpl& checked() const;
   std::shared_ptr<TensorImpl> impl_;
 };

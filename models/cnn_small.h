@@ -18,7 +18,7 @@
 #include <memory>
 
 #include "layers/layers.h"
-#include "models/json_fields.h"
+#include "core/json_fields.h"
 
 namespace raoq::models {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "layers/layers.h"
-#include "models/json_fields.h"
+#include "core/json_fields.h"
 
 namespace raoq::models {
 

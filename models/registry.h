@@ -16,7 +16,7 @@
 
 #include "core/tensor.h"
 #include "layers/module.h"
-#include "models/json_fields.h"
+#include "core/json_fields.h"
 
 namespace raoq::models {
 

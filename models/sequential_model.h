@@ -16,7 +16,7 @@
 #include <memory>
 
 #include "layers/layers.h"
-#include "models/json_fields.h"
+#include "core/json_fields.h"
 
 namespace raoq::models {
 

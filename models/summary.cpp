@@ -37,8 +37,7 @@ void print_summary(Module& model, const Shape& input, std::ostream& os) {
   std::map<std::string, Shape> shapes;
   for (const auto& node : autograd::graph_nodes(y)) {
     // Layers rename their output after the op recorded it, so read the live tensor's name.
-    const auto impl = node->output.lock();
-    const std::string name = impl ? impl->name : node->output_name;
+    const std::string name = node->live_output_name();
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ":out") == 0)
       shapes[name.substr(0, name.size() - 4)] = node->output_shape;
   }

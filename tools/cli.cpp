@@ -5,10 +5,10 @@
 #include <ostream>
 
 #include "core/error.h"
-#include "models/json_fields.h"
+#include "core/json_fields.h"
 #include "tools/cmd_inspect.h"
 #include "tools/commands.h"
-#include "tools/config.h"
+#include "tools/pipeline/config.h"
 
 namespace raoq::tools {
 namespace {

@@ -11,12 +11,12 @@
 #include "core/parallel.h"
 #include "imc/adc.h"
 #include "imc/stats.h"
-#include "tools/checkpoint.h"
-#include "tools/config.h"
-#include "tools/data_setup.h"
-#include "tools/evaluate.h"
+#include "tools/pipeline/checkpoint.h"
+#include "tools/pipeline/config.h"
+#include "tools/pipeline/data_setup.h"
+#include "tools/pipeline/evaluate.h"
 #include "tools/histogram_png.h"
-#include "tools/stage_quant.h"
+#include "tools/pipeline/stage_kind.h"
 
 namespace raoq::tools {
 namespace fs = std::filesystem;
@@ -83,8 +83,8 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
     config = parse_config(read_json_file(path + "/config.json"), "run");
     std::string stage;
     for (const auto& s : config.stages)
-      if (s.kind == "adc") stage = s.name;
-    RAOQ_CHECK(!stage.empty(), "inspect: the run in '", path, "' has no adc stage; pass an adc stage's checkpoint");
+      if (kind_of(s).on_arrays) stage = s.name;
+    RAOQ_CHECK(!stage.empty(), "inspect: the run in '", path, "' has no stage on arrays; pass an adc stage's checkpoint");
     path += "/checkpoints/" + stage + ".safetensors";
     RAOQ_CHECK(fs::exists(path), "inspect: '", path, "' does not exist yet (the stage has not finished)");
   }
@@ -97,7 +97,7 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
   for (size_t i = 0; i < config.stages.size(); ++i)
     if (config.stages[i].name == stage) si = static_cast<int64_t>(i);
   RAOQ_CHECK(si >= 0, "inspect: '", path, "' names stage '", stage, "', which its config does not have");
-  RAOQ_CHECK(config.stages[si].kind == "adc", "inspect: stage '", stage, "' is a ", config.stages[si].kind,
+  RAOQ_CHECK(kind_of(config.stages[si]).on_arrays, "inspect: stage '", stage, "' is a ", config.stages[si].kind,
              " stage without arrays; pass an adc stage's checkpoint");
   config.data.test_subset = config.data.test_subset ? std::min(config.data.test_subset, args.examples) : args.examples;
   const DataSplits splits = load_data(config.data, config.seed, /*need_train=*/false);
@@ -111,8 +111,7 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
   imc::print_stats(out, summaries);
   if (!args.png_dir.empty()) {
     fs::create_directories(args.png_dir);
-    const imc::AdcConfig hw = adc_config(config.stages[si]);
-    const auto codes = imc::adc_codes(hw.ba);
+    const auto codes = imc::adc_codes(config.stages[si].quant.adc.ba);
     for (const auto& s : summaries) {
       const std::string base = args.png_dir + "/" + s.path;
       // ADC inputs in ADC steps; the red lines are the clip limits -2^(ba-1) and 2^(ba-1).

@@ -11,13 +11,13 @@
 #include "core/parallel.h"
 #include "models/registry.h"
 #include "models/summary.h"
-#include "tools/checkpoint.h"
-#include "tools/config.h"
-#include "tools/data_setup.h"
-#include "tools/evaluate.h"
-#include "tools/progress.h"
-#include "tools/stage_quant.h"
-#include "tools/trainer.h"
+#include "tools/pipeline/checkpoint.h"
+#include "tools/pipeline/config.h"
+#include "tools/pipeline/data_setup.h"
+#include "tools/pipeline/evaluate.h"
+#include "tools/pipeline/progress.h"
+#include "tools/pipeline/stage_kind.h"
+#include "tools/pipeline/trainer.h"
 
 namespace raoq::tools {
 namespace {

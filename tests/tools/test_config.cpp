@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "tests/support/testing.h"
 #include "tests/tools/tools_testing.h"
-#include "tools/config.h"
+#include "tools/pipeline/config.h"
 
 using namespace raoq;
 using namespace raoq::tools;

@@ -2,7 +2,7 @@
 #include <filesystem>
 
 #include "tests/support/testing.h"
-#include "tools/config.h"
+#include "tools/pipeline/config.h"
 
 using namespace raoq;
 using namespace raoq::tools;

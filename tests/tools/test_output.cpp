@@ -7,11 +7,11 @@
 #include "core/error.h"
 #include "tests/support/testing.h"
 #include "tests/tools/tools_testing.h"
-#include "tools/atomic_file.h"
-#include "tools/progress.h"
-#include "tools/results.h"
-#include "tools/run_dir.h"
-#include "tools/trainer.h"
+#include "tools/pipeline/atomic_file.h"
+#include "tools/pipeline/progress.h"
+#include "tools/pipeline/results.h"
+#include "tools/pipeline/run_dir.h"
+#include "tools/pipeline/trainer.h"
 
 using namespace raoq;
 using namespace raoq::tools;

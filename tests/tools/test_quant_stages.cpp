@@ -8,16 +8,18 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/ops.h"
+#include "imc/bitaug.h"
 #include "imc/imc_model.h"
 #include "models/registry.h"
 #include "tests/support/testing.h"
 #include "tests/tools/tools_testing.h"
-#include "tools/checkpoint.h"
+#include "tools/pipeline/checkpoint.h"
 #include "tools/cmd_inspect.h"
 #include "tools/commands.h"
-#include "tools/config.h"
-#include "tools/stage_quant.h"
-#include "tools/trainer.h"
+#include "tools/pipeline/config.h"
+#include "tools/pipeline/stage_kind.h"
+#include "tools/pipeline/trainer.h"
 
 using namespace raoq;
 using namespace raoq::tools;
@@ -50,15 +52,17 @@ TEST_CASE("quant stages: keys are validated with one line naming the key path", 
   CHECK(error_for({}) == "");
   CHECK_THAT(error_for({"stages[1].bits=1"}), Equals("config: stages[1].bits must be an integer in [2, 8] (got 1)"));
   CHECK_THAT(error_for({"stages[1].wreshape=-1"}), Equals("config: stages[1].wreshape must be >= 0 (got -1)"));
-  CHECK_THAT(error_for({"stages[3].adc.k=0"}),
-             Equals("config: stages[3].adc.k must be an integer in [1, 1024] (got 0)"));
+  CHECK_THAT(error_for({"stages[3].adc.k=0"}), Equals("config: stages[3].adc.k must be a positive integer (got 0)"));
+  CHECK_THAT(error_for({"stages[3].adc.slice_bits=9", "stages[3].adc.mapping=bit_sliced"}),
+             Equals("config: stages[3].adc.slice_bits must be in [2, 8] (got 9)"));
+  CHECK_THAT(error_for({"stages[3].adc.enabled=1"}), Catch::StartsWith("config: stages[3].adc.enabled must be"));
   CHECK_THAT(error_for({"stages[3].method=lora"}), Catch::StartsWith("config: stages[3].method must be one of"));
   CHECK_THAT(error_for({"stages[3].adc.mapping=sliced"}),
              Catch::StartsWith("config: stages[3].adc.mapping must be one of"));
   CHECK_THAT(error_for({"stages[3].bitaug_offsets=[0]"}),
              Equals("config: stages[3].bitaug_offsets must not contain 0 (the target ba is always trained)"));
-  CHECK_THAT(error_for({"stages[3].bitaug_offsets=[-5]"}),
-             Catch::StartsWith("config: stages[3].bitaug_offsets must keep"));
+  CHECK_THAT(error_for({"stages[3].bitaug_offsets=[-6]"}),  // ba 6 - 6 = 0: no ADC has 0 bits
+             Catch::StartsWith("config: stages[3].bitaug_offsets must keep ba + offset a width an ADC can have"));
   CHECK_THAT(error_for({"stages[3].adc.signed_input=false", "stages[3].ashift=false"}),
              Catch::StartsWith("config: stages[3].ashift must be true on an unsigned-input array"));
   CHECK_THAT(error_for({"stages[3].init_from=adc"}),
@@ -71,8 +75,8 @@ TEST_CASE("quant stages: keys are validated with one line naming the key path", 
   CHECK_THAT(error_for({"stages[3].methods=[\"raoq\",\"lora\"]"}),
              Equals("config: stages[3].methods items must be \"raoq\" or \"vanilla\" (got \"lora\")"));
   CHECK_THAT(error_for({"stages[3].adc.ba=[6,6]"}), Equals("config: stages[3].adc.ba lists 6 twice"));
-  CHECK_THAT(error_for({"stages[3].adc.ba=[6,1]"}),
-             Equals("config: stages[3].adc.ba[1] must be an integer in [2, 16] (got 1)"));
+  CHECK_THAT(error_for({"stages[3].adc.ba=[6,0]", "stages[3].bitaug=false"}),
+             Equals("config: stages[3].adc.ba must be in [1, 16] (got 0)"));
   CHECK_THAT(error_for({"stages[3].methods=[\"raoq\",\"vanilla\"]"}),
              Equals("config: stages[3].ashift is false but the stage it starts from (qat) was trained with "
                     "ashift true; start from a stage with ashift false (init_from)"));
@@ -81,7 +85,7 @@ TEST_CASE("quant stages: keys are validated with one line naming the key path", 
   CHECK_THAT(error_for({"stages[3].methods=[\"raoq\",\"vanilla\"]", "stages[3].init_from={\"raoq\":\"qat\"}"}),
              Equals("config: stages[3].init_from.vanilla must name the stage the vanilla fine-tunes start from"));
   CHECK_THAT(error_for({"stages[3].methods=[\"raoq\"]", "stages[3].adc.ba=[6,7]", "stages[3].adc.k=0"}),
-             Equals("config: stages[3].adc.k must be an integer in [1, 1024] (got 0)"));
+             Equals("config: stages[3].adc.k must be a positive integer (got 0)"));
   CHECK_THAT(error_for({"stages[1].bits=1"}), Equals("config: stages[1].bits must be an integer in [2, 8] (got 1)"));
   CHECK_THAT(error_for({"stages[1].adc={}"}), Catch::StartsWith("config: stages[1].adc is not a known key"));
   CHECK_THAT(error_for({"stages[0].ashift=true"}), Catch::StartsWith("config: stages[0].ashift is not a known key"));
@@ -96,8 +100,9 @@ TEST_CASE("quant stages: the method sets the defaults, each switch overrides it,
   CHECK(r.ashift);
   CHECK(r.bitaug);
   CHECK(r.wreshape > 0.0);
-  CHECK(r.ba == 6);
-  CHECK(r.rows == 512);
+  CHECK(r.adc.ba == 6);
+  CHECK(r.adc.rows == 512);
+  CHECK(r.adc.bx == 4);
   CHECK(r.bitaug_offsets == std::vector<int64_t>{-1, 1, 2});
   CHECK(to_json(parse_config(to_json(raoq_cfg), "x")) == to_json(raoq_cfg));
   apply_override(j, "stages[3].method=vanilla");
@@ -132,22 +137,6 @@ TEST_CASE("quant stages: conversion quantizes, maps to the array, and refuses a 
                     Catch::StartsWith("config: stages[3].ashift is false but layer '"));
 }
 
-TEST_CASE("quant stages: BitAug's lambda falls by cosine from 1 to 0 and ba~ is drawn from the offsets", "[tools]") {
-  CHECK(bitaug_lambda(0, 11) == Approx(1.0));
-  CHECK(bitaug_lambda(5, 11) == Approx(0.5));
-  CHECK(bitaug_lambda(10, 11) == Approx(0.0).margin(1e-12));
-  StageConfig s;
-  s.kind = "adc";
-  s.quant.ba = 7;
-  std::set<int> seen;
-  for (int64_t step = 0; step < 200; ++step) {
-    const int b = bitaug_bits(s, 3, step);
-    seen.insert(b);
-    CHECK(b == bitaug_bits(s, 3, step));  // a pure function of (seed, step)
-  }
-  CHECK(seen == std::set<int>{6, 8, 9});
-}
-
 TEST_CASE("quant stages: BitAug's pass at ba~ leaves BatchNorm running statistics alone unless bitaug_bn_update",
           "[tools]") {
   Json j = base_config();
@@ -172,7 +161,9 @@ TEST_CASE("quant stages: BitAug's pass at ba~ leaves BatchNorm running statistic
     };
     const std::vector<float> before = stats();
     REQUIRE(!before.empty());
-    const double loss = bitaug_backward(*m, c.stages[3], x, {0, 1, 2, 3}, 0, 10, 0, 0);
+    const imc::BitAugConfig bitaug = bitaug_config(c.stages[3], 0);
+    const std::vector<int64_t> y{0, 1, 2, 3};
+    const double loss = imc::bitaug_backward(*m, bitaug, 7, 1.0, [&] { return ops::cross_entropy(m->forward(x), y); });
     CHECK(std::isfinite(loss));
     CHECK((stats() == before) == !update);
     for (const auto& [path, layer] : imc::imc_layers(*m)) CHECK(layer->config.ba == 6);  // back at the target

@@ -17,9 +17,9 @@
 #include "optim/schedule.h"
 #include "tests/support/testing.h"
 #include "tests/tools/tools_testing.h"
-#include "tools/checkpoint.h"
-#include "tools/config.h"
-#include "tools/trainer.h"
+#include "tools/pipeline/checkpoint.h"
+#include "tools/pipeline/config.h"
+#include "tools/pipeline/trainer.h"
 
 extern char** environ;
 

@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "tools/config.h"
+#include "tools/pipeline/config.h"
 
 namespace raoq::testing {
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "models/json_fields.h"
+#include "core/json_fields.h"
 
 namespace raoq::testing {
 

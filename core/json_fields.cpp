@@ -1,0 +1,303 @@
+// core/json_fields.cpp — validated field reading with key-path errors (see json_fields.h).
+#include "core/json_fields.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace raoq {
+namespace {
+
+std::string format_number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+std::string type_name(const Json& v) {
+  if (v.is_number_integer() || v.is_number_unsigned()) return "an integer";
+  if (v.is_number()) return "a number";
+  if (v.is_string()) return "a string";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_array()) return "a list";
+  if (v.is_object()) return "an object";
+  return "null";
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+bool Range::contains(double v) const {
+  if (std::isnan(v)) return false;
+  if (lo && (lo_open ? !(v > *lo) : !(v >= *lo))) return false;
+  if (hi && (hi_open ? !(v < *hi) : !(v <= *hi))) return false;
+  return true;
+}
+
+std::string Range::describe() const {
+  if (lo && hi)
+    return "in " + std::string(lo_open ? "(" : "[") + format_number(*lo) + ", " + format_number(*hi) +
+           (hi_open ? ")" : "]");
+  if (lo) return std::string(lo_open ? "> " : ">= ") + format_number(*lo);
+  if (hi) return std::string(hi_open ? "< " : "<= ") + format_number(*hi);
+  return "a finite number";
+}
+
+std::string join_key(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+
+std::string join_index(const std::string& path, size_t index) { return path + "[" + std::to_string(index) + "]"; }
+
+std::string json_brief(const Json& value) {
+  std::string s = value.dump();
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return s;
+}
+
+std::optional<std::string> closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+  std::optional<std::string> best;
+  size_t best_distance = 0;
+  for (const auto& c : candidates) {
+    const size_t d = edit_distance(word, c);
+    if (!best || d < best_distance) best = c, best_distance = d;
+  }
+  // A typo is one or two edits away (three for long words); anything further is a different word.
+  const size_t limit = word.size() >= 8 ? 3 : 2;
+  if (best && best_distance <= limit && best_distance < word.size()) return best;
+  return std::nullopt;
+}
+
+JsonFields::JsonFields(const Json& object, std::string path, std::string what)
+    : object_(object), path_(std::move(path)), what_(std::move(what)) {
+  if (!object_.is_object()) {
+    throw Error(what_ + ": " + (path_.empty() ? std::string("the top level") : path_) + " must be an object (got " +
+                json_brief(object_) + ")");
+  }
+}
+
+bool JsonFields::has(const std::string& key) const { return object_.contains(key); }
+
+void JsonFields::accept(const std::string& key) {
+  if (known_.insert(key).second) known_order_.push_back(key);
+}
+
+const Json* JsonFields::find(const std::string& key) {
+  accept(key);
+  auto it = object_.find(key);
+  if (it == object_.end()) return nullptr;
+  return &*it;
+}
+
+void JsonFields::fail(const std::string& key, const std::string& message) const {
+  throw Error(what_ + ": " + key_path(key) + " " + message);
+}
+
+int64_t JsonFields::integer(const std::string& key, std::optional<int64_t> fallback, int64_t min, int64_t max) {
+  const Json* v = find(key);
+  if (!v) {
+    if (!fallback) fail(key, "is required");
+    resolved_[key] = *fallback;
+    return *fallback;
+  }
+  std::string wanted = "an integer";
+  if (min == 1 && max == INT64_MAX) wanted = "a positive integer";
+  if (min == 0 && max == INT64_MAX) wanted = "a non-negative integer";
+  if (min != INT64_MIN && min > 1 && max == INT64_MAX) wanted = "an integer >= " + std::to_string(min);
+  if (min != INT64_MIN && max != INT64_MAX)
+    wanted = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  int64_t value = 0;
+  if (v->is_number_integer()) {
+    value = v->get<int64_t>();
+  } else if (v->is_number_unsigned()) {
+    const uint64_t u = v->get<uint64_t>();
+    if (u > static_cast<uint64_t>(INT64_MAX)) fail(key, "must be " + wanted + " (got " + json_brief(*v) + ")");
+    value = static_cast<int64_t>(u);
+  } else if (v->is_number_float()) {
+    // 3.0 is accepted as 3: it is what a computed or --set value often looks like.
+    const double d = v->get<double>();
+    if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9.0e15)
+      fail(key, "must be " + wanted + " (got " + json_brief(*v) + ")");
+    value = static_cast<int64_t>(d);
+  } else {
+    fail(key, "must be " + wanted + " (got " + json_brief(*v) + ")");
+  }
+  if (value < min || value > max) fail(key, "must be " + wanted + " (got " + json_brief(*v) + ")");
+  resolved_[key] = value;
+  return value;
+}
+
+double JsonFields::number(const std::string& key, std::optional<double> fallback, const Range& range) {
+  const Json* v = find(key);
+  if (!v) {
+    if (!fallback) fail(key, "is required");
+    return remember(key, *fallback);
+  }
+  if (!v->is_number()) fail(key, "must be a number (got " + json_brief(*v) + ")");
+  const double d = v->get<double>();
+  if (!std::isfinite(d) || !range.contains(d))
+    fail(key, "must be " + range.describe() + " (got " + json_brief(*v) + ")");
+  // An integer stays an integer in the resolved form ("epochs": 3, not 3.0).
+  resolved_[key] = *v;
+  return d;
+}
+
+bool JsonFields::boolean(const std::string& key, std::optional<bool> fallback) {
+  const Json* v = find(key);
+  if (!v) {
+    if (!fallback) fail(key, "is required");
+    return remember(key, *fallback);
+  }
+  if (!v->is_boolean()) fail(key, "must be true or false (got " + json_brief(*v) + ")");
+  return remember(key, v->get<bool>());
+}
+
+std::string JsonFields::string(const std::string& key, std::optional<std::string> fallback) {
+  const Json* v = find(key);
+  if (!v) {
+    if (!fallback) fail(key, "is required");
+    return remember(key, *fallback);
+  }
+  if (!v->is_string()) fail(key, "must be a string (got " + json_brief(*v) + ")");
+  return remember(key, v->get<std::string>());
+}
+
+std::string JsonFields::choice(const std::string& key, std::optional<std::string> fallback,
+                               const std::vector<std::string>& choices) {
+  std::string list;
+  for (size_t i = 0; i < choices.size(); ++i) list += (i ? (i + 1 == choices.size() ? " or " : ", ") : "") + choices[i];
+  const Json* v = find(key);
+  if (v && !v->is_string()) fail(key, "must be one of " + list + " (got " + json_brief(*v) + ")");
+  const std::string s = string(key, std::move(fallback));
+  if (std::find(choices.begin(), choices.end(), s) == choices.end()) {
+    const auto near = closest_match(s, choices);
+    fail(key, "must be one of " + list + " (got " + json_brief(Json(s)) + ")" +
+                  (near ? "; did you mean \"" + *near + "\"?" : ""));
+  }
+  return s;
+}
+
+std::vector<double> JsonFields::numbers(const std::string& key, std::optional<std::vector<double>> fallback,
+                                        const Range& range) {
+  const Json* v = find(key);
+  if (!v) {
+    if (!fallback) fail(key, "is required");
+    return remember(key, *fallback);
+  }
+  std::vector<double> out;
+  if (v->is_number()) {
+    out.push_back(v->get<double>());
+  } else if (v->is_array()) {
+    for (size_t i = 0; i < v->size(); ++i) {
+      if (!(*v)[i].is_number()) fail(key, "must be a list of numbers (got " + json_brief(*v) + ")");
+      out.push_back((*v)[i].get<double>());
+    }
+  } else {
+    fail(key, "must be a number or a list of numbers (got " + json_brief(*v) + ")");
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!std::isfinite(out[i]) || !range.contains(out[i])) {
+      const std::string where = v->is_array() ? "[" + std::to_string(i) + "]" : "";
+      throw Error(what_ + ": " + key_path(key) + where + " must be " + range.describe() + " (got " +
+                  json_brief(v->is_array() ? (*v)[i] : *v) + ")");
+    }
+  }
+  resolved_[key] = *v;
+  return out;
+}
+
+std::vector<int64_t> JsonFields::integers(const std::string& key, std::optional<std::vector<int64_t>> fallback,
+                                          int64_t min, int64_t max) {
+  const Json* v = find(key);
+  if (!v) {
+    if (!fallback) fail(key, "is required");
+    return remember(key, *fallback);
+  }
+  // Each item is read as its own field "key[i]", so an error names the item.
+  Json items = Json::object();
+  std::vector<std::string> names;
+  if (v->is_array()) {
+    for (size_t i = 0; i < v->size(); ++i) {
+      names.push_back(key + "[" + std::to_string(i) + "]");
+      items[names.back()] = (*v)[i];
+    }
+  } else {
+    names.push_back(key);
+    items[key] = *v;
+  }
+  JsonFields each(items, path_, what_);
+  std::vector<int64_t> out;
+  for (const auto& name : names) out.push_back(each.integer(name, std::nullopt, min, max));
+  return remember(key, out);
+}
+
+std::vector<std::string> JsonFields::strings(const std::string& key, std::optional<std::vector<std::string>> fallback) {
+  const Json* v = find(key);
+  if (!v) {
+    if (!fallback) fail(key, "is required");
+    return remember(key, *fallback);
+  }
+  std::vector<std::string> out;
+  if (!v->is_array()) fail(key, "must be a list of strings (got " + json_brief(*v) + ")");
+  for (const auto& item : *v) {
+    if (!item.is_string()) fail(key, "must be a list of strings (got " + json_brief(*v) + ")");
+    out.push_back(item.get<std::string>());
+  }
+  return remember(key, out);
+}
+
+const Json& JsonFields::object(const std::string& key, bool required) {
+  static const Json empty_object = Json::object();
+  const Json* v = find(key);
+  if (!v) {
+    if (required) fail(key, "is required");
+    return empty_object;
+  }
+  if (!v->is_object()) fail(key, "must be an object (got " + type_name(*v) + " " + json_brief(*v) + ")");
+  resolved_[key] = *v;
+  return *v;
+}
+
+const Json& JsonFields::array(const std::string& key, bool required) {
+  static const Json empty_array = Json::array();
+  const Json* v = find(key);
+  if (!v) {
+    if (required) fail(key, "is required");
+    return empty_array;
+  }
+  if (!v->is_array()) fail(key, "must be a list (got " + type_name(*v) + " " + json_brief(*v) + ")");
+  resolved_[key] = *v;
+  return *v;
+}
+
+void JsonFields::finish() const {
+  for (auto it = object_.begin(); it != object_.end(); ++it) {
+    if (known_.count(it.key())) continue;
+    const auto near = closest_match(it.key(), known_order_);
+    std::string hint;
+    if (near) {
+      hint = " (did you mean " + key_path(*near) + "?)";
+    } else {
+      hint = " (known keys here: ";
+      for (size_t i = 0; i < known_order_.size(); ++i) hint += (i ? ", " : "") + known_order_[i];
+      hint += ")";
+    }
+    throw Error(what_ + ": " + key_path(it.key()) + " is not a known key" + hint);
+  }
+}
+
+}  // namespace raoq

@@ -1,0 +1,42 @@
+// imc/method.cpp — apply_method and method_loss (contract in method.h).
+#include "imc/method.h"
+
+#include <vector>
+
+#include "core/error.h"
+#include "core/ops.h"
+#include "imc/imc_model.h"
+#include "quant/quantize_model.h"
+#include "quant/wreshape.h"
+
+namespace raoq::imc {
+
+void apply_method(Module& model, const MethodConfig& m, const std::string& where) {
+  quant::QuantizeRules rules;
+  rules.body = quant::QuantOptions{m.bits, m.bits, !m.ashift, m.ashift, m.per_channel};
+  quant::quantize_model(model, rules);
+  if (m.on_arrays) {
+    ImcRules ir;
+    ir.base = m.adc;
+    ir.base.bx = ir.base.bw = m.bits;
+    to_imc(model, ir);
+  }
+  set_array_enabled(model, m.on_arrays);
+  if (m.on_arrays) set_adc_bits(model, m.adc.ba);
+  for (auto& [path, layer] : imc_layers(model)) {
+    const bool signed_codes = layer->activation_quantizer().signed_codes;
+    RAOQ_CHECK(signed_codes != m.ashift, where, ".ashift is ", m.ashift ? "true" : "false", " but layer '", path,
+               "' of the model it starts from has ", signed_codes ? "signed" : "unsigned",
+               " activation codes; start from a stage trained with ashift ", signed_codes ? "false" : "true",
+               " (init_from)");
+  }
+}
+
+Tensor method_loss(Module& model, const MethodConfig& m, const Tensor& task_loss) {
+  if (m.wreshape <= 0.0) return task_loss;
+  const std::vector<Tensor> kappas = quant::wreshape_kurtoses(model);
+  if (kappas.empty()) return task_loss;
+  return ops::add(task_loss, quant::wreshape_loss(kappas, static_cast<float>(m.wreshape)));
+}
+
+}  // namespace raoq::imc

@@ -1,0 +1,47 @@
+// imc/method.h — RAOQ's switches applied to a model: what a quantization-aware stage (QAT, on
+// the exact product) and an ADC stage (on the arrays) change, and the loss they train with.
+//
+//   A-shift    ashift true: unsigned LSQ+ codes, shifted by 2^(bits-1) on a signed-input array
+//              (Eq. 4-5); false: signed codes with zero offset, the vanilla QAT* baseline
+//              ("signed quantization", DESIGN.md)
+//   W-reshape  wreshape = lambda_k of Eq. 7: loss L_c + lambda_k * sum_l kappa_l
+//   arrays     on_arrays: the array layers become IMC layers computing per-tile ADC products on
+//              `adc`'s hardware at adc.ba; otherwise they are quantized layers only (a QAT stage;
+//              IMC layers a model already holds compute in ImcMode::qat)
+//   BitAug     per step, in imc/bitaug.h
+// First and last layers stay 8-bit and off the array (paper appendix J; quant::QuantizeRules).
+//
+//   imc::MethodConfig m;  m.on_arrays = true;  m.adc.ba = 6;  m.wreshape = 0.002;
+//   imc::apply_method(model, m);
+//   Tensor loss = imc::method_loss(model, m, ops::cross_entropy(model.forward(x), y));
+#pragma once
+
+#include <string>
+
+#include "core/tensor.h"
+#include "imc/adc.h"
+#include "layers/module.h"
+
+namespace raoq::imc {
+
+struct MethodConfig {
+  int bits = 4;              // activation and weight bits of the array layers (bx = bw)
+  bool per_channel = false;  // per-output-channel weight scales
+  bool ashift = true;        // unsigned codes + A-shift; false: signed codes, no offset
+  double wreshape = 0.0;     // lambda_k of Eq. 7; 0 = off
+  bool on_arrays = false;    // compute the array layers on the arrays (ADC in the loop)
+  AdcConfig adc;             // the hardware when on_arrays (its bx, bw are set from bits)
+};
+
+// Converts model in place and idempotently: float layers are quantized (quant::quantize_model);
+// with on_arrays the array layers become IMC layers (to_imc) in ImcMode::array at m.adc.ba, else
+// IMC layers already there compute as their QAT layers. Layers already quantized keep their
+// trained quantizer state. Throws raoq::Error "<where>.ashift is ..." when the model holds layers
+// quantized the other way (signed against unsigned codes): training would silently continue them.
+void apply_method(Module& model, const MethodConfig& m, const std::string& where = "method");
+
+// task_loss + lambda_k * sum of the kurtoses of the array layers' weight codes (Eq. 7); the task
+// loss itself when wreshape is 0 or the model has no array layers.
+Tensor method_loss(Module& model, const MethodConfig& m, const Tensor& task_loss);
+
+}  // namespace raoq::imc

@@ -1,0 +1,190 @@
+// tools/pipeline/checkpoint.cpp — training state to and from safetensors.
+#include "tools/pipeline/checkpoint.h"
+
+#include <cstdio>
+
+#include "core/error.h"
+#include "layers/dropout.h"
+
+namespace raoq::tools {
+namespace {
+
+constexpr const char* kFormat = "1";
+
+Json totals_json(const StepTotals& t) {
+  return {{"loss_sum", t.loss_sum}, {"correct", t.correct}, {"examples", t.examples}, {"steps", t.steps}};
+}
+StepTotals totals_from(const Json& j) {
+  StepTotals t;
+  t.loss_sum = j.at("loss_sum").get<double>();
+  t.correct = j.at("correct").get<int64_t>();
+  t.examples = j.at("examples").get<int64_t>();
+  t.steps = j.at("steps").get<int64_t>();
+  return t;
+}
+
+// Generator words as hex strings: JSON readers often hold numbers as doubles (53 bits).
+Json generator_json(const Generator::State& s) {
+  Json words = Json::array();
+  for (uint64_t w : s) {
+    char buf[20];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(w));
+    words.push_back(buf);
+  }
+  return words;
+}
+Generator::State generator_from(const Json& j, const std::string& what) {
+  Generator::State s{};
+  RAOQ_CHECK(j.is_array() && j.size() == s.size(), "checkpoint: generator '", what, "' must hold ", s.size(),
+             " hex words");
+  for (size_t i = 0; i < s.size(); ++i) s[i] = std::stoull(j[i].get<std::string>(), nullptr, 16);
+  return s;
+}
+
+NamedTensors with_prefix(const std::string& prefix, const NamedTensors& entries) {
+  NamedTensors out;
+  out.reserve(entries.size());
+  for (const auto& [name, t] : entries) out.emplace_back(prefix + name, t);
+  return out;
+}
+
+NamedTensors strip_prefix(const std::string& prefix, const SafetensorsFile& file) {
+  NamedTensors out;
+  for (const auto& [name, t] : file.tensors)
+    if (name.compare(0, prefix.size(), prefix) == 0) out.emplace_back(name.substr(prefix.size()), t);
+  return out;
+}
+
+std::map<std::string, std::string> metadata(const std::string& kind, const Json& state, const Json& config) {
+  return {{"raoq.format", kFormat}, {"raoq.kind", kind}, {"raoq.state", state.dump()}, {"raoq.config", config.dump()}};
+}
+
+}  // namespace
+
+void StepTotals::add(double batch_mean_loss, int64_t batch_correct, int64_t batch_size) {
+  loss_sum += batch_mean_loss * static_cast<double>(batch_size);
+  correct += batch_correct;
+  examples += batch_size;
+  steps += 1;
+}
+
+Json to_json(const TrainState& s) {
+  Json finished = Json::array(), rows = Json::array();
+  for (const auto& f : s.finished) finished.push_back(tools::to_json(f));
+  for (const auto& r : s.rows) rows.push_back(tools::to_json(r));
+  return {{"stage", s.stage},
+          {"epoch", s.epoch},
+          {"stage_step", s.stage_step},
+          {"global_step", s.global_step},
+          {"loader", s.loader},
+          {"epoch_totals", totals_json(s.epoch_totals)},
+          {"window_totals", totals_json(s.window_totals)},
+          {"best_accuracy", s.best_accuracy},
+          {"last_validation", s.last_validation},
+          {"last_validation_loss", s.last_validation_loss},
+          {"metrics_bytes", s.metrics_bytes},
+          {"elapsed_seconds", s.elapsed_seconds},
+          {"stage_seconds", s.stage_seconds},
+          {"threads", s.threads},
+          {"generators", s.generators},
+          {"finished", finished},
+          {"rows", rows}};
+}
+
+TrainState train_state_from_json(const Json& j) {
+  TrainState s;
+  try {
+    s.stage = j.at("stage").get<int64_t>();
+    s.epoch = j.at("epoch").get<int64_t>();
+    s.stage_step = j.at("stage_step").get<int64_t>();
+    s.global_step = j.at("global_step").get<int64_t>();
+    s.loader = j.at("loader");
+    s.epoch_totals = totals_from(j.at("epoch_totals"));
+    s.window_totals = totals_from(j.at("window_totals"));
+    s.best_accuracy = j.at("best_accuracy").get<double>();
+    s.last_validation = j.at("last_validation").get<double>();
+    s.last_validation_loss = j.at("last_validation_loss").get<double>();
+    s.metrics_bytes = j.at("metrics_bytes").get<int64_t>();
+    s.elapsed_seconds = j.at("elapsed_seconds").get<double>();
+    s.stage_seconds = j.at("stage_seconds").get<double>();
+    s.threads = j.at("threads").get<int>();
+    s.generators = j.at("generators");
+    for (const auto& f : j.at("finished")) s.finished.push_back(stage_summary_from_json(f));
+    for (const auto& r : j.at("rows")) s.rows.push_back(result_row_from_json(r));
+  } catch (const Json::exception& e) {
+    throw Error(std::string("checkpoint: the training state is incomplete or malformed (") + e.what() + ")");
+  }
+  return s;
+}
+
+Json capture_generators(Module& model) {
+  Json j = Json::object();
+  j["default"] = generator_json(default_generator().state());
+  for (const auto& [path, m] : model.named_modules())
+    if (auto* d = dynamic_cast<Dropout*>(m.get())) j["dropout:" + path] = generator_json(d->generator().state());
+  return j;
+}
+
+void restore_generators(Module& model, const Json& j) {
+  default_generator().set_state(generator_from(j.at("default"), "default"));
+  for (const auto& [path, m] : model.named_modules()) {
+    auto* d = dynamic_cast<Dropout*>(m.get());
+    if (!d) continue;
+    const std::string key = "dropout:" + path;
+    RAOQ_CHECK(j.contains(key), "checkpoint: no generator state for the dropout layer '", path, "'");
+    d->generator().set_state(generator_from(j.at(key), key));
+  }
+}
+
+void save_train_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer,
+                           const TrainState& state, const Json& config) {
+  NamedTensors tensors = with_prefix("model.", model.state_dict());
+  if (optimizer) {
+    const NamedTensors opt = with_prefix("optimizer.", optimizer->state_dict());
+    tensors.insert(tensors.end(), opt.begin(), opt.end());
+  }
+  save_safetensors(path, tensors, metadata("train", to_json(state), config));
+}
+
+void save_model_checkpoint(const std::string& path, const Module& model, const Json& info, const Json& config) {
+  save_safetensors(path, with_prefix("model.", model.state_dict()), metadata("model", info, config));
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+  Checkpoint c;
+  c.file = load_safetensors(path);
+  auto meta = [&](const char* key) -> const std::string& {
+    auto it = c.file.metadata.find(key);
+    RAOQ_CHECK(it != c.file.metadata.end(), "checkpoint '", path, "' has no '", key,
+               "' metadata: it was not written by raoq train");
+    return it->second;
+  };
+  RAOQ_CHECK(meta("raoq.format") == kFormat, "checkpoint '", path, "' has format ", meta("raoq.format"),
+             "; this raoq reads format ", kFormat);
+  c.kind = meta("raoq.kind");
+  try {
+    c.state = Json::parse(meta("raoq.state"));
+    c.config = Json::parse(meta("raoq.config"));
+  } catch (const Json::parse_error&) {
+    throw Error("checkpoint '" + path + "': its raoq metadata is not valid JSON");
+  }
+  return c;
+}
+
+void load_model(Module& model, const Checkpoint& c, const std::string& path) {
+  try {
+    model.load_state_dict(strip_prefix("model.", c.file));
+  } catch (const Error& e) {
+    throw Error("checkpoint '" + path + "' does not fit this model: " + e.what());
+  }
+}
+
+void load_optimizer(Optimizer& optimizer, const Checkpoint& c, const std::string& path) {
+  try {
+    optimizer.load_state_dict(strip_prefix("optimizer.", c.file));
+  } catch (const Error& e) {
+    throw Error("checkpoint '" + path + "' does not fit this optimizer: " + e.what());
+  }
+}
+
+}  // namespace raoq::tools

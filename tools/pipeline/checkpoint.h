@@ -1,0 +1,84 @@
+// tools/pipeline/checkpoint.h — training checkpoints: everything a resumed run needs to continue bit for bit.
+//
+// A checkpoint is one safetensors file (written atomically by save_safetensors):
+//   tensors   "model.<path>"      every parameter and buffer (model.state_dict())
+//             "optimizer.<name>"  the optimizer's state ("step", "<param>.momentum", ...); training
+//                                 checkpoints only
+//   metadata  "raoq.format"       "1"
+//             "raoq.kind"         "train" (last.safetensors) or "model" (best, <stage>)
+//             "raoq.state"        TrainState as JSON (train) or a short description (model)
+//             "raoq.config"       the resolved config the run used
+// TrainState carries the schedule position (stage_step), the data loader's state, every random
+// generator (the default one and each Dropout's), the running sums that the metrics log and the
+// progress line report, and how many bytes of metrics.jsonl belong to the steps before it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "core/safetensors.h"
+#include "layers/module.h"
+#include "core/json_fields.h"
+#include "optim/optimizer.h"
+#include "tools/pipeline/results.h"
+
+namespace raoq::tools {
+
+// Sums over a span of training steps (an epoch, or the window between two log rows).
+struct StepTotals {
+  double loss_sum = 0.0;  // sum over examples of the per-example loss
+  int64_t correct = 0, examples = 0, steps = 0;
+  void add(double batch_mean_loss, int64_t batch_correct, int64_t batch_size);
+  double mean_loss() const { return examples ? loss_sum / static_cast<double>(examples) : 0.0; }
+  double accuracy() const {
+    return examples ? 100.0 * static_cast<double>(correct) / static_cast<double>(examples) : 0.0;
+  }
+};
+
+struct TrainState {
+  int64_t stage = 0;        // index of the stage in progress; stages.size() once the run is done
+  int64_t epoch = 0;        // epoch in progress within the stage (0-based)
+  int64_t stage_step = 0;   // optimizer steps taken in this stage: the schedule position
+  int64_t global_step = 0;  // steps over all stages
+  Json loader;              // data::LoaderState as JSON; null at the start of a stage
+  StepTotals epoch_totals, window_totals;
+  double best_accuracy = -1.0;    // best validation accuracy in this stage so far
+  double last_validation = -1.0;  // the latest evaluation of this stage (accuracy, loss)
+  double last_validation_loss = 0.0;
+  int64_t metrics_bytes = 0;     // size of metrics.jsonl when this state was saved
+  double elapsed_seconds = 0.0;  // wall time spent training before this state
+  double stage_seconds = 0.0;
+  int threads = 1;
+  Json generators;  // {"default": [...], "<dropout path>": [...]}
+  std::vector<StageSummary> finished;
+  std::vector<ResultRow> rows;
+};
+
+Json to_json(const TrainState& s);
+TrainState train_state_from_json(const Json& j);
+
+// Generator states of the default generator and of every Dropout in `model`.
+Json capture_generators(Module& model);
+void restore_generators(Module& model, const Json& j);
+
+// last.safetensors: model, optimizer (may be null between stages) and state.
+void save_train_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer,
+                           const TrainState& state, const Json& config);
+// best.safetensors and <stage>.safetensors: the model and a description.
+void save_model_checkpoint(const std::string& path, const Module& model, const Json& info, const Json& config);
+
+struct Checkpoint {
+  SafetensorsFile file;
+  std::string kind;  // "train" or "model"
+  Json state;        // raoq.state
+  Json config;       // raoq.config
+};
+// Reads and checks the raoq metadata; errors name the file.
+Checkpoint read_checkpoint(const std::string& path);
+// Loads "model.*" into `model` (strict: every key, no others) / "optimizer.*" into `optimizer`.
+void load_model(Module& model, const Checkpoint& c, const std::string& path);
+void load_optimizer(Optimizer& optimizer, const Checkpoint& c, const std::string& path);
+
+}  // namespace raoq::tools

@@ -1,0 +1,118 @@
+// tools/pipeline/results.cpp — results table: JSON form and a readable Markdown table.
+#include "tools/pipeline/results.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "core/error.h"
+#include "tools/pipeline/atomic_file.h"
+
+namespace raoq::tools {
+namespace {
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+std::string metric_label(const std::string& metric) {
+  if (metric == "test_accuracy") return "test accuracy (%)";
+  return metric;
+}
+
+std::string duration(double seconds) {
+  const auto s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  return buf;
+}
+
+}  // namespace
+
+Json to_json(const StageSummary& s) {
+  return {{"name", s.name},
+          {"kind", s.kind},
+          {"epochs", s.epochs},
+          {"steps", s.steps},
+          {"test_accuracy", s.test_accuracy},
+          {"test_loss", s.test_loss},
+          {"best_validation_accuracy", s.best_validation_accuracy},
+          {"seconds", s.seconds}};
+}
+
+StageSummary stage_summary_from_json(const Json& j) {
+  StageSummary s;
+  s.name = j.at("name").get<std::string>();
+  s.kind = j.at("kind").get<std::string>();
+  s.epochs = j.at("epochs").get<int64_t>();
+  s.steps = j.at("steps").get<int64_t>();
+  s.test_accuracy = j.at("test_accuracy").get<double>();
+  s.test_loss = j.at("test_loss").get<double>();
+  s.best_validation_accuracy = j.at("best_validation_accuracy").get<double>();
+  s.seconds = j.at("seconds").get<double>();
+  return s;
+}
+
+Json to_json(const ResultRow& r) {
+  return {{"method", r.method}, {"ba", r.ba ? Json(*r.ba) : Json(nullptr)}, {"metric", r.metric}, {"value", r.value}};
+}
+
+ResultRow result_row_from_json(const Json& j) {
+  ResultRow r;
+  r.method = j.at("method").get<std::string>();
+  if (!j.at("ba").is_null()) r.ba = j.at("ba").get<int64_t>();
+  r.metric = j.at("metric").get<std::string>();
+  r.value = j.at("value").get<double>();
+  return r;
+}
+
+Json Results::to_json() const {
+  Json rows = Json::array(), st = Json::array();
+  for (const auto& r : table) rows.push_back(tools::to_json(r));
+  for (const auto& s : stages) st.push_back(tools::to_json(s));
+  return {{"table", rows}, {"config", config_name}, {"model", model}, {"stages", st}};
+}
+
+Results Results::from_json(const Json& j) {
+  RAOQ_CHECK(j.is_object() && j.contains("table") && j["table"].is_array(),
+             "results: expected an object with a \"table\" list");
+  Results r;
+  try {
+    for (const auto& row : j["table"]) r.table.push_back(result_row_from_json(row));
+    r.config_name = j.value("config", "");
+    r.model = j.value("model", "");
+    if (j.contains("stages"))
+      for (const auto& s : j["stages"]) r.stages.push_back(stage_summary_from_json(s));
+  } catch (const Json::exception& e) {
+    throw Error(std::string("results: malformed entry (") + e.what() + ")");
+  }
+  return r;
+}
+
+std::string Results::markdown() const {
+  std::ostringstream os;
+  os << "# Results: " << config_name << " (" << model << ")\n\n";
+  os << table1_markdown(*this);
+  os << "| method | ADC bits | metric | value |\n|---|---|---|---|\n";
+  for (const auto& r : table)
+    os << "| " << r.method << " | " << (r.ba ? std::to_string(*r.ba) : "-") << " | " << metric_label(r.metric) << " | "
+       << fixed(r.value, 2) << " |\n";
+  if (!stages.empty()) {
+    os << "\n| stage | kind | epochs | steps | test accuracy (%) | test loss | best validation accuracy (%) | time |\n"
+       << "|---|---|---|---|---|---|---|---|\n";
+    for (const auto& s : stages)
+      os << "| " << s.name << " | " << s.kind << " | " << s.epochs << " | " << s.steps << " | "
+         << fixed(s.test_accuracy, 2) << " | " << fixed(s.test_loss, 4) << " | " << fixed(s.best_validation_accuracy, 2)
+         << " | " << duration(s.seconds) << " |\n";
+  }
+  return os.str();
+}
+
+void write_results(const std::string& json_path, const std::string& md_path, const Results& results) {
+  write_file_atomic(json_path, results.to_json().dump(2) + "\n");
+  write_file_atomic(md_path, results.markdown());
+}
+
+}  // namespace raoq::tools

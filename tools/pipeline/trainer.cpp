@@ -1,0 +1,432 @@
+// tools/pipeline/trainer.cpp — run directory set-up, resume, and the stage / epoch / step loops.
+#include "tools/pipeline/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <ostream>
+
+#include "core/error.h"
+#include "core/ops.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "models/registry.h"
+#include "models/summary.h"
+#include "optim/clip.h"
+#include "tools/pipeline/atomic_file.h"
+#include "tools/pipeline/checkpoint.h"
+#include "tools/pipeline/data_setup.h"
+#include "tools/pipeline/evaluate.h"
+#include "tools/pipeline/progress.h"
+#include "tools/pipeline/stage_kind.h"
+#include "tools/pipeline/stage_setup.h"
+
+namespace raoq::tools {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string format(const char* fmt, double a, double b = 0, double c = 0) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, fmt, a, b, c);
+  return buf;
+}
+
+// Each stage's loader gets its own stream, so a stage's batches do not depend on how many
+// batches earlier stages drew.
+uint64_t stage_seed(uint64_t seed, size_t stage) { return seed * 1000003ULL + 17ULL * (stage + 1); }
+
+class Run {
+ public:
+  Run(Config config, const TrainOptions& options)
+      : config_(std::move(config)),
+        opt_(options),
+        out_(*options.out),
+        progress_(*options.out, options.terminal, config_.log.every_steps) {}
+
+  Results go() {
+    try {
+      prepare();
+      for (auto si = static_cast<size_t>(state_.stage); si < config_.stages.size(); ++si) run_stage(si);
+    } catch (...) {
+      progress_.clear();
+      throw;
+    }
+    const Results r = results();
+    out_ << "\nresults: " << dir_.results_md() << "\n\n" << r.markdown() << std::flush;
+    return r;
+  }
+
+ private:
+  void prepare();
+  void run_stage(size_t si);
+  void run_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& opt, const Schedule& sched);
+  void finish_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& opt);
+  void finish_stage(size_t si);
+  void save_last(const Optimizer* opt, const data::DataLoader* loader);
+  Json eval_row(const char* split, const StageConfig& s, const EvalResult& r) const;
+  double elapsed() const { return elapsed_base_ + since(start_); }
+  double stage_elapsed() const { return stage_base_ + since(stage_start_); }
+  Results results() const;
+  std::shared_ptr<Module> model_through(int64_t si);
+  void evaluate_before_finetune(const StageConfig& s);
+  int64_t stage_index(const std::string& name) const;
+
+  Config config_;
+  TrainOptions opt_;
+  std::ostream& out_;
+  Progress progress_;
+  RunDir dir_;
+  Json config_json_;
+  DataSplits splits_;
+  std::shared_ptr<Module> model_;
+  TrainState state_;
+  std::optional<Checkpoint> resume_from_;
+  MetricsLog log_;
+  Clock::time_point start_ = Clock::now(), stage_start_ = Clock::now(), window_start_ = Clock::now();
+  Clock::time_point epoch_start_ = Clock::now();
+  int64_t epoch_examples_ = 0;  // trained in this process during the current epoch
+  double elapsed_base_ = 0.0, stage_base_ = 0.0;
+};
+
+void Run::prepare() {
+  namespace fs = std::filesystem;
+  if (opt_.threads > 0) set_num_threads(opt_.threads);
+  dir_.root = opt_.out_dir;
+  if (opt_.resume && fs::exists(dir_.last_checkpoint())) {
+    resume_from_ = read_checkpoint(dir_.last_checkpoint());
+    RAOQ_CHECK(resume_from_->kind == "train", "train: '", dir_.last_checkpoint(), "' is not a training checkpoint");
+  } else if (dir_.holds_run()) {
+    RAOQ_CHECK(opt_.resume || opt_.overwrite, "train: '", dir_.root, "' already holds a run; pass --resume to ",
+               "continue it, --overwrite to start again, or --out DIR for a new directory");
+    if (opt_.resume) out_ << "note: no checkpoint in " << dir_.root << " yet; starting the run from the beginning\n";
+    dir_.clear();
+  }
+  splits_ = load_data(config_.data, config_.seed);
+  out_ << "data: " << splits_.train->describe();
+  if (splits_.validation) out_ << "; validation: " << splits_.validation->describe();
+  out_ << "; test: " << splits_.test->describe() << "\n";
+  config_.model = resolve_model_for_data(config_.model_given, splits_);
+  config_json_ = to_json(config_);
+  manual_seed(config_.seed);
+  model_ = models::build_from_json(config_.model, "config", "model");
+  out_ << "model: " << config_.model.at("name").get<std::string>() << ", "
+       << models::with_commas(model_->num_parameters()) << " parameters; threads: " << num_threads() << "\n";
+  if (resume_from_) {
+    const std::string diff = first_difference(resume_from_->config, config_json_);
+    RAOQ_CHECK(diff.empty(), "train: --resume: this config differs from the run's (", dir_.config(), ") at ", diff,
+               "; resume with the run's settings, or start a new run with --out DIR");
+    state_ = train_state_from_json(resume_from_->state);
+    // The checkpoint holds the model as converted for its stage (or, between stages, the previous one).
+    const int64_t n = static_cast<int64_t>(config_.stages.size());
+    const int64_t through = std::min(state_.loader.is_null() ? state_.stage - 1 : state_.stage, n - 1);
+    if (through >= 0) model_ = model_through(through);
+    load_model(*model_, *resume_from_, dir_.last_checkpoint());
+    restore_generators(*model_, state_.generators);
+    if (state_.threads != num_threads())
+      out_ << "note: this run was checkpointed at " << state_.threads << " threads and continues at " << num_threads()
+           << ": the result is reproducible, but not bitwise equal to an uninterrupted run\n";
+    log_.open(dir_.metrics(), state_.metrics_bytes);
+    elapsed_base_ = state_.elapsed_seconds;
+    stage_base_ = state_.stage_seconds;
+    if (state_.stage < static_cast<int64_t>(config_.stages.size()))
+      out_ << "resuming " << dir_.root << " at stage " << config_.stages[state_.stage].name << ", epoch "
+           << state_.epoch + 1 << ", step " << state_.global_step << "\n";
+    else
+      out_ << dir_.root << " is already complete\n";
+  } else {
+    dir_.create();
+    write_file_atomic(dir_.config(), config_json_.dump(2) + "\n");
+    log_.open(dir_.metrics(), -1);
+    out_ << "run directory: " << dir_.root << "\n";
+  }
+  out_ << std::flush;  // a log file is block-buffered; show the set-up before the first step
+  state_.threads = num_threads();
+}
+
+void Run::run_stage(size_t si) {
+  const StageConfig& s = config_.stages[si];
+  if (state_.loader.is_null()) {  // the stage starts: its model is the init_from stage's, or the current one
+    if (!s.init_from.empty()) {
+      model_ = model_through(stage_index(s.init_from));
+      const std::string path = dir_.stage_checkpoint(s.init_from);
+      load_model(*model_, read_checkpoint(path), path);
+    }
+    convert_for_stage(*model_, s, join_index("stages", si));
+    if (kind_of(s).on_arrays) evaluate_before_finetune(s);
+  }
+  data::DataLoader loader(splits_.train,
+                          train_loader_options(config_.data, s.batch_size, stage_seed(config_.seed, si)));
+  const int64_t spe = loader.batches_per_epoch();
+  auto opt = make_optimizer(s, *model_);
+  const Schedule sched = make_schedule(s, spe);
+  if (!state_.loader.is_null()) {  // continuing inside this stage from last.safetensors
+    RAOQ_CHECK(resume_from_.has_value(), "train: internal: a stage position without a checkpoint to resume from");
+    load_optimizer(*opt, *resume_from_, dir_.last_checkpoint());
+    data::LoaderState ls;
+    data::from_json(nlohmann::json::parse(state_.loader.dump()), ls);
+    loader.set_state(ls);
+  }
+  resume_from_.reset();
+  out_ << "\nstage " << s.name << " (" << s.kind << "): " << describe_stage(s, spe) << std::endl;
+  stage_start_ = window_start_ = Clock::now();
+  while (state_.epoch < s.epochs && state_.stage_step < stage_steps(s, spe)) {
+    run_epoch(s, loader, *opt, sched);
+    finish_epoch(s, loader, *opt);
+  }
+  finish_stage(si);
+}
+
+void Run::run_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& opt, const Schedule& sched) {
+  const int64_t spe = loader.batches_per_epoch();
+  const int64_t total = stage_steps(s, spe);
+  model_->train();
+  // A stage cut short by max_steps ends inside this epoch.
+  const int64_t epoch_end = std::min(spe, loader.batch_index() + (total - state_.stage_step));
+  progress_.start_epoch(s.name, state_.epoch + 1, s.epochs, loader.batch_index(), epoch_end);
+  epoch_start_ = Clock::now();
+  epoch_examples_ = 0;
+  while (state_.stage_step < total) {
+    auto batch = loader.next();
+    if (!batch) break;
+    const double lr = sched.at(state_.stage_step);
+    opt.set_lr(lr);
+    opt.zero_grad();
+    Tensor logits = model_->forward(batch->x);  // (N, K)
+    Tensor task_loss = ops::cross_entropy(logits, batch->y, static_cast<float>(s.label_smoothing));
+    Tensor loss = stage_loss(*model_, s, task_loss);  // the kind's loss: + lambda_k sum kappa (W-reshape)
+    const double loss_value = task_loss.item();
+    RAOQ_CHECK(std::isfinite(loss_value), "train: the loss became ", loss_value, " at step ", state_.global_step + 1,
+               " (stage ", s.name, ", epoch ", state_.epoch + 1, ", lr ", lr,
+               ") -- lower optimizer.lr, add schedule.warmup_epochs or set grad_clip");
+    loss.backward();
+    // The kind's further passes: BitAug's lambda_b * loss at ba~ adds to the gradients (RAOQ Eq. 9).
+    after_backward(*model_, s, {batch->x, batch->y, state_.stage_step, total, config_.seed, state_.global_step});
+    if (s.grad_clip > 0) clip_grad_norm(opt.params(), s.grad_clip);
+    opt.step();
+    const auto n = static_cast<int64_t>(batch->y.size());
+    const int64_t correct = count_correct(logits, batch->y);
+    state_.epoch_totals.add(loss_value, correct, n);
+    state_.window_totals.add(loss_value, correct, n);
+    ++state_.stage_step;
+    ++state_.global_step;
+    epoch_examples_ += n;
+    progress_.step(loader.batch_index(), state_.epoch_totals.mean_loss(), state_.epoch_totals.accuracy(),
+                   static_cast<double>(epoch_examples_) / std::max(1e-9, since(epoch_start_)));
+    if (state_.global_step % config_.log.every_steps == 0) {
+      const double window = std::max(1e-9, since(window_start_));
+      log_.write({{"kind", "train"},
+                  {"stage", s.name},
+                  {"epoch", state_.epoch + 1},
+                  {"step", state_.global_step},
+                  {"stage_step", state_.stage_step},
+                  {"loss", state_.window_totals.mean_loss()},
+                  {"lr", lr},
+                  {"accuracy", state_.window_totals.accuracy()},
+                  {"seconds", elapsed()},
+                  {"examples_per_second", static_cast<double>(state_.window_totals.examples) / window}});
+      state_.window_totals = {};
+      window_start_ = Clock::now();
+    }
+    const int64_t every = config_.checkpoint.every_steps;
+    if (every > 0 && state_.global_step % every == 0 && loader.batch_index() < spe) save_last(&opt, &loader);
+    if (opt_.after_step) opt_.after_step(state_.global_step);
+    if (opt_.stop && opt_.stop->load()) {
+      save_last(&opt, &loader);
+      progress_.clear();
+      throw Error("interrupted at step " + std::to_string(state_.global_step) + " (stage " + s.name + ", epoch " +
+                  std::to_string(state_.epoch + 1) + "); " + dir_.last_checkpoint() +
+                  " is saved -- run the same command with --resume to continue");
+    }
+  }
+}
+
+void Run::finish_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& opt) {
+  const StepTotals t = state_.epoch_totals;
+  const double seconds = since(epoch_start_);
+  std::string line = s.name + " epoch " + std::to_string(state_.epoch + 1) + "/" + std::to_string(s.epochs) + ": " +
+                     format("train loss %.4f acc %.2f%%", t.mean_loss(), t.accuracy()) + " (" +
+                     Progress::format_duration(seconds) +
+                     format(", %.0f ex/s)", static_cast<double>(epoch_examples_) / std::max(1e-9, seconds));
+  const bool last = state_.epoch + 1 == s.epochs || state_.stage_step >= stage_steps(s, loader.batches_per_epoch());
+  const bool due = (state_.epoch + 1) % s.eval.every_epochs == 0 || last;
+  if (due) {
+    const bool held_out = splits_.validation != nullptr;
+    const EvalResult r = evaluate(*model_, held_out ? splits_.validation : splits_.test,
+                                  eval_loader_options(config_.data, s.eval.batch_size));
+    Json row = eval_row(held_out ? "validation" : "test", s, r);
+    row["train_loss"] = t.mean_loss();
+    row["train_accuracy"] = t.accuracy();
+    log_.write(row);
+    state_.last_validation = r.accuracy;
+    state_.last_validation_loss = r.loss;
+    const bool best = r.accuracy > state_.best_accuracy;
+    line += " | " + std::string(held_out ? "validation" : "test") + format(" loss %.4f acc %.2f%%", r.loss, r.accuracy);
+    if (best) {
+      state_.best_accuracy = r.accuracy;
+      save_model_checkpoint(dir_.best_checkpoint(), *model_,
+                            {{"stage", s.name},
+                             {"epoch", state_.epoch + 1},
+                             {"step", state_.global_step},
+                             {"split", held_out ? "validation" : "test"},
+                             {"accuracy", r.accuracy},
+                             {"loss", r.loss}},
+                            config_json_);
+      line += " (best)";
+    }
+  }
+  line += "  [" + Progress::format_duration(stage_elapsed()) + " in stage]";
+  progress_.line(line);
+  state_.epoch += 1;
+  state_.epoch_totals = {};
+  save_last(&opt, &loader);
+}
+
+void Run::finish_stage(size_t si) {
+  const StageConfig& s = config_.stages[si];
+  EvalResult test;
+  if (splits_.validation) {
+    test = evaluate(*model_, splits_.test, eval_loader_options(config_.data, s.eval.batch_size));
+    log_.write(eval_row("test", s, test));
+  } else {  // the last epoch's evaluation was on the test split already
+    test.accuracy = state_.last_validation;
+    test.loss = state_.last_validation_loss;
+  }
+  save_model_checkpoint(dir_.stage_checkpoint(s.name), *model_,
+                        {{"stage", s.name}, {"step", state_.global_step}, {"test_accuracy", test.accuracy}},
+                        config_json_);
+  StageSummary summary;
+  summary.name = s.name;
+  summary.kind = s.kind;
+  summary.epochs = s.epochs;
+  summary.steps = state_.stage_step;
+  summary.test_accuracy = test.accuracy;
+  summary.test_loss = test.loss;
+  summary.best_validation_accuracy = state_.best_accuracy;
+  summary.seconds = stage_elapsed();
+  state_.finished.push_back(summary);
+  std::optional<int64_t> ba;
+  if (kind_of(s).on_arrays) ba = s.quant.adc.ba;
+  state_.rows.push_back({s.label, ba, "test_accuracy", test.accuracy});
+  out_ << "stage " << s.name << " done: test accuracy " << format("%.2f%%", test.accuracy) << " in "
+       << Progress::format_duration(summary.seconds) << std::endl;
+  // The next stage starts from these weights with a fresh optimizer, schedule and loader.
+  state_.stage = static_cast<int64_t>(si) + 1;
+  state_.epoch = 0;
+  state_.stage_step = 0;
+  state_.loader = nullptr;
+  state_.epoch_totals = state_.window_totals = {};
+  state_.best_accuracy = state_.last_validation = -1.0;
+  state_.last_validation_loss = 0.0;
+  stage_base_ = 0.0;
+  stage_start_ = Clock::now();
+  save_last(nullptr, nullptr);
+  const Results r = results();
+  write_results(dir_.results_json(), dir_.results_md(), r);
+}
+
+void Run::save_last(const Optimizer* opt, const data::DataLoader* loader) {
+  TrainState s = state_;
+  if (loader) {
+    nlohmann::json lj;
+    data::to_json(lj, loader->state());
+    s.loader = Json::parse(lj.dump());
+  }
+  s.metrics_bytes = log_.size_bytes();
+  s.elapsed_seconds = elapsed();
+  s.stage_seconds = loader ? stage_elapsed() : 0.0;
+  s.generators = capture_generators(*model_);
+  save_train_checkpoint(dir_.last_checkpoint(), *model_, opt, s, config_json_);
+}
+
+Json Run::eval_row(const char* split, const StageConfig& s, const EvalResult& r) const {
+  return {{"kind", "eval"},
+          {"split", split},
+          {"stage", s.name},
+          {"epoch", state_.epoch + 1},
+          {"step", state_.global_step},
+          {"loss", r.loss},
+          {"accuracy", r.accuracy},
+          {"seconds", elapsed()},
+          {"examples_per_second", static_cast<double>(r.examples) / std::max(1e-9, r.seconds)}};
+}
+
+// A model with the structure it has after stage si is converted: the float model for si < 0.
+// Weights are whatever building gives; the caller loads a checkpoint into it.
+std::shared_ptr<Module> Run::model_through(int64_t si) {
+  if (si < 0) return models::build_from_json(config_.model, "config", "model");
+  const StageConfig& s = config_.stages[static_cast<size_t>(si)];
+  auto m = model_through(s.init_from.empty() ? si - 1 : stage_index(s.init_from));
+  convert_for_stage(*m, s, join_index("stages", static_cast<size_t>(si)));
+  return m;
+}
+
+// The model it starts from, with the ADC inserted and no fine-tuning: the "<label>_noft" row.
+void Run::evaluate_before_finetune(const StageConfig& s) {
+  const EvalResult r = evaluate(*model_, splits_.test, eval_loader_options(config_.data, s.eval.batch_size));
+  Json row = eval_row("test", s, r);
+  row["before_finetune"] = true;
+  log_.write(row);
+  state_.rows.push_back({s.label + "_noft", s.quant.adc.ba, "test_accuracy", r.accuracy});
+  out_ << "stage " << s.name << " before fine-tuning (ADC inserted): test accuracy " << format("%.2f%%", r.accuracy)
+       << std::endl;
+}
+
+int64_t Run::stage_index(const std::string& name) const {
+  for (size_t i = 0; i < config_.stages.size(); ++i)
+    if (config_.stages[i].name == name) return static_cast<int64_t>(i);
+  throw Error("config: no stage named '" + name + "'");
+}
+
+Results Run::results() const {
+  Results r;
+  r.config_name = config_.name;
+  r.model = config_.model.at("name").get<std::string>();
+  r.table = state_.rows;
+  r.stages = state_.finished;
+  return r;
+}
+
+}  // namespace
+
+std::string first_difference(const Json& a, const Json& b, const std::string& path, const std::string& a_is,
+                             const std::string& b_is) {
+  const std::string where = path.empty() ? "the top level" : path;
+  auto both = [&](const std::string& x, const std::string& y) {
+    return " (" + x + " " + a_is + ", " + y + " " + b_is + ")";
+  };
+  if (a.type() != b.type() && !(a.is_number() && b.is_number())) return where + both(json_brief(a), json_brief(b));
+  if (a.is_object()) {
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      if (!b.contains(it.key())) return join_key(path, it.key()) + both(json_brief(it.value()), "absent");
+      const std::string d = first_difference(it.value(), b.at(it.key()), join_key(path, it.key()), a_is, b_is);
+      if (!d.empty()) return d;
+    }
+    for (auto it = b.begin(); it != b.end(); ++it)
+      if (!a.contains(it.key())) return join_key(path, it.key()) + both("absent", json_brief(it.value()));
+    return "";
+  }
+  if (a.is_array()) {
+    auto items = [](size_t n) { return std::to_string(n) + (n == 1 ? " item" : " items"); };
+    if (a.size() != b.size()) return where + both(items(a.size()), items(b.size()));
+    for (size_t i = 0; i < a.size(); ++i) {
+      const std::string d = first_difference(a[i], b[i], join_index(path, i), a_is, b_is);
+      if (!d.empty()) return d;
+    }
+    return "";
+  }
+  const bool same = a.is_number() ? a.get<double>() == b.get<double>() : a == b;
+  return same ? "" : where + both(json_brief(a), json_brief(b));
+}
+
+Results run_training(Config config, const TrainOptions& options) {
+  RAOQ_CHECK(options.out != nullptr, "run_training: options.out must be set");
+  RAOQ_CHECK(!options.out_dir.empty(), "run_training: options.out_dir must be set");
+  Run run(std::move(config), options);
+  return run.go();
+}
+
+}  // namespace raoq::tools

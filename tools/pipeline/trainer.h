@@ -1,0 +1,48 @@
+// tools/pipeline/trainer.h — the training pipeline behind `raoq train`: stages, epochs, steps, evaluation,
+// metrics, checkpoints and resume.
+//
+// Reproducibility: for a fixed config and thread count the final parameters are a pure function
+// of the seed. Everything that decides them lives in the last checkpoint (model, optimizer,
+// schedule position, loader and generator states), so a run stopped at any point -- even by
+// SIGKILL -- and resumed from last.safetensors ends with bitwise the same parameters as a run that
+// was never stopped. The only thing it cannot recover is time: "seconds" in metrics.jsonl.
+//
+// What it deliberately does not do: parse arguments (tools/cli.cpp), or print to stderr.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string>
+
+#include "tools/pipeline/config.h"
+#include "tools/pipeline/results.h"
+#include "tools/pipeline/run_dir.h"
+
+namespace raoq::tools {
+
+struct TrainOptions {
+  std::string out_dir;
+  bool resume = false;          // continue from out_dir/checkpoints/last.safetensors if present
+  bool overwrite = false;       // clear a previous run in out_dir first
+  int threads = 0;              // 0: keep raoq's current thread count
+  std::ostream* out = nullptr;  // progress and summaries (required)
+  bool terminal = false;        // draw the live progress bar
+  // Set from a signal handler: stop after the current step, write last.safetensors, throw.
+  const std::atomic<bool>* stop = nullptr;
+  // Called after every optimizer step (and its checkpoint, if one was due) with the global step
+  // count. Tests use it to interrupt a run, e.g. by raising SIGKILL.
+  std::function<void(int64_t)> after_step;
+};
+
+// Runs every stage not yet finished and returns the results table (also written to the run
+// directory). Throws raoq::Error on a user error, before training when it can be known then.
+Results run_training(Config config, const TrainOptions& options);
+
+// The first key path at which two JSON values differ, with both values ("" when equal), e.g.
+// "stages[0].epochs (2 in the run, 3 now)"; `a_is` and `b_is` say where each value comes from.
+std::string first_difference(const Json& a, const Json& b, const std::string& path = "",
+                             const std::string& a_is = "in the run", const std::string& b_is = "now");
+
+}  // namespace raoq::tools
