@@ -1,6 +1,6 @@
-// core/ops/gemm_int8.cpp — the u8 x s8 -> int32 product of gemm_int8.h: packing, a register-blocked
+// imc/gemm_int8.cpp — the u8 x s8 -> int32 product of gemm_int8.h: packing, a register-blocked
 // AVX-512 VNNI kernel, and the plain loop it must equal exactly.
-#include "core/ops/gemm_int8.h"
+#include "imc/gemm_int8.h"
 
 #include <cstring>
 
@@ -11,7 +11,7 @@
 #define RAOQ_GEMM_VNNI 0
 #endif
 
-namespace raoq::ops::detail {
+namespace raoq::imc::detail {
 
 PackedS8 pack_s8(const float* b, int64_t K, int64_t N, float factor) {
   PackedS8 p;
@@ -107,4 +107,4 @@ void gemm_u8s8(const uint8_t* a, int64_t lda, int64_t M, const PackedS8& b, floa
 }
 #endif
 
-}  // namespace raoq::ops::detail
+}  // namespace raoq::imc::detail
