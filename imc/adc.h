@@ -82,7 +82,7 @@ int64_t row_tiles(const AdcConfig& config, int64_t K);  // ceil(K / rows)
 // is written once. They are plain branch-free arithmetic, so `omp simd` loops of them vectorise.
 //
 // y / D is a true division: floor(y * (1/D)) can fall one code short when y is an exact multiple
-// of D (49 * (1/49) rounds below 1).
+// of D (in float, 41 * (1/41) is 0.99999994).
 // clip(y / D, lo, hi): the conversion before its floor. Rounding::skip uses it as the un-floored
 // ADC, whose exact gradient is the straight-through one.
 inline float adc_clip_steps(float y, float D, float lo, float hi) {

@@ -30,16 +30,19 @@ uint64_t stream_seed(uint64_t seed, int64_t stream, int64_t block, int64_t tile,
 // `clipped` (|=, several slice pairs per tile) or assigned (one conversion per tile, no zeroing
 // first). kFirst: acc = 0 + ..., the first tile writing a buffer that was never zeroed (the same
 // value as adding to 0). The loops carry `omp simd` because GCC's -O2 cost model would leave them
-// scalar; the flag and the code share one division (the compiler computes y / D once).
+// scalar; the flag and the code share one division (the compiler computes yi / D once).
 enum class Flags { none, merge, assign };
 template <bool kRound, Flags kFlags, bool kFirst>
 void convert_loop(const float* y, int64_t count, float D, float lo, float hi, float f, float* acc, uint8_t* clipped) {
 #pragma omp simd
   for (int64_t i = 0; i < count; ++i) {
-    const auto flag = uint8_t(adc_clipped(y[i], D, lo, hi));
+    // One load of y[i]: the byte store to `clipped` may alias it, and a second load would cost a
+    // second division.
+    const float yi = y[i];
+    const auto flag = uint8_t(adc_clipped(yi, D, lo, hi));
     if constexpr (kFlags == Flags::merge) clipped[i] |= flag;
     if constexpr (kFlags == Flags::assign) clipped[i] = flag;
-    const float code = kRound ? adc_convert(y[i], D, lo, hi) : adc_clip_steps(y[i], D, lo, hi);
+    const float code = kRound ? adc_convert(yi, D, lo, hi) : adc_clip_steps(yi, D, lo, hi);
     acc[i] = (kFirst ? 0.0f : acc[i]) + f * code;
   }
 }

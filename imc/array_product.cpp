@@ -103,7 +103,7 @@ void add_slice_offset(float* out, const Product& p, const Tensor& wq, const Arra
 
 // The patch matrix (K, P) of one image: the image itself for a pointwise convolution (1x1,
 // stride 1, no padding), else conv2d's im2col into buf.
-const float* patches_of(const float* img, const Product& p, float* buf) {
+const float* image_patches(const float* img, const Product& p, float* buf) {
   if (p.pointwise()) return img;
   ops::detail::im2col(img, p.conv(), buf, p.P());
   return buf;
@@ -112,7 +112,7 @@ const float* patches_of(const float* img, const Product& p, float* buf) {
 // ---- matrix: one tiled product over all rows.
 // xs (M, K), wq (N, K) -> (M, N).   saves: xs, w_used, clipped indices per tile
 //   dxs += (dout * mask_t) w_used[:, t],   dwq += (dout * mask_t)^T xs[:, t]
-Tensor matrix_product(const Product& p, const Tensor& xs, const Tensor& wq, const detail::ArrayOperands& a,
+Tensor product_on_matrix(const Product& p, const Tensor& xs, const Tensor& wq, const detail::ArrayOperands& a,
                       detail::TileKernel k, bool record, const AdcConfig& config) {
   k.pairs = detail::pairs_of(a, [](const Tensor& t) { return t.data(); });
   auto clips = std::make_shared<detail::ClipLists>();
@@ -143,7 +143,7 @@ void forward_per_image(const Product& p, const detail::ArrayOperands& a, const d
     std::vector<const float*> x_of(n_in);
     detail::TileKernel kb = k;  // this thread's kernel points at this thread's patches
     for (int64_t b = b0; b < b1; ++b) {
-      for (size_t i = 0; i < n_in; ++i) x_of[i] = patches_of(a.x_parts[i].data() + b * image, p, cols.data() + i * K * P);
+      for (size_t i = 0; i < n_in; ++i) x_of[i] = image_patches(a.x_parts[i].data() + b * image, p, cols.data() + i * K * P);
       kb.pairs = detail::pairs_of(a, [&](const Tensor& part) { return x_of[size_t(&part - a.x_parts.data())]; });
       detail::tile_product(kb, b, out + b * N * P, clips.empty() ? nullptr : &clips[size_t(b)]);
     }
@@ -168,7 +168,7 @@ void backward_per_image(const Product& p, const std::vector<int64_t>& images, co
     for (int64_t c = c0; c < c1; ++c)
       for (int64_t i = count * c / chunks; i < count * (c + 1) / chunks; ++i) {
         const int64_t b = images[size_t(i)];
-        const float* xb = patches_of(x + b * image, p, cols.data());
+        const float* xb = image_patches(x + b * image, p, cols.data());
         if (dx) std::fill(dx + b * image, dx + (b + 1) * image, 0.0f);
         float* dxb = !dx ? nullptr : pw ? dx + b * image : dcols.data();
         if (dx && !pw) std::fill(dcols.begin(), dcols.end(), 0.0f);
@@ -217,7 +217,7 @@ void forward_winograd(const Product& p, const Tensor& xs, const Tensor& wq, cons
 
 // xs (B, C, H, W), wq (N, C, kH, kW) -> (B, N, Ho, Wo).   saves: xs, w_used, clipped indices per image and tile
 //   the gradients of the matrix product on each image's patches, added back where they were read
-Tensor patch_product(const Product& p, const Tensor& xs, const Tensor& wq, const detail::ArrayOperands& a,
+Tensor product_on_patches(const Product& p, const Tensor& xs, const Tensor& wq, const detail::ArrayOperands& a,
                      detail::TileKernel k, bool record, const AdcConfig& config, const ArrayGeometry& geometry,
                      const ArrayProductOptions& opt) {
   auto clips = std::make_shared<std::vector<detail::ClipLists>>(record && config.enabled ? size_t(p.B) : 0);
@@ -272,8 +272,8 @@ Tensor array_product(const Tensor& xs, const Tensor& wq, const AdcConfig& config
   k.M = p.patches ? p.P() : p.M, k.K = p.K, k.N = p.N, k.observer = opt.observer;
   if (k.noise_sigma > 0) k.noise_seed = (opt.noise ? *opt.noise : default_generator()).next_u64();
   const bool record = autograd::grad_enabled() && (xs.requires_grad() || wq.requires_grad());
-  if (p.patches) return patch_product(p, xs, wq, a, k, record, config, geometry, opt);
-  return matrix_product(p, xs, wq, a, k, record, config);
+  if (p.patches) return product_on_patches(p, xs, wq, a, k, record, config, geometry, opt);
+  return product_on_matrix(p, xs, wq, a, k, record, config);
 }
 
 Tensor array_product_reference(const Tensor& xs, const Tensor& wq, const AdcConfig& config,

@@ -1,10 +1,10 @@
 // imc/array_winograd.cpp — the Winograd tile sums of array_winograd.h: V once per block of images
-// for all channels; per tile t, the GEMMs read the columns of V of the channels the tile touches,
-// against U_t, the transform of w restricted to those channels with the taps outside the tile
-// zeroed.
+// for all channels; per row tile t of the array, the GEMMs read the columns of V of the channels
+// the row tile touches, against U_t, the transform of w restricted to those channels with the taps
+// outside the row tile zeroed.
 // Legend (as core/ops/kernels_winograd.cpp): C input channels, N (K there) output channels, xi a
-// position of a 4x4 tile, T tiles per block of images (v.t);  U_t: 16 x (C_t, N)  V: 16 x (T, C)
-//   M: 16 x (T, N)  z: (N, Ho*Wo)
+// position of a 4x4 Winograd tile, T Winograd tiles per block of images (v.t), t a row tile, C_t
+// its channels;  U_t: 16 x (C_t, N)  V: 16 x (T, C)  M: 16 x (T, N)  z: (N, Ho*Wo)
 #include "imc/array_winograd.h"
 
 #include <algorithm>
@@ -26,7 +26,7 @@ using Mat = Eigen::Map<MatrixRM>;
 using ops::detail::grain_items;
 using ops::detail::thread_scratch;
 using ops::detail::transpose;
-using ops::detail::winograd::Tiles;
+using ops::detail::winograd::Layout;
 
 struct Range {
   int64_t c0, c1;  // channels [c0, c1) the tile touches
@@ -42,14 +42,14 @@ struct RangeKernels {
   std::vector<std::vector<float>> U;          // [t]: 16 x (C_t, N)
   std::vector<std::vector<PackedS8>> packed;  // [t][xi], int8 only
 };
-RangeKernels range_kernels(const float* w, const ConvGeometry& g, const Tiles& v, int64_t rows, bool int8) {
+RangeKernels range_kernels(const float* w, const ConvGeometry& g, const Layout& v, int64_t rows, bool int8) {
   const int64_t ranges = (g.k() + rows - 1) / rows;
   RangeKernels rk;
   rk.packed.resize(int8 ? static_cast<size_t>(ranges) : 0);
   rk.U.resize(static_cast<size_t>(ranges));
   for (int64_t t = 0; t < ranges; ++t) {
     const Range r = range_of(g, rows, t);
-    Tiles vt = v;
+    Layout vt = v;
     vt.c = r.c1 - r.c0;
     std::vector<float> wt(static_cast<size_t>(v.k * vt.c * 9));  // w[:, c0:c1] with other tiles' taps zeroed
     for (int64_t k = 0; k < v.k; ++k)
@@ -85,7 +85,7 @@ bool winograd_int8_applies(const ConvGeometry& g, const IntegerOperands& integer
 
 void winograd_range_sums(const float* x, const float* w, const ConvGeometry& g, int64_t rows, const RangeSink& consume,
                          const IntegerOperands* integers) {
-  const Tiles v = ops::detail::winograd::tiles_of(g);
+  const Layout v = ops::detail::winograd::layout_of(g);
   const bool int8 = integers && winograd_int8_applies(g, *integers);
   const RangeKernels rk = range_kernels(w, g, v, rows, int8);
   const int64_t ranges = (g.k() + rows - 1) / rows, hw = v.h * v.w, out_hw = v.ho * v.wo;

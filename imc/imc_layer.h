@@ -16,7 +16,6 @@
 #include <memory>
 
 #include "imc/adc.h"
-#include "imc/array_product.h"
 #include "layers/module.h"
 #include "quant/ashift.h"
 #include "quant/quantizer.h"

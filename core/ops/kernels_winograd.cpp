@@ -29,8 +29,8 @@ using Mat = Eigen::Map<MatrixRM>;
 
 namespace winograd {
 
-Tiles tiles_of(const ConvGeometry& g) {
-  Tiles v{g.cg_in(), g.cg_out(), g.h, g.w, g.ho, g.wo, g.padding, (g.ho + 1) / 2, (g.wo + 1) / 2, 0, 1, 0};
+Layout layout_of(const ConvGeometry& g) {
+  Layout v{g.cg_in(), g.cg_out(), g.h, g.w, g.ho, g.wo, g.padding, (g.ho + 1) / 2, (g.wo + 1) / 2, 0, 1, 0};
   v.t1 = v.th * v.tw;
   // Keep a block's V and M (16 * T * (C + K) floats) within about 1 MiB, so they stay in L2
   // between the transforms and the GEMMs, but give the GEMMs at least ~64 rows.
@@ -41,7 +41,7 @@ Tiles tiles_of(const ConvGeometry& g) {
 }
 
 // U[xi][c][k] = (G g G^T)[xi] for g = w_g[k][c] (3x3); G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
-void kernel_transform(const float* w_g, const Tiles& v, float* U) {
+void kernel_transform(const float* w_g, const Layout& v, float* U) {
   for (int64_t c = 0; c < v.c; ++c)  // k innermost: the 16 output streams are written contiguously
     for (int64_t k = 0; k < v.k; ++k) {
       const float* g = w_g + (k * v.c + c) * 9;
@@ -61,7 +61,7 @@ void kernel_transform(const float* w_g, const Tiles& v, float* U) {
 
 namespace {
 // dw_g[k][c] += G^T dU G (3x3) for dU = dU[xi][c][k] (the adjoint of kernel_transform).
-void kernel_transform_adjoint(const float* dU, const Tiles& v, float* dw_g) {
+void kernel_transform_adjoint(const float* dU, const Layout& v, float* dw_g) {
   for (int64_t c = 0; c < v.c; ++c)  // k innermost: the 16 input streams are read contiguously
     for (int64_t k = 0; k < v.k; ++k) {
       float u[16];
@@ -84,7 +84,7 @@ void kernel_transform_adjoint(const float* dU, const Tiles& v, float* dw_g) {
 // The 16 channels-last vectors of the 4x4 input tile (i, j): (ih, iw) = (2i - p + r, 2j - p + s);
 // positions outside the image give `outside` (zeros to read, junk to write).
 template <typename P>
-void tile_pointers(P* base, P* outside, int64_t stride, const Tiles& v, int64_t i, int64_t j, P* out[16]) {
+void tile_pointers(P* base, P* outside, int64_t stride, const Layout& v, int64_t i, int64_t j, P* out[16]) {
   for (int r = 0; r < 4; ++r)
     for (int s = 0; s < 4; ++s) {
       const int64_t ih = 2 * i - v.p + r, iw = 2 * j - v.p + s;
@@ -97,7 +97,7 @@ void tile_pointers(P* base, P* outside, int64_t stride, const Tiles& v, int64_t 
 
 // V[xi][t0 + tile][:] = (B^T d B)[xi] for every tile of one image; xt: (H*W, C).
 // B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
-void input_transform(const float* xt, const float* zeros, const Tiles& v, int64_t t0, float* V) {
+void input_transform(const float* xt, const float* zeros, const Layout& v, int64_t t0, float* V) {
   for (int64_t i = 0; i < v.th; ++i)
     for (int64_t j = 0; j < v.tw; ++j) {
       const float* d[16];
@@ -128,7 +128,7 @@ void input_transform(const float* xt, const float* zeros, const Tiles& v, int64_
 namespace {
 // dxt[(ih, iw)][:] += (B dV B^T)[r][s] for every tile of one image (the adjoint of
 // input_transform; tiles overlap, so they are added one after the other).
-void input_transform_adjoint(const float* dV, float* junk, const Tiles& v, int64_t t0, float* dxt) {
+void input_transform_adjoint(const float* dV, float* junk, const Layout& v, int64_t t0, float* dxt) {
   for (int64_t i = 0; i < v.th; ++i)
     for (int64_t j = 0; j < v.tw; ++j) {
       float* o[16];
@@ -158,7 +158,7 @@ void input_transform_adjoint(const float* dV, float* junk, const Tiles& v, int64
 
 // The channels-last vectors of the 2x2 output tile (i, j); positions past Ho, Wo give `outside`.
 template <typename P>
-void out_pointers(P* base, P* outside, const Tiles& v, int64_t i, int64_t j, P* out[4]) {
+void out_pointers(P* base, P* outside, const Layout& v, int64_t i, int64_t j, P* out[4]) {
   for (int a = 0; a < 2; ++a)
     for (int b = 0; b < 2; ++b) {
       const int64_t oh = 2 * i + a, ow = 2 * j + b;
@@ -170,7 +170,7 @@ void out_pointers(P* base, P* outside, const Tiles& v, int64_t i, int64_t j, P* 
 
 // yt[(oh, ow)][:] = (A^T m A) + bias for every tile of one image, m[xi] = M[xi][t0 + tile][:].
 // A^T = [1 1 1 0; 0 1 -1 -1].
-void output_transform(const float* M, const float* bias, float* junk, const Tiles& v, int64_t t0, float* yt) {
+void output_transform(const float* M, const float* bias, float* junk, const Layout& v, int64_t t0, float* yt) {
   for (int64_t i = 0; i < v.th; ++i)
     for (int64_t j = 0; j < v.tw; ++j) {
       const float* m[16];
@@ -195,7 +195,7 @@ void output_transform(const float* M, const float* bias, float* junk, const Tile
 
 namespace {
 // dM[xi][t0 + tile][:] = (A dY A^T)[xi] for every tile of one image; dyt: (Ho*Wo, K).
-void output_transform_adjoint(const float* dyt, const float* zeros, const Tiles& v, int64_t t0, float* dM) {
+void output_transform_adjoint(const float* dyt, const float* zeros, const Layout& v, int64_t t0, float* dM) {
   for (int64_t i = 0; i < v.th; ++i)
     for (int64_t j = 0; j < v.tw; ++j) {
       const float* e[4];
@@ -226,7 +226,7 @@ void output_transform_adjoint(const float* dyt, const float* zeros, const Tiles&
 using namespace winograd;
 
 namespace {
-std::vector<float> transformed_kernels(const float* w, const ConvGeometry& g, const Tiles& v) {
+std::vector<float> transformed_kernels(const float* w, const ConvGeometry& g, const Layout& v) {
   std::vector<float> U(static_cast<size_t>(g.groups * 16 * v.c * v.k));
   for (int64_t grp = 0; grp < g.groups; ++grp) kernel_transform(w + grp * v.k * v.c * 9, v, U.data() + grp * 16 * v.c * v.k);
   return U;
@@ -238,7 +238,7 @@ bool winograd_applies(const ConvGeometry& g) {
 }
 
 void winograd_forward(const float* x, const float* w, const float* bias, const ConvGeometry& g, float* y) {
-  const Tiles v = tiles_of(g);
+  const Layout v = layout_of(g);
   const std::vector<float> U = transformed_kernels(w, g, v);
   const std::vector<float> zeros(static_cast<size_t>(std::max(v.c, v.k)), 0.0f);
   const int64_t blocks = (g.n + v.images_per_block - 1) / v.images_per_block, hw = v.h * v.w, out_hw = v.ho * v.wo;
@@ -269,7 +269,7 @@ void winograd_forward(const float* x, const float* w, const float* bias, const C
 
 void winograd_backward(const float* x, const float* w, const float* dy, const ConvGeometry& g, float* dx, float* dw,
                        float* dbias) {
-  const Tiles v = tiles_of(g);
+  const Layout v = layout_of(g);
   const std::vector<float> U = dx ? transformed_kernels(w, g, v) : std::vector<float>();
   const std::vector<float> zeros(static_cast<size_t>(std::max(v.c, v.k)), 0.0f);
   const int64_t hw = v.h * v.w, out_hw = v.ho * v.wo, u_size = 16 * v.c * v.k;

@@ -42,21 +42,21 @@ void winograd_backward(const float* x, const float* w, const float* dy, const Co
 // and M[xi] (t, K) = V[xi] U[xi] is what the output transform reads.
 namespace winograd {
 
-struct Tiles {
+struct Layout {
   int64_t c, k, h, w, ho, wo, p, th, tw, t1;  // C, K per group, sizes, padding, th x tw = t1 tiles per image
   int64_t images_per_block, t;                // t = images_per_block * t1 rows per xi matrix
 };
 // The tiling of g, with a block size that keeps a block's V and M within about 1 MiB.
-Tiles tiles_of(const ConvGeometry& g);
+Layout layout_of(const ConvGeometry& g);
 
 // U[xi][c][k] = (G g G^T)[xi] for g = w_g[k][c] (3x3), w_g: (K, C, 3, 3) with v.c, v.k channels.
-void kernel_transform(const float* w_g, const Tiles& v, float* U);
+void kernel_transform(const float* w_g, const Layout& v, float* U);
 // V[xi][t0 + tile][:] = (B^T d B)[xi] for every tile of one image; xt: (H*W, C) channels-last;
 // zeros: at least C zeros (read for positions in the padding).
-void input_transform(const float* xt, const float* zeros, const Tiles& v, int64_t t0, float* V);
+void input_transform(const float* xt, const float* zeros, const Layout& v, int64_t t0, float* V);
 // yt[(oh, ow)][:] = (A^T m A) + bias for every tile of one image, m[xi] = M[xi][t0 + tile][:];
 // yt: (Ho*Wo, K) channels-last; junk: K floats written for positions past Ho, Wo.
-void output_transform(const float* M, const float* bias, float* junk, const Tiles& v, int64_t t0, float* yt);
+void output_transform(const float* M, const float* bias, float* junk, const Layout& v, int64_t t0, float* yt);
 
 }  // namespace winograd
 

@@ -6,29 +6,21 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/rng.h"
-#include "imc/bit_slice.h"
 #include "imc/array_product.h"
+#include "imc/bit_slice.h"
 #include "imc/input_map.h"
 #include "quant/ashift.h"
+#include "tests/imc/array_codes.h"
 #include "tests/quant/backward_with.h"
 #include "tests/support/testing.h"
 
 using namespace raoq;
 using namespace raoq::imc;
+using raoq::testing::input_codes;
 using raoq::testing::random_codes;
+using raoq::testing::weight_codes;
 
 namespace {
-// Input codes the array accepts for config c.
-Tensor input_codes(const Shape& shape, const AdcConfig& c, uint64_t seed) {
-  const InputCodes in = accepted_inputs(c);
-  if (!in.odd_only) return random_codes(shape, in.lo, in.hi, seed);
-  Tensor u = random_codes(shape, 0, (in.hi - 1) / 2 + (in.hi + 1) / 2, seed);  // 0 .. 2^bx - 1
-  return quant::a_shift(u, quant::a_shift_map(c.bx, Representation::minus_one_one));
-}
-Tensor weight_codes(const Shape& shape, int bw, uint64_t seed) {
-  const float q = std::ldexp(1.0f, bw - 1) - 1;
-  return random_codes(shape, -q, q, seed);
-}
 Tensor plain_product(const Tensor& a, const Tensor& b) {
   const int64_t M = a.size(0), K = a.size(1), N = b.size(0);
   Tensor y = Tensor::zeros({M, N});
@@ -123,7 +115,7 @@ TEST_CASE("bit slicing: slices recombine exactly and bit_sliced == direct with t
   const Tensor xs = input_codes({11, 700}, c, 5), wq = weight_codes({6, 700}, 8, 6);
   AdcConfig sliced = c;
   sliced.mapping = Mapping::bit_sliced;
-  const Slices sx = slice_inputs(xs, sliced), sw = slice_weights(wq, sliced);
+  const imc::detail::Slices sx = imc::detail::slice_inputs(xs, sliced), sw = imc::detail::slice_weights(wq, sliced);
   CHECK(sx.parts.size() == 2);
   CHECK(sw.parts.size() == 3);
   for (int64_t e = 0; e < xs.numel(); e += 37) {

@@ -8,21 +8,15 @@
 #include "imc/array_product.h"
 #include "imc/input_map.h"
 #include "quant/ashift.h"
+#include "tests/imc/array_codes.h"
 #include "tests/quant/backward_with.h"
 #include "tests/support/testing.h"
 
 using namespace raoq;
 using namespace raoq::imc;
+using raoq::testing::input_codes;
 using raoq::testing::random_codes;
-
-namespace {
-Tensor input_codes(const Shape& shape, const AdcConfig& c, uint64_t seed) {
-  const InputCodes in = accepted_inputs(c);
-  if (!in.odd_only) return random_codes(shape, in.lo, in.hi, seed);
-  return quant::a_shift(random_codes(shape, 0, std::ldexp(1.0f, c.bx) - 1, seed),
-                        quant::a_shift_map(c.bx, Representation::minus_one_one));
-}
-}  // namespace
+using raoq::testing::weight_codes;
 
 TEST_CASE("array_product (patches): op == plain-loop reference exactly, and == the plain convolution with the ADC off", "[imc]") {
   const int variant = GENERATE(0, 1, 2, 3, 4);
@@ -38,8 +32,7 @@ TEST_CASE("array_product (patches): op == plain-loop reference exactly, and == t
   if (variant == 4) c.bx = c.bw = 8, c.mapping = Mapping::bit_sliced;
   CAPTURE(variant, o.stride, o.padding, o.dilation);
   const Tensor xs = input_codes({2, 3, 6, 5}, c, 11 + variant);
-  const float q = std::ldexp(1.0f, c.bw - 1) - 1;
-  const Tensor wq = random_codes({4, 3, 3, 3}, -q, q, 12 + variant);
+  const Tensor wq = weight_codes({4, 3, 3, 3}, c.bw, 12 + variant);
   const ArrayGeometry geometry = ArrayGeometry::patches(o);
   const Tensor fast = array_product(xs, wq, c, geometry);
   REQUIRE(fast.to_vector() == array_product_reference(xs, wq, c, geometry).to_vector());

@@ -171,6 +171,8 @@ TEST_CASE("to_imc: on-array layers convert, names match the QAT checkpoint, swit
   REQUIRE(layer->config.ba == 5);
   const Tensor coarse = net->forward(x);
   set_imc_mode(*net, ImcMode::qat);
+  REQUIRE(layer->mode == ImcMode::qat);
+  CHECK_THAT(layer->as_module().extra_repr(), Catch::EndsWith("mode qat"));
   require_close(net->forward(x), qat_out, 0);  // exactly the QAT layer
   set_imc_mode(*net, ImcMode::array);
   double diff = 0;
