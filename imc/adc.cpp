@@ -8,7 +8,6 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/parallel.h"
-#include "quant/rounding.h"
 
 namespace raoq::imc {
 
@@ -56,7 +55,7 @@ std::ostream& operator<<(std::ostream& os, const AdcConfig& c) {
             << c.k << (c.signed_input ? " signed" : " unsigned") << "-input " << quant::to_string(c.representation)
             << ' ' << to_string(c.mapping) << (c.mapping == Mapping::bit_sliced ? " slice_bits " : "")
             << (c.mapping == Mapping::bit_sliced ? std::to_string(c.slice_bits) : "") << " noise(w " << c.weight_noise
-            << ", y " << c.output_noise << ")" << (c.bypass ? " bypass" : "");
+            << ", y " << c.output_noise << ")" << (c.enabled ? "" : " adc off");
 }
 
 double input_range_xr(const AdcConfig& c) {
@@ -74,13 +73,6 @@ float adc_step(const AdcConfig& c) {
 quant::CodeRange adc_codes(int ba) {
   RAOQ_CHECK(ba >= 1 && ba <= 16, "adc_codes: ba must be in [1, 16] (got ", ba, ")");
   return {-std::ldexp(1.0f, ba - 1), std::ldexp(1.0f, ba - 1) - 1.0f};
-}
-
-InputCodes accepted_inputs(const AdcConfig& c) {
-  const float full = std::ldexp(1.0f, c.bx);
-  if (c.representation == Representation::minus_one_one) return {-(full - 1), full - 1, true};
-  if (!c.signed_input) return {0.0f, full - 1, false};
-  return {-full / 2, full / 2 - 1, false};
 }
 
 int64_t row_tiles(const AdcConfig& c, int64_t K) { return (K + c.rows - 1) / c.rows; }
@@ -106,12 +98,8 @@ Tensor adc_quantize(const Tensor& y, float D, int ba, Rounding rounding) {
   parallel_for(y.numel(), [&](int64_t i0, int64_t i1) {
     const float lo = r.lo, hi = r.hi;
 #pragma omp simd
-    for (int64_t i = i0; i < i1; ++i) {
-      float z = yp[i] / D;  // a true division, as in the tiled product (see tiled_kernel.cpp)
-      z = z < lo ? lo : z;
-      z = z > hi ? hi : z;
-      op[i] = D * (round ? quant::detail::floor_code(z) : z);
-    }
+    for (int64_t i = i0; i < i1; ++i)
+      op[i] = D * (round ? adc_convert(yp[i], D, lo, hi) : adc_clip_steps(yp[i], D, lo, hi));
   }, 1 << 14);
   return autograd::record("adc_quantize", {y}, out, {"y"}, [y = y.detach(), D, r](BackwardContext& ctx) {
     const float* yv = y.data();
@@ -120,10 +108,7 @@ Tensor adc_quantize(const Tensor& y, float D, int ba, Rounding rounding) {
     parallel_for(y.numel(), [&](int64_t i0, int64_t i1) {
       const float lo = r.lo, hi = r.hi;
 #pragma omp simd
-      for (int64_t i = i0; i < i1; ++i) {
-        const float z = yv[i] / D;
-        dy[i] += ((z >= lo) & (z <= hi)) ? g[i] : 0.0f;
-      }
+      for (int64_t i = i0; i < i1; ++i) dy[i] += adc_clipped(yv[i], D, lo, hi) ? 0.0f : g[i];
     }, 1 << 14);
   });
 }

@@ -1,4 +1,5 @@
-// imc/adc.h — the IMC array and its ADC: configuration, the ADC step D, the ADC quantizer op.
+// imc/adc.h — the IMC array and its ADC: configuration, the ADC step D, the conversion itself
+// (Eq. 2, written once here for every loop of imc/), and the ADC quantizer op.
 //
 // The array (RAOQ Sec. 3.1, Fig. 1b) has `rows` x `cols` cells; a product with reduction length K
 // is split into ceil(K / rows) row tiles, and each tile's column sum y_t goes through an ADC:
@@ -12,11 +13,7 @@
 //   minus_one_one             xr = 2^bx - 1       (-1/1 inputs are odd values in [-(2^bx-1), 2^bx-1]; always signed)
 // In `direct` mapping the array is built for the layer's own bx, bw (an 8-bit layer uses Eq. 3
 // with 8); in `bit_sliced` mapping it is a native slice_bits-bit array and D uses slice_bits.
-//
-// What the array accepts (anything else is an error, never a silent wrap):
-//   inputs   zero_one signed: integers in [-2^(b-1), 2^(b-1) - 1]; unsigned: [0, 2^b - 1];
-//            minus_one_one: odd integers in [-(2^b - 1), 2^b - 1]        (b = bx)
-//   weights  integers in [-(2^(bw-1) - 1), 2^(bw-1) - 1]
+// What codes the array accepts is the input map's business (imc/input_map.h).
 //
 // Analog noise (RAOQ Sec. 5, Table 7): additive Gaussian on the weight codes (std weight_noise, in
 // weight-code units: 0.1 is a tenth of one code step, i.e. 0.1/(2^(bw-1)-1) of the code range) and
@@ -29,6 +26,7 @@
 #include "core/tensor.h"
 #include "quant/ashift.h"
 #include "quant/lsq.h"
+#include "quant/rounding.h"
 
 namespace raoq::imc {
 
@@ -55,7 +53,7 @@ struct AdcConfig {
   int slice_bits = 4;        // native array bits in bit_sliced mapping
   float weight_noise = 0.0f; // std of Gaussian noise on weight codes, in code steps
   float output_noise = 0.0f; // std of Gaussian noise on column sums before the ADC, in units of D
-  bool bypass = false;       // no ADC: tiles are summed exactly (the plain integer product)
+  bool enabled = true;       // the ADC converts every tile; false: no ADC, tiles summed exactly
 
   // Throws raoq::Error naming the first bad field as `<where>.<field>`, e.g. "adc.k must be a
   // positive integer (got 0)".
@@ -66,7 +64,7 @@ struct AdcConfig {
   int array_bw() const;
 };
 
-std::ostream& operator<<(std::ostream& os, const AdcConfig& c);  // one line, every field
+std::ostream& operator<<(std::ostream& os, const AdcConfig& c);  // one line, every field ("adc off" when disabled)
 
 // xr of Eq. 3 for the array's input bits (see the table above).
 double input_range_xr(const AdcConfig& config);
@@ -75,16 +73,35 @@ float adc_step(const AdcConfig& config);
 // ADC code range [-2^(ba-1), 2^(ba-1) - 1].
 quant::CodeRange adc_codes(int ba);
 
-// The input codes the array accepts for a layer with config.bx input bits (table above).
-struct InputCodes {
-  float lo = 0, hi = 0;
-  bool odd_only = false;  // minus_one_one
-};
-InputCodes accepted_inputs(const AdcConfig& config);
-
 // Number of arrays a (K x N) weight occupies: ceil(K/rows) * ceil(N/cols) * slice pairs.
 int64_t arrays_used(const AdcConfig& config, int64_t K, int64_t N);
 int64_t row_tiles(const AdcConfig& config, int64_t K);  // ceil(K / rows)
+
+// ---- Eq. 2 for one column sum y, with [lo, hi] = adc_codes(ba). Every loop of imc/ that converts
+// (the tile kernels, adc_quantize, the reference, the statistics) calls these, so the conversion
+// is written once. They are plain branch-free arithmetic, so `omp simd` loops of them vectorise.
+//
+// y / D is a true division: floor(y * (1/D)) can fall one code short when y is an exact multiple
+// of D (in float, 41 * (1/41) is 0.99999994).
+// clip(y / D, lo, hi): the conversion before its floor. Rounding::skip uses it as the un-floored
+// ADC, whose exact gradient is the straight-through one.
+inline float adc_clip_steps(float y, float D, float lo, float hi) {
+  float z = y / D;
+  z = z < lo ? lo : z;
+  z = z > hi ? hi : z;
+  return z;
+}
+// yq = floor(clip(y / D, lo, hi)) (Eq. 2). The floor of quant/rounding.h: std::floor does not
+// vectorise under the build's flags.
+inline float adc_convert(float y, float D, float lo, float hi) {
+  return quant::detail::floor_code(adc_clip_steps(y, D, lo, hi));
+}
+// Whether y / D lies outside [lo, hi] (a NaN lies nowhere inside): the conversion clips there,
+// and the straight-through gradient is 0.
+inline bool adc_clipped(float y, float D, float lo, float hi) {
+  const float z = y / D;
+  return !((z >= lo) & (z <= hi));
+}
 
 // y: any shape (column sums) -> D * floor(clip(y / D, -2^(ba-1), 2^(ba-1) - 1)): same shape.
 // Declared surrogate (STE, Eq. 2 note): dy += dout where -2^(ba-1) <= y/D <= 2^(ba-1) - 1, else 0.

@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 
-namespace raoq::imc {
+namespace raoq::imc::detail {
 
 Slices slice_inputs(const Tensor& xs, const AdcConfig& c) {
   const int B = c.bx, sb = c.slice_bits;
@@ -57,4 +57,4 @@ Slices slice_weights(const Tensor& wq, const AdcConfig& c) {
   return s;
 }
 
-}  // namespace raoq::imc
+}  // namespace raoq::imc::detail

@@ -1,4 +1,5 @@
-// imc/bit_slice.h — splitting wide codes into native-width slices for `bit_sliced` mapping.
+// imc/bit_slice.h — internal: splitting wide codes into native-width slices for `bit_sliced`
+// mapping (the array product runs every slice pair; array_product.h).
 //
 // A code v is written as v = sum_i factor_i * part_i + offset with every part a code the native
 // slice_bits-wide array accepts; the array runs each (input slice, weight slice) pair, and the ADC
@@ -20,7 +21,7 @@
 #include "core/tensor.h"
 #include "imc/adc.h"
 
-namespace raoq::imc {
+namespace raoq::imc::detail {
 
 struct Slices {
   std::vector<Tensor> parts;    // each shaped like the sliced tensor
@@ -28,9 +29,9 @@ struct Slices {
   float offset = 0;
 };
 
-// xs: codes the array accepts for config.bx (see adc.h); any shape.
+// xs: codes the array accepts for config.bx (see input_map.h); any shape.
 Slices slice_inputs(const Tensor& xs, const AdcConfig& config);
 // wq: symmetric config.bw-bit codes; any shape.
 Slices slice_weights(const Tensor& wq, const AdcConfig& config);
 
-}  // namespace raoq::imc
+}  // namespace raoq::imc::detail

@@ -1,15 +1,16 @@
 // imc/dequantize.cpp — window_weight_sums and imc_dequantize: the exact digital side of an IMC layer
-// (contract in imc_conv.h). Both are smooth; their backward is the plain chain rule.
+// (contract in dequantize.h). Both are smooth; their backward is the plain chain rule.
 //
 // Legend: N output channels, P output positions (1 for a linear layer), T = kH*kW taps,
 //   wq: (N, C, kH, kW) or (N, K)   S, dS: (N, P)   acc, y: (outer, N, inner), inner = P or 1
+#include "imc/dequantize.h"
+
 #include <algorithm>
 #include <vector>
 
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/parallel.h"
-#include "imc/imc_conv.h"
 
 namespace raoq::imc {
 

@@ -1,25 +1,15 @@
-// imc/imc_conv2d.cpp — ImcConv2d, and the array input map shared with ImcLinear (imc_layer.h).
+// imc/imc_conv2d.cpp — ImcConv2d (contract in imc_layer.h).
 #include "imc/imc_conv2d.h"
 
-#include <cmath>
 #include <sstream>
 
 #include "core/error.h"
-#include "imc/imc_conv.h"
+#include "imc/array_product.h"
+#include "imc/dequantize.h"
+#include "imc/input_map.h"
 #include "imc/stats.h"
 
 namespace raoq::imc {
-
-quant::ShiftMap array_input_map(const AdcConfig& c, bool signed_codes, int bx) {
-  if (c.representation == Representation::minus_one_one)
-    return signed_codes ? quant::ShiftMap{2.0f, -1.0f} : quant::a_shift_map(bx, Representation::minus_one_one);
-  if (!c.signed_input) {
-    RAOQ_CHECK(!signed_codes, "an unsigned-input array cannot take signed activation codes; quantize this layer's ",
-               "input as unsigned codes (act_signed = false) or use a signed-input array");
-    return quant::no_shift();
-  }
-  return signed_codes ? quant::no_shift() : quant::a_shift_map(bx, Representation::zero_one);
-}
 
 ImcConv2d::ImcConv2d(int64_t in, int64_t out, int64_t k, ops::Conv2dOptions opt, bool has_bias, quant::QuantOptions q,
                      AdcConfig c)
@@ -49,7 +39,7 @@ quant::ShiftMap ImcConv2d::input_map() const { return array_input_map(config, qo
 
 // x: (N, C_in, H, W) -> (N, C_out, H_out, W_out)
 Tensor ImcConv2d::forward(const Tensor& x) {
-  if (!array_enabled) return QuantConv2d::forward(x);
+  if (mode == ImcMode::qat) return QuantConv2d::forward(x);
   RAOQ_CHECK(x.dim() == 4 && x.size(1) == in_channels, label(), " (", in_channels, "->", out_channels,
              "): expected input (N, ", in_channels, ", H, W), got ", shape_str(x.shape()));
   const AdcConfig c = layer_config();
@@ -57,20 +47,20 @@ Tensor ImcConv2d::forward(const Tensor& x) {
   const quant::Quantized a = act_quant->quantize(x, map);    // xs = gain xq - shift: (N, C_in, H, W)
   const quant::Quantized w = weight_quant->quantize(weight);  // wq: (C_out, C_in, k, k)
   const Tensor& xs = a.codes;
-  TiledOptions opt;
+  ArrayProductOptions opt;
   opt.rounding = adc_rounding, opt.noise = noise;
   if (stats) {
     stats->record_forward(xs, w.codes, map, c, options, x.size(2), x.size(3));
     opt.observer = stats.get();
   }
-  const Tensor acc = imc_conv2d(xs, w.codes, c, options, opt);  // (N, C_out, H_out, W_out)
+  const Tensor acc = array_product(xs, w.codes, c, ArrayGeometry::patches(options), opt);  // (N, C_out, H_out, W_out)
   const Tensor S = window_weight_sums(w.codes, x.size(2), x.size(3), options);  // (C_out, H_out*W_out)
   return named_output(imc_dequantize(acc, 1, S, a.scale, w.scale, a.offset, bias, map), x);
 }
 
 std::string ImcConv2d::extra_repr() const {
   std::ostringstream os;
-  os << QuantConv2d::extra_repr() << ", imc(" << layer_config() << ")" << (array_enabled ? "" : " disabled");
+  os << QuantConv2d::extra_repr() << ", imc(" << layer_config() << "), mode " << to_string(mode);
   return os.str();
 }
 

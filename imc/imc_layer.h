@@ -1,21 +1,21 @@
 // imc/imc_layer.h — what ImcConv2d and ImcLinear share: the hardware configuration of the layer,
-// the switch between the QAT path and the array path, and the hooks for noise and statistics.
+// the mode (QAT or array), and the hooks for noise and statistics.
 //
 // An IMC layer derives from its quantized counterpart (QuantConv2d / QuantLinear) and from
 // ImcLayer, so it keeps every parameter name of the QAT layer (a QAT checkpoint loads unchanged)
-// and replaces Conv2d / Linear fields. Its forward, with the array enabled:
+// and replaces Conv2d / Linear fields. Its forward in ImcMode::array:
 //   xq, s_x, beta = act_quant(x)         wq, s_w = weight_quant(weight)
-//   xs  = gain * xq - shift               (array_input_map: A-shift for unsigned codes on a
-//                                          signed-input array, -1/1 encoding, or nothing)
-//   acc = tiled product of xs and wq      (imc_conv2d / tiled_matmul: per-tile ADC)
-//   y   = imc_dequantize(acc, ...)        (s_x s_w (acc + shift S)/gain + beta s_w S + bias)
-// With the array disabled it is exactly the QAT layer (the QAT stage of a pipeline).
+//   xs  = gain * xq - shift               (array_input_map, input_map.h: A-shift for unsigned codes
+//                                          on a signed-input array, -1/1 encoding, or nothing)
+//   acc = array_product(xs, wq, ...)      (array_product.h: per-tile ADC; patches for a conv)
+//   y   = imc_dequantize(acc, ...)        (dequantize.h: s_x s_w (acc + shift S)/gain + beta s_w S + bias)
+// In ImcMode::qat it is exactly the QAT layer (the QAT stage of a pipeline). Whether a layer is
+// converted at all is its QuantConv2d / QuantLinear `on_array` placement (imc_model.h, to_imc).
 #pragma once
 
 #include <memory>
 
 #include "imc/adc.h"
-#include "imc/tiled_matmul.h"
 #include "layers/module.h"
 #include "quant/ashift.h"
 #include "quant/quantizer.h"
@@ -28,19 +28,18 @@ namespace raoq::imc {
 
 class LayerStats;
 
-// How activation codes enter the array (xs = gain * xq - shift):
-//   zero_one, signed-input array:   unsigned codes -> A-shift {1, 2^(bx-1)} (RAOQ Eq. 4);
-//                                    signed codes   -> as they are {1, 0} (vanilla QAT*)
-//   zero_one, unsigned-input array: unsigned codes -> {1, 0}; signed codes are an error
-//   minus_one_one:                   unsigned codes -> {2, 2^bx - 1} (Eq. 15); signed -> {2, -1} (Eq. 14)
-quant::ShiftMap array_input_map(const AdcConfig& config, bool signed_codes, int bx);
+enum class ImcMode {
+  qat,    // compute as the QAT layer (fake-quantized, no array)
+  array,  // the per-tile array product with its ADC (AdcConfig::enabled false: exact tile sums)
+};
+inline const char* to_string(ImcMode m) { return m == ImcMode::qat ? "qat" : "array"; }
 
 class ImcLayer {
  public:
   virtual ~ImcLayer() = default;
 
   AdcConfig config;                          // hardware; bx and bw come from the layer's quantizers
-  bool array_enabled = true;                 // false: compute as the QAT layer
+  ImcMode mode = ImcMode::array;
   Rounding adc_rounding = Rounding::apply;   // skip: un-floored ADC (whole-layer gradient checks)
   Generator* noise = nullptr;                // analog-noise draws; the default generator when null
   std::shared_ptr<LayerStats> stats;         // set while statistics are collected (imc/stats.h)

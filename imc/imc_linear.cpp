@@ -5,7 +5,9 @@
 
 #include "core/error.h"
 #include "core/ops.h"
-#include "imc/imc_conv.h"
+#include "imc/array_product.h"
+#include "imc/dequantize.h"
+#include "imc/input_map.h"
 #include "imc/stats.h"
 
 namespace raoq::imc {
@@ -34,7 +36,7 @@ quant::ShiftMap ImcLinear::input_map() const { return array_input_map(config, qo
 
 // x: (..., in) -> (..., out); the product runs on x viewed as (M, in).
 Tensor ImcLinear::forward(const Tensor& x) {
-  if (!array_enabled) return QuantLinear::forward(x);
+  if (mode == ImcMode::qat) return QuantLinear::forward(x);
   RAOQ_CHECK(x.dim() >= 1 && x.size(-1) == in_features, label(), " (", in_features, "->", out_features,
              "): expected input (..., ", in_features, "), got ", shape_str(x.shape()));
   const AdcConfig c = layer_config();
@@ -42,13 +44,13 @@ Tensor ImcLinear::forward(const Tensor& x) {
   const quant::Quantized a = act_quant->quantize(x, map);     // xs = gain xq - shift: (..., in)
   const quant::Quantized w = weight_quant->quantize(weight);  // wq: (out, in)
   const Tensor xs = ops::reshape(a.codes, {-1, in_features});  // (M, in)
-  TiledOptions opt;
+  ArrayProductOptions opt;
   opt.rounding = adc_rounding, opt.noise = noise;
   if (stats) {
     stats->record_forward(xs, w.codes, map, c, {}, 1, 1);
     opt.observer = stats.get();
   }
-  const Tensor acc = tiled_matmul(xs, w.codes, c, opt);  // (M, out)
+  const Tensor acc = array_product(xs, w.codes, c, ArrayGeometry::matrix(), opt);  // (M, out)
   const Tensor S = window_weight_sums(w.codes, 1, 1);     // (out, 1)
   Tensor y = imc_dequantize(acc, -1, S, a.scale, w.scale, a.offset, bias, map);
   Shape out_shape = x.shape();
@@ -58,7 +60,7 @@ Tensor ImcLinear::forward(const Tensor& x) {
 
 std::string ImcLinear::extra_repr() const {
   std::ostringstream os;
-  os << QuantLinear::extra_repr() << ", imc(" << layer_config() << ")" << (array_enabled ? "" : " disabled");
+  os << QuantLinear::extra_repr() << ", imc(" << layer_config() << "), mode " << to_string(mode);
   return os.str();
 }
 

@@ -49,8 +49,8 @@ void set_adc_bits(Module& root, int ba) {
   for (auto& [path, l] : imc_layers(root)) l->config.ba = ba;
 }
 
-void set_array_enabled(Module& root, bool enabled) {
-  for (auto& [path, l] : imc_layers(root)) l->array_enabled = enabled;
+void set_imc_mode(Module& root, ImcMode mode) {
+  for (auto& [path, l] : imc_layers(root)) l->mode = mode;
 }
 
 void set_noise_generator(Module& root, Generator* gen) {

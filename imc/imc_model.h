@@ -1,12 +1,12 @@
 // imc/imc_model.h — model-level IMC operations: convert a QAT model to IMC layers by rules, find
-// the IMC layers, and switch what a training pipeline switches (ADC bits for BitAug, array on/off).
+// the IMC layers, and switch what a training pipeline switches (ADC bits for BitAug, the mode).
 //
 // Typical pipeline use (the stages themselves live in tools/):
 //   quant::quantize_model(model, qrules);                  // float -> QAT layers (quant/)
 //   imc::to_imc(model, imc::ImcRules{hardware});            // on-array QAT layers -> IMC layers
-//   imc::set_array_enabled(model, false);                   // QAT stage: the array is bypassed
+//   imc::set_imc_mode(model, imc::ImcMode::qat);            // QAT stage: computed as the QAT layers
 //   ... train with L_c + lambda_k * wreshape_loss(quant::wreshape_kurtoses(model)) ...
-//   imc::set_array_enabled(model, true);                    // RAOQ stage: per-tile ADC
+//   imc::set_imc_mode(model, imc::ImcMode::array);          // RAOQ stage: per-tile ADC
 //   per step (BitAug, RAOQ Eq. 10):
 //     imc::set_adc_bits(model, ba);       loss(model).backward();
 //     imc::set_adc_bits(model, ba_tilde); (lambda_b * loss(model)).backward();
@@ -39,7 +39,7 @@ std::vector<std::string> to_imc(Module& root, const ImcRules& rules);
 std::vector<std::pair<std::string, ImcLayer*>> imc_layers(Module& root);
 
 void set_adc_bits(Module& root, int ba);            // config.ba of every IMC layer (BitAug)
-void set_array_enabled(Module& root, bool enabled);  // false: every IMC layer computes as its QAT layer
+void set_imc_mode(Module& root, ImcMode mode);      // the mode of every IMC layer (imc_layer.h)
 void set_noise_generator(Module& root, Generator* gen);
 
 }  // namespace raoq::imc

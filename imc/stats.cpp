@@ -10,7 +10,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
-#include "imc/imc_conv.h"
+#include "imc/dequantize.h"
 #include "imc/imc_model.h"
 
 namespace raoq::imc {
@@ -51,7 +51,7 @@ void LayerStats::record_forward(const Tensor& xs, const Tensor& wq, quant::Shift
   for (int64_t i = 0; i < wq.numel(); ++i) {
     const double d = wq.data()[i] - mu;
     m2 += d * d, m4 += d * d * d * d;
-    const int64_t bin = int64_t(std::floor(wq.data()[i])) + qmax;
+    const int64_t bin = std::lround(wq.data()[i]) + qmax;  // whole codes: the nearest is the code
     if (bin < 0) ++weight_hist_.below;
     else if (bin > 2 * qmax) ++weight_hist_.above;
     else ++weight_hist_.counts[size_t(bin)];
@@ -76,24 +76,29 @@ void LayerStats::record_forward(const Tensor& xs, const Tensor& wq, quant::Shift
 
 void LayerStats::observe(const TileView& v) {
   const int64_t N = v.n_cols;
-  const float lo = -std::ldexp(1.0f, config_.ba - 1), hi = -lo - 1;
+  const quant::CodeRange codes = adc_codes(config_.ba);
+  const float lo = codes.lo, hi = codes.hi;
   std::vector<Column> local(static_cast<size_t>(N));
   std::vector<int64_t> hist(adc_hist_.counts.size(), 0);
   int64_t below = 0, above = 0, clipped = 0;
-  auto quantize = [&](double z) { return std::floor(std::clamp(z, double(lo), double(hi))); };
   for (int64_t r = 0; r < v.m_count; ++r) {
     const int64_t p = P_ == 1 ? 0 : v.m0 + r;
     for (int64_t n = 0; n < N; ++n) {
+      // The conversion the array made (Eq. 2, adc.h), and its input and error in steps.
+      const float yq = adc_convert(v.at(r, n), v.D, lo, hi);
       const double y = double(v.at(r, n)) / v.D;
-      const double e = quantize(y) - y;
-      clipped += (y < lo || y > hi);
+      const double e = yq - y;
+      clipped += adc_clipped(v.at(r, n), v.D, lo, hi);
+      // One bin [c, c + 1) of y/D per code c (stats.h); what lies outside [lo, hi + 1) counts below/above.
       if (y < lo) ++below;
       else if (y >= hi + 1) ++above;
-      else ++hist[size_t(int64_t(std::floor(y)) - int64_t(lo))];
-      double u = y;  // the same column sum without A-shift (exact: xq = (xs + shift)/gain)
+      else ++hist[size_t(int64_t(yq) - int64_t(lo))];
+      // The same column sum without A-shift (exact: xq = (xs + shift)/gain), converted alike.
+      double yu = v.at(r, n);
       if (map_.shift != 0.0f && !tile_sums_.empty())
-        u = (double(v.at(r, n)) + map_.shift * tile_sums_[size_t((v.tile * N + n) * P_ + p)]) / map_.gain / v.D;
-      const double eu = quantize(u) - u;
+        yu = (yu + map_.shift * tile_sums_[size_t((v.tile * N + n) * P_ + p)]) / map_.gain;
+      const double u = yu / v.D;
+      const double eu = adc_convert(float(yu), v.D, lo, hi) - u;
       Column& c = local[size_t(n)];
       c.n += 1, c.sy += y, c.syy += y * y, c.se += e, c.see += e * e;
       c.su += u, c.suu += u * u, c.seu += eu, c.seeu += eu * eu;

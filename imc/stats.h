@@ -44,7 +44,7 @@
 
 #include "core/ops.h"
 #include "imc/imc_layer.h"
-#include "imc/tiled_matmul.h"
+#include "imc/array_product.h"
 
 namespace raoq::imc {
 

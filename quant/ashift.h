@@ -45,7 +45,7 @@ Tensor a_shift(const Tensor& xq, ShiftMap map);
 //   y[m,n] = ( y_array[m,n] + shift * sum_k wq[n,k] ) / gain
 // y_array: (..., N) — the product of shifted codes with wq, any leading dims;  wq: (N, K).
 // Backward: dy_array += dy / gain;  dwq[n,k] += (shift / gain) * sum_m dy[m,n].
-// With the ADC bypassed, ashift_correct(a_shift(xq) wq^T, wq) == xq wq^T exactly.
+// For the exact product (nothing rounds between), ashift_correct(a_shift(xq) wq^T, wq) == xq wq^T exactly.
 Tensor ashift_correct(const Tensor& y_array, const Tensor& wq, ShiftMap map);
 
 // E[v^2] over all elements (double accumulation): the second moment A-shift maximises (Fig. 3a).

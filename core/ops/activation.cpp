@@ -4,7 +4,7 @@
 // Each forward and backward is one vectorised Eigen array expression (relu: a plain `omp simd`
 // loop) over a chunk of the flat buffers; chunks run on threads for large tensors (fixed chunks,
 // no reductions). The layer
-// wrappers live in layers/; quantizer-fused activations live in quant/.
+// wrappers live in layers/; activations fused into other folders' ops live in those folders.
 #include <cmath>
 #include <unsupported/Eigen/SpecialFunctions>
 

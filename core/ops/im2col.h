@@ -1,8 +1,8 @@
 // core/ops/im2col.h — internal helpers of the convolution: the geometry of a 2-D convolution
 // and im2col / col2im over one image and one group.
 //
-// Internal to raoq: the convolutions of core/ops and the IMC array convolution's patches
-// (imc/imc_conv.cpp). Not part of the public API.
+// Internal to raoq: the convolutions of core/ops, and kernels elsewhere in the library that need a
+// convolution's patches. Not part of the public API.
 //
 // Legend: C_in, C_out channels, G groups, H W input size, Ho Wo output size, kH kW kernel,
 //   Cg_in = C_in/G, Cg_out = C_out/G, K = Cg_in*kH*kW (reduction length), P = Ho*Wo.

@@ -17,7 +17,6 @@
 
 #include <Eigen/Core>
 
-#include "core/ops/gemm_int8.h"
 #include "core/ops/kernels.h"
 #include "core/parallel.h"
 
@@ -26,14 +25,12 @@ namespace {
 using MatrixRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstMat = Eigen::Map<const MatrixRM>;
 using Mat = Eigen::Map<MatrixRM>;
+}  // namespace
 
-struct Wino {
-  int64_t c, k, h, w, ho, wo, p, th, tw, t1;
-  int64_t images_per_block, t;  // t = images_per_block * t1 rows per xi matrix
-};
+namespace winograd {
 
-Wino wino_geometry(const ConvGeometry& g) {
-  Wino v{g.cg_in(), g.cg_out(), g.h, g.w, g.ho, g.wo, g.padding, (g.ho + 1) / 2, (g.wo + 1) / 2, 0, 1, 0};
+Layout layout_of(const ConvGeometry& g) {
+  Layout v{g.cg_in(), g.cg_out(), g.h, g.w, g.ho, g.wo, g.padding, (g.ho + 1) / 2, (g.wo + 1) / 2, 0, 1, 0};
   v.t1 = v.th * v.tw;
   // Keep a block's V and M (16 * T * (C + K) floats) within about 1 MiB, so they stay in L2
   // between the transforms and the GEMMs, but give the GEMMs at least ~64 rows.
@@ -44,7 +41,7 @@ Wino wino_geometry(const ConvGeometry& g) {
 }
 
 // U[xi][c][k] = (G g G^T)[xi] for g = w_g[k][c] (3x3); G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
-void kernel_transform(const float* w_g, const Wino& v, float* U) {
+void kernel_transform(const float* w_g, const Layout& v, float* U) {
   for (int64_t c = 0; c < v.c; ++c)  // k innermost: the 16 output streams are written contiguously
     for (int64_t k = 0; k < v.k; ++k) {
       const float* g = w_g + (k * v.c + c) * 9;
@@ -62,8 +59,9 @@ void kernel_transform(const float* w_g, const Wino& v, float* U) {
     }
 }
 
+namespace {
 // dw_g[k][c] += G^T dU G (3x3) for dU = dU[xi][c][k] (the adjoint of kernel_transform).
-void kernel_transform_adjoint(const float* dU, const Wino& v, float* dw_g) {
+void kernel_transform_adjoint(const float* dU, const Layout& v, float* dw_g) {
   for (int64_t c = 0; c < v.c; ++c)  // k innermost: the 16 input streams are read contiguously
     for (int64_t k = 0; k < v.k; ++k) {
       float u[16];
@@ -86,7 +84,7 @@ void kernel_transform_adjoint(const float* dU, const Wino& v, float* dw_g) {
 // The 16 channels-last vectors of the 4x4 input tile (i, j): (ih, iw) = (2i - p + r, 2j - p + s);
 // positions outside the image give `outside` (zeros to read, junk to write).
 template <typename P>
-void tile_pointers(P* base, P* outside, int64_t stride, const Wino& v, int64_t i, int64_t j, P* out[16]) {
+void tile_pointers(P* base, P* outside, int64_t stride, const Layout& v, int64_t i, int64_t j, P* out[16]) {
   for (int r = 0; r < 4; ++r)
     for (int s = 0; s < 4; ++s) {
       const int64_t ih = 2 * i - v.p + r, iw = 2 * j - v.p + s;
@@ -95,9 +93,11 @@ void tile_pointers(P* base, P* outside, int64_t stride, const Wino& v, int64_t i
     }
 }
 
+}  // namespace
+
 // V[xi][t0 + tile][:] = (B^T d B)[xi] for every tile of one image; xt: (H*W, C).
 // B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
-void input_transform(const float* xt, const float* zeros, const Wino& v, int64_t t0, float* V) {
+void input_transform(const float* xt, const float* zeros, const Layout& v, int64_t t0, float* V) {
   for (int64_t i = 0; i < v.th; ++i)
     for (int64_t j = 0; j < v.tw; ++j) {
       const float* d[16];
@@ -125,9 +125,10 @@ void input_transform(const float* xt, const float* zeros, const Wino& v, int64_t
     }
 }
 
+namespace {
 // dxt[(ih, iw)][:] += (B dV B^T)[r][s] for every tile of one image (the adjoint of
 // input_transform; tiles overlap, so they are added one after the other).
-void input_transform_adjoint(const float* dV, float* junk, const Wino& v, int64_t t0, float* dxt) {
+void input_transform_adjoint(const float* dV, float* junk, const Layout& v, int64_t t0, float* dxt) {
   for (int64_t i = 0; i < v.th; ++i)
     for (int64_t j = 0; j < v.tw; ++j) {
       float* o[16];
@@ -157,7 +158,7 @@ void input_transform_adjoint(const float* dV, float* junk, const Wino& v, int64_
 
 // The channels-last vectors of the 2x2 output tile (i, j); positions past Ho, Wo give `outside`.
 template <typename P>
-void out_pointers(P* base, P* outside, const Wino& v, int64_t i, int64_t j, P* out[4]) {
+void out_pointers(P* base, P* outside, const Layout& v, int64_t i, int64_t j, P* out[4]) {
   for (int a = 0; a < 2; ++a)
     for (int b = 0; b < 2; ++b) {
       const int64_t oh = 2 * i + a, ow = 2 * j + b;
@@ -165,9 +166,11 @@ void out_pointers(P* base, P* outside, const Wino& v, int64_t i, int64_t j, P* o
     }
 }
 
+}  // namespace
+
 // yt[(oh, ow)][:] = (A^T m A) + bias for every tile of one image, m[xi] = M[xi][t0 + tile][:].
 // A^T = [1 1 1 0; 0 1 -1 -1].
-void output_transform(const float* M, const float* bias, float* junk, const Wino& v, int64_t t0, float* yt) {
+void output_transform(const float* M, const float* bias, float* junk, const Layout& v, int64_t t0, float* yt) {
   for (int64_t i = 0; i < v.th; ++i)
     for (int64_t j = 0; j < v.tw; ++j) {
       const float* m[16];
@@ -190,8 +193,9 @@ void output_transform(const float* M, const float* bias, float* junk, const Wino
     }
 }
 
+namespace {
 // dM[xi][t0 + tile][:] = (A dY A^T)[xi] for every tile of one image; dyt: (Ho*Wo, K).
-void output_transform_adjoint(const float* dyt, const float* zeros, const Wino& v, int64_t t0, float* dM) {
+void output_transform_adjoint(const float* dyt, const float* zeros, const Layout& v, int64_t t0, float* dM) {
   for (int64_t i = 0; i < v.th; ++i)
     for (int64_t j = 0; j < v.tw; ++j) {
       const float* e[4];
@@ -216,7 +220,13 @@ void output_transform_adjoint(const float* dyt, const float* zeros, const Wino& 
     }
 }
 
-std::vector<float> transformed_kernels(const float* w, const ConvGeometry& g, const Wino& v) {
+}  // namespace
+}  // namespace winograd
+
+using namespace winograd;
+
+namespace {
+std::vector<float> transformed_kernels(const float* w, const ConvGeometry& g, const Layout& v) {
   std::vector<float> U(static_cast<size_t>(g.groups * 16 * v.c * v.k));
   for (int64_t grp = 0; grp < g.groups; ++grp) kernel_transform(w + grp * v.k * v.c * 9, v, U.data() + grp * 16 * v.c * v.k);
   return U;
@@ -228,7 +238,7 @@ bool winograd_applies(const ConvGeometry& g) {
 }
 
 void winograd_forward(const float* x, const float* w, const float* bias, const ConvGeometry& g, float* y) {
-  const Wino v = wino_geometry(g);
+  const Layout v = layout_of(g);
   const std::vector<float> U = transformed_kernels(w, g, v);
   const std::vector<float> zeros(static_cast<size_t>(std::max(v.c, v.k)), 0.0f);
   const int64_t blocks = (g.n + v.images_per_block - 1) / v.images_per_block, hw = v.h * v.w, out_hw = v.ho * v.wo;
@@ -259,7 +269,7 @@ void winograd_forward(const float* x, const float* w, const float* bias, const C
 
 void winograd_backward(const float* x, const float* w, const float* dy, const ConvGeometry& g, float* dx, float* dw,
                        float* dbias) {
-  const Wino v = wino_geometry(g);
+  const Layout v = layout_of(g);
   const std::vector<float> U = dx ? transformed_kernels(w, g, v) : std::vector<float>();
   const std::vector<float> zeros(static_cast<size_t>(std::max(v.c, v.k)), 0.0f);
   const int64_t hw = v.h * v.w, out_hw = v.ho * v.wo, u_size = 16 * v.c * v.k;
@@ -308,104 +318,6 @@ void winograd_backward(const float* x, const float* w, const float* dy, const Co
   db_part.reduce();
   if (dw)
     for (int64_t grp = 0; grp < g.groups; ++grp) kernel_transform_adjoint(dU.data() + grp * u_size, v, dw + grp * v.k * v.c * 9);
-}
-
-// ---- range sums: V once per block of images for all channels; per range t, the GEMMs read the
-// columns of V of the channels the range touches, against U_t, the transform of w restricted to
-// those channels with the taps outside the range zeroed.
-namespace {
-struct Range {
-  int64_t c0, c1;  // channels [c0, c1) the range touches
-};
-Range range_of(const ConvGeometry& g, int64_t rows, int64_t t) {
-  const int64_t r0 = t * rows, r1 = std::min(g.k(), r0 + rows);
-  return {r0 / 9, (r1 - 1) / 9 + 1};
-}
-}  // namespace
-
-double winograd_range_bound(const ConvGeometry& g, int64_t rows, double max_abs_w, double max_abs_x) {
-  int64_t widest = 0;
-  for (int64_t t = 0; t * rows < g.k(); ++t) {
-    const Range r = range_of(g, rows, t);
-    widest = std::max(widest, r.c1 - r.c0);
-  }
-  return 4.0 * 81.0 * double(widest) * max_abs_w * max_abs_x;
-}
-
-bool winograd_int8_applies(const ConvGeometry& g, const IntegerOperands& integers) {
-  return gemm_u8s8_vectorised() && 4.0 * integers.max_abs_x <= 127.0 && 9.0 * integers.max_abs_w <= 127.0 &&
-         g.cg_out() % 16 == 0;
-}
-
-void winograd_range_sums(const float* x, const float* w, const ConvGeometry& g, int64_t rows, const RangeSink& consume,
-                         const IntegerOperands* integers) {
-  const Wino v = wino_geometry(g);
-  const bool int8 = integers && winograd_int8_applies(g, *integers);
-  std::vector<std::vector<PackedS8>> packed(int8 ? static_cast<size_t>((g.k() + rows - 1) / rows) : 0);
-  const int64_t ranges = (g.k() + rows - 1) / rows, hw = v.h * v.w, out_hw = v.ho * v.wo;
-  std::vector<std::vector<float>> U(static_cast<size_t>(ranges));  // U_t: 16 x (C_t, K)
-  for (int64_t t = 0; t < ranges; ++t) {
-    const Range r = range_of(g, rows, t);
-    Wino vt = v;
-    vt.c = r.c1 - r.c0;
-    std::vector<float> wt(static_cast<size_t>(v.k * vt.c * 9));  // w[:, c0:c1] with other ranges' taps zeroed
-    for (int64_t k = 0; k < v.k; ++k)
-      for (int64_t c = r.c0; c < r.c1; ++c)
-        for (int64_t tap = 0; tap < 9; ++tap) {
-          const int64_t row = c * 9 + tap;
-          const bool inside = row >= t * rows && row < (t + 1) * rows;
-          wt[static_cast<size_t>((k * vt.c + c - r.c0) * 9 + tap)] = inside ? w[(k * v.c + c) * 9 + tap] : 0.0f;
-        }
-    U[static_cast<size_t>(t)].resize(static_cast<size_t>(16 * vt.c * v.k));
-    kernel_transform(wt.data(), vt, U[static_cast<size_t>(t)].data());
-    for (int xi = 0; int8 && xi < 16; ++xi)  // 4 U: the kernel transform's quarters made whole
-      packed[static_cast<size_t>(t)].push_back(pack_s8(U[static_cast<size_t>(t)].data() + xi * vt.c * v.k, vt.c, v.k, 4.0f));
-  }
-  const int64_t ldv = v.c + 4;  // byte rows of V: the last group of four may read past C
-  const std::vector<float> zeros(static_cast<size_t>(std::max(v.c, v.k)), 0.0f);
-  const int64_t blocks = (g.n + v.images_per_block - 1) / v.images_per_block;
-  using Strided = Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>>;
-  parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-    float* xt = thread_scratch(0, hw * v.c);
-    float* V = thread_scratch(1, 16 * v.t * v.c);
-    float* M = thread_scratch(2, 16 * v.t * v.k);
-    float* yt = thread_scratch(3, out_hw * v.k);
-    std::vector<float> z(static_cast<size_t>(v.k * out_hw)), junk(static_cast<size_t>(v.k));
-    std::vector<uint8_t> v8(int8 ? static_cast<size_t>(16 * v.t * ldv) : 0, uint8_t(128));  // V + 128
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      const int64_t n0 = blk * v.images_per_block, nb = std::min(v.images_per_block, g.n - n0), n_rows = nb * v.t1;
-      for (int64_t b = 0; b < nb; ++b) {
-        transpose(x + (n0 + b) * v.c * hw, v.c, hw, xt);
-        input_transform(xt, zeros.data(), v, b * v.t1, V);
-      }
-      for (int xi = 0; int8 && xi < 16; ++xi)  // whole numbers in [-128, 127] (winograd_int8_applies)
-        for (int64_t row = 0; row < n_rows; ++row) {
-          const float* src = V + (xi * v.t + row) * v.c;
-          uint8_t* dst = v8.data() + (xi * v.t + row) * ldv;
-#pragma omp simd
-          for (int64_t c = 0; c < v.c; ++c) dst[c] = static_cast<uint8_t>(static_cast<int32_t>(src[c]) + 128);
-        }
-      for (int64_t t = 0; t < ranges; ++t) {
-        const Range r = range_of(g, rows, t);
-        const int64_t ct = r.c1 - r.c0;
-        for (int xi = 0; xi < 16; ++xi) {
-          if (int8) {
-            gemm_u8s8(v8.data() + xi * v.t * ldv + r.c0, ldv, n_rows, packed[static_cast<size_t>(t)][static_cast<size_t>(xi)],
-                      0.25f, M + xi * v.t * v.k, v.k);
-            continue;
-          }
-          Mat(M + xi * v.t * v.k, n_rows, v.k).noalias() =
-              Strided(V + xi * v.t * v.c + r.c0, n_rows, ct, Eigen::OuterStride<>(v.c)) *
-              ConstMat(U[static_cast<size_t>(t)].data() + xi * ct * v.k, ct, v.k);
-        }
-        for (int64_t b = 0; b < nb; ++b) {
-          output_transform(M, zeros.data(), junk.data(), v, b * v.t1, yt);
-          transpose(yt, out_hw, v.k, z.data());
-          consume(n0 + b, t, z.data());
-        }
-      }
-    }
-  }, grain_items(2 * v.images_per_block * v.c * v.k * 9 * out_hw));
 }
 
 }  // namespace raoq::ops::detail

@@ -11,13 +11,12 @@
 // The backward is the exact adjoint of that computation (not a second Winograd algorithm):
 //   dM = A dY A^T,  dU[xi] += sum_tiles dM[xi] V[xi],  dV[xi] = U[xi]^T dM[xi],
 //   dd = B dV B^T (scatter-added over the overlapping input tiles),  dg = G^T dU G.
-// Internal to raoq: conv2d (core/ops/conv.cpp) uses all of it; the IMC array convolution
-// (imc/imc_conv.cpp) uses winograd_range_sums and winograd_backward, whose surrogate gradient is a
-// plain convolution's. Not part of the public API.
+// Internal to raoq: conv2d (core/ops/conv.cpp) uses all of it; the transforms (namespace winograd
+// below) and the backward also serve kernels outside core that run a Winograd convolution's GEMMs
+// their own way. Not part of the public API.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 
 #include "core/ops/im2col.h"
 
@@ -36,31 +35,29 @@ void winograd_forward(const float* x, const float* w, const float* bias, const C
 void winograd_backward(const float* x, const float* w, const float* dy, const ConvGeometry& g, float* dx, float* dw,
                        float* dbias);
 
-// The convolution cut along its reduction into ranges that are each summed on their own (the row
-// tiles of an in-memory-computing array, each converted by its own ADC). One group, a geometry
-// winograd_applies to; x: (N, C, H, W), w: (K, C, 3, 3). The reduction rows are r = (c*3 + i)*3 + j
-// (im2col order) and range t holds rows [t*rows, (t+1)*rows): a channel cut by a range boundary
-// takes part in both ranges, its kernel masked to each range's taps.
-// consume(n, t, z) gets z: (K, Ho*Wo), range t's partial convolution of image n, for every n and t:
-// the calls for one image come from one thread, in increasing t; images run in parallel. z is
-// scratch the callee may overwrite, valid during the call.
-// Exactness: for integer x and w every intermediate value is a multiple of 1/4 (the kernel
-// transform halves twice) of magnitude at most winograd_range_bound(...) / 4, so when that bound is
-// below 2^24 every z is the exact integer sum of its range, whatever the order of summation.
-// With `integers` (x and w hold integers of at most those magnitudes) and small enough codes
-// (winograd_int8_applies), the GEMMs run on 8-bit codes with exact int32 sums (gemm_int8.h): the
-// same exact values, about four times the multiply-adds per instruction.
-struct IntegerOperands {
-  double max_abs_x = 0, max_abs_w = 0;
-};
-using RangeSink = std::function<void(int64_t n, int64_t t, float* z)>;
-void winograd_range_sums(const float* x, const float* w, const ConvGeometry& g, int64_t rows, const RangeSink& consume,
-                         const IntegerOperands* integers = nullptr);
-// Transformed inputs |B^T d B| <= 4 max|x| and kernels |4 G g G^T| <= 9 max|w| must fit a byte, K
-// must be a multiple of 16, and the build must have AVX-512 VNNI.
-bool winograd_int8_applies(const ConvGeometry& g, const IntegerOperands& integers);
+// ---- The building blocks above, for code that runs its own GEMMs between the transforms.
+// Per image and group the kernels work channels-last (kernels_winograd.cpp has the layout): a
+// block of images_per_block images has t = images_per_block * t1 tiles, their transformed inputs
+// are V[xi] (t, C) for the 16 positions xi of a 4x4 tile, the transformed kernels U[xi] (C, K),
+// and M[xi] (t, K) = V[xi] U[xi] is what the output transform reads.
+namespace winograd {
 
-// 4 * 81 * (channels one range touches at most) * max|w| * max|x|, for the exactness test above.
-double winograd_range_bound(const ConvGeometry& g, int64_t rows, double max_abs_w, double max_abs_x);
+struct Layout {
+  int64_t c, k, h, w, ho, wo, p, th, tw, t1;  // C, K per group, sizes, padding, th x tw = t1 tiles per image
+  int64_t images_per_block, t;                // t = images_per_block * t1 rows per xi matrix
+};
+// The tiling of g, with a block size that keeps a block's V and M within about 1 MiB.
+Layout layout_of(const ConvGeometry& g);
+
+// U[xi][c][k] = (G g G^T)[xi] for g = w_g[k][c] (3x3), w_g: (K, C, 3, 3) with v.c, v.k channels.
+void kernel_transform(const float* w_g, const Layout& v, float* U);
+// V[xi][t0 + tile][:] = (B^T d B)[xi] for every tile of one image; xt: (H*W, C) channels-last;
+// zeros: at least C zeros (read for positions in the padding).
+void input_transform(const float* xt, const float* zeros, const Layout& v, int64_t t0, float* V);
+// yt[(oh, ow)][:] = (A^T m A) + bias for every tile of one image, m[xi] = M[xi][t0 + tile][:];
+// yt: (Ho*Wo, K) channels-last; junk: K floats written for positions past Ho, Wo.
+void output_transform(const float* M, const float* bias, float* junk, const Layout& v, int64_t t0, float* yt);
+
+}  // namespace winograd
 
 }  // namespace raoq::ops::detail

@@ -3,7 +3,7 @@
 // Legend: N rows (samples), C classes; logits and p (the softmax of the logits) are (N, C).
 // Both losses are means and return shape []. The per-row losses are computed in parallel and
 // added in row order in double (bitwise reproducible, and a 0.5 loss over 60000 rows keeps its
-// digits). Not here: the kurtosis regulariser (quant/), the ADC-LoRA objective (imc/).
+// digits). Not here: the regularisers and objectives of the folders above core (quant/, imc/).
 #include <cmath>
 #include <memory>
 #include <vector>

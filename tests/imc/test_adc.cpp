@@ -1,5 +1,8 @@
 // tests/imc/test_adc.cpp — the ADC step D of Eq. 3, exact ADC codes on hand-computed cases, the
 // straight-through mask, configuration checks, and the gradient check of the un-floored ADC.
+#include <cmath>
+#include <sstream>
+
 #include "core/error.h"
 #include "imc/adc.h"
 #include "tests/quant/backward_with.h"
@@ -40,6 +43,24 @@ TEST_CASE("adc_step: D = 2 rows xr (2^(bw-1)-1) / (2^ba k) with xr set by the ar
 TEST_CASE("adc_quantize: signed-input array, D = 49: {0, 48, 49, -50, 1e6} -> {0, 0, 1, -2, 127}", "[imc]") {
   const Tensor y = Tensor::from_vector({0, 48, 49, -50, 1e6f, -1e6f}, {6});
   REQUIRE(codes_of(adc_quantize(y, 49.0f, 8), 49.0f) == std::vector<float>{0, 0, 1, -2, 127, -128});
+}
+
+TEST_CASE("adc_convert: Eq. 2 on one column sum, a true division, and the clip flag at the bounds", "[imc]") {
+  const float D = 49.0f, lo = -128.0f, hi = 127.0f;
+  std::vector<float> codes;
+  for (float y : {0.0f, 48.0f, 49.0f, -50.0f, 1e6f, -1e6f}) codes.push_back(adc_convert(y, D, lo, hi));
+  CHECK(codes == std::vector<float>{0, 0, 1, -2, 127, -128});
+  // 41 * (1/41) is 0.99999994 in float: a multiplication by the reciprocal would give code 0.
+  CHECK(adc_convert(41.0f, 41.0f, lo, hi) == 1.0f);
+  CHECK(adc_convert(-41.0f, 41.0f, lo, hi) == -1.0f);
+  CHECK(adc_clip_steps(-50.0f, D, lo, hi) == -50.0f / 49.0f);  // un-floored
+  CHECK(adc_clip_steps(1e6f, D, lo, hi) == hi);
+  // Inside up to and including the bounds; a NaN is never inside.
+  CHECK_FALSE(adc_clipped(127 * D, D, lo, hi));
+  CHECK(adc_clipped(127 * D + 1, D, lo, hi));
+  CHECK_FALSE(adc_clipped(-128 * D, D, lo, hi));
+  CHECK(adc_clipped(-128 * D - 1, D, lo, hi));
+  CHECK(adc_clipped(std::nanf(""), D, lo, hi));
 }
 
 TEST_CASE("adc_quantize: unsigned-input array, D = 105: {0, 104, 105, -106, 1e6} -> {0, 0, 1, -2, 127}", "[imc]") {
@@ -91,6 +112,17 @@ TEST_CASE("AdcConfig::validate: one-line errors naming the field", "[imc]") {
   c.output_noise = -1;
   REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("adc.output_noise must be >= 0"));
   REQUIRE_THROWS_WITH(mapping_from_string("sliced"), Catch::Contains("\"direct\" or \"bit_sliced\""));
+}
+
+TEST_CASE("AdcConfig: one line that says when the ADC is off", "[imc]") {
+  AdcConfig c;
+  std::ostringstream on, off;
+  on << c;
+  c.enabled = false;
+  off << c;
+  CHECK_THAT(on.str(), Catch::StartsWith("rows 512 cols 512 bx 4 bw 4 ba 8 k 4 signed-input zero_one direct"));
+  CHECK_THAT(on.str(), !Catch::Contains("adc off"));
+  CHECK_THAT(off.str(), Catch::EndsWith(" adc off"));
 }
 
 TEST_CASE("array geometry: row tiles and arrays used", "[imc]") {

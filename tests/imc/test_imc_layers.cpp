@@ -1,16 +1,18 @@
 // tests/imc/test_imc_layers.cpp — ImcConv2d / ImcLinear: exact dequantization against the naive
-// reference, equality with the QAT layer when the ADC is bypassed (A-shift, -1/1, vanilla signed
-// codes, padding), whole-layer gradient checks, checkpoint compatibility, to_imc rules and the
-// model-wide switches.
+// reference, equality with the QAT layer when the ADC is off (A-shift, -1/1, vanilla signed codes,
+// padding), whole-layer gradient checks, checkpoint compatibility, to_imc rules, the model-wide
+// switches and the array input map.
 #include <cmath>
 
 #include "core/autograd.h"
 #include "core/ops.h"
 #include "core/rng.h"
-#include "imc/imc_conv.h"
+#include "imc/array_product.h"
+#include "imc/dequantize.h"
 #include "imc/imc_conv2d.h"
 #include "imc/imc_linear.h"
 #include "imc/imc_model.h"
+#include "imc/input_map.h"
 #include "layers/relu.h"
 #include "layers/sequential.h"
 #include "quant/quantize_model.h"
@@ -33,11 +35,11 @@ void require_close(const Tensor& a, const Tensor& b, double tol) {
 }
 }  // namespace
 
-TEST_CASE("ImcConv2d: with the ADC bypassed it is the QAT layer (A-shift, -1/1, vanilla)", "[imc]") {
+TEST_CASE("ImcConv2d: with the ADC off it is the QAT layer (A-shift, -1/1, vanilla)", "[imc]") {
   const int variant = GENERATE(0, 1, 2);
   quant::QuantOptions q;
   AdcConfig hw;
-  hw.bypass = true;
+  hw.enabled = false;
   if (variant == 1) hw.representation = Representation::minus_one_one;
   if (variant == 2) q.act_signed = true, q.act_offset = false;  // vanilla QAT*: signed codes, no offset
   CAPTURE(variant);
@@ -62,7 +64,7 @@ TEST_CASE("ImcConv2d: exact dequantization of the per-tile ADC against the naive
   const Tensor xq = quant::lsq_codes(x, Tensor::scalar(0.1f), Tensor::scalar(-0.3f), quant::unsigned_codes(4));
   const Tensor wq = quant::lsq_codes(qat.weight, Tensor::scalar(0.05f), Tensor(), quant::symmetric_codes(4));
   const Tensor xs = quant::a_shift(xq, quant::a_shift_map(4, Representation::zero_one));
-  const Tensor acc = imc_conv2d_reference(xs, wq, layer->layer_config(), {.padding = 1});
+  const Tensor acc = array_product_reference(xs, wq, layer->layer_config(), ArrayGeometry::patches({.padding = 1}));
   const Tensor S = window_weight_sums(wq, 4, 4, {.padding = 1});
   Tensor expected = Tensor::empty(acc.shape());
   for (int64_t b = 0; b < 2; ++b)
@@ -75,15 +77,15 @@ TEST_CASE("ImcConv2d: exact dequantization of the per-tile ADC against the naive
   require_close(y, expected, 1e-5);
 }
 
-TEST_CASE("ImcLinear: bypassed == QAT layer, ADC on == naive reference, leading dimensions kept", "[imc]") {
+TEST_CASE("ImcLinear: ADC off == QAT layer, ADC on == naive reference, leading dimensions kept", "[imc]") {
   quant::QuantLinear qat(600, 3, true, quant::QuantOptions{.per_channel = true});
   set_quantizers(*qat.act_quant, *qat.weight_quant, 0.2f, -0.1f, 0.01f);
   AdcConfig hw;
-  hw.bypass = true;
+  hw.enabled = false;
   auto layer = ImcLinear::from(qat, hw);
   const Tensor x = testing::uniform({2, 2, 600}, -0.2f, 2.5f, 3, false);
   require_close(layer->forward(x), qat.forward(x), 1e-4);
-  layer->config.bypass = false;  // 600 rows: two tiles of 512
+  layer->config.enabled = true;  // 600 rows: two tiles of 512
   const Tensor y = layer->forward(x);
   REQUIRE(y.shape() == Shape{2, 2, 3});
   autograd::NoGradGuard ng;
@@ -91,7 +93,7 @@ TEST_CASE("ImcLinear: bypassed == QAT layer, ADC on == naive reference, leading 
                                      quant::unsigned_codes(4));
   const Tensor wq = quant::lsq_codes(qat.weight, qat.weight_quant->scale, Tensor(), quant::symmetric_codes(4));
   const Tensor acc =
-      tiled_matmul_reference(quant::a_shift(xq, quant::a_shift_map(4, Representation::zero_one)), wq, layer->layer_config());
+      array_product_reference(quant::a_shift(xq, quant::a_shift_map(4, Representation::zero_one)), wq, layer->layer_config());
   for (int64_t m = 0; m < 4; ++m)
     for (int64_t n = 0; n < 3; ++n) {
       double s = 0;
@@ -151,7 +153,7 @@ TEST_CASE("to_imc: on-array layers convert, names match the QAT checkpoint, swit
   const NamedTensors checkpoint = net->state_dict();
 
   ImcRules rules;
-  rules.base.bypass = true;
+  rules.base.enabled = false;
   rules.overrides = {{"2", AdcConfig{.rows = 64, .ba = 7}}};
   REQUIRE(to_imc(*net, rules) == std::vector<std::string>{"2"});  // 0 and 5 are edge layers, 4 depthwise
   std::vector<std::string> imc_names;
@@ -161,16 +163,18 @@ TEST_CASE("to_imc: on-array layers convert, names match the QAT checkpoint, swit
   auto* layer = imc_layers(*net).at(0).second;
   REQUIRE(layer->config.rows == 64);
   REQUIRE(layer->config.ba == 7);
-  layer->config.bypass = true;
+  layer->config.enabled = false;
   require_close(net->forward(x), qat_out, 1e-4);
 
-  layer->config.bypass = false;
+  layer->config.enabled = true;
   set_adc_bits(*net, 5);
   REQUIRE(layer->config.ba == 5);
   const Tensor coarse = net->forward(x);
-  set_array_enabled(*net, false);
+  set_imc_mode(*net, ImcMode::qat);
+  REQUIRE(layer->mode == ImcMode::qat);
+  CHECK_THAT(layer->as_module().extra_repr(), Catch::EndsWith("mode qat"));
   require_close(net->forward(x), qat_out, 0);  // exactly the QAT layer
-  set_array_enabled(*net, true);
+  set_imc_mode(*net, ImcMode::array);
   double diff = 0;
   for (int64_t i = 0; i < coarse.numel(); ++i) diff += std::fabs(coarse.data()[i] - qat_out.data()[i]);
   CHECK(diff > 0);  // a 5-bit ADC changes the output

@@ -62,10 +62,11 @@ TEST_CASE("stats: an ImcLinear's figures match independent computations", "[imc]
           ys += (xq.data()[m * 1024 + k] - 8) * wq.data()[c * 1024 + k];
           yu += xq.data()[m * 1024 + k] * wq.data()[c * 1024 + k];
         }
+        const float code = adc_convert(float(ys), float(D), -32, 31);  // exact integer sums
+        clipped += adc_clipped(float(ys), float(D), -32, 31);
         ys /= D, yu /= D;
         n += 1, sy += ys, syy += ys * ys, su += yu, suu += yu * yu;
-        se += std::floor(std::clamp(ys, -32.0, 31.0)) - ys;
-        clipped += (ys < -32 || ys > 31);
+        se += code - ys;
       }
   for (int64_t i = 0; i < xq.numel(); ++i) xs2 += std::pow(xq.data()[i] - 8, 2), xq2 += std::pow(xq.data()[i], 2);
   CHECK(s.adc_input_var_steps == Approx(syy / n - std::pow(sy / n, 2)).epsilon(1e-9));

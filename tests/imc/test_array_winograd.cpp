@@ -1,17 +1,18 @@
-// tests/core/test_ops_winograd_ranges.cpp — the building blocks behind the IMC array convolution:
-// the 8-bit VNNI product against its plain loop, and the Winograd range sums (one partial
-// convolution per range of reduction rows) against direct sums, with 8-bit and with float GEMMs.
+// tests/imc/test_array_winograd.cpp — the building blocks of the array product's Winograd path:
+// the 8-bit VNNI product (gemm_int8.h) against its plain loop, and the Winograd range sums (one
+// partial convolution per row tile) against direct sums, with 8-bit and with float GEMMs.
 // On integer operands all of these are exact, so every comparison is equality.
 #include <cstdint>
 #include <vector>
 
-#include "core/ops/gemm_int8.h"
 #include "core/ops/kernels_winograd.h"
 #include "core/rng.h"
+#include "imc/array_winograd.h"
+#include "imc/gemm_int8.h"
 #include "tests/support/testing.h"
 
 using namespace raoq;
-using namespace raoq::ops::detail;
+using namespace raoq::imc::detail;
 
 namespace {
 std::vector<float> integers(int64_t n, int lo, int hi, uint64_t seed) {
@@ -22,7 +23,7 @@ std::vector<float> integers(int64_t n, int lo, int hi, uint64_t seed) {
 }
 }  // namespace
 
-TEST_CASE("gemm_u8s8: the VNNI kernel equals the plain loop exactly, at every tail size", "[core][conv]") {
+TEST_CASE("gemm_u8s8: the VNNI kernel equals the plain loop exactly, at every tail size", "[imc]") {
   uint64_t seed = 1;
   for (int64_t M : {1, 2, 3, 4, 5, 7, 13})
     for (int64_t N : {16, 32, 48, 64, 80, 128})
@@ -48,7 +49,7 @@ TEST_CASE("gemm_u8s8: the VNNI kernel equals the plain loop exactly, at every ta
       }
 }
 
-TEST_CASE("winograd_range_sums: each range is the exact sum over its rows, with 8-bit and with float GEMMs", "[core][conv]") {
+TEST_CASE("winograd_range_sums: each range is the exact sum over its rows, with 8-bit and with float GEMMs", "[imc]") {
   const int64_t pad = GENERATE(0, 1);
   const int64_t rows = GENERATE(5, 40, 64, 512);  // tiles inside a channel, across channels, one tile
   const int64_t C = 20, K = 32, N = 2, H = 7, W = 6;
@@ -56,7 +57,7 @@ TEST_CASE("winograd_range_sums: each range is the exact sum over its rows, with 
   ConvGeometry g;
   g.n = N, g.c_in = C, g.h = H, g.w = W, g.c_out = K, g.kh = g.kw = 3, g.padding = pad;
   g.ho = H + 2 * pad - 2, g.wo = W + 2 * pad - 2;
-  REQUIRE(winograd_applies(g));
+  REQUIRE(ops::detail::winograd_applies(g));
   const std::vector<float> x = integers(N * C * H * W, -8, 7, 11), w = integers(K * C * 9, -7, 7, 12);
   const IntegerOperands bounds{8, 7};
   REQUIRE(winograd_range_bound(g, rows, 7, 8) < 16777216.0);

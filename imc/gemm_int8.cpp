@@ -1,6 +1,6 @@
-// core/ops/gemm_int8.cpp — the u8 x s8 -> int32 product of gemm_int8.h: packing, a register-blocked
+// imc/gemm_int8.cpp — the u8 x s8 -> int32 product of gemm_int8.h: packing, a register-blocked
 // AVX-512 VNNI kernel, and the plain loop it must equal exactly.
-#include "core/ops/gemm_int8.h"
+#include "imc/gemm_int8.h"
 
 #include <cstring>
 
@@ -11,7 +11,7 @@
 #define RAOQ_GEMM_VNNI 0
 #endif
 
-namespace raoq::ops::detail {
+namespace raoq::imc::detail {
 
 PackedS8 pack_s8(const float* b, int64_t K, int64_t N, float factor) {
   PackedS8 p;
@@ -45,7 +45,7 @@ namespace {
 // registers; the fixed-count loops are unrolled so that the arrays live in registers (at -O2 GCC
 // would otherwise keep them on the stack, a load and a store around every vpdpbusd).
 template <int MR, int NV>
-void tile(const uint8_t* a, int64_t lda, const PackedS8& b, int64_t n0, float scale, float* c, int64_t ldc) {
+void micro_tile(const uint8_t* a, int64_t lda, const PackedS8& b, int64_t n0, float scale, float* c, int64_t ldc) {
   __m512i acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR * NV; ++i) acc[i / NV][i % NV] = _mm512_setzero_si512();
@@ -76,11 +76,11 @@ void tile(const uint8_t* a, int64_t lda, const PackedS8& b, int64_t n0, float sc
 template <int MR>
 void row_block(const uint8_t* a, int64_t lda, const PackedS8& b, float scale, float* c, int64_t ldc) {
   int64_t n0 = 0;
-  for (; n0 + 64 <= b.n; n0 += 64) tile<MR, 4>(a, lda, b, n0, scale, c, ldc);
+  for (; n0 + 64 <= b.n; n0 += 64) micro_tile<MR, 4>(a, lda, b, n0, scale, c, ldc);
   switch ((b.n - n0) / 16) {
-    case 3: tile<MR, 3>(a, lda, b, n0, scale, c, ldc); break;
-    case 2: tile<MR, 2>(a, lda, b, n0, scale, c, ldc); break;
-    case 1: tile<MR, 1>(a, lda, b, n0, scale, c, ldc); break;
+    case 3: micro_tile<MR, 3>(a, lda, b, n0, scale, c, ldc); break;
+    case 2: micro_tile<MR, 2>(a, lda, b, n0, scale, c, ldc); break;
+    case 1: micro_tile<MR, 1>(a, lda, b, n0, scale, c, ldc); break;
     default: break;
   }
 }
@@ -107,4 +107,4 @@ void gemm_u8s8(const uint8_t* a, int64_t lda, int64_t M, const PackedS8& b, floa
 }
 #endif
 
-}  // namespace raoq::ops::detail
+}  // namespace raoq::imc::detail

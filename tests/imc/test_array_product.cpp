@@ -1,33 +1,26 @@
-// tests/imc/test_tiled_matmul.cpp — the tiled array product: per-tile conversion, fast == naive
-// reference exactly on codes over sizes and configurations, A-shift exactness with the ADC
-// bypassed, bit slicing, code validation, noise, and the straight-through backward.
+// tests/imc/test_array_product.cpp — the array product, matrix geometry: per-tile conversion, op ==
+// plain-loop reference exactly on codes over sizes and configurations, A-shift exactness with the
+// ADC off, bit slicing, code validation, noise, and the straight-through backward.
 #include <cmath>
 
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "imc/array_product.h"
 #include "imc/bit_slice.h"
-#include "imc/tiled_matmul.h"
+#include "imc/input_map.h"
 #include "quant/ashift.h"
+#include "tests/imc/array_codes.h"
 #include "tests/quant/backward_with.h"
 #include "tests/support/testing.h"
 
 using namespace raoq;
 using namespace raoq::imc;
+using raoq::testing::input_codes;
 using raoq::testing::random_codes;
+using raoq::testing::weight_codes;
 
 namespace {
-// Input codes the array accepts for config c.
-Tensor input_codes(const Shape& shape, const AdcConfig& c, uint64_t seed) {
-  const InputCodes in = accepted_inputs(c);
-  if (!in.odd_only) return random_codes(shape, in.lo, in.hi, seed);
-  Tensor u = random_codes(shape, 0, (in.hi - 1) / 2 + (in.hi + 1) / 2, seed);  // 0 .. 2^bx - 1
-  return quant::a_shift(u, quant::a_shift_map(c.bx, Representation::minus_one_one));
-}
-Tensor weight_codes(const Shape& shape, int bw, uint64_t seed) {
-  const float q = std::ldexp(1.0f, bw - 1) - 1;
-  return random_codes(shape, -q, q, seed);
-}
 Tensor plain_product(const Tensor& a, const Tensor& b) {
   const int64_t M = a.size(0), K = a.size(1), N = b.size(0);
   Tensor y = Tensor::zeros({M, N});
@@ -41,7 +34,7 @@ Tensor plain_product(const Tensor& a, const Tensor& b) {
 }
 }  // namespace
 
-TEST_CASE("tiled_matmul: K = 1152 uses 3 tiles, each converted on its own", "[imc]") {
+TEST_CASE("array_product (matrix): K = 1152 uses 3 tiles, each converted on its own", "[imc]") {
   // Each tile's column sum is 48 (< D = 49): every tile converts to 0, so the product is 0.
   // Converting the digital sum 144 instead would give floor(144/49) * 49 = 98.
   AdcConfig c;
@@ -50,17 +43,17 @@ TEST_CASE("tiled_matmul: K = 1152 uses 3 tiles, each converted on its own", "[im
   Tensor xs = Tensor::zeros({1, K}), wq = Tensor::zeros({1, K});
   for (int64_t t = 0; t < 3; ++t)
     for (int64_t i = 0; i < 6; ++i) xs.data()[t * 512 + i] = -8, wq.data()[t * 512 + i] = -1;  // 6 * 8 = 48
-  CHECK(tiled_matmul(xs, wq, c).item() == 0.0f);
-  CHECK(tiled_matmul_reference(xs, wq, c).item() == 0.0f);
-  c.bypass = true;
-  CHECK(tiled_matmul(xs, wq, c).item() == 144.0f);
+  CHECK(array_product(xs, wq, c).item() == 0.0f);
+  CHECK(array_product_reference(xs, wq, c).item() == 0.0f);
+  c.enabled = false;
+  CHECK(array_product(xs, wq, c).item() == 144.0f);
   c.rows = 2048;  // one tile holding all of K: floor(144 / 196) with D = 196
-  c.bypass = false;
+  c.enabled = true;
   CHECK(adc_step(c) == 196.0f);
-  CHECK(tiled_matmul(xs, wq, c).item() == 0.0f);
+  CHECK(array_product(xs, wq, c).item() == 0.0f);
 }
 
-TEST_CASE("tiled_matmul: column sums {0, 48, 49, -50, 25046} map to codes {0, 0, 1, -2, 127} (D = 49)", "[imc]") {
+TEST_CASE("array_product (matrix): column sums {0, 48, 49, -50, 25046} map to codes {0, 0, 1, -2, 127} (D = 49)", "[imc]") {
   // One tile (K = 512), one weight column: w[0] = 1, w[k >= 1] = 7, so row m sums to
   // xs[m,0] + 7 * sum_{k>=1} xs[m,k].
   const AdcConfig c;
@@ -75,11 +68,11 @@ TEST_CASE("tiled_matmul: column sums {0, 48, 49, -50, 25046} map to codes {0, 0,
   row(3, -8, -1, 6);   // -8 - 42 = -50
   row(4, 7, 7, 511);   // 7 + 7 * 7 * 511 = 25046: clipped
   c.validate();
-  CHECK(tiled_matmul(xs, wq, AdcConfig{.bypass = true}).to_vector() == std::vector<float>{0, 48, 49, -50, 25046});
-  CHECK(tiled_matmul(xs, wq, c).to_vector() == std::vector<float>{0, 0, 49, -2 * 49, 127 * 49});
+  CHECK(array_product(xs, wq, AdcConfig{.enabled = false}).to_vector() == std::vector<float>{0, 48, 49, -50, 25046});
+  CHECK(array_product(xs, wq, c).to_vector() == std::vector<float>{0, 0, 49, -2 * 49, 127 * 49});
 }
 
-TEST_CASE("tiled_matmul: fast == naive reference exactly on codes", "[imc]") {
+TEST_CASE("array_product (matrix): fast == naive reference exactly on codes", "[imc]") {
   struct Size {
     int64_t M, K, N;
   };
@@ -94,24 +87,24 @@ TEST_CASE("tiled_matmul: fast == naive reference exactly on codes", "[imc]") {
   CAPTURE(sz.M, sz.K, sz.N, c);
   const Tensor xs = input_codes({sz.M, sz.K}, c, uint64_t(sz.K + variant));
   const Tensor wq = weight_codes({sz.N, sz.K}, c.bw, uint64_t(sz.M + 100 * variant));
-  REQUIRE(tiled_matmul(xs, wq, c).to_vector() == tiled_matmul_reference(xs, wq, c).to_vector());
-  c.bypass = true;
-  REQUIRE(tiled_matmul(xs, wq, c).to_vector() == plain_product(xs, wq).to_vector());
+  REQUIRE(array_product(xs, wq, c).to_vector() == array_product_reference(xs, wq, c).to_vector());
+  c.enabled = false;
+  REQUIRE(array_product(xs, wq, c).to_vector() == plain_product(xs, wq).to_vector());
 }
 
-TEST_CASE("tiled_matmul: with the ADC bypassed, A-shifted product + digital offset == plain product", "[imc]") {
+TEST_CASE("array_product (matrix): with the ADC off, A-shifted product + digital offset == plain product", "[imc]") {
   const auto rep = GENERATE(Representation::zero_one, Representation::minus_one_one);
   AdcConfig c;
   c.representation = rep;
-  c.bypass = true;
+  c.enabled = false;
   const Tensor xq = random_codes({6, 1300}, 0, 15, 3);  // unsigned 4-bit activation codes
   const Tensor wq = weight_codes({5, 1300}, 4, 4);
   const quant::ShiftMap map = quant::a_shift_map(4, rep);
-  const Tensor y = quant::ashift_correct(tiled_matmul(quant::a_shift(xq, map), wq, c), wq, map);
+  const Tensor y = quant::ashift_correct(array_product(quant::a_shift(xq, map), wq, c), wq, map);
   REQUIRE(y.to_vector() == plain_product(xq, wq).to_vector());
 }
 
-TEST_CASE("bit slicing: slices recombine exactly and bit_sliced == direct when bypassed", "[imc]") {
+TEST_CASE("bit slicing: slices recombine exactly and bit_sliced == direct with the ADC off", "[imc]") {
   const int variant = GENERATE(0, 1, 2);
   AdcConfig c;
   c.bx = c.bw = 8;
@@ -122,7 +115,7 @@ TEST_CASE("bit slicing: slices recombine exactly and bit_sliced == direct when b
   const Tensor xs = input_codes({11, 700}, c, 5), wq = weight_codes({6, 700}, 8, 6);
   AdcConfig sliced = c;
   sliced.mapping = Mapping::bit_sliced;
-  const Slices sx = slice_inputs(xs, sliced), sw = slice_weights(wq, sliced);
+  const imc::detail::Slices sx = imc::detail::slice_inputs(xs, sliced), sw = imc::detail::slice_weights(wq, sliced);
   CHECK(sx.parts.size() == 2);
   CHECK(sw.parts.size() == 3);
   for (int64_t e = 0; e < xs.numel(); e += 37) {
@@ -137,30 +130,30 @@ TEST_CASE("bit slicing: slices recombine exactly and bit_sliced == direct when b
   AdcConfig native = sliced;
   native.bx = native.bw = 4;
   for (const Tensor& p : sx.parts) REQUIRE_NOTHROW(check_array_codes("test", p, sw.parts[0], native));
-  c.bypass = sliced.bypass = true;
-  REQUIRE(tiled_matmul(xs, wq, sliced).to_vector() == tiled_matmul(xs, wq, c).to_vector());
-  sliced.bypass = false;
-  REQUIRE(tiled_matmul(xs, wq, sliced).to_vector() == tiled_matmul_reference(xs, wq, sliced).to_vector());
+  c.enabled = sliced.enabled = false;
+  REQUIRE(array_product(xs, wq, sliced).to_vector() == array_product(xs, wq, c).to_vector());
+  sliced.enabled = true;
+  REQUIRE(array_product(xs, wq, sliced).to_vector() == array_product_reference(xs, wq, sliced).to_vector());
 }
 
-TEST_CASE("tiled_matmul: codes the array does not accept are errors", "[imc]") {
+TEST_CASE("array_product (matrix): codes the array does not accept are errors", "[imc]") {
   AdcConfig c;
   Tensor xs = Tensor::zeros({2, 3}), wq = Tensor::zeros({1, 3});
   xs.data()[4] = 8;  // signed 4-bit inputs stop at 7
-  REQUIRE_THROWS_WITH(tiled_matmul(xs, wq, c), Catch::Contains("input code 8 at flat index 4"));
+  REQUIRE_THROWS_WITH(array_product(xs, wq, c), Catch::Contains("input code 8 at flat index 4"));
   xs.data()[4] = 0.5f;
-  REQUIRE_THROWS_WITH(tiled_matmul(xs, wq, c), Catch::Contains("input code 0.5"));
+  REQUIRE_THROWS_WITH(array_product(xs, wq, c), Catch::Contains("input code 0.5"));
   xs.data()[4] = 0;
   wq.data()[1] = -8;  // symmetric weights stop at -7
-  REQUIRE_THROWS_WITH(tiled_matmul(xs, wq, c), Catch::Contains("weight code -8 at flat index 1"));
+  REQUIRE_THROWS_WITH(array_product(xs, wq, c), Catch::Contains("weight code -8 at flat index 1"));
   wq.data()[1] = 0;
   c.representation = Representation::minus_one_one;  // -1/1 inputs are odd
-  REQUIRE_THROWS_WITH(tiled_matmul(xs, wq, c), Catch::Contains("odd integers in [-15, 15]"));
-  REQUIRE_THROWS_WITH(tiled_matmul(Tensor::zeros({2, 3}), Tensor::zeros({1, 4}), AdcConfig{}),
+  REQUIRE_THROWS_WITH(array_product(xs, wq, c), Catch::Contains("odd integers in [-15, 15]"));
+  REQUIRE_THROWS_WITH(array_product(Tensor::zeros({2, 3}), Tensor::zeros({1, 4}), AdcConfig{}),
                       Catch::Contains("expected xs (M, K) and wq (N, K) with the same K"));
 }
 
-TEST_CASE("tiled_matmul: straight-through backward pinned against per-tile masks", "[imc]") {
+TEST_CASE("array_product (matrix): straight-through backward pinned against per-tile masks", "[imc]") {
   // rows = 2, K = 5: tiles {0,1}, {2,3}, {4}. ba = 3, k = 1: D = 2*2*7*7/8 = 24.5, range y/D in [-4, 3].
   AdcConfig c;
   c.rows = 2, c.ba = 3, c.k = 1;
@@ -168,8 +161,8 @@ TEST_CASE("tiled_matmul: straight-through backward pinned against per-tile masks
   REQUIRE(D == 24.5f);
   const Tensor xs = Tensor::from_vector({7, 7, 7, 7, 1, -8, -8, 3, -2, 5, 1, 2, -1, 0, 6}, {3, 5}).set_requires_grad(true);
   const Tensor wq = Tensor::from_vector({7, 7, -7, -7, 2, 1, 1, 3, -4, 7}, {2, 5}).set_requires_grad(true);
-  const Tensor out = tiled_matmul(xs, wq, c);
-  REQUIRE(out.to_vector() == tiled_matmul_reference(xs.detach(), wq.detach(), c).to_vector());
+  const Tensor out = array_product(xs, wq, c);
+  REQUIRE(out.to_vector() == array_product_reference(xs.detach(), wq.detach(), c).to_vector());
   const std::vector<float> g = {1, -2, 3, 0.5f, -1, 2};
   testing::backward_with(out, g);
   std::vector<float> dx(15, 0), dw(10, 0);
@@ -178,7 +171,7 @@ TEST_CASE("tiled_matmul: straight-through backward pinned against per-tile masks
       for (int t = 0; t < 3; ++t) {
         float y = 0;
         for (int k = 2 * t; k < std::min(5, 2 * t + 2); ++k) y += xs.data()[m * 5 + k] * wq.data()[n * 5 + k];
-        const bool inside = y / D >= -4 && y / D <= 3;
+        const bool inside = !adc_clipped(y, D, -4, 3);
         for (int k = 2 * t; k < std::min(5, 2 * t + 2); ++k) {
           dx[size_t(m * 5 + k)] += inside ? g[size_t(m * 2 + n)] * wq.data()[n * 5 + k] : 0;
           dw[size_t(n * 5 + k)] += inside ? g[size_t(m * 2 + n)] * xs.data()[m * 5 + k] : 0;
@@ -190,7 +183,7 @@ TEST_CASE("tiled_matmul: straight-through backward pinned against per-tile masks
   CHECK(dx[0] == g[1] * 1.0f);
 }
 
-RAOQ_GRADCHECK_CASE("tiled_matmul", "floor skipped, 3 tiles, two sums clipped", "[imc]") {
+RAOQ_GRADCHECK_CASE("array_product", "matrix, floor skipped, 3 tiles, two sums clipped", "[imc]") {
   AdcConfig c;
   c.rows = 4, c.ba = 3, c.k = 2;  // D = 2*4*7*7/(8*2) = 24.5; y/D in [-4, 3]
   const Tensor xs = Tensor::from_vector({6, 6, 6, 6, 6, -5, 3, -2, 1, -6, -6, -6, -6, 1, 4, 5, 1, -2, 3, 0},
@@ -210,29 +203,31 @@ RAOQ_GRADCHECK_CASE("tiled_matmul", "floor skipped, 3 tiles, two sums clipped", 
         for (int k = 4 * t; k < std::min(10, 4 * t + 4); ++k) y += xs.data()[m * 10 + k] * wq.data()[n * 10 + k];
         INFO("m " << m << " n " << n << " tile " << t << " y/D " << y / 24.5f);
         REQUIRE((std::fabs(y / 24.5f + 4) > 0.15f && std::fabs(y / 24.5f - 3) > 0.15f));
-        clipped += (y / 24.5f < -4 || y / 24.5f > 3);
+        clipped += adc_clipped(y, 24.5f, -4, 3);
       }
   REQUIRE(clipped == 2);
-  TiledOptions opt;
+  ArrayProductOptions opt;
   opt.rounding = Rounding::skip;
   RAOQ_REQUIRE_GRADCHECK(
-      "tiled_matmul", [c, opt](const std::vector<Tensor>& in) { return tiled_matmul(in[0], in[1], c, opt); }, {xs, wq});
+      "array_product",
+      [c, opt](const std::vector<Tensor>& in) { return array_product(in[0], in[1], c, ArrayGeometry::matrix(), opt); },
+      {xs, wq});
 }
 
-TEST_CASE("tiled_matmul: analog noise is reproducible from the generator and sized in code / D units", "[imc]") {
+TEST_CASE("array_product (matrix): analog noise is reproducible from the generator and sized in code / D units", "[imc]") {
   AdcConfig c;
-  c.bypass = true;
+  c.enabled = false;
   c.output_noise = 0.5f;  // std 0.5 D per tile
   const Tensor xs = input_codes({256, 1024}, c, 8), wq = weight_codes({16, 1024}, 4, 9);
   Generator g1(77), g2(77);
-  TiledOptions o1, o2;
+  ArrayProductOptions o1, o2;
   o1.noise = &g1, o2.noise = &g2;
-  const Tensor a = tiled_matmul(xs, wq, c, o1);
+  const Tensor a = array_product(xs, wq, c, ArrayGeometry::matrix(), o1);
   Tensor b;
   {
     const testing::ThreadCountGuard restore;
     set_num_threads(1);  // the noise streams do not depend on how the blocks are shared out
-    b = tiled_matmul(xs, wq, c, o2);
+    b = array_product(xs, wq, c, ArrayGeometry::matrix(), o2);
   }
   REQUIRE(a.to_vector() == b.to_vector());
   const Tensor exact = plain_product(xs, wq);
@@ -243,9 +238,9 @@ TEST_CASE("tiled_matmul: analog noise is reproducible from the generator and siz
   c.output_noise = 0;
   c.weight_noise = 0.25f;
   Generator g3(5);
-  TiledOptions o3;
+  ArrayProductOptions o3;
   o3.noise = &g3;
-  const Tensor n3 = tiled_matmul(xs, wq, c, o3);
+  const Tensor n3 = array_product(xs, wq, c, ArrayGeometry::matrix(), o3);
   REQUIRE(n3.to_vector() != exact.to_vector());
-  REQUIRE_THROWS_WITH(tiled_matmul_reference(xs, wq, c), Catch::Contains("no analog noise"));
+  REQUIRE_THROWS_WITH(array_product_reference(xs, wq, c), Catch::Contains("no analog noise"));
 }

@@ -1,6 +1,6 @@
-// imc/tiled_kernel.cpp — one pass per tile: GEMM into a scratch block, ADC, add into the output;
-// and the masked straight-through backward. Legend and contracts in tiled_kernel.h.
-#include "imc/tiled_kernel.h"
+// imc/array_kernels.cpp — one pass per tile: GEMM into a scratch block, ADC, add into the output;
+// and the masked straight-through backward. Legend and contracts in array_kernels.h.
+#include "imc/array_kernels.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,6 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "imc/bit_slice.h"
-#include "quant/rounding.h"
 
 namespace raoq::imc::detail {
 
@@ -26,49 +25,49 @@ uint64_t stream_seed(uint64_t seed, int64_t stream, int64_t block, int64_t tile,
   return h;
 }
 
-// acc += f * floor(clip(y / D, lo, hi)) (or the exact y when bypassed, or without floor when the
-// rounding is skipped), and the clip flags of y / D leaving [lo, hi], in the same pass: merged
-// into `clipped` (|=, several slice pairs per tile) or assigned (one conversion per tile, no
-// zeroing first). kFirst: acc = 0 + ..., the first tile writing a buffer that was never zeroed
-// (the same value as adding to 0). The loops carry `omp simd` because GCC's -O2 cost model would
-// leave them scalar, and floor goes through quant/rounding.h (std::floor does not vectorise).
-// y / D is a true division: floor(y * (1/D)) can fall one code short when y is an exact multiple of D.
+// acc += f * ADC(y) (Eq. 2, adc.h; un-rounded when the rounding is skipped, the exact y when the
+// ADC is off), and the clip flags of y / D leaving [lo, hi], in the same pass: merged into
+// `clipped` (|=, several slice pairs per tile) or assigned (one conversion per tile, no zeroing
+// first). kFirst: acc = 0 + ..., the first tile writing a buffer that was never zeroed (the same
+// value as adding to 0). The loops carry `omp simd` because GCC's -O2 cost model would leave them
+// scalar; the flag and the code share one division (the compiler computes yi / D once).
 enum class Flags { none, merge, assign };
-template <bool kFloor, Flags kFlags, bool kFirst>
+template <bool kRound, Flags kFlags, bool kFirst>
 void convert_loop(const float* y, int64_t count, float D, float lo, float hi, float f, float* acc, uint8_t* clipped) {
 #pragma omp simd
   for (int64_t i = 0; i < count; ++i) {
-    float z = y[i] / D;
-    const auto flag = uint8_t((z < lo) | (z > hi));
+    // One load of y[i]: the byte store to `clipped` may alias it, and a second load would cost a
+    // second division.
+    const float yi = y[i];
+    const auto flag = uint8_t(adc_clipped(yi, D, lo, hi));
     if constexpr (kFlags == Flags::merge) clipped[i] |= flag;
     if constexpr (kFlags == Flags::assign) clipped[i] = flag;
-    z = z < lo ? lo : z;
-    z = z > hi ? hi : z;
-    acc[i] = (kFirst ? 0.0f : acc[i]) + f * (kFloor ? quant::detail::floor_code(z) : z);
+    const float code = kRound ? adc_convert(yi, D, lo, hi) : adc_clip_steps(yi, D, lo, hi);
+    acc[i] = (kFirst ? 0.0f : acc[i]) + f * code;
   }
 }
 
-template <bool kFloor, Flags kFlags>
+template <bool kRound, Flags kFlags>
 void convert_with(const float* y, int64_t count, const TileKernel& k, float f, float* acc, uint8_t* clipped, bool first) {
-  if (first) convert_loop<kFloor, kFlags, true>(y, count, k.D, k.adc.lo, k.adc.hi, f, acc, clipped);
-  else convert_loop<kFloor, kFlags, false>(y, count, k.D, k.adc.lo, k.adc.hi, f, acc, clipped);
+  if (first) convert_loop<kRound, kFlags, true>(y, count, k.D, k.codes.lo, k.codes.hi, f, acc, clipped);
+  else convert_loop<kRound, kFlags, false>(y, count, k.D, k.codes.lo, k.codes.hi, f, acc, clipped);
 }
 
 void convert_add(const float* y, int64_t count, const TileKernel& k, float f, float* acc, uint8_t* clipped,
                  Flags flags = Flags::merge, bool first = false) {
-  if (k.bypass) {
+  if (!k.convert) {
 #pragma omp simd
     for (int64_t i = 0; i < count; ++i) acc[i] = (first ? 0.0f : acc[i]) + f * y[i];
     return;
   }
   if (!clipped) flags = Flags::none;
-  const bool floor = k.rounding == Rounding::apply;
-  if (floor && flags == Flags::none) convert_with<true, Flags::none>(y, count, k, f, acc, clipped, first);
-  if (floor && flags == Flags::merge) convert_with<true, Flags::merge>(y, count, k, f, acc, clipped, first);
-  if (floor && flags == Flags::assign) convert_with<true, Flags::assign>(y, count, k, f, acc, clipped, first);
-  if (!floor && flags == Flags::none) convert_with<false, Flags::none>(y, count, k, f, acc, clipped, first);
-  if (!floor && flags == Flags::merge) convert_with<false, Flags::merge>(y, count, k, f, acc, clipped, first);
-  if (!floor && flags == Flags::assign) convert_with<false, Flags::assign>(y, count, k, f, acc, clipped, first);
+  const bool round = k.rounding == Rounding::apply;
+  if (round && flags == Flags::none) convert_with<true, Flags::none>(y, count, k, f, acc, clipped, first);
+  if (round && flags == Flags::merge) convert_with<true, Flags::merge>(y, count, k, f, acc, clipped, first);
+  if (round && flags == Flags::assign) convert_with<true, Flags::assign>(y, count, k, f, acc, clipped, first);
+  if (!round && flags == Flags::none) convert_with<false, Flags::none>(y, count, k, f, acc, clipped, first);
+  if (!round && flags == Flags::merge) convert_with<false, Flags::merge>(y, count, k, f, acc, clipped, first);
+  if (!round && flags == Flags::assign) convert_with<false, Flags::assign>(y, count, k, f, acc, clipped, first);
 }
 
 // Appends base + i for every flagged i, in order. Flags are mostly 0: skip 8 at a time.
@@ -84,44 +83,17 @@ void collect_clipped(const uint8_t* flags, int64_t count, int64_t base, std::vec
   for (; i < count; ++i)
     if (flags[i]) out.push_back(base + i);
 }
-}  // namespace
 
-ArrayOperands prepare_operands(const Tensor& xs, const Tensor& wq, const AdcConfig& c, Generator* gen) {
-  ArrayOperands a;
-  if (c.mapping == Mapping::direct) {
-    a.x_parts = {xs};
-    a.w_parts = {wq};
-    a.x_factors = a.w_factors = {1.0f};
-  } else {
-    Slices sx = slice_inputs(xs, c), sw = slice_weights(wq, c);
-    a.x_parts = std::move(sx.parts), a.x_factors = std::move(sx.factors), a.offset = sx.offset;
-    a.w_parts = std::move(sw.parts), a.w_factors = std::move(sw.factors);
-  }
-  a.w_used = wq;
-  if (c.weight_noise > 0) {
-    Generator& g = gen ? *gen : default_generator();
-    for (Tensor& w : a.w_parts) {
-      w = w.detach().clone();
-      for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] += c.weight_noise * g.normal();
-    }
-    a.w_used = Tensor::zeros(wq.shape());
-    for (size_t j = 0; j < a.w_parts.size(); ++j) a.w_used.flat() += a.w_factors[j] * a.w_parts[j].flat();
-  }
-  return a;
-}
+// Reusable per-task buffers.
+struct Scratch {
+  std::vector<float> y;          // kBlockRows x N
+  std::vector<float> acc;        // kBlockRows x N (transposed layout only)
+  std::vector<uint8_t> clipped;  // kBlockRows x N
+};
 
-TileKernel make_kernel(const AdcConfig& config, Rounding rounding) {
-  TileKernel k;
-  k.rows = config.rows;
-  k.D = adc_step(config);
-  k.adc = adc_codes(config.ba);
-  k.bypass = config.bypass;
-  k.rounding = rounding;
-  k.noise_sigma = config.output_noise * k.D;
-  return k;
-}
-
-void forward_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream, float* out, ClipLists* clips,
+// out rows of blocks [b0, b1) (block b = rows [b*kBlockRows, (b+1)*kBlockRows) of M); when clips
+// is non-null (sized T), the clipped indices of those blocks are appended to clips[t].
+void product_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream, float* out, ClipLists* clips,
                     Scratch& s) {
   const int64_t N = k.N, T = k.tiles();
   s.y.resize(static_cast<size_t>(kBlockRows * N));
@@ -170,10 +142,46 @@ void forward_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream,
       for (int64_t n = 0; n < N; ++n) std::copy(acc + n * mb, acc + (n + 1) * mb, out + n * k.M + m0);
   }
 }
+}  // namespace
+
+ArrayOperands prepare_operands(const Tensor& xs, const Tensor& wq, const AdcConfig& c, Generator* gen) {
+  ArrayOperands a;
+  if (c.mapping == Mapping::direct) {
+    a.x_parts = {xs};
+    a.w_parts = {wq};
+    a.x_factors = a.w_factors = {1.0f};
+  } else {
+    Slices sx = slice_inputs(xs, c), sw = slice_weights(wq, c);
+    a.x_parts = std::move(sx.parts), a.x_factors = std::move(sx.factors), a.offset = sx.offset;
+    a.w_parts = std::move(sw.parts), a.w_factors = std::move(sw.factors);
+  }
+  a.w_used = wq;
+  if (c.weight_noise > 0) {
+    Generator& g = gen ? *gen : default_generator();
+    for (Tensor& w : a.w_parts) {
+      w = w.detach().clone();
+      for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] += c.weight_noise * g.normal();
+    }
+    a.w_used = Tensor::zeros(wq.shape());
+    for (size_t j = 0; j < a.w_parts.size(); ++j) a.w_used.flat() += a.w_factors[j] * a.w_parts[j].flat();
+  }
+  return a;
+}
+
+TileKernel make_kernel(const AdcConfig& config, Rounding rounding) {
+  TileKernel k;
+  k.rows = config.rows;
+  k.D = adc_step(config);
+  k.codes = adc_codes(config.ba);
+  k.convert = config.enabled;
+  k.rounding = rounding;
+  k.noise_sigma = config.output_noise * k.D;
+  return k;
+}
 
 void convert_tile(const TileKernel& k, const float* y, int64_t count, float factor, float* acc,
                   std::vector<int64_t>* clipped, int64_t base, bool first) {
-  if (!clipped || k.bypass) return convert_add(y, count, k, factor, acc, nullptr, Flags::none, first);
+  if (!clipped || !k.convert) return convert_add(y, count, k, factor, acc, nullptr, Flags::none, first);
   thread_local std::vector<uint8_t> flags;
   if (flags.size() < static_cast<size_t>(count)) flags.resize(static_cast<size_t>(count));
   convert_add(y, count, k, factor, acc, flags.data(), Flags::assign, first);
@@ -181,18 +189,18 @@ void convert_tile(const TileKernel& k, const float* y, int64_t count, float fact
 }
 
 void reconstruct(const TileKernel& k, float* acc, int64_t count) {
-  if (k.bypass) return;
+  if (!k.convert) return;
   const float D = k.D;
 #pragma omp simd
   for (int64_t i = 0; i < count; ++i) acc[i] *= D;
 }
 
-void forward_all(const TileKernel& k, int64_t stream, float* out, ClipLists* clips) {
+void tile_product(const TileKernel& k, int64_t stream, float* out, ClipLists* clips) {
   const int64_t B = k.blocks(), T = k.tiles();
   std::vector<ClipLists> per_block(clips ? static_cast<size_t>(B) : 0, ClipLists(static_cast<size_t>(T)));
   parallel_for(B, [&](int64_t b0, int64_t b1) {
     Scratch s;
-    for (int64_t b = b0; b < b1; ++b) forward_blocks(k, b, b + 1, stream, out, clips ? &per_block[size_t(b)] : nullptr, s);
+    for (int64_t b = b0; b < b1; ++b) product_blocks(k, b, b + 1, stream, out, clips ? &per_block[size_t(b)] : nullptr, s);
   });
   if (!clips) return;
   clips->assign(static_cast<size_t>(T), {});
@@ -203,9 +211,9 @@ void forward_all(const TileKernel& k, int64_t stream, float* out, ClipLists* cli
     }
 }
 
-void backward_tiles(int64_t M, int64_t K, int64_t N, int64_t rows, bool transposed, const float* g,
-                    const ClipLists& clips, const float* x, const float* w_used, float* dx, float* dw,
-                    std::vector<float>& masked) {
+void masked_backward(int64_t M, int64_t K, int64_t N, int64_t rows, bool transposed, const float* g,
+                     const ClipLists& clips, const float* x, const float* w_used, float* dx, float* dw,
+                     std::vector<float>& masked) {
   const int64_t T = (K + rows - 1) / rows;
   const ConstMat W(w_used, N, K);
   int64_t t = 0;

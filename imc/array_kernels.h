@@ -1,11 +1,12 @@
-// imc/tiled_kernel.h — the inner loops of the tiled array product, shared by tiled_matmul and the
-// IMC convolution. Internal to imc/: the public contract is in tiled_matmul.h.
+// imc/array_kernels.h — internal: the loops of the array product (array_product.h holds the
+// contract): one pass per row tile (GEMM a block into scratch, ADC, add into the output), and the
+// masked straight-through backward.
 //
 // Legend: M output rows (samples, or output pixels of one image), K reduction length, N output
 // columns, T = ceil(K / rows) row tiles.
 //   w: (N, K) row-major weight codes (one slice)
-//   row-major layout (tiled_matmul):   x: (M, K)   out, g: (M, N)   clips[t]: indices m*N + n
-//   transposed layout (imc_conv2d):    x: (K, M) (image patches)    out, g: (N, M)   clips[t]: n*M + m
+//   row-major layout (matrix geometry):   x: (M, K)   out, g: (M, N)   clips[t]: indices m*N + n
+//   transposed layout (patches geometry): x: (K, M) (image patches)    out, g: (N, M)   clips[t]: n*M + m
 // The transposed layout is a convolution's natural one: patches as rows of K, output channels by
 // position, so neither the patches nor the output need a transpose.
 #pragma once
@@ -15,7 +16,7 @@
 
 #include "core/tensor.h"
 #include "imc/adc.h"
-#include "imc/tiled_matmul.h"
+#include "imc/array_product.h"
 
 namespace raoq {
 class Generator;
@@ -37,8 +38,8 @@ struct TileKernel {
   int64_t M = 0, K = 0, N = 0, rows = 512;
   std::vector<SlicePair> pairs;
   float D = 1;
-  quant::CodeRange adc;
-  bool bypass = false;
+  quant::CodeRange codes;   // the ADC's code range [lo, hi]
+  bool convert = true;      // the ADC converts every tile (AdcConfig::enabled); false: exact sums
   Rounding rounding = Rounding::apply;
   float noise_sigma = 0;    // output noise std in column-sum units (output_noise * D)
   uint64_t noise_seed = 0;
@@ -72,31 +73,21 @@ std::vector<SlicePair> pairs_of(const ArrayOperands& a, XOf x_of) {
   return pairs;
 }
 
-// A kernel for config (D, ADC range, bypass, rounding, noise) with geometry and pairs left to fill.
+// A kernel for config (D, ADC range, whether it converts, rounding, noise) with geometry and pairs
+// left to fill.
 TileKernel make_kernel(const AdcConfig& config, Rounding rounding);
 
-// Reusable per-caller buffers.
-struct Scratch {
-  std::vector<float> y;          // kBlockRows x N
-  std::vector<float> acc;        // kBlockRows x N (transposed layout only)
-  std::vector<uint8_t> clipped;  // kBlockRows x N
-};
+// out = sum over tiles and pairs of factor * ADC(column sums), times D (the exact sums when the
+// ADC is off), block by block of kBlockRows rows of M in parallel. When clips is non-null, it is
+// set to T lists of the clipped indices, in increasing order. `stream` separates noise streams
+// (and is passed to the observer).
+void tile_product(const TileKernel& k, int64_t stream, float* out, ClipLists* clips);
 
-// out rows of blocks [b0, b1) (block b = rows [b*kBlockRows, (b+1)*kBlockRows) of M) = sum over
-// tiles and pairs of factor * ADC(column sums), times D (or the exact sums when bypassed). When
-// clips is non-null (sized T), the clipped indices of those blocks are appended to clips[t].
-// `stream` separates noise streams (and is passed to the observer).
-void forward_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream, float* out, ClipLists* clips,
-                    Scratch& scratch);
-
-// Runs forward_blocks over all blocks of k in parallel and merges the clip lists in block order.
-void forward_all(const TileKernel& k, int64_t stream, float* out, ClipLists* clips);
-
-// One tile's conversion as forward_blocks does it, for callers that compute the column sums y
-// themselves: acc[i] += factor * ADC(y[i]) (factor * y[i] when bypassed); with `first`, acc[i] =
-// 0 + that (acc need not be zeroed). With `clipped` non-null, appends base + i for every i whose
-// y[i] / D left the ADC range, in increasing i. After the last tile, reconstruct() multiplies acc
-// by D (unless bypassed), as forward_blocks does.
+// One tile's conversion as tile_product does it, for callers that compute the column sums y
+// themselves: acc[i] += factor * ADC(y[i]) (factor * y[i] when the ADC is off); with `first`,
+// acc[i] = 0 + that (acc need not be zeroed). With `clipped` non-null, appends base + i for every
+// i whose y[i] / D left the ADC range, in increasing i. After the last tile, reconstruct()
+// multiplies acc by D (unless the ADC is off), as tile_product does.
 void convert_tile(const TileKernel& k, const float* y, int64_t count, float factor, float* acc,
                   std::vector<int64_t>* clipped, int64_t base, bool first);
 void reconstruct(const TileKernel& k, float* acc, int64_t count);
@@ -106,8 +97,8 @@ void reconstruct(const TileKernel& k, float* acc, int64_t count);
 //   transposed:  dx[span, :] += w_used[:, span]^T G_s     dw[:, span] += G_s x[span, :]^T
 // Spans are runs of unclipped tiles (one GEMM pair) or single clipped tiles. dx or dw may be null.
 // Parallel over row blocks / column chunks; runs inline inside a parallel region.
-void backward_tiles(int64_t M, int64_t K, int64_t N, int64_t rows, bool transposed, const float* g,
-                    const ClipLists& clips, const float* x, const float* w_used, float* dx, float* dw,
-                    std::vector<float>& masked);
+void masked_backward(int64_t M, int64_t K, int64_t N, int64_t rows, bool transposed, const float* g,
+                     const ClipLists& clips, const float* x, const float* w_used, float* dx, float* dw,
+                     std::vector<float>& masked);
 
 }  // namespace raoq::imc::detail

@@ -1,5 +1,5 @@
-// core/ops/gemm_int8.h — internal: an exact small-integer matrix product on AVX-512 VNNI, for the
-// Winograd range sums of integer operands (kernels_winograd.cpp).
+// imc/gemm_int8.h — internal: an exact small-integer matrix product on AVX-512 VNNI, for the
+// Winograd tile sums of the array product on 4-bit codes (array_winograd.cpp).
 //
 // With a (M, K) holding integers in [-128, 127] and b (K, N) integers in [-127, 127], every partial
 // sum of a b is an exact int32 (K * 128 * 127 < 2^31 for K < 132,000), so the product can run on
@@ -9,13 +9,13 @@
 // recovers the signed product exactly before the one rounding of `scale` (a power of two in use).
 // A VNNI instruction does 64 byte multiply-adds where an fp32 FMA does 16. gemm_u8s8_reference is
 // the plain loop the tests compare with; without AVX-512 VNNI the kernel is that loop.
-// Not a public header: nothing outside core/ops includes it.
+// Not a public header: nothing outside imc/ includes it.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-namespace raoq::ops::detail {
+namespace raoq::imc::detail {
 
 // b (K, N) packed for gemm_u8s8: data[((k / 4) * N + n) * 4 + k % 4] = b[k, n] (rows past K are 0),
 // colsum[n] = sum_k b[k, n].
@@ -39,4 +39,4 @@ void gemm_u8s8(const uint8_t* a, int64_t lda, int64_t M, const PackedS8& b, floa
 void gemm_u8s8_reference(const uint8_t* a, int64_t lda, int64_t M, const PackedS8& b, float scale, float* c,
                          int64_t ldc);
 
-}  // namespace raoq::ops::detail
+}  // namespace raoq::imc::detail

@@ -1,0 +1,29 @@
+// tests/imc/array_codes.h — random codes the array accepts, for the array product's tests.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "core/tensor.h"
+#include "imc/input_map.h"
+#include "quant/ashift.h"
+#include "tests/support/testing.h"
+
+namespace raoq::testing {
+
+// Input codes the array accepts for config c (input_map.h): uniform over the range, or for -1/1
+// inputs the A-shift of uniform unsigned codes 0 .. 2^bx - 1 (odd values).
+inline Tensor input_codes(const Shape& shape, const imc::AdcConfig& c, uint64_t seed) {
+  const imc::InputCodes in = imc::accepted_inputs(c);
+  if (!in.odd_only) return random_codes(shape, in.lo, in.hi, seed);
+  return quant::a_shift(random_codes(shape, 0, std::ldexp(1.0f, c.bx) - 1, seed),
+                        quant::a_shift_map(c.bx, quant::Representation::minus_one_one));
+}
+
+// Symmetric bw-bit weight codes, uniform over [-(2^(bw-1) - 1), 2^(bw-1) - 1].
+inline Tensor weight_codes(const Shape& shape, int bw, uint64_t seed) {
+  const float q = std::ldexp(1.0f, bw - 1) - 1;
+  return random_codes(shape, -q, q, seed);
+}
+
+}  // namespace raoq::testing
