@@ -113,7 +113,7 @@ const float* image_patches(const float* img, const Product& p, float* buf) {
 // xs (M, K), wq (N, K) -> (M, N).   saves: xs, w_used, clipped indices per tile
 //   dxs += (dout * mask_t) w_used[:, t],   dwq += (dout * mask_t)^T xs[:, t]
 Tensor product_on_matrix(const Product& p, const Tensor& xs, const Tensor& wq, const detail::ArrayOperands& a,
-                      detail::TileKernel k, bool record, const AdcConfig& config) {
+                         detail::TileKernel k, bool record, const AdcConfig& config) {
   k.pairs = detail::pairs_of(a, [](const Tensor& t) { return t.data(); });
   auto clips = std::make_shared<detail::ClipLists>();
   Tensor out = Tensor::empty({p.M, p.N});
@@ -218,8 +218,8 @@ void forward_winograd(const Product& p, const Tensor& xs, const Tensor& wq, cons
 // xs (B, C, H, W), wq (N, C, kH, kW) -> (B, N, Ho, Wo).   saves: xs, w_used, clipped indices per image and tile
 //   the gradients of the matrix product on each image's patches, added back where they were read
 Tensor product_on_patches(const Product& p, const Tensor& xs, const Tensor& wq, const detail::ArrayOperands& a,
-                     detail::TileKernel k, bool record, const AdcConfig& config, const ArrayGeometry& geometry,
-                     const ArrayProductOptions& opt) {
+                          detail::TileKernel k, bool record, const AdcConfig& config, const ArrayGeometry& geometry,
+                          const ArrayProductOptions& opt) {
   auto clips = std::make_shared<std::vector<detail::ClipLists>>(record && config.enabled ? size_t(p.B) : 0);
   Tensor out = Tensor::empty({p.B, p.N, p.Ho, p.Wo});
   k.transposed = true;

@@ -2,7 +2,8 @@
 // scratch buffers, the grain below which a loop is not worth splitting over threads, and
 // per-chunk partial sums that reduce in a fixed order.
 //
-// Not a public header: nothing outside core/ops includes it.
+// Not a public header: internal to the library's kernels (core/ops, and kernels elsewhere that
+// build on core's Winograd transforms).
 #pragma once
 
 #include <Eigen/Core>
