@@ -20,7 +20,7 @@ AdcConfig adc_config_from_json(JsonFields& f, AdcConfig d) {
   c.ba = as_int(f, "ba", d.ba);
   c.k = as_int(f, "k", d.k);
   c.signed_input = f.boolean("signed_input", d.signed_input);
-  c.bypass = !f.boolean("enabled", !d.bypass);
+  c.enabled = f.boolean("enabled", d.enabled);
   c.representation = quant::representation_from_string(
       f.choice("representation", quant::to_string(d.representation), {"zero_one", "minus_one_one"}));
   c.mapping = mapping_from_string(f.choice("mapping", to_string(d.mapping), {"direct", "bit_sliced"}));
@@ -42,7 +42,7 @@ Json adc_config_to_json(const AdcConfig& c) {
   j["ba"] = c.ba;
   j["k"] = c.k;
   j["signed_input"] = c.signed_input;
-  j["enabled"] = !c.bypass;
+  j["enabled"] = c.enabled;
   j["representation"] = quant::to_string(c.representation);
   j["mapping"] = to_string(c.mapping);
   j["slice_bits"] = c.slice_bits;

@@ -1,6 +1,6 @@
 // imc/array_kernels.cpp — one pass per tile: GEMM into a scratch block, ADC, add into the output;
 // and the masked straight-through backward. Legend and contracts in array_kernels.h.
-#include "imc/array_kernels.h"
+#include "imc/detail/array_kernels.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 
 #include "core/parallel.h"
 #include "core/rng.h"
-#include "imc/bit_slice.h"
+#include "imc/detail/bit_slice.h"
 
 namespace raoq::imc::detail {
 

@@ -17,12 +17,12 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
-#include "core/ops/im2col.h"
-#include "core/ops/kernels_winograd.h"
+#include "core/ops/detail/im2col.h"
+#include "core/ops/detail/kernels_winograd.h"
 #include "core/parallel.h"
 #include "core/rng.h"
-#include "imc/array_kernels.h"
-#include "imc/array_winograd.h"
+#include "imc/detail/array_kernels.h"
+#include "imc/detail/array_winograd.h"
 #include "imc/dequantize.h"
 #include "imc/input_map.h"
 

@@ -5,17 +5,17 @@
 // Legend (as core/ops/kernels_winograd.cpp): C input channels, N (K there) output channels, xi a
 // position of a 4x4 Winograd tile, T Winograd tiles per block of images (v.t), t a row tile, C_t
 // its channels;  U_t: 16 x (C_t, N)  V: 16 x (T, C)  M: 16 x (T, N)  z: (N, Ho*Wo)
-#include "imc/array_winograd.h"
+#include "imc/detail/array_winograd.h"
 
 #include <algorithm>
 #include <vector>
 
 #include <Eigen/Core>
 
-#include "core/ops/kernels.h"
-#include "core/ops/kernels_winograd.h"
+#include "core/ops/detail/kernels.h"
+#include "core/ops/detail/kernels_winograd.h"
 #include "core/parallel.h"
-#include "imc/gemm_int8.h"
+#include "imc/detail/gemm_int8.h"
 
 namespace raoq::imc::detail {
 

@@ -1,5 +1,5 @@
 // imc/bit_slice.cpp — exact slicing of wide codes (the scheme is described in bit_slice.h).
-#include "imc/bit_slice.h"
+#include "imc/detail/bit_slice.h"
 
 #include <algorithm>
 #include <cmath>

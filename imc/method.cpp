@@ -21,7 +21,7 @@ void apply_method(Module& model, const MethodConfig& m, const std::string& where
     ir.base.bx = ir.base.bw = m.bits;
     to_imc(model, ir);
   }
-  set_array_enabled(model, m.on_arrays);
+  set_imc_mode(model, m.on_arrays ? ImcMode::array : ImcMode::qat);
   if (m.on_arrays) set_adc_bits(model, m.adc.ba);
   for (auto& [path, layer] : imc_layers(model)) {
     const bool signed_codes = layer->activation_quantizer().signed_codes;

@@ -1,5 +1,5 @@
 // core/ops/broadcast.cpp — numpy broadcasting plans and the reduction over stretched dimensions.
-#include "core/ops/broadcast.h"
+#include "core/ops/detail/broadcast.h"
 
 #include "core/error.h"
 

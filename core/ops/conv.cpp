@@ -20,10 +20,10 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
-#include "core/ops/im2col.h"
-#include "core/ops/kernels.h"
-#include "core/ops/kernels_depthwise.h"
-#include "core/ops/kernels_winograd.h"
+#include "core/ops/detail/im2col.h"
+#include "core/ops/detail/kernels.h"
+#include "core/ops/detail/kernels_depthwise.h"
+#include "core/ops/detail/kernels_winograd.h"
 #include "core/parallel.h"
 
 namespace raoq::ops {

@@ -1,6 +1,6 @@
 // core/ops/elementwise.cpp — arithmetic with numpy broadcasting, and elementwise maps.
 //
-// Legend: a, b broadcast to y (numpy rules, core/ops/broadcast.h); for unary ops x, y, dx, dy
+// Legend: a, b broadcast to y (numpy rules, core/ops/detail/broadcast.h); for unary ops x, y, dx, dy
 // all have x's shape. "sum_stretched_a(g)" sums a y-shaped g over the dimensions where a was
 // stretched, giving a's shape (a fixed, serial order: bitwise reproducible).
 // Forward and backward are vectorised Eigen array expressions over raw buffers, split over
@@ -10,7 +10,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
-#include "core/ops/broadcast.h"
+#include "core/ops/detail/broadcast.h"
 
 namespace raoq::ops {
 

@@ -4,7 +4,7 @@
 // 16x16 ptranspose (GEMM packing) inlines: a false positive (the intrinsics start from
 // _mm512_undefined_ps by design). It must be silenced before the intrinsic headers are read.
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#include "core/ops/gemm.h"
+#include "core/ops/detail/gemm.h"
 
 #include <Eigen/Core>
 #include <algorithm>

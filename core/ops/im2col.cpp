@@ -6,7 +6,7 @@
 // does the work and only the entries that wrapped around a row edge need fixing. Otherwise,
 // for each output row, the output columns that read inside the image are worked out once so
 // the inner loop has no bounds test, and the padding is written as zeros around it.
-#include "core/ops/im2col.h"
+#include "core/ops/detail/im2col.h"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
 // core/ops/kernels.cpp — per-thread scratch buffers and the blocked transpose of core/ops.
-#include "core/ops/kernels.h"
+#include "core/ops/detail/kernels.h"
 
 #include <array>
 #include <Eigen/Core>

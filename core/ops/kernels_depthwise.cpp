@@ -11,12 +11,12 @@
 // convolution of dy, padded by d(k-1) - p, with the kernel flipped, and dw[tap] is the dot product
 // of dy (spread to width Wp, junk columns 0) with the padded input shifted by the tap's offset.
 // Other strides loop per output row and tap over the columns that read inside the image.
-#include "core/ops/kernels_depthwise.h"
+#include "core/ops/detail/kernels_depthwise.h"
 
 #include <algorithm>
 #include <vector>
 
-#include "core/ops/kernels.h"
+#include "core/ops/detail/kernels.h"
 #include "core/parallel.h"
 
 namespace raoq::ops::detail {

@@ -10,14 +10,14 @@
 // Legend: C = C_in/groups, K = C_out/groups, tiles th x tw = t1 per image (th = ceil(Ho/2),
 //   tw = ceil(Wo/2)), T = tiles per block of images; xi = 4*r + s is a position in a 4x4 tile.
 //   U, dU: 16 x (C, K)   V, dV: 16 x (T, C)   M, dM: 16 x (T, K)
-#include "core/ops/kernels_winograd.h"
+#include "core/ops/detail/kernels_winograd.h"
 
 #include <algorithm>
 #include <vector>
 
 #include <Eigen/Core>
 
-#include "core/ops/kernels.h"
+#include "core/ops/detail/kernels.h"
 #include "core/parallel.h"
 
 namespace raoq::ops::detail {

@@ -11,7 +11,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
-#include "core/ops/broadcast.h"
+#include "core/ops/detail/broadcast.h"
 
 namespace raoq::ops {
 

@@ -2,7 +2,7 @@
 //
 // Legend: M, K, N the dimensions of a (M, K) times b (K, N); B the batch (product of the leading
 // dimensions); R = numel(x) / in, the rows of a linear layer's input taken all at once.
-// All products go through detail::gemm (core/ops/gemm.h): row-major Eigen Maps, .noalias(),
+// All products go through detail::gemm (core/ops/detail/gemm.h): row-major Eigen Maps, .noalias(),
 // no copies of transposed operands. Parallelism: over the batch for batched matmul, over output
 // blocks inside gemm otherwise; no sum crosses threads (bitwise reproducible per thread count).
 // Not here: convolution (conv.cpp), attention (attention.cpp), the IMC-tiled product (imc/).
@@ -11,7 +11,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
-#include "core/ops/gemm.h"
+#include "core/ops/detail/gemm.h"
 #include "core/parallel.h"
 
 namespace raoq::ops {

@@ -21,7 +21,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
-#include "core/ops/kernels.h"
+#include "core/ops/detail/kernels.h"
 #include "core/parallel.h"
 
 namespace raoq::ops {

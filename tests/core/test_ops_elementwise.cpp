@@ -5,7 +5,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
-#include "core/ops/broadcast.h"
+#include "core/ops/detail/broadcast.h"
 #include "core/parallel.h"
 #include "tests/support/testing.h"
 

@@ -7,7 +7,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "imc/array_product.h"
-#include "imc/bit_slice.h"
+#include "imc/detail/bit_slice.h"
 #include "imc/input_map.h"
 #include "quant/ashift.h"
 #include "tests/imc/array_codes.h"

@@ -5,10 +5,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/ops/kernels_winograd.h"
+#include "core/ops/detail/kernels_winograd.h"
 #include "core/rng.h"
-#include "imc/array_winograd.h"
-#include "imc/gemm_int8.h"
+#include "imc/detail/array_winograd.h"
+#include "imc/detail/gemm_int8.h"
 #include "tests/support/testing.h"
 
 using namespace raoq;

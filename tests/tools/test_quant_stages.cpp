@@ -120,13 +120,13 @@ TEST_CASE("quant stages: conversion quantizes, maps to the array, and refuses a 
   const Config c = parse_config(base_config(), "x");
   Json model = {{"name", "cnn-small"}, {"width", 2}};
   auto m = models::build_from_json(models::validate_model(model, "config", "model"), "config", "model");
-  convert_for_stage(*m, c.stages[1], "stages[1]");  // qat, A-shift: unsigned codes, array bypassed
+  convert_for_stage(*m, c.stages[1], "stages[1]");  // qat, A-shift: unsigned codes, no array layers yet
   CHECK(imc::imc_layers(*m).empty());
   convert_for_stage(*m, c.stages[3], "stages[3]");  // adc: the four middle convs go on the array
   const auto layers = imc::imc_layers(*m);
   REQUIRE(layers.size() == 4);
   for (const auto& [path, layer] : layers) {
-    CHECK(layer->array_enabled);
+    CHECK(layer->mode == imc::ImcMode::array);
     CHECK(layer->config.ba == 6);
     CHECK(layer->config.k == 4);
     CHECK_FALSE(layer->activation_quantizer().signed_codes);

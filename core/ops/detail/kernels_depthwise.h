@@ -1,4 +1,4 @@
-// core/ops/kernels_depthwise.h — conv2d's direct kernels for groups with one input channel
+// core/ops/detail/kernels_depthwise.h — conv2d's direct kernels for groups with one input channel
 // (depthwise convolution, with or without a channel multiplier), called by ops::conv2d, which
 // holds the math; conv2d_reference is the naive reference they are tested against.
 //
@@ -7,7 +7,7 @@
 //   bias, dbias: (C_out)  y, dy: (N, C_out, Ho, Wo); output channel co reads input channel co / Cg_out.
 #pragma once
 
-#include "core/ops/im2col.h"
+#include "core/ops/detail/im2col.h"
 
 namespace raoq::ops::detail {
 

@@ -1,4 +1,4 @@
-// core/ops/kernels_winograd.h — conv2d's Winograd F(2x2, 3x3) kernels for 3x3, stride-1,
+// core/ops/detail/kernels_winograd.h — conv2d's Winograd F(2x2, 3x3) kernels for 3x3, stride-1,
 // undilated convolutions, called by ops::conv2d, which holds the math; conv2d_reference is the
 // naive reference they are tested against.
 //
@@ -18,7 +18,7 @@
 
 #include <cstdint>
 
-#include "core/ops/im2col.h"
+#include "core/ops/detail/im2col.h"
 
 namespace raoq::ops::detail {
 

@@ -1,4 +1,4 @@
-// core/ops/broadcast.h — internal: numpy broadcasting and chunked loops for the elementwise ops.
+// core/ops/detail/broadcast.h — internal: numpy broadcasting and chunked loops for the elementwise ops.
 //
 // A BroadcastPlan walks the output of a binary op a (op) b as a list of contiguous "runs" of the
 // innermost dimension. Output dimensions of size 1 are dropped and neighbours that stretch the

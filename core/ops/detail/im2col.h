@@ -1,4 +1,4 @@
-// core/ops/im2col.h — internal helpers of the convolution: the geometry of a 2-D convolution
+// core/ops/detail/im2col.h — internal helpers of the convolution: the geometry of a 2-D convolution
 // and im2col / col2im over one image and one group.
 //
 // Internal to raoq: the convolutions of core/ops, and kernels elsewhere in the library that need a

@@ -1,4 +1,4 @@
-// imc/bit_slice.h — internal: splitting wide codes into native-width slices for `bit_sliced`
+// imc/detail/bit_slice.h — internal: splitting wide codes into native-width slices for `bit_sliced`
 // mapping (the array product runs every slice pair; array_product.h).
 //
 // A code v is written as v = sum_i factor_i * part_i + offset with every part a code the native

@@ -1,4 +1,4 @@
-// imc/gemm_int8.h — internal: an exact small-integer matrix product on AVX-512 VNNI, for the
+// imc/detail/gemm_int8.h — internal: an exact small-integer matrix product on AVX-512 VNNI, for the
 // Winograd tile sums of the array product on 4-bit codes (array_winograd.cpp).
 //
 // With a (M, K) holding integers in [-128, 127] and b (K, N) integers in [-127, 127], every partial

@@ -1,4 +1,4 @@
-// core/ops/kernels.h — small internal helpers shared by the kernels of core/ops: per-thread
+// core/ops/detail/kernels.h — small internal helpers shared by the kernels of core/ops: per-thread
 // scratch buffers, the grain below which a loop is not worth splitting over threads, and
 // per-chunk partial sums that reduce in a fixed order.
 //

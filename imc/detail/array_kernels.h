@@ -1,4 +1,4 @@
-// imc/array_kernels.h — internal: the loops of the array product (array_product.h holds the
+// imc/detail/array_kernels.h — internal: the loops of the array product (array_product.h holds the
 // contract): one pass per row tile (GEMM a block into scratch, ADC, add into the output), and the
 // masked straight-through backward.
 //

@@ -1,4 +1,4 @@
-// imc/array_winograd.h — internal: the tile sums of a 3x3 convolution on the array as Winograd
+// imc/detail/array_winograd.h — internal: the tile sums of a 3x3 convolution on the array as Winograd
 // partial convolutions (one per row tile), on 8-bit integer GEMMs when the codes fit.
 //
 // The convolution is cut along its reduction into ranges that are each summed on their own: the
@@ -6,7 +6,7 @@
 // ops::detail::winograd_applies to; x: (B, C, H, W), w: (N, C, 3, 3). The reduction rows are
 // r = (c*3 + i)*3 + j (im2col order) and tile t holds rows [t*rows, (t+1)*rows): a channel cut by
 // a tile boundary takes part in both tiles, its kernel masked to each tile's taps. Each tile's
-// GEMMs use the transforms of core/ops/kernels_winograd.h (2.25 times fewer multiplications than
+// GEMMs use the transforms of core/ops/detail/kernels_winograd.h (2.25 times fewer multiplications than
 // the per-tile product) on the columns of the channels the tile touches.
 //
 // Exactness: for integer x and w every intermediate value is a multiple of 1/4 (the kernel
@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "core/ops/im2col.h"
+#include "core/ops/detail/im2col.h"
 
 namespace raoq::imc::detail {
 

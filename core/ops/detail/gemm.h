@@ -1,4 +1,4 @@
-// core/ops/gemm.h — internal: the one matrix-product kernel of the core ops.
+// core/ops/detail/gemm.h — internal: the one matrix-product kernel of the core ops.
 //
 // Every product in matmul.cpp goes through gemm(): row-major buffers in, Eigen Maps with
 // .noalias() inside, no copies of transposed operands (a transposed RowMajor Map is a ColMajor
