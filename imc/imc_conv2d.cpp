@@ -29,14 +29,6 @@ std::shared_ptr<ImcConv2d> ImcConv2d::from(quant::QuantConv2d& q, const AdcConfi
   return m;
 }
 
-AdcConfig ImcConv2d::layer_config() const {
-  AdcConfig c = config;
-  c.bx = qopts.bx, c.bw = qopts.bw;
-  return c;
-}
-
-quant::ShiftMap ImcConv2d::input_map() const { return array_input_map(config, qopts.act_signed, qopts.bx); }
-
 // x: (N, C_in, H, W) -> (N, C_out, H_out, W_out)
 Tensor ImcConv2d::forward(const Tensor& x) {
   if (mode == ImcMode::qat) return QuantConv2d::forward(x);

@@ -44,9 +44,12 @@ class ImcLayer {
   Generator* noise = nullptr;                // analog-noise draws; the default generator when null
   std::shared_ptr<LayerStats> stats;         // set while statistics are collected (imc/stats.h)
 
+  // The options the layer's quantizers were built with (bits, signed codes, offset).
+  virtual const quant::QuantOptions& quant_options() const = 0;
   // config with bx and bw set from the layer's quantizers: what the array runs with.
-  virtual AdcConfig layer_config() const = 0;
-  virtual quant::ShiftMap input_map() const = 0;
+  AdcConfig layer_config() const;
+  // How the layer's activation codes enter the array (array_input_map of config and its codes).
+  quant::ShiftMap input_map() const;
   virtual Module& as_module() = 0;
   virtual quant::ActQuantizer& activation_quantizer() = 0;
   virtual quant::WeightQuantizer& weight_quantizer() = 0;

@@ -26,14 +26,6 @@ std::shared_ptr<ImcLinear> ImcLinear::from(quant::QuantLinear& q, const AdcConfi
   return m;
 }
 
-AdcConfig ImcLinear::layer_config() const {
-  AdcConfig c = config;
-  c.bx = qopts.bx, c.bw = qopts.bw;
-  return c;
-}
-
-quant::ShiftMap ImcLinear::input_map() const { return array_input_map(config, qopts.act_signed, qopts.bx); }
-
 // x: (..., in) -> (..., out); the product runs on x viewed as (M, in).
 Tensor ImcLinear::forward(const Tensor& x) {
   if (mode == ImcMode::qat) return QuantLinear::forward(x);

@@ -18,8 +18,7 @@ class ImcLinear : public quant::QuantLinear, public ImcLayer {
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
 
-  AdcConfig layer_config() const override;
-  quant::ShiftMap input_map() const override;
+  const quant::QuantOptions& quant_options() const override { return qopts; }
   Module& as_module() override { return *this; }
   quant::ActQuantizer& activation_quantizer() override { return *act_quant; }
   quant::WeightQuantizer& weight_quantizer() override { return *weight_quant; }

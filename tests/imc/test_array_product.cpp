@@ -10,29 +10,16 @@
 #include "imc/detail/bit_slice.h"
 #include "imc/input_map.h"
 #include "quant/ashift.h"
-#include "tests/imc/array_codes.h"
+#include "tests/imc/imc_testing.h"
 #include "tests/quant/backward_with.h"
 #include "tests/support/testing.h"
 
 using namespace raoq;
 using namespace raoq::imc;
 using raoq::testing::input_codes;
+using raoq::testing::plain_product;
 using raoq::testing::random_codes;
 using raoq::testing::weight_codes;
-
-namespace {
-Tensor plain_product(const Tensor& a, const Tensor& b) {
-  const int64_t M = a.size(0), K = a.size(1), N = b.size(0);
-  Tensor y = Tensor::zeros({M, N});
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      double acc = 0;
-      for (int64_t k = 0; k < K; ++k) acc += double(a.data()[m * K + k]) * b.data()[n * K + k];
-      y.data()[m * N + n] = float(acc);
-    }
-  return y;
-}
-}  // namespace
 
 TEST_CASE("array_product (matrix): K = 1152 uses 3 tiles, each converted on its own", "[imc]") {
   // Each tile's column sum is 48 (< D = 49): every tile converts to 0, so the product is 0.

@@ -8,7 +8,7 @@
 #include "imc/array_product.h"
 #include "imc/input_map.h"
 #include "quant/ashift.h"
-#include "tests/imc/array_codes.h"
+#include "tests/imc/imc_testing.h"
 #include "tests/quant/backward_with.h"
 #include "tests/support/testing.h"
 

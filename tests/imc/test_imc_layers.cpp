@@ -16,19 +16,14 @@
 #include "layers/relu.h"
 #include "layers/sequential.h"
 #include "quant/quantize_model.h"
+#include "tests/imc/imc_testing.h"
 #include "tests/support/testing.h"
 
 using namespace raoq;
 using namespace raoq::imc;
+using raoq::testing::set_quantizers;
 
 namespace {
-void set_quantizers(quant::ActQuantizer& a, quant::WeightQuantizer& w, float sx, float beta, float sw) {
-  a.scale.data()[0] = sx;
-  if (a.beta.defined()) a.beta.data()[0] = beta;
-  a.init.data()[0] = 1;
-  for (int64_t i = 0; i < w.scale.numel(); ++i) w.scale.data()[i] = sw;
-  w.init.data()[0] = 1;
-}
 void require_close(const Tensor& a, const Tensor& b, double tol) {
   REQUIRE(a.shape() == b.shape());
   for (int64_t i = 0; i < a.numel(); ++i) REQUIRE(a.data()[i] == Approx(b.data()[i]).margin(tol));

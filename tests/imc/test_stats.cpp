@@ -8,20 +8,12 @@
 #include "imc/imc_model.h"
 #include "imc/stats.h"
 #include "layers/sequential.h"
+#include "tests/imc/imc_testing.h"
 #include "tests/support/testing.h"
 
 using namespace raoq;
 using namespace raoq::imc;
-
-namespace {
-void set_quantizers(quant::ActQuantizer& a, quant::WeightQuantizer& w, float sx, float beta, float sw) {
-  a.scale.data()[0] = sx;
-  if (a.beta.defined()) a.beta.data()[0] = beta;
-  a.init.data()[0] = 1;
-  for (int64_t i = 0; i < w.scale.numel(); ++i) w.scale.data()[i] = sw;
-  w.init.data()[0] = 1;
-}
-}  // namespace
+using raoq::testing::set_quantizers;
 
 TEST_CASE("stats: an ImcLinear's figures match independent computations", "[imc]") {
   quant::QuantLinear qat(1024, 4, false, quant::QuantOptions{});

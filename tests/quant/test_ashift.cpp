@@ -12,18 +12,6 @@ using namespace raoq;
 using namespace raoq::quant;
 using raoq::testing::random_codes;
 
-namespace {
-// y[m,n] = sum_k a[m,k] b[n,k] by loops (exact on integer codes).
-Tensor product(const Tensor& a, const Tensor& b) {
-  const int64_t M = a.size(0), K = a.size(1), N = b.size(0);
-  Tensor y = Tensor::zeros({M, N});
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k) y.data()[m * N + n] += a.data()[m * K + k] * b.data()[n * K + k];
-  return y;
-}
-}  // namespace
-
 TEST_CASE("a_shift_map: C = 2^(bx-1) for 0/1, 2 xq - (2^bx - 1) for -1/1", "[quant]") {
   CHECK(a_shift_map(4, Representation::zero_one).gain == 1);
   CHECK(a_shift_map(4, Representation::zero_one).shift == 8);
@@ -51,8 +39,8 @@ TEST_CASE("ashift_correct: the shifted product plus its digital offset is the pl
   const Tensor xq = random_codes({5, 37}, 0, std::ldexp(1.0f, bx) - 1, 7);
   const Tensor wq = random_codes({4, 37}, -7, 7, 8);
   const ShiftMap map = a_shift_map(bx, rep);
-  const Tensor y = ashift_correct(product(a_shift(xq, map), wq), wq, map);
-  REQUIRE(y.to_vector() == product(xq, wq).to_vector());
+  const Tensor y = ashift_correct(testing::plain_product(a_shift(xq, map), wq), wq, map);
+  REQUIRE(y.to_vector() == testing::plain_product(xq, wq).to_vector());
 }
 
 TEST_CASE("ashift_correct: backward pinned (dy / gain, and (shift / gain) * column sums into wq)", "[quant]") {

@@ -41,6 +41,18 @@ Tensor random_codes(const Shape& shape, float lo, float hi, uint64_t seed) {
   return t;
 }
 
+Tensor plain_product(const Tensor& a, const Tensor& b) {
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(0);
+  Tensor y = Tensor::zeros({M, N});
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k) acc += double(a.data()[m * K + k]) * b.data()[n * K + k];
+      y.data()[m * N + n] = float(acc);
+    }
+  return y;
+}
+
 void require_values(const Tensor& t, const std::vector<double>& expected, double tol) {
   REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
   for (size_t i = 0; i < expected.size(); ++i) {

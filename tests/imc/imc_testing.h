@@ -1,4 +1,4 @@
-// tests/imc/array_codes.h — random codes the array accepts, for the array product's tests.
+// tests/imc/imc_testing.h — random codes the array accepts, for the array product's tests.
 #pragma once
 
 #include <cmath>
@@ -7,6 +7,7 @@
 #include "core/tensor.h"
 #include "imc/input_map.h"
 #include "quant/ashift.h"
+#include "quant/quantizer.h"
 #include "tests/support/testing.h"
 
 namespace raoq::testing {
@@ -24,6 +25,16 @@ inline Tensor input_codes(const Shape& shape, const imc::AdcConfig& c, uint64_t 
 inline Tensor weight_codes(const Shape& shape, int bw, uint64_t seed) {
   const float q = std::ldexp(1.0f, bw - 1) - 1;
   return random_codes(shape, -q, q, seed);
+}
+
+// Fixes a layer's quantizers: activation scale sx and offset beta, every weight scale sw, both
+// marked initialised (so the first forward does not re-initialise them from data).
+inline void set_quantizers(quant::ActQuantizer& a, quant::WeightQuantizer& w, float sx, float beta, float sw) {
+  a.scale.data()[0] = sx;
+  if (a.beta.defined()) a.beta.data()[0] = beta;
+  a.init.data()[0] = 1;
+  for (int64_t i = 0; i < w.scale.numel(); ++i) w.scale.data()[i] = sw;
+  w.init.data()[0] = 1;
 }
 
 }  // namespace raoq::testing
