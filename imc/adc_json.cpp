@@ -1,7 +1,10 @@
 // imc/adc_json.cpp — the "adc" object of a config (contract in adc_json.h).
 #include "imc/adc_json.h"
 
+#include <charconv>
 #include <climits>
+#include <cstdlib>
+#include <string>
 
 #include "core/error.h"
 
@@ -10,6 +13,13 @@ namespace raoq::imc {
 namespace {
 int as_int(JsonFields& f, const char* key, int fallback) {
   return static_cast<int>(f.integer(key, fallback, INT_MIN, INT_MAX));
+}
+
+// The shortest decimal that reads back as v: a resolved config shows 0.1, not 0.10000000149011612.
+double shortest(float v) {
+  char buf[32];
+  const auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+  return std::strtod(std::string(buf, end).c_str(), nullptr);
 }
 }  // namespace
 
@@ -46,8 +56,8 @@ Json adc_config_to_json(const AdcConfig& c) {
   j["representation"] = quant::to_string(c.representation);
   j["mapping"] = to_string(c.mapping);
   j["slice_bits"] = c.slice_bits;
-  j["weight_noise"] = c.weight_noise;
-  j["output_noise"] = c.output_noise;
+  j["weight_noise"] = shortest(c.weight_noise);
+  j["output_noise"] = shortest(c.output_noise);
   return j;
 }
 

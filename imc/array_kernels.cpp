@@ -1,5 +1,5 @@
 // imc/array_kernels.cpp — one pass per tile: GEMM into a scratch block, ADC, add into the output;
-// and the masked straight-through backward. Legend and contracts in array_kernels.h.
+// and the masked straight-through backward. Legend and contracts in detail/array_kernels.h.
 #include "imc/detail/array_kernels.h"
 
 #include <algorithm>

@@ -184,7 +184,7 @@ void backward_per_image(const Product& p, const std::vector<int64_t>& images, co
 }
 
 // ---- patches, Winograd: each tile's column sums as a partial Winograd convolution
-// (array_winograd.h). On integer codes within winograd_range_bound every column sum comes out as
+// (detail/array_winograd.h). On integer codes within winograd_range_bound every column sum comes out as
 // the exact integer, so the ADC codes and the output equal the per-image product's bit for bit;
 // with 4-bit codes the GEMMs run on 8-bit integers (AVX-512 VNNI), exact int32 sums.
 // The largest input and weight code magnitudes the array accepts: the operands' bounds.

@@ -15,7 +15,7 @@
 // of a convolution are array rows driven with no input: they add nothing to a column sum, in
 // every number representation.
 //   config.enabled false: no ADC, out = the exact integer product (sums in float stay exact below 2^24).
-//   bit_sliced:      xs and wq are split into native slices (bit_slice.h); every (input slice,
+//   bit_sliced:      xs and wq are split into native slices (detail/bit_slice.h); every (input slice,
 //                    weight slice) pair runs through the tiles and ADCs; outputs are recombined by
 //                    their power-of-two factors, and the slicing offset is added back digitally:
 //                    out = D * sum_{i,j} f_i g_j sum_t yq_t^{ij} + offset * sum_{k in window} wq[n,k].
@@ -36,10 +36,10 @@
 //
 // Implementations, chosen inside the op (all give the same numbers, bit for bit):
 //   matrix:   per-tile GEMM into a reused 256 x N scratch block, converted and added into the
-//             output; parallel over blocks of 256 rows (array_kernels.h).
+//             output; parallel over blocks of 256 rows (detail/array_kernels.h).
 //   patches:  per image, the same loop on the transposed (K, P) patch matrix, parallel over the
 //             batch. 3x3, stride-1 convolutions with >= 16 channels in and out compute each tile's
-//             column sums as a Winograd partial convolution instead (array_winograd.h), on 8-bit
+//             column sums as a Winograd partial convolution instead (detail/array_winograd.h), on 8-bit
 //             integer GEMMs when the codes fit: the same exact sums. Noise and observers keep the
 //             per-tile loop (they hook into its blocks). The backward of an image with no clipped
 //             conversion is the plain convolution's (Winograd when it applies); the others recompute

@@ -1,4 +1,4 @@
-// imc/array_winograd.cpp — the Winograd tile sums of array_winograd.h: V once per block of images
+// imc/array_winograd.cpp — the Winograd tile sums of detail/array_winograd.h: V once per block of images
 // for all channels; per row tile t of the array, the GEMMs read the columns of V of the channels
 // the row tile touches, against U_t, the transform of w restricted to those channels with the taps
 // outside the row tile zeroed.

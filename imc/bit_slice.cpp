@@ -1,4 +1,4 @@
-// imc/bit_slice.cpp — exact slicing of wide codes (the scheme is described in bit_slice.h).
+// imc/bit_slice.cpp — exact slicing of wide codes (the scheme is described in detail/bit_slice.h).
 #include "imc/detail/bit_slice.h"
 
 #include <algorithm>

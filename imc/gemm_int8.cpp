@@ -1,4 +1,4 @@
-// imc/gemm_int8.cpp — the u8 x s8 -> int32 product of gemm_int8.h: packing, a register-blocked
+// imc/gemm_int8.cpp — the u8 x s8 -> int32 product of detail/gemm_int8.h: packing, a register-blocked
 // AVX-512 VNNI kernel, and the plain loop it must equal exactly.
 #include "imc/detail/gemm_int8.h"
 

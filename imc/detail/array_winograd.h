@@ -14,7 +14,7 @@
 // below 2^24 every sum is the exact integer sum of its tile, whatever the order of summation: the
 // ADC codes then equal the per-tile product's bit for bit. With `integers` (x and w hold integers
 // of at most those magnitudes) and small enough codes (winograd_int8_applies), the GEMMs run on
-// 8-bit codes with exact int32 sums (gemm_int8.h): the same exact values, about four times the
+// 8-bit codes with exact int32 sums (detail/gemm_int8.h): the same exact values, about four times the
 // multiply-adds per instruction.
 // Not a public header: the array product (array_product.cpp) selects this path.
 #pragma once

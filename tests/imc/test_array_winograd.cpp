@@ -1,5 +1,5 @@
 // tests/imc/test_array_winograd.cpp — the building blocks of the array product's Winograd path:
-// the 8-bit VNNI product (gemm_int8.h) against its plain loop, and the Winograd range sums (one
+// the 8-bit VNNI product (detail/gemm_int8.h) against its plain loop, and the Winograd range sums (one
 // partial convolution per row tile) against direct sums, with 8-bit and with float GEMMs.
 // On integer operands all of these are exact, so every comparison is equality.
 #include <cstdint>

@@ -140,6 +140,10 @@ TEST_CASE("adc json: every hardware key round-trips, and AdcConfig::validate nam
   CHECK(back.slice_bits == 3);
   CHECK_FALSE(back.enabled);
   CHECK(back.mapping == Mapping::bit_sliced);
+  AdcConfig noisy;
+  noisy.weight_noise = 0.1f;
+  CHECK(adc_config_to_json(noisy)["weight_noise"].dump() == "0.1");  // as a person wrote it, and exact:
+  CHECK(static_cast<float>(adc_config_to_json(noisy)["weight_noise"].get<double>()) == 0.1f);
 
   auto error_for = [](const char* text) {
     const Json bad = Json::parse(text);
