@@ -1,7 +1,8 @@
 // imc/imc_model.h — model-level IMC operations: convert a QAT model to IMC layers by rules, find
 // the IMC layers, and switch what a training pipeline switches (ADC bits for BitAug, the mode).
 //
-// Typical pipeline use (the stages themselves live in tools/):
+// The steps a pipeline takes (imc/method.h and imc/bitaug.h wrap them; the training stages are in
+// tools/pipeline/):
 //   quant::quantize_model(model, qrules);                  // float -> QAT layers (quant/)
 //   imc::to_imc(model, imc::ImcRules{hardware});            // on-array QAT layers -> IMC layers
 //   imc::set_imc_mode(model, imc::ImcMode::qat);            // QAT stage: computed as the QAT layers
