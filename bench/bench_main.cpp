@@ -11,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "bench/gpt_tiny.h"
 #include "bench/harness.h"
 #include "core/autograd.h"
 #include "core/error.h"
@@ -100,12 +99,13 @@ void run_all(const bench::BenchOptions& opt) {
     bench::time_step(opt, "resnet20/fp/train_step", 128, train_step(models::build_model("resnet20"), x, y));
   }
   {
-    auto model = std::make_shared<bench::GptTiny>();
+    auto model = models::build_model("gpt-tiny");
     auto sgd = std::make_shared<SGD>(model->named_parameters(), SgdOptions{0.01, 0.9, 0.0, false});
     const auto idx = random_labels(32 * 128, 256, gen), target = random_labels(32 * 128, 256, gen);
+    const Tensor ids = Tensor::from_vector(std::vector<float>(idx.begin(), idx.end()), {32, 128});  // (B, T) token ids
     bench::time_step(opt, "gpt-tiny/fp/train_step", 32, [&] {
       sgd->zero_grad();
-      Tensor logits = model->forward(idx, 32, 128);
+      Tensor logits = model->forward(ids);  // (B, T, 256)
       ops::cross_entropy(ops::reshape(logits, {-1, 256}), target).backward();
       sgd->step();
     });

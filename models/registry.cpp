@@ -4,7 +4,9 @@
 #include <functional>
 
 #include "core/error.h"
+#include "models/bert.h"
 #include "models/cnn_small.h"
+#include "models/gpt.h"
 #include "models/mlp.h"
 #include "models/mobilenet_v2.h"
 #include "models/resnet.h"
@@ -22,6 +24,32 @@ struct Entry {
   // One example's input shape, from the resolved description.
   std::function<Shape(const Json&)> input;
 };
+
+// The transformer entries share their options; only the defaults and the model class differ.
+// One example is `context` token ids (the summary feeds zeros, a valid id).
+template <class M>
+Entry transformer_entry(std::string name, std::string summary, const TransformerOptions& preset) {
+  const auto s = [](int64_t v) { return std::to_string(v); };
+  std::string options = "vocab (" + s(preset.vocab) + ") token ids in [0, vocab); context (" + s(preset.context) +
+                        ") longest sequence; d_model (" + s(preset.d_model) + "); layers (" + s(preset.layers) +
+                        "); heads (" + s(preset.heads) + "), dividing d_model; mlp_ratio (" + s(preset.mlp_ratio) +
+                        ") MLP width over d_model; dropout (0) after the embeddings, attention and MLP; tie_head "
+                        "(false) the LM head's weight is the token table; bias (true) biases of every Linear";
+  return {{std::move(name), std::move(summary), std::move(options)},
+          [preset](JsonFields& f) -> Builder {
+            auto o = parse_transformer_options(f, preset);
+            return [o] { return std::make_shared<M>(o); };
+          },
+          [](const Json& d) { return Shape{d.at("context").get<int64_t>()}; }};
+}
+
+TransformerOptions bert_tiny_options() {
+  TransformerOptions o;
+  o.d_model = 128;
+  o.layers = 2;
+  o.heads = 2;
+  return o;
+}
 
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> table = {
@@ -81,6 +109,15 @@ const std::vector<Entry>& entries() {
         "globalavgpool"},
        [](JsonFields& f) -> Builder { return parse_sequential(f); },
        [](const Json& d) { return d.at("input_shape").get<Shape>(); }},
+      // gpt's defaults are gpt-tiny's; the preset pins the benchmark's configuration by name.
+      transformer_entry<Gpt>("gpt", "decoder-only transformer LM over token ids: pre-LN blocks, causal attention, "
+                             "GELU MLP; logits (B, T, vocab)", TransformerOptions{}),
+      transformer_entry<Gpt>("gpt-tiny", "gpt of the benchmark table: d_model 256, 4 layers, 4 heads, context 128, "
+                             "vocab 256", TransformerOptions{}),
+      transformer_entry<Bert>("bert", "gpt's blocks without the causal mask, masked-LM head; token id vocab is "
+                              "[MASK], logits (B, T, vocab + 1)", TransformerOptions{}),
+      transformer_entry<Bert>("bert-tiny", "bert with d_model 128, 2 layers, 2 heads, context 128, vocab 256",
+                              bert_tiny_options()),
   };
   return table;
 }

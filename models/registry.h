@@ -3,6 +3,7 @@
 // A description is a JSON object: the model's name plus its options, e.g.
 //   {"name": "resnet20", "num_classes": 10}
 //   {"name": "mobilenetv2", "width_mult": 0.5, "in_channels": 3, "num_classes": 10}
+//   {"name": "gpt", "d_model": 128, "layers": 2, "tie_head": true}
 // Every option is validated (unknown option, wrong type, out-of-range value) with a one-line
 // error naming the key path, before any tensor is allocated. Parameters are drawn from
 // raoq::default_generator(): manual_seed(s) first makes a model reproducible.

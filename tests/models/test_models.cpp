@@ -154,8 +154,9 @@ TEST_CASE("models: every parameter gets a gradient", "[models]") {
 TEST_CASE("models: unknown names and bad options are one-line errors naming the key", "[models]") {
   using Catch::Equals;
   REQUIRE_THROWS_WITH(build_model("resnet21"),
-                      Equals("model: name must be one of mlp, cnn-small, resnet20, resnet18, mobilenetv2 or "
-                             "sequential (got \"resnet21\"); did you mean \"resnet20\"?"));
+                      Equals("model: name must be one of mlp, cnn-small, resnet20, resnet18, mobilenetv2, "
+                             "sequential, gpt, gpt-tiny, bert or bert-tiny (got \"resnet21\"); did you mean "
+                             "\"resnet20\"?"));
   REQUIRE_THROWS_WITH(build_model("cnn-small", {{"widht", 16}}),
                       Equals("model: widht is not a known key (did you mean width?)"));
   REQUIRE_THROWS_WITH(build_model("cnn-small", {{"width", 0}}),

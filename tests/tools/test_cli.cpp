@@ -91,7 +91,7 @@ TEST_CASE("cli: bad command lines are one-line errors", "[tools]") {
   CHECK_THAT(error_of({"eval", "a.json"}),
              Equals("eval: missing --checkpoint FILE (e.g. runs/<config name>/checkpoints/best.safetensors)"));
   CHECK_THAT(error_of({"models", "resnet21"}), Equals("model: name must be one of mlp, cnn-small, resnet20, resnet18, "
-                                                      "mobilenetv2 or sequential (got \"resnet21\"); "
+                                                      "mobilenetv2, sequential, gpt, gpt-tiny, bert or bert-tiny (got \"resnet21\"); "
                                                       "did you mean \"resnet20\"?"));
   CHECK_THAT(error_of({"models", "--set", "width=2"}), Equals("models: --set needs a model NAME"));
   CHECK_THAT(error_of({"help", "trainn"}), Equals("help: no help on 'trainn' (topics: train, eval, models, config)"));

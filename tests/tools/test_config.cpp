@@ -118,7 +118,8 @@ TEST_CASE("config: bad values are one line naming the key path", "[tools]") {
        "augment, subset, validation_split)"},
       {{"data.kind=folder", "data.channels=2"}, "config: data.channels must be 1 (grey) or 3 (RGB) (got 2)"},
       {{"model.name=resnet"},
-       "config: model.name must be one of mlp, cnn-small, resnet20, resnet18, mobilenetv2 or sequential (got "
+       "config: model.name must be one of mlp, cnn-small, resnet20, resnet18, mobilenetv2, sequential, gpt, "
+       "gpt-tiny, bert or bert-tiny (got "
        "\"resnet\"); did "
        "you mean \"resnet20\"?"},
       {{"model.widht=16"}, "config: model.widht is not a known key (did you mean model.width?)"},
