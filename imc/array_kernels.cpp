@@ -1,11 +1,13 @@
 // imc/array_kernels.cpp — one pass per tile: GEMM into a scratch block, ADC, add into the output;
-// and the masked straight-through backward. Legend and contracts in detail/array_kernels.h.
+// the masked straight-through backward, and the batched geometry's backward. Legend and contracts
+// in detail/array_kernels.h.
 #include "imc/detail/array_kernels.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "core/ops/detail/gemm.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "imc/detail/bit_slice.h"
@@ -254,6 +256,45 @@ void masked_backward(int64_t M, int64_t K, int64_t N, int64_t rows, bool transpo
     }
     t = t1;
   }
+}
+
+int64_t groups_per_thread(int64_t M, int64_t N, int64_t K) {
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  return flops <= 0 ? 1 : std::max<int64_t>(1, static_cast<int64_t>(ops::detail::kGemmParallelFlops / flops));
+}
+
+// Per group (shapes of one group): g (M, N), x, dx (M, K), w_used, dw (N, K); wt, dwt: (K, N) scratch.
+void batched_backward(int64_t G, int64_t M, int64_t K, int64_t N, int64_t rows, const float* g,
+                      const std::vector<ClipLists>& clips, const float* x, const float* w_used, float* dx, float* dw) {
+  const auto transpose = [](const float* in, int64_t r, int64_t c, float* out) {  // in (r, c) -> out (c, r)
+    for (int64_t i = 0; i < r; ++i)
+      for (int64_t j = 0; j < c; ++j) out[j * r + i] = in[i * c + j];
+  };
+  parallel_for(G, [&](int64_t g0, int64_t g1) {
+    std::vector<float> wt(dx ? size_t(K * N) : 0), dwt(dw ? size_t(K * N) : 0), masked;
+    for (int64_t b = g0; b < g1; ++b) {
+      const float *xb = x + b * M * K, *wb = w_used + b * N * K, *gb = g + b * M * N;
+      float* dxb = dx ? dx + b * M * K : nullptr;
+      float* dwb = dw ? dw + b * N * K : nullptr;
+      const bool clipped =
+          !clips.empty() && std::any_of(clips[size_t(b)].begin(), clips[size_t(b)].end(), [](const auto& v) { return !v.empty(); });
+      if (clipped) {
+        if (dxb) std::fill_n(dxb, M * K, 0.0f);
+        if (dwb) std::fill_n(dwb, N * K, 0.0f);
+        masked_backward(M, K, N, rows, false, gb, clips[size_t(b)], xb, wb, dxb, dwb, masked);
+        continue;
+      }
+      // ops::matmul(a (M, K), b (K, N)) backward: da = dy b^T, db = a^T dy (core/ops/matmul.cpp).
+      if (dxb) {
+        transpose(wb, N, K, wt.data());
+        ops::detail::gemm(false, true, M, K, N, gb, wt.data(), dxb, false);
+      }
+      if (dwb) {
+        ops::detail::gemm(true, false, K, N, M, xb, gb, dwt.data(), false);
+        transpose(dwt.data(), K, N, dwb);
+      }
+    }
+  }, groups_per_thread(M, N, K));
 }
 
 }  // namespace raoq::imc::detail

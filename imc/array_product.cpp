@@ -1,13 +1,16 @@
-// imc/array_product.cpp — the array product op for both geometries (forward + straight-through
+// imc/array_product.cpp — the array product op for every geometry (forward + straight-through
 // backward side by side), the choice of its implementation, and the plain-loop reference.
 // Contract in array_product.h; loops in array_kernels.cpp and array_winograd.cpp.
 //
 // Legend: B batch, C input channels, H W input, N output channels (columns), kH kW kernel,
-//   K reduction length (C*kH*kW for patches, in (c, i, j) order), P = Ho*Wo, M rows of a matrix.
+//   K reduction length (C*kH*kW for patches, in (c, i, j) order), P = Ho*Wo, M rows of a matrix
+//   (of each group for batched), G groups.
 //   matrix:   xs: (M, K)          wq: (N, K)           out, dout: (M, N)
 //   patches:  xs: (B, C, H, W)    wq: (N, C, kH, kW)   out, dout: (B, N, Ho, Wo)   one image's patches: (K, P)
+//   batched:  xs: (G, M, K)       wq: (G, N, K)        out, dout: (G, M, N)
 //   w_used: wq's shape, the weights the array holds (wq plus weight noise; recombined slices)
-// Both outputs are (outer, N, inner): (M, N, 1) for a matrix, (B, N, P) for patches.
+// Every output is (outer, N, inner): (M, N, 1) for a matrix, (B, N, P) for patches, (G*M, N, 1)
+// for batched (row o = g*M + m multiplies the weights of group g = o / M).
 #include "imc/array_product.h"
 
 #include <algorithm>
@@ -33,11 +36,12 @@ RAOQ_REGISTER_OP("array_product");
 namespace {
 // The product's sizes, resolved from the geometry and checked.
 struct Product {
-  bool patches = false;
-  int64_t M = 0, K = 0, N = 0;  // M: matrix rows
+  bool patches = false, batched = false;
+  int64_t M = 0, K = 0, N = 0;  // M: matrix rows (per group for batched)
+  int64_t G = 1;                // batched: groups
   int64_t B = 0, C = 0, H = 0, W = 0, kh = 0, kw = 0, stride = 1, pad = 0, dil = 1, Ho = 0, Wo = 0;  // patches
   int64_t P() const { return Ho * Wo; }
-  int64_t outer() const { return patches ? B : M; }
+  int64_t outer() const { return patches ? B : G * M; }
   int64_t inner() const { return patches ? P() : 1; }
   bool pointwise() const { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
   // Where xs holds the input of reduction row k for output row q of image (or matrix row) o, or
@@ -52,6 +56,8 @@ struct Product {
     *at = o * C * H * W + (c * H + ih) * W + iw;
     return ih >= 0 && ih < H && iw >= 0 && iw < W;
   }
+  // Where wq holds the weight of reduction row k in column n for output row o.
+  int64_t weight_at(int64_t o, int64_t n, int64_t k) const { return (batched ? (o / M) * N * K : 0) + n * K + k; }
   ops::detail::ConvGeometry conv() const {
     ops::detail::ConvGeometry c;
     c.n = B, c.c_in = C, c.h = H, c.w = W, c.c_out = N, c.kh = kh, c.kw = kw;
@@ -68,6 +74,14 @@ Product product_of(const char* op, const Tensor& xs, const Tensor& wq, const Arr
                ": expected xs (M, K) and wq (N, K) with the same K, given xs ", shape_str(xs.shape()), " and wq ",
                shape_str(wq.shape()));
     p.M = xs.size(0), p.K = xs.size(1), p.N = wq.size(0);
+    return p;
+  }
+  if (geometry.kind == ArrayGeometry::Kind::batched) {
+    RAOQ_CHECK(xs.dim() == 3 && wq.dim() == 3 && xs.size(0) == wq.size(0) && xs.size(2) == wq.size(2), op,
+               ": expected xs (G, M, K) and wq (G, N, K) with the same G and K, given xs ", shape_str(xs.shape()),
+               " and wq ", shape_str(wq.shape()));
+    p.batched = true;
+    p.G = xs.size(0), p.M = xs.size(1), p.K = xs.size(2), p.N = wq.size(1);
     return p;
   }
   const ops::Conv2dOptions& o = geometry.conv;
@@ -91,9 +105,18 @@ Product product_of(const char* op, const Tensor& xs, const Tensor& wq, const Arr
 }
 
 // out (outer, N, inner) += offset * S (N, inner), S the weight sums over the taps inside the
-// image: the digital offset of bit slicing (zero otherwise).
+// image (for batched, of the row's group): the digital offset of bit slicing (zero otherwise).
 void add_slice_offset(float* out, const Product& p, const Tensor& wq, const ArrayGeometry& geometry, float offset) {
   if (offset == 0.0f) return;
+  if (p.batched) {  // out[g, m, n] += offset * sum_k wq[g, n, k] (sums of codes: exact)
+    for (int64_t g = 0; g < p.G; ++g)
+      for (int64_t n = 0; n < p.N; ++n) {
+        float s = 0;
+        for (int64_t k = 0; k < p.K; ++k) s += wq.data()[(g * p.N + n) * p.K + k];
+        for (int64_t m = 0; m < p.M; ++m) out[(g * p.M + m) * p.N + n] += offset * s;
+      }
+    return;
+  }
   autograd::NoGradGuard ng;
   const Tensor S = p.patches ? window_weight_sums(wq, p.H, p.W, geometry.conv) : window_weight_sums(wq, 1, 1);
   const int64_t per = p.N * p.inner();
@@ -128,6 +151,39 @@ Tensor product_on_matrix(const Product& p, const Tensor& xs, const Tensor& wq, c
         float* dw = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
         detail::masked_backward(p.M, p.K, p.N, rows, false, ctx.dout_tensor().data(), *clips, x.data(), w_used.data(),
                                 dx, dw, masked);
+      });
+}
+
+// ---- batched: G independent products, each through the matrix loop on its own group (row-major
+// layout), parallel over the groups; a group's blocks then run inline. Noise streams and observer
+// calls are told the group (TileView::stream).
+// xs (G, M, K), wq (G, N, K) -> (G, M, N).   saves: xs, w_used, clipped indices per group and tile
+//   per group: dxs[g] += (dout[g] * mask_t) w_used[g][:, t],   dwq[g] += (dout[g] * mask_t)^T xs[g][:, t]
+//   (detail::batched_backward: the plain product's GEMMs for a group with no clip)
+Tensor product_on_batch(const Product& p, const Tensor& xs, const Tensor& wq, const detail::ArrayOperands& a,
+                        const detail::TileKernel& k, bool record, const AdcConfig& config) {
+  auto clips = std::make_shared<std::vector<detail::ClipLists>>(record && config.enabled ? size_t(p.G) : 0);
+  Tensor out = Tensor::empty({p.G, p.M, p.N});
+  const int64_t MK = p.M * p.K, NK = p.N * p.K, MN = p.M * p.N;
+  if (MN > 0)
+    parallel_for(p.G, [&](int64_t g0, int64_t g1) {
+      detail::TileKernel kg = k;  // this thread's kernel points at group g's operands
+      for (int64_t g = g0; g < g1; ++g) {
+        kg.pairs = detail::pairs_of(a, [&](const Tensor& part) { return part.data() + g * MK; });
+        for (detail::SlicePair& sp : kg.pairs) sp.w += g * NK;
+        detail::tile_product(kg, g, out.data() + g * MN, clips->empty() ? nullptr : &(*clips)[size_t(g)]);
+      }
+    }, detail::groups_per_thread(p.M, p.N, p.K));
+  add_slice_offset(out.data(), p, wq, ArrayGeometry::batched(), a.offset);
+  if (!record) return out;
+  return autograd::record(
+      "array_product", {xs, wq}, out, {"xs", "w_used", "clipped"},
+      [x = xs.detach(), w_used = a.w_used.detach(), clips, p, rows = config.rows](BackwardContext& ctx) {
+        // Every group's gradients are written in full (no zero-fill).
+        float* dx = ctx.needs(0) ? ctx.dinput_uninit(0).data() : nullptr;
+        float* dw = ctx.needs(1) ? ctx.dinput_uninit(1).data() : nullptr;
+        detail::batched_backward(p.G, p.M, p.K, p.N, rows, ctx.dout_tensor().data(), *clips, x.data(),
+                                 w_used.data(), dx, dw);
       });
 }
 
@@ -273,6 +329,7 @@ Tensor array_product(const Tensor& xs, const Tensor& wq, const AdcConfig& config
   if (k.noise_sigma > 0) k.noise_seed = (opt.noise ? *opt.noise : default_generator()).next_u64();
   const bool record = autograd::grad_enabled() && (xs.requires_grad() || wq.requires_grad());
   if (p.patches) return product_on_patches(p, xs, wq, a, k, record, config, geometry, opt);
+  if (p.batched) return product_on_batch(p, xs, wq, a, k, record, config);
   return product_on_matrix(p, xs, wq, a, k, record, config);
 }
 
@@ -287,8 +344,10 @@ Tensor array_product_reference(const Tensor& xs, const Tensor& wq, const AdcConf
   const float D = adc_step(config);
   const quant::CodeRange r = adc_codes(config.ba);
   const int64_t K = p.K, N = p.N, T = row_tiles(config, K), inner = p.inner();
-  Tensor out = p.patches ? Tensor::empty({p.B, N, p.Ho, p.Wo}) : Tensor::empty({p.M, N});
-  for (int64_t o = 0; o < p.outer(); ++o)  // image (patches) or row (matrix)
+  Tensor out = p.patches ? Tensor::empty({p.B, N, p.Ho, p.Wo})
+               : p.batched ? Tensor::empty({p.G, p.M, N})
+                           : Tensor::empty({p.M, N});
+  for (int64_t o = 0; o < p.outer(); ++o)  // image (patches) or row (matrix; g*M + m for batched)
     for (int64_t n = 0; n < N; ++n)
       for (int64_t q = 0; q < inner; ++q) {  // output position (patches)
         float acc = 0;  // sum of factor * code (exact integers), or of exact sums when the ADC is off
@@ -298,7 +357,7 @@ Tensor array_product_reference(const Tensor& xs, const Tensor& wq, const AdcConf
               float y = 0;
               for (int64_t kk = t * config.rows; kk < std::min(K, (t + 1) * config.rows); ++kk) {
                 int64_t at;
-                if (p.input_at(o, q, kk, &at)) y += a.x_parts[i].data()[at] * a.w_parts[j].data()[n * K + kk];
+                if (p.input_at(o, q, kk, &at)) y += a.x_parts[i].data()[at] * a.w_parts[j].data()[p.weight_at(o, n, kk)];
               }
               const float f = a.x_factors[i] * a.w_factors[j];
               acc += config.enabled ? f * adc_convert(y, D, r.lo, r.hi) : f * y;

@@ -6,11 +6,16 @@
 //   patches  xs: (B, C, H, W), wq: (N, C, kH, kW), conv options -> (B, N, Ho, Wo): each output
 //            position's patch, K = C*kH*kW rows in (c, i, j) order, is one row of the product
 //            (convolution layers; groups == 1: depthwise convolutions stay off the array)
+//   batched  xs: (G, M, K), wq: (G, N, K) -> (G, M, N): G independent matrix products, product g
+//            of xs[g] and wq[g], each tiled and converted on its own (attention's Q K^T, paper
+//            appendix J: G = batch * heads, the keys wq[g] written into the array as its stored
+//            operand, the queries xs[g] streamed, K = the head width)
 // For every output (row m, column n), with tile t = reduction rows [t*rows, (t+1)*rows):
 //   y_t[m,n] = sum_{k in tile t} xs[m,k] wq[n,k]                     (the tile's column sum)
 //   out[m,n] = sum_t D * yq_t[m,n],  yq_t = floor(clip(y_t / D, -2^(ba-1), 2^(ba-1)-1))    (Eq. 2)
 // Each row tile's column sums are converted by the ADC on their own; the tiles are summed
-// digitally. xs must be codes the array accepts (input_map.h). The result is in column-sum units:
+// digitally (for batched, m and n index within group g, and wq is wq[g]). xs must be codes the
+// array accepts (input_map.h), wq codes in the weight range. The result is in column-sum units:
 // dequantize with s_x s_w and the A-shift term (imc_dequantize, dequantize.h). Padded positions
 // of a convolution are array rows driven with no input: they add nothing to a column sum, in
 // every number representation.
@@ -21,8 +26,8 @@
 //                    out = D * sum_{i,j} f_i g_j sum_t yq_t^{ij} + offset * sum_{k in window} wq[n,k].
 //   noise:           weight codes get N(0, weight_noise^2) once per call; every tile's column sums
 //                    get N(0, (output_noise * D)^2) before their ADC. Draws come from opt.noise (or
-//                    the default generator); the stream of each (image, M block, tile, slice pair)
-//                    is seeded from one draw, so results do not depend on the thread count.
+//                    the default generator); the stream of each (image or group, M block, tile, slice
+//                    pair) is seeded from one draw, so results do not depend on the thread count.
 //
 // Declared surrogate gradient (straight-through ADC, Eq. 2 note): with mask_t[m,n] = 1 when y_t[m,n]/D
 // lies inside the ADC range (for bit_sliced: inside for every slice pair),
@@ -45,6 +50,12 @@
 //             conversion is the plain convolution's (Winograd when it applies); the others recompute
 //             their patches and take the masked backward, the weight gradient reduced per chunk of
 //             images in chunk order (reproducible for a given thread count).
+//   batched:  each group's product through the matrix loop, parallel over the groups (a group's
+//             own blocks then run inline). The backward of a group with no clipped conversion is
+//             the plain product's, made by the very GEMM calls of ops::matmul(xs, transpose(wq))'s
+//             backward, so that with the ADC off the gradients equal the QAT product of codes bit
+//             for bit (quant::QuantAttention); a group with clips takes the matrix geometry's
+//             masked backward.
 //   backward: one GEMM pair per span of tiles that share a mask.
 // Validation: codes outside what the array accepts (non-integers, out of range, even values for
 // -1/1 inputs) are an error naming the position and value.
@@ -62,24 +73,25 @@ class Generator;
 
 namespace raoq::imc {
 
-// How the reduction rows are fed (the table above). A batched form (G independent products,
-// xs (G, M, K) against wq (G, N, K), for attention's Q K^T) is one more kind.
+// How the reduction rows are fed (the table above).
 struct ArrayGeometry {
-  enum class Kind { matrix, patches };
+  enum class Kind { matrix, patches, batched };
   Kind kind = Kind::matrix;
   ops::Conv2dOptions conv;  // patches only: stride, padding, dilation (groups must be 1)
 
   static ArrayGeometry matrix() { return {}; }
   static ArrayGeometry patches(const ops::Conv2dOptions& conv) { return {Kind::patches, conv}; }
+  static ArrayGeometry batched() { return {Kind::batched, {}}; }
 };
 
 // What a TileObserver sees: one block of rows of one row tile of one slice pair, before the ADC.
 struct TileView {
-  int64_t m0 = 0, m_count = 0;  // output rows [m0, m0 + m_count) of the (M, N) product (one image's P for patches)
+  int64_t m0 = 0, m_count = 0;  // output rows [m0, m0 + m_count) of the (M, N) product (one image's P for
+                                //   patches, one group's M for batched)
   int64_t n_cols = 0;           // N
   int64_t tile = 0, k0 = 0, k1 = 0;  // row tile t and its reduction range [k0, k1)
   int64_t pair = 0;                 // slice pair (always 0 in direct mapping)
-  int64_t stream = 0;               // the image index for patches, 0 for a matrix
+  int64_t stream = 0;               // the image index for patches, the group g for batched, 0 for a matrix
   const float* y = nullptr;         // column sums, output noise included; element (r, n) at
   int64_t row_stride = 0, col_stride = 1;  //   y[r * row_stride + n * col_stride]
   float D = 0;

@@ -42,7 +42,7 @@ Tensor ImcConv2d::forward(const Tensor& x) {
   ArrayProductOptions opt;
   opt.rounding = adc_rounding, opt.noise = noise;
   if (stats) {
-    stats->record_forward(xs, w.codes, map, c, options, x.size(2), x.size(3));
+    stats->record_forward(xs, w.codes, map, c, ArrayGeometry::patches(options), x.size(2), x.size(3));
     opt.observer = stats.get();
   }
   const Tensor acc = array_product(xs, w.codes, c, ArrayGeometry::patches(options), opt);  // (N, C_out, H_out, W_out)

@@ -11,7 +11,7 @@
 namespace raoq::imc {
 
 // x: (N, C_in, H, W) -> (N, C_out, H_out, W_out). groups must be 1.
-class ImcConv2d : public quant::QuantConv2d, public ImcLayer {
+class ImcConv2d : public quant::QuantConv2d, public ImcWeightLayer {
  public:
   ImcConv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, ops::Conv2dOptions options, bool bias,
             quant::QuantOptions q, AdcConfig config);

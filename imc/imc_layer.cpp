@@ -1,4 +1,4 @@
-// imc/imc_layer.cpp — what ImcConv2d and ImcLinear share (imc_layer.h).
+// imc/imc_layer.cpp — what every IMC layer shares (imc_layer.h).
 #include "imc/imc_layer.h"
 
 #include "imc/input_map.h"

@@ -39,7 +39,7 @@ Tensor ImcLinear::forward(const Tensor& x) {
   ArrayProductOptions opt;
   opt.rounding = adc_rounding, opt.noise = noise;
   if (stats) {
-    stats->record_forward(xs, w.codes, map, c, {}, 1, 1);
+    stats->record_forward(xs, w.codes, map, c, ArrayGeometry::matrix());
     opt.observer = stats.get();
   }
   const Tensor acc = array_product(xs, w.codes, c, ArrayGeometry::matrix(), opt);  // (M, out)

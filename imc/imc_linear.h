@@ -11,7 +11,7 @@
 namespace raoq::imc {
 
 // x: (..., in) -> (..., out).
-class ImcLinear : public quant::QuantLinear, public ImcLayer {
+class ImcLinear : public quant::QuantLinear, public ImcWeightLayer {
  public:
   ImcLinear(int64_t in_features, int64_t out_features, bool bias, quant::QuantOptions q, AdcConfig config);
   static std::shared_ptr<ImcLinear> from(quant::QuantLinear& q, const AdcConfig& config);

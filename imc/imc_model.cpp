@@ -2,20 +2,36 @@
 #include "imc/imc_model.h"
 
 #include "core/error.h"
+#include "imc/imc_attention.h"
 #include "imc/imc_conv2d.h"
 #include "imc/imc_linear.h"
 #include "quant/quantize_model.h"
 
 namespace raoq::imc {
 
+namespace {
+// A QAT layer placed on the array (on_array) that is not an IMC layer yet.
+bool converts(const Module& m) {
+  if (dynamic_cast<const ImcLayer*>(&m)) return false;
+  if (auto* c = dynamic_cast<const quant::QuantConv2d*>(&m)) return c->on_array;
+  if (auto* l = dynamic_cast<const quant::QuantLinear*>(&m)) return l->on_array;
+  if (auto* a = dynamic_cast<const quant::QuantAttention*>(&m)) return a->on_array;
+  return false;
+}
+// The IMC layer of a layer that converts(), on the hardware `config`.
+std::shared_ptr<Module> imc_layer_for(Module& m, const AdcConfig& config) {
+  if (auto* c = dynamic_cast<quant::QuantConv2d*>(&m)) return ImcConv2d::from(*c, config);
+  if (auto* a = dynamic_cast<quant::QuantAttention*>(&m)) return ImcAttention::from(*a, config);
+  return ImcLinear::from(dynamic_cast<quant::QuantLinear&>(m), config);
+}
+}  // namespace
+
 std::vector<std::string> to_imc(Module& root, const ImcRules& rules) {
+  // Module order: an attention layer is converted before its projections, which the IMC attention
+  // keeps as they are (so their paths still lead to them).
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> todo;
-  for (auto& [path, m] : root.named_modules()) {
-    if (path.empty() || dynamic_cast<ImcLayer*>(m.get())) continue;
-    auto c = std::dynamic_pointer_cast<quant::QuantConv2d>(m);
-    auto l = std::dynamic_pointer_cast<quant::QuantLinear>(m);
-    if ((c && c->on_array) || (l && l->on_array)) todo.emplace_back(path, m);
-  }
+  for (auto& [path, m] : root.named_modules())
+    if (!path.empty() && converts(*m)) todo.emplace_back(path, m);
   std::vector<std::string> converted;
   for (const auto& [path, m] : todo) {
     AdcConfig config = rules.base;
@@ -26,8 +42,7 @@ std::vector<std::string> to_imc(Module& root, const ImcRules& rules) {
       }
     std::shared_ptr<Module> replacement;
     try {
-      if (auto c = std::dynamic_pointer_cast<quant::QuantConv2d>(m)) replacement = ImcConv2d::from(*c, config);
-      else replacement = ImcLinear::from(*std::dynamic_pointer_cast<quant::QuantLinear>(m), config);
+      replacement = imc_layer_for(*m, config);
     } catch (const Error& e) {
       throw Error("imc." + path + ": " + e.what());
     }

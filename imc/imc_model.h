@@ -12,8 +12,8 @@
 //     imc::set_adc_bits(model, ba);       loss(model).backward();
 //     imc::set_adc_bits(model, ba_tilde); (lambda_b * loss(model)).backward();
 //     imc::set_adc_bits(model, ba);       optimizer.step();
-// Because ImcConv2d / ImcLinear keep the parameter names of QuantConv2d / QuantLinear, converting
-// before or after loading a QAT checkpoint gives the same model.
+// Because ImcConv2d / ImcLinear / ImcAttention keep the parameter names of QuantConv2d / QuantLinear /
+// QuantAttention, converting before or after loading a QAT checkpoint gives the same model.
 #pragma once
 
 #include <string>
@@ -31,12 +31,14 @@ struct ImcRules {
   std::vector<std::pair<std::string, AdcConfig>> overrides;  // by path glob (quant::path_matches); first match wins
 };
 
-// Replaces every QuantConv2d / QuantLinear with on_array set (and not already an IMC layer) by an
-// ImcConv2d / ImcLinear with the config of its first matching override, else `base`; each layer's
-// config is validated (errors name "imc.<path>"). Returns the converted paths in module order.
+// Replaces every QuantConv2d / QuantLinear / QuantAttention with on_array set (and not already an
+// IMC layer) by an ImcConv2d / ImcLinear / ImcAttention with the config of its first matching
+// override, else `base`; each layer's config is validated (errors name "imc.<path>"). An attention
+// layer and its projections convert on their own (paths "blocks.0.attn", "blocks.0.attn.qkv_proj").
+// Returns the converted paths in module order.
 std::vector<std::string> to_imc(Module& root, const ImcRules& rules);
 
-// The IMC layers below root, with their paths, in module order.
+// The IMC layers below root, with their paths, in module order (attention's BMM1 included).
 std::vector<std::pair<std::string, ImcLayer*>> imc_layers(Module& root);
 
 void set_adc_bits(Module& root, int ba);            // config.ba of every IMC layer (BitAug)

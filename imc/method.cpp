@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/ops.h"
+#include "imc/imc_layer.h"
 #include "imc/imc_model.h"
 #include "quant/quantize_model.h"
 #include "quant/wreshape.h"
@@ -14,6 +15,7 @@ namespace raoq::imc {
 void apply_method(Module& model, const MethodConfig& m, const std::string& where) {
   quant::QuantizeRules rules;
   rules.body = quant::QuantOptions{m.bits, m.bits, !m.ashift, m.ashift, m.per_channel};
+  rules.attention.bits = m.bits;  // Q K^T on the arrays at the array layers' width
   quant::quantize_model(model, rules);
   if (m.on_arrays) {
     ImcRules ir;
@@ -24,6 +26,8 @@ void apply_method(Module& model, const MethodConfig& m, const std::string& where
   set_imc_mode(model, m.on_arrays ? ImcMode::array : ImcMode::qat);
   if (m.on_arrays) set_adc_bits(model, m.adc.ba);
   for (auto& [path, layer] : imc_layers(model)) {
+    // Attention's Q K^T streams signed query codes whatever ashift says: only weight layers tell.
+    if (!dynamic_cast<ImcWeightLayer*>(layer)) continue;
     const bool signed_codes = layer->activation_quantizer().signed_codes;
     RAOQ_CHECK(signed_codes != m.ashift, where, ".ashift is ", m.ashift ? "true" : "false", " but layer '", path,
                "' of the model it starts from has ", signed_codes ? "signed" : "unsigned",

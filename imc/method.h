@@ -10,6 +10,8 @@
 //              IMC layers a model already holds compute in ImcMode::qat)
 //   BitAug     per step, in imc/bitaug.h
 // First and last layers stay 8-bit and off the array (paper appendix J; quant::QuantizeRules).
+// Multi-head attention becomes QuantAttention with Q K^T at `bits` (on the arrays with on_arrays:
+// imc::ImcAttention) and its probabilities x V product digital at 8 bits.
 //
 //   imc::MethodConfig m;  m.on_arrays = true;  m.adc.ba = 6;  m.wreshape = 0.002;
 //   imc::apply_method(model, m);

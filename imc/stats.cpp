@@ -23,44 +23,32 @@ int64_t Histogram::total() const {
 
 LayerStats::LayerStats(std::string path) : path_(std::move(path)) {}
 
-void LayerStats::record_forward(const Tensor& xs, const Tensor& wq, quant::ShiftMap map,
-                                const AdcConfig& config, const ops::Conv2dOptions& options, int64_t H, int64_t W) {
+void LayerStats::record_forward(const Tensor& xs, const Tensor& wq, quant::ShiftMap map, const AdcConfig& config,
+                                const ArrayGeometry& geometry, int64_t H, int64_t W) {
   std::lock_guard<std::mutex> lock(mu_);
-  const int64_t N = wq.size(0), K = wq.numel() / N, T = row_tiles(config, K);
+  const bool batched = geometry.kind == ArrayGeometry::Kind::batched;
+  const int64_t N = batched ? wq.size(1) : wq.size(0), K = batched ? wq.size(2) : wq.numel() / N;
+  const int64_t T = row_tiles(config, K);
   if (columns_.empty()) {
-    config_ = config, map_ = map, K_ = K, N_ = N, T_ = T;
-    columns_.assign(size_t(T * N), {});
+    config_ = config, map_ = map, K_ = K, N_ = 0, T_ = T;
     const int64_t half = int64_t(1) << (config.ba - 1);
     adc_hist_ = {double(-half), 1.0, std::vector<int64_t>(size_t(2 * half), 0), 0, 0};
   }
-  RAOQ_CHECK(config.ba == config_.ba && N == N_ && K == K_, "LayerStats '", path_,
+  RAOQ_CHECK(config.ba == config_.ba && K == K_ && (batched || N_ == 0 || N == N_), "LayerStats '", path_,
              "': the layer's ADC bits or shape changed during a statistics session (collect with a fixed ba)");
+  if (N > N_) columns_.resize(size_t(N * T)), N_ = N;  // (N, T) layout: a longer key length appends
   for (int64_t i = 0; i < xs.numel(); ++i) {
     const double s = xs.data()[i], q = (s + map.shift) / map.gain;  // the code before the map: exact
     xs_ss_ += s * s;
     xq_ss_ += q * q;
   }
   x_count_ += double(xs.numel());
-
-  // Weight codes: moments and histogram (the weights are the same every batch: replaced, not added).
-  double mu = 0, m2 = 0, m4 = 0;
-  for (int64_t i = 0; i < wq.numel(); ++i) mu += wq.data()[i];
-  mu /= double(wq.numel());
-  const int64_t qmax = (int64_t(1) << (config.bw - 1)) - 1;
-  weight_hist_ = {double(-qmax), 1.0, std::vector<int64_t>(size_t(2 * qmax + 1), 0), 0, 0};
-  for (int64_t i = 0; i < wq.numel(); ++i) {
-    const double d = wq.data()[i] - mu;
-    m2 += d * d, m4 += d * d * d * d;
-    const int64_t bin = std::lround(wq.data()[i]) + qmax;  // whole codes: the nearest is the code
-    if (bin < 0) ++weight_hist_.below;
-    else if (bin > 2 * qmax) ++weight_hist_.above;
-    else ++weight_hist_.counts[size_t(bin)];
-  }
-  m2 /= double(wq.numel()), m4 /= double(wq.numel());
-  wq_var_ = m2, wq_kurtosis_ = m2 > 0 ? m4 / (m2 * m2) : 0.0;
+  // A weight layer's codes are the same every batch (replaced); keys are new every batch (gathered).
+  record_weights(wq, config.bw, batched);
 
   // Tile t's weight sums over the taps inside the image, for the column sums without A-shift.
-  unshifted_ok_ = config.mapping == Mapping::direct;
+  // Batched: the keys' sums change every batch and are not kept (unshifted == shifted without a shift).
+  unshifted_ok_ = config.mapping == Mapping::direct && (!batched || map.shift == 0.0f);
   if (!unshifted_ok_ || map.shift == 0.0f || !tile_sums_.empty()) return;
   autograd::NoGradGuard ng;
   for (int64_t t = 0; t < T; ++t) {
@@ -68,10 +56,30 @@ void LayerStats::record_forward(const Tensor& xs, const Tensor& wq, quant::Shift
     for (int64_t n = 0; n < N; ++n)
       for (int64_t k = t * config.rows; k < std::min(K, (t + 1) * config.rows); ++k)
         masked.data()[n * K + k] = wq.data()[n * K + k];
-    const Tensor S = window_weight_sums(masked, H, W, options);  // (N, P)
+    const Tensor S = geometry.kind == ArrayGeometry::Kind::patches ? window_weight_sums(masked, H, W, geometry.conv)
+                                                                  : window_weight_sums(masked, 1, 1);  // (N, P)
     P_ = S.size(1);
     tile_sums_.insert(tile_sums_.end(), S.data(), S.data() + S.numel());
   }
+}
+
+// Raw moments (sums of whole codes and their powers: exact in double) and the histogram of the
+// stored codes; without `gather` they restart from this call's codes.
+void LayerStats::record_weights(const Tensor& wq, int bw, bool gather) {
+  const int64_t qmax = (int64_t(1) << (bw - 1)) - 1;
+  if (!gather || weight_hist_.counts.empty()) {
+    weight_hist_ = {double(-qmax), 1.0, std::vector<int64_t>(size_t(2 * qmax + 1), 0), 0, 0};
+    w_count_ = w_s1_ = w_s2_ = w_s3_ = w_s4_ = 0;
+  }
+  for (int64_t i = 0; i < wq.numel(); ++i) {
+    const double w = wq.data()[i];
+    w_s1_ += w, w_s2_ += w * w, w_s3_ += w * w * w, w_s4_ += w * w * w * w;
+    const int64_t bin = std::lround(wq.data()[i]) + qmax;  // whole codes: the nearest is the code
+    if (bin < 0) ++weight_hist_.below;
+    else if (bin > 2 * qmax) ++weight_hist_.above;
+    else ++weight_hist_.counts[size_t(bin)];
+  }
+  w_count_ += double(wq.numel());
 }
 
 void LayerStats::observe(const TileView& v) {
@@ -106,7 +114,7 @@ void LayerStats::observe(const TileView& v) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (int64_t n = 0; n < N; ++n) {
-    Column& c = columns_[size_t(v.tile * N + n)];
+    Column& c = columns_[size_t(n * T_ + v.tile)];
     const Column& l = local[size_t(n)];
     c.n += l.n, c.sy += l.sy, c.syy += l.syy, c.se += l.se, c.see += l.see;
     c.su += l.su, c.suu += l.suu, c.seu += l.seu, c.seeu += l.seeu;
@@ -149,7 +157,13 @@ LayerSummary LayerStats::summary() const {
   s.sqnr_db_centered_unshifted = u_ok ? db(sigu_c, erru_c) : nan;
   s.xs_second_moment = x_count_ > 0 ? xs_ss_ / x_count_ : nan;
   s.xq_second_moment = x_count_ > 0 ? xq_ss_ / x_count_ : nan;
-  s.wq_var = wq_var_, s.wq_kurtosis = wq_kurtosis_;
+  // Central moments from the raw ones: var = E[w^2] - mu^2, E[(w - mu)^4] = E[w^4] - 4 mu E[w^3]
+  // + 6 mu^2 E[w^2] - 3 mu^4.
+  if (w_count_ > 0) {
+    const double mu = w_s1_ / w_count_, e2 = w_s2_ / w_count_, e3 = w_s3_ / w_count_, e4 = w_s4_ / w_count_;
+    const double m2 = e2 - mu * mu, m4 = e4 - 4 * mu * e3 + 6 * mu * mu * e2 - 3 * mu * mu * mu * mu;
+    s.wq_var = m2, s.wq_kurtosis = m2 > 0 ? m4 / (m2 * m2) : 0.0;
+  }
   s.adc_inputs = adc_hist_, s.weight_codes = weight_hist_;
   return s;
 }

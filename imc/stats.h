@@ -30,6 +30,12 @@
 //                                 slice pairs), K / (tiles * rows)
 //   adc_inputs, weight_codes      histograms: one bin per ADC code (y/D floored, clipped values
 //                                 counted below/above), one bin per weight code
+// Attention's Q K^T (BMM1, imc_attention.h) reports the same figures with the query codes as the
+// inputs xs and the key codes as the stored "weights": K = the head width, N = the key length
+// (an array column holds one key position), and since keys change with every batch, the key-code
+// moments and histogram gather every batch (a weight layer's are its weights, the same every
+// batch). Its *_unshifted figures equal the shifted ones (signed query codes need no shift), and
+// are NaN on a -1/1 array (there the map does shift, and per-batch key sums are not kept).
 // Sums are kept in double and merged under a lock as worker threads report; their last digits can
 // depend on thread scheduling (histogram counts cannot). PNG rendering of the histograms is left
 // to the tools (they own stb_image_write).
@@ -76,10 +82,10 @@ class LayerStats : public TileObserver {
  public:
   explicit LayerStats(std::string path);
   // Called by the layer before each array product. xs: the array inputs, map.gain * xq - map.shift
-  // for the activation codes xq; wq: (N, C, kH, kW) or (N, K); H, W: input size of a convolution
-  // (1, 1 for a linear layer).
-  void record_forward(const Tensor& xs, const Tensor& wq, quant::ShiftMap map,
-                      const AdcConfig& config, const ops::Conv2dOptions& options, int64_t H, int64_t W);
+  // for the activation codes xq; wq: the stored codes as array_product takes them for the geometry:
+  // (N, K), (N, C, kH, kW) or (G, N, K); H, W: input size of a convolution (patches only).
+  void record_forward(const Tensor& xs, const Tensor& wq, quant::ShiftMap map, const AdcConfig& config,
+                      const ArrayGeometry& geometry, int64_t H = 1, int64_t W = 1);
   void observe(const TileView& view) override;
   LayerSummary summary() const;
 
@@ -87,6 +93,7 @@ class LayerStats : public TileObserver {
   struct Column {  // one (tile, n) column: signal and error sums, in ADC steps
     double n = 0, sy = 0, syy = 0, se = 0, see = 0, su = 0, suu = 0, seu = 0, seeu = 0;
   };
+  void record_weights(const Tensor& wq, int bw, bool gather);
   mutable std::mutex mu_;
   std::string path_;
   AdcConfig config_;
@@ -94,10 +101,10 @@ class LayerStats : public TileObserver {
   int64_t K_ = 0, N_ = 0, T_ = 0, P_ = 1;
   bool unshifted_ok_ = true;
   std::vector<float> tile_sums_;  // (T, N, P): tile t's weight sums over the taps inside the image
-  std::vector<Column> columns_;   // (T, N)
+  std::vector<Column> columns_;   // (N, T): column n's tile t at n * T + t (grows with N for batched)
   int64_t clipped_ = 0;
   double xs_ss_ = 0, xq_ss_ = 0, x_count_ = 0;
-  double wq_var_ = 0, wq_kurtosis_ = 0;
+  double w_count_ = 0, w_s1_ = 0, w_s2_ = 0, w_s3_ = 0, w_s4_ = 0;  // raw moments of the stored codes (exact)
   Histogram adc_hist_, weight_hist_;
 };
 

@@ -3,6 +3,7 @@
 
 #include <typeinfo>
 
+#include "quant/quant_attention.h"
 #include "quant/quant_conv2d.h"
 #include "quant/quant_linear.h"
 #include "quant/wreshape.h"
@@ -33,39 +34,59 @@ bool any_match(const std::vector<std::string>& patterns, const std::string& path
     if (path_matches(pat, path)) return true;
   return false;
 }
+
+bool is_layer(const Module& m) { return typeid(m) == typeid(Conv2d) || typeid(m) == typeid(Linear); }
+
+// The Conv2d or Linear at path -> its QAT layer; `edge`: the first or last such layer.
+std::shared_ptr<Module> quantize_layer(const std::shared_ptr<Module>& m, const std::string& path, bool edge,
+                                       const QuantizeRules& rules, bool* on_array) {
+  QuantOptions q = edge ? rules.edge : rules.body;
+  for (const auto& [pattern, opts] : rules.overrides)
+    if (path_matches(pattern, path)) {
+      q = opts;
+      break;
+    }
+  *on_array = !edge && !any_match(rules.off_array, path);
+  if (auto conv = std::dynamic_pointer_cast<Conv2d>(m)) {
+    auto qc = QuantConv2d::from(*conv, q);
+    *on_array = *on_array && conv->options.groups == 1;  // depthwise / grouped convolutions stay off
+    qc->on_array = *on_array;
+    return qc;
+  }
+  auto ql = QuantLinear::from(*std::dynamic_pointer_cast<Linear>(m), q);
+  ql->on_array = *on_array;
+  return ql;
+}
 }  // namespace
 
 QuantizeSummary quantize_model(Module& root, const QuantizeRules& rules) {
+  // Module order, so that an attention layer is replaced before its projections (which it keeps:
+  // their paths stay valid below the replacement).
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> candidates;
+  int64_t layers = 0;
   for (auto& [path, m] : root.named_modules()) {
     if (path.empty()) continue;  // the root itself is not replaced
-    if (typeid(*m) == typeid(Conv2d) || typeid(*m) == typeid(Linear)) candidates.emplace_back(path, m);
+    if (is_layer(*m)) ++layers;
+    if (is_layer(*m) || typeid(*m) == typeid(MultiHeadAttention)) candidates.emplace_back(path, m);
   }
   QuantizeSummary summary;
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    const auto& [path, m] = candidates[i];
+  int64_t index = 0;  // among the Conv2d / Linear layers
+  for (const auto& [path, m] : candidates) {
+    const bool layer = is_layer(*m);
+    const bool edge = layer && rules.edge_layers && (index == 0 || index + 1 == layers);
+    if (layer) ++index;
     if (any_match(rules.keep_float, path)) {
       summary.kept_float.push_back(path);
       continue;
     }
-    const bool edge = rules.edge_layers && (i == 0 || i + 1 == candidates.size());
-    QuantOptions q = edge ? rules.edge : rules.body;
-    for (const auto& [pattern, opts] : rules.overrides)
-      if (path_matches(pattern, path)) {
-        q = opts;
-        break;
-      }
-    bool on_array = !edge && !any_match(rules.off_array, path);
+    bool on_array = false;
     std::shared_ptr<Module> replacement;
-    if (auto conv = std::dynamic_pointer_cast<Conv2d>(m)) {
-      auto qc = QuantConv2d::from(*conv, q);
-      on_array = on_array && conv->options.groups == 1;  // depthwise / grouped convolutions stay off
-      qc->on_array = on_array;
-      replacement = qc;
+    if (layer) {
+      replacement = quantize_layer(m, path, edge, rules, &on_array);
     } else {
-      auto ql = QuantLinear::from(*std::dynamic_pointer_cast<Linear>(m), q);
-      ql->on_array = on_array;
-      replacement = ql;
+      auto qa = QuantAttention::from(*std::dynamic_pointer_cast<MultiHeadAttention>(m), rules.attention);
+      qa->on_array = on_array = !any_match(rules.off_array, path);
+      replacement = qa;
     }
     root.replace_module(path, replacement);
     (on_array ? summary.on_array : summary.off_array).push_back(path);

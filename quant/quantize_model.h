@@ -12,6 +12,12 @@
 //   - off_array patterns: off the array;
 //   - overrides: the options of the first matching pattern replace `body` / `edge`;
 //   - everything else: `body` options (4-bit), on the array.
+// Every MultiHeadAttention (exactly that type) becomes a QuantAttention (quant_attention.h) with
+// `attention` options, holding the same projection modules (so every parameter name is kept); its
+// qkv_proj and out_proj are then converted as any Linear by the rules above. Its BMM1 (q k^T) is on
+// the array unless an off_array pattern matches the attention's path; a keep_float pattern
+// leaves it (and only it, not its projections) a float MultiHeadAttention. The first/last-layer
+// rule counts Conv2d and Linear layers only.
 // Patterns are globs over dotted paths relative to the root: '*' matches any run of characters
 // (dots included), '?' one character: "layer4.*", "*.attn.*", "classifier".
 #pragma once
@@ -21,6 +27,7 @@
 #include <vector>
 
 #include "layers/module.h"
+#include "quant/quant_attention.h"
 #include "quant/quantizer.h"
 
 namespace raoq::quant {
@@ -34,16 +41,20 @@ struct QuantizeRules {
   std::vector<std::pair<std::string, QuantOptions>> overrides;  // first match wins
   std::vector<std::string> off_array;                           // quantized, not mapped to the array
   std::vector<std::string> keep_float;                          // not quantized
+  AttentionOptions attention;                                   // MultiHeadAttention -> QuantAttention
 };
 
+// Paths in module order; an attention layer is listed by its own path (its BMM1), its projections
+// by theirs.
 struct QuantizeSummary {
-  std::vector<std::string> on_array, off_array, kept_float;  // paths, in module order
+  std::vector<std::string> on_array, off_array, kept_float;
 };
 
 QuantizeSummary quantize_model(Module& root, const QuantizeRules& rules = {});
 
 // kappa (quant::kurtosis) of the weight codes of every quantized layer on the array, in module
 // order: the terms of wreshape_loss (RAOQ Eq. 7 / Eq. 13). Graph-connected to weights and scales.
+// Attention's BMM1 is not among them: its stored operand is the keys, not a weight.
 std::vector<Tensor> wreshape_kurtoses(Module& root);
 
 }  // namespace raoq::quant

@@ -17,15 +17,19 @@ int64_t features_per_sample(const Tensor& x) { return x.dim() >= 1 && x.size(0) 
 
 // ---- ActQuantizer
 
-ActQuantizer::ActQuantizer(int bits_, bool signed_codes_, bool learn_offset_)
-    : Module("ActQuantizer"), bits(bits_), signed_codes(signed_codes_), learn_offset(learn_offset_) {
+ActQuantizer::ActQuantizer(int bits_, bool signed_codes_, bool learn_offset_, bool symmetric_)
+    : Module("ActQuantizer"), bits(bits_), signed_codes(signed_codes_), learn_offset(learn_offset_), symmetric(symmetric_) {
+  RAOQ_CHECK(signed_codes || !symmetric, "ActQuantizer: symmetric codes are signed; pass signed_codes = true");
   (void)range();  // validates bits
   scale = register_parameter("scale", Tensor::scalar(1.0f));
   if (learn_offset) beta = register_parameter("beta", Tensor::scalar(0.0f));
   init = register_buffer("initialized", Tensor::scalar(0.0f));
 }
 
-CodeRange ActQuantizer::range() const { return signed_codes ? quant::signed_codes(bits) : quant::unsigned_codes(bits); }
+CodeRange ActQuantizer::range() const {
+  if (symmetric) return quant::symmetric_codes(bits);
+  return signed_codes ? quant::signed_codes(bits) : quant::unsigned_codes(bits);
+}
 bool ActQuantizer::initialized() const { return init.item() != 0.0f; }
 
 void ActQuantizer::initialize_from(const Tensor& x) {
@@ -60,7 +64,8 @@ Quantized ActQuantizer::quantize(const Tensor& x, ShiftMap map) {
 }
 
 std::string ActQuantizer::extra_repr() const {
-  return "bits=" + std::to_string(bits) + (signed_codes ? ", signed" : ", unsigned") + (learn_offset ? ", offset" : "");
+  return "bits=" + std::to_string(bits) + (symmetric ? ", symmetric" : signed_codes ? ", signed" : ", unsigned") +
+         (learn_offset ? ", offset" : "");
 }
 
 // ---- WeightQuantizer

@@ -44,9 +44,12 @@ struct Quantized {
 //   unsigned codes with a learnable offset: LSQ+ after ReLU/GELU (the A-shift input, RAOQ Eq. 4)
 //   signed codes, learnable offset or not: inputs that are not post-ReLU/GELU; signed codes with no
 //   offset are the vanilla QAT* "signed quantization" (DESIGN.md)
+//   symmetric codes [-(2^(b-1)-1), 2^(b-1)-1] (signed, the weight range): activations an IMC array
+//   stores like weights (attention's keys, quant_attention.h)
 class ActQuantizer : public Module {
  public:
-  ActQuantizer(int bits, bool signed_codes, bool learn_offset);
+  // symmetric requires signed_codes.
+  ActQuantizer(int bits, bool signed_codes, bool learn_offset, bool symmetric = false);
   Tensor forward(const Tensor& x) override;  // fake quantization (QAT)
   // Codes (IMC layers); with a map, the codes as the array sees them, map.gain * code - map.shift
   // (A-shift fused into the same pass).
@@ -57,7 +60,7 @@ class ActQuantizer : public Module {
   std::string extra_repr() const override;
 
   int bits;
-  bool signed_codes, learn_offset;
+  bool signed_codes, learn_offset, symmetric;
   Rounding rounding = Rounding::apply;
   Tensor scale;  // []
   Tensor beta;   // [] or undefined

@@ -101,4 +101,21 @@ void masked_backward(int64_t M, int64_t K, int64_t N, int64_t rows, bool transpo
                      const ClipLists& clips, const float* x, const float* w_used, float* dx, float* dw,
                      std::vector<float>& masked);
 
+// ---- batched geometry: G independent (M, K) x (N, K)^T products.
+// Groups per thread for a parallel loop over G: at least the plain GEMM's own parallel threshold of
+// work (core/ops/detail/gemm.h), so that small groups (the heads of a tiny model) stay on one
+// thread. The same split as ops::matmul's batched loop (core/ops/matmul.cpp), which
+// batched_backward relies on.
+int64_t groups_per_thread(int64_t M, int64_t N, int64_t K);
+
+// The backward of G products, group by group in parallel (no sum crosses groups); dx, dw: (G, M, K)
+// and (G, N, K), written in full (either may be null); clips: [g][t], or empty (nothing clipped).
+//   a group with a clipped conversion: masked_backward on its own product (row-major);
+//   a group without: dx[g] = g[g] w[g], dw[g] = g[g]^T x[g] by the very GEMM calls that
+//     ops::matmul(x, transpose(w)) makes in its backward (w[g]^T as a (K, N) operand, dw[g]^T
+//     computed as (K, N) and transposed): with the ADC off, the array product's gradients equal
+//     that QAT product of codes bit for bit (quant::QuantAttention against imc::ImcAttention).
+void batched_backward(int64_t G, int64_t M, int64_t K, int64_t N, int64_t rows, const float* g,
+                      const std::vector<ClipLists>& clips, const float* x, const float* w_used, float* dx, float* dw);
+
 }  // namespace raoq::imc::detail
