@@ -13,10 +13,10 @@
 #include "imc/stats.h"
 #include "tools/pipeline/checkpoint.h"
 #include "tools/pipeline/config.h"
-#include "tools/pipeline/data_setup.h"
 #include "tools/pipeline/evaluate.h"
 #include "tools/histogram_png.h"
 #include "tools/pipeline/stage_kind.h"
+#include "tools/pipeline/task.h"
 
 namespace raoq::tools {
 namespace fs = std::filesystem;
@@ -100,14 +100,16 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
   RAOQ_CHECK(kind_of(config.stages[si]).on_arrays, "inspect: stage '", stage, "' is a ", config.stages[si].kind,
              " stage without arrays; pass an adc stage's checkpoint");
   config.data.test_subset = config.data.test_subset ? std::min(config.data.test_subset, args.examples) : args.examples;
-  const DataSplits splits = load_data(config.data, config.seed, /*need_train=*/false);
+  config.data.eval_tokens = args.examples;  // a language model: about this many tokens
+  const std::unique_ptr<Task> task = make_task(config.data, config.seed, /*need_train=*/false);
   auto model = build_model_for_stage(config, si);
   load_model(*model, ck, path);
   imc::StatsSession session(*model);
-  const EvalResult r = evaluate(*model, splits.test, eval_loader_options(config.data, 250));
+  const EvalResult r = task->evaluate(*model, EvalSplit::test, 250);
   const auto summaries = session.summaries();
-  out << "checkpoint: " << path << " (stage " << stage << ")\ndata: " << splits.test->describe() << "; accuracy "
-      << r.accuracy << "%\n\n";
+  out << "checkpoint: " << path << " (stage " << stage << ")\ndata: " << task->describe() << "; ";
+  if (r.per_token) out << "perplexity " << r.perplexity() << "\n\n";
+  else out << "accuracy " << r.accuracy << "%\n\n";
   imc::print_stats(out, summaries);
   if (!args.png_dir.empty()) {
     fs::create_directories(args.png_dir);

@@ -13,10 +13,10 @@
 #include "models/summary.h"
 #include "tools/pipeline/checkpoint.h"
 #include "tools/pipeline/config.h"
-#include "tools/pipeline/data_setup.h"
 #include "tools/pipeline/evaluate.h"
 #include "tools/pipeline/progress.h"
 #include "tools/pipeline/stage_kind.h"
+#include "tools/pipeline/task.h"
 #include "tools/pipeline/trainer.h"
 
 namespace raoq::tools {
@@ -74,8 +74,8 @@ int eval_command(const EvalArgs& args, std::ostream& out) {
   if (args.quick) make_quick(config);
   if (args.threads > 0) set_num_threads(args.threads);
   const Checkpoint checkpoint = read_checkpoint(args.checkpoint);
-  const DataSplits splits = load_data(config.data, config.seed, /*need_train=*/false);
-  config.model = resolve_model_for_data(config.model_given, splits);
+  const std::unique_ptr<Task> task = make_task(config.data, config.seed, /*need_train=*/false);
+  config.model = task->resolve_model(config.model_given);
   if (checkpoint.config.is_object() && checkpoint.config.contains("model")) {
     const std::string diff =
         first_difference(checkpoint.config.at("model"), config.model, "model", "in the checkpoint", "in the config");
@@ -90,15 +90,22 @@ int eval_command(const EvalArgs& args, std::ostream& out) {
   auto model = build_model_for_stage(config, stage_index);
   load_model(*model, checkpoint, args.checkpoint);
   const int64_t batch = args.batch_size > 0 ? args.batch_size : config.stages.back().eval.batch_size;
-  const EvalResult r = evaluate(*model, splits.test, eval_loader_options(config.data, batch));
-  char line[200];
-  std::snprintf(line, sizeof line, "test: %lld examples, loss %.4f, accuracy %.2f%% (%.1f s, %.0f ex/s)\n",
-                static_cast<long long>(r.examples), r.loss, r.accuracy, r.seconds,
-                static_cast<double>(r.examples) / std::max(1e-9, r.seconds));
+  const EvalResult r = task->evaluate(*model, EvalSplit::test, batch);
+  char line[240];
+  if (r.per_token)
+    std::snprintf(line, sizeof line,
+                  "test: %lld tokens, loss %.4f, perplexity %.3f, %.3f bits per token, next-token accuracy %.2f%% "
+                  "(%.1f s, %.0f tokens/s)\n",
+                  static_cast<long long>(r.examples), r.loss, r.perplexity(), r.bits_per_token(), r.accuracy,
+                  r.seconds, static_cast<double>(r.examples) / std::max(1e-9, r.seconds));
+  else
+    std::snprintf(line, sizeof line, "test: %lld examples, loss %.4f, accuracy %.2f%% (%.1f s, %.0f ex/s)\n",
+                  static_cast<long long>(r.examples), r.loss, r.accuracy, r.seconds,
+                  static_cast<double>(r.examples) / std::max(1e-9, r.seconds));
   out << "checkpoint: " << args.checkpoint;
   if (checkpoint.kind == "model" && checkpoint.state.contains("stage"))
     out << " (stage " << checkpoint.state["stage"].get<std::string>() << ")";
-  out << "\ndata: " << splits.test->describe() << "\n" << line;
+  out << "\ndata: " << task->describe() << "\n" << line;
   return 0;
 }
 

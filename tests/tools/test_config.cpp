@@ -101,7 +101,7 @@ TEST_CASE("config: bad values are one line naming the key path", "[tools]") {
       {{"stages=[]"}, "config: stages must list at least one stage"},
       {{"stages[0]=3"}, "config: stages[0] must be an object (got 3)"},
       {{"seed=-1"}, "config: seed must be a non-negative integer (got -1)"},
-      {{"data.kind=mnist"}, "config: data.kind must be one of idx, cifar10 or folder (got \"mnist\")"},
+      {{"data.kind=mnist"}, "config: data.kind must be one of idx, cifar10, folder or text (got \"mnist\")"},
       {{"data.root=\"\""}, "config: data.root must name a directory (got \"\")"},
       {{"data.normalize={\"mean\":[0.5],\"std\":[0]}"}, "config: data.normalize.std[0] must be > 0 (got 0)"},
       {{"data.normalize={\"mean\":[0.5,0.4],\"std\":[0.2]}"},

@@ -40,8 +40,8 @@ struct AugmentConfig {
 };
 
 struct DataConfig {
-  std::string kind;  // idx | cifar10 | folder
-  std::string root;
+  std::string kind;  // idx | cifar10 | folder | text
+  std::string root;  // text: a file or a folder of text files (default: Debian's fortunes)
   NormalizeConfig normalize;
   AugmentConfig augment;
   int64_t train_subset = 0;  // 0 = the whole split; else a fixed random subset of that size
@@ -50,6 +50,11 @@ struct DataConfig {
   // folder only: root/train/<class>/*.png and root/test/<class>/*.png
   int64_t image_size = 32;  // images are resized (shorter side) and cropped to image_size^2
   int64_t channels = 3;     // 3: RGB, 1: grey
+  // text only (tools/pipeline/task.h)
+  std::vector<std::string> text_files;  // explicit {train, valid, test} files instead of root; empty: root
+  std::string tokens = "bytes";         // bytes (vocabulary 256) | chars (built from the training split)
+  int64_t context = 128;                // tokens per window
+  int64_t eval_tokens = 0;              // score valid/test only up to this many targets; 0 = all
 };
 
 struct OptimizerConfig {

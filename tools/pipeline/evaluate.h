@@ -1,6 +1,7 @@
 // tools/pipeline/evaluate.h — loss and accuracy of a model over a dataset.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "data/dataset.h"
@@ -10,10 +11,13 @@
 namespace raoq::tools {
 
 struct EvalResult {
-  double loss = 0.0;      // mean cross-entropy (no label smoothing)
-  double accuracy = 0.0;  // percent of examples whose largest logit is the label
-  int64_t examples = 0;
+  double loss = 0.0;       // mean cross-entropy (no label smoothing), per example or per token
+  double accuracy = 0.0;   // percent of logit rows whose largest logit is the target
+  int64_t examples = 0;    // examples, or scored tokens (per_token)
   double seconds = 0.0;
+  bool per_token = false;  // a language model's evaluation: loss per token
+  double perplexity() const { return std::exp(loss); }
+  double bits_per_token() const { return loss / std::log(2.0); }
 };
 
 // Runs the whole dataset in order in eval mode without recording a graph; restores the

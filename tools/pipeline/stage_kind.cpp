@@ -9,6 +9,7 @@
 #include "imc/adc_json.h"
 #include "models/registry.h"
 #include "tools/pipeline/config.h"
+#include "tools/pipeline/task.h"
 
 namespace raoq::tools {
 namespace {
@@ -90,7 +91,7 @@ void adc_after_backward(Module& model, const StageConfig& s, const StageStep& st
   const float smoothing = static_cast<float>(s.label_smoothing);
   imc::bitaug_backward(model, c, imc::bitaug_bits(c, step.global_step),
                        imc::bitaug_lambda(step.stage_step, step.stage_steps),
-                       [&] { return ops::cross_entropy(model.forward(step.x), step.y, smoothing); });
+                       [&] { return batch_loss(model, StepBatch{step.x, step.y}, smoothing); });
 }
 
 std::string adc_label(const StageConfig& s) { return s.quant.method; }

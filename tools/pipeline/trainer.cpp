@@ -17,11 +17,11 @@
 #include "optim/clip.h"
 #include "tools/pipeline/atomic_file.h"
 #include "tools/pipeline/checkpoint.h"
-#include "tools/pipeline/data_setup.h"
 #include "tools/pipeline/evaluate.h"
 #include "tools/pipeline/progress.h"
 #include "tools/pipeline/stage_kind.h"
 #include "tools/pipeline/stage_setup.h"
+#include "tools/pipeline/task.h"
 
 namespace raoq::tools {
 namespace {
@@ -33,6 +33,13 @@ std::string format(const char* fmt, double a, double b = 0, double c = 0) {
   char buf[256];
   std::snprintf(buf, sizeof buf, fmt, a, b, c);
   return buf;
+}
+
+// "loss 0.3412 acc 88.10%", or for a language model "loss 1.2345 ppl 3.437 bits/token 1.781 acc 61.20%".
+std::string eval_summary(const EvalResult& r) {
+  if (!r.per_token) return format("loss %.4f acc %.2f%%", r.loss, r.accuracy);
+  return format("loss %.4f ppl %.3f bits/token %.3f", r.loss, r.perplexity(), r.bits_per_token()) +
+         format(" acc %.2f%%", r.accuracy);
 }
 
 // Each stage's loader gets its own stream, so a stage's batches do not depend on how many
@@ -63,10 +70,10 @@ class Run {
  private:
   void prepare();
   void run_stage(size_t si);
-  void run_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& opt, const Schedule& sched);
-  void finish_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& opt);
+  void run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, const Schedule& sched);
+  void finish_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt);
   void finish_stage(size_t si);
-  void save_last(const Optimizer* opt, const data::DataLoader* loader);
+  void save_last(const Optimizer* opt, const BatchStream* loader);
   Json eval_row(const char* split, const StageConfig& s, const EvalResult& r) const;
   double elapsed() const { return elapsed_base_ + since(start_); }
   double stage_elapsed() const { return stage_base_ + since(stage_start_); }
@@ -81,7 +88,7 @@ class Run {
   Progress progress_;
   RunDir dir_;
   Json config_json_;
-  DataSplits splits_;
+  std::unique_ptr<Task> task_;
   std::shared_ptr<Module> model_;
   TrainState state_;
   std::optional<Checkpoint> resume_from_;
@@ -105,11 +112,9 @@ void Run::prepare() {
     if (opt_.resume) out_ << "note: no checkpoint in " << dir_.root << " yet; starting the run from the beginning\n";
     dir_.clear();
   }
-  splits_ = load_data(config_.data, config_.seed);
-  out_ << "data: " << splits_.train->describe();
-  if (splits_.validation) out_ << "; validation: " << splits_.validation->describe();
-  out_ << "; test: " << splits_.test->describe() << "\n";
-  config_.model = resolve_model_for_data(config_.model_given, splits_);
+  task_ = make_task(config_.data, config_.seed);
+  out_ << "data: " << task_->describe() << "\n";
+  config_.model = task_->resolve_model(config_.model_given);
   config_json_ = to_json(config_);
   manual_seed(config_.seed);
   model_ = models::build_from_json(config_.model, "config", "model");
@@ -158,17 +163,15 @@ void Run::run_stage(size_t si) {
     convert_for_stage(*model_, s, join_index("stages", si));
     if (kind_of(s).on_arrays) evaluate_before_finetune(s);
   }
-  data::DataLoader loader(splits_.train,
-                          train_loader_options(config_.data, s.batch_size, stage_seed(config_.seed, si)));
+  const std::unique_ptr<BatchStream> stream = task_->train_batches(s.batch_size, stage_seed(config_.seed, si));
+  BatchStream& loader = *stream;
   const int64_t spe = loader.batches_per_epoch();
   auto opt = make_optimizer(s, *model_);
   const Schedule sched = make_schedule(s, spe);
   if (!state_.loader.is_null()) {  // continuing inside this stage from last.safetensors
     RAOQ_CHECK(resume_from_.has_value(), "train: internal: a stage position without a checkpoint to resume from");
     load_optimizer(*opt, *resume_from_, dir_.last_checkpoint());
-    data::LoaderState ls;
-    data::from_json(nlohmann::json::parse(state_.loader.dump()), ls);
-    loader.set_state(ls);
+    loader.set_state(state_.loader);
   }
   resume_from_.reset();
   out_ << "\nstage " << s.name << " (" << s.kind << "): " << describe_stage(s, spe) << std::endl;
@@ -180,7 +183,7 @@ void Run::run_stage(size_t si) {
   finish_stage(si);
 }
 
-void Run::run_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& opt, const Schedule& sched) {
+void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, const Schedule& sched) {
   const int64_t spe = loader.batches_per_epoch();
   const int64_t total = stage_steps(s, spe);
   model_->train();
@@ -195,8 +198,8 @@ void Run::run_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& o
     const double lr = sched.at(state_.stage_step);
     opt.set_lr(lr);
     opt.zero_grad();
-    Tensor logits = model_->forward(batch->x);  // (N, K)
-    Tensor task_loss = ops::cross_entropy(logits, batch->y, static_cast<float>(s.label_smoothing));
+    Tensor logits;  // (N, K) rows: images, or the B*T positions of a language model
+    Tensor task_loss = batch_loss(*model_, *batch, static_cast<float>(s.label_smoothing), &logits);
     Tensor loss = stage_loss(*model_, s, task_loss);  // the kind's loss: + lambda_k sum kappa (W-reshape)
     const double loss_value = task_loss.item();
     RAOQ_CHECK(std::isfinite(loss_value), "train: the loss became ", loss_value, " at step ", state_.global_step + 1,
@@ -244,7 +247,7 @@ void Run::run_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& o
   }
 }
 
-void Run::finish_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer& opt) {
+void Run::finish_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt) {
   const StepTotals t = state_.epoch_totals;
   const double seconds = since(epoch_start_);
   std::string line = s.name + " epoch " + std::to_string(state_.epoch + 1) + "/" + std::to_string(s.epochs) + ": " +
@@ -254,19 +257,19 @@ void Run::finish_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer
   const bool last = state_.epoch + 1 == s.epochs || state_.stage_step >= stage_steps(s, loader.batches_per_epoch());
   const bool due = (state_.epoch + 1) % s.eval.every_epochs == 0 || last;
   if (due) {
-    const bool held_out = splits_.validation != nullptr;
-    const EvalResult r = evaluate(*model_, held_out ? splits_.validation : splits_.test,
-                                  eval_loader_options(config_.data, s.eval.batch_size));
+    const bool held_out = task_->has_validation();
+    const EvalResult r =
+        task_->evaluate(*model_, held_out ? EvalSplit::validation : EvalSplit::test, s.eval.batch_size);
     Json row = eval_row(held_out ? "validation" : "test", s, r);
     row["train_loss"] = t.mean_loss();
     row["train_accuracy"] = t.accuracy();
     log_.write(row);
     state_.last_validation = r.accuracy;
     state_.last_validation_loss = r.loss;
-    const bool best = r.accuracy > state_.best_accuracy;
-    line += " | " + std::string(held_out ? "validation" : "test") + format(" loss %.4f acc %.2f%%", r.loss, r.accuracy);
+    const bool best = better(*task_, r, state_.best_accuracy);
+    line += " | " + std::string(held_out ? "validation" : "test") + " " + eval_summary(r);
     if (best) {
-      state_.best_accuracy = r.accuracy;
+      state_.best_accuracy = result_value(*task_, r);
       save_model_checkpoint(dir_.best_checkpoint(), *model_,
                             {{"stage", s.name},
                              {"epoch", state_.epoch + 1},
@@ -288,8 +291,8 @@ void Run::finish_epoch(const StageConfig& s, data::DataLoader& loader, Optimizer
 void Run::finish_stage(size_t si) {
   const StageConfig& s = config_.stages[si];
   EvalResult test;
-  if (splits_.validation) {
-    test = evaluate(*model_, splits_.test, eval_loader_options(config_.data, s.eval.batch_size));
+  if (task_->has_validation()) {
+    test = task_->evaluate(*model_, EvalSplit::test, s.eval.batch_size);
     log_.write(eval_row("test", s, test));
   } else {  // the last epoch's evaluation was on the test split already
     test.accuracy = state_.last_validation;
@@ -310,8 +313,8 @@ void Run::finish_stage(size_t si) {
   state_.finished.push_back(summary);
   std::optional<int64_t> ba;
   if (kind_of(s).on_arrays) ba = s.quant.adc.ba;
-  state_.rows.push_back({s.label, ba, "test_accuracy", test.accuracy});
-  out_ << "stage " << s.name << " done: test accuracy " << format("%.2f%%", test.accuracy) << " in "
+  state_.rows.push_back({s.label, ba, result_metric(*task_), result_value(*task_, test)});
+  out_ << "stage " << s.name << " done: test " << (test.per_token ? eval_summary(test) : format("accuracy %.2f%%", test.accuracy)) << " in "
        << Progress::format_duration(summary.seconds) << std::endl;
   // The next stage starts from these weights with a fresh optimizer, schedule and loader.
   state_.stage = static_cast<int64_t>(si) + 1;
@@ -328,13 +331,9 @@ void Run::finish_stage(size_t si) {
   write_results(dir_.results_json(), dir_.results_md(), r);
 }
 
-void Run::save_last(const Optimizer* opt, const data::DataLoader* loader) {
+void Run::save_last(const Optimizer* opt, const BatchStream* loader) {
   TrainState s = state_;
-  if (loader) {
-    nlohmann::json lj;
-    data::to_json(lj, loader->state());
-    s.loader = Json::parse(lj.dump());
-  }
+  if (loader) s.loader = loader->state();
   s.metrics_bytes = log_.size_bytes();
   s.elapsed_seconds = elapsed();
   s.stage_seconds = loader ? stage_elapsed() : 0.0;
@@ -343,7 +342,7 @@ void Run::save_last(const Optimizer* opt, const data::DataLoader* loader) {
 }
 
 Json Run::eval_row(const char* split, const StageConfig& s, const EvalResult& r) const {
-  return {{"kind", "eval"},
+  Json row = {{"kind", "eval"},
           {"split", split},
           {"stage", s.name},
           {"epoch", state_.epoch + 1},
@@ -352,6 +351,12 @@ Json Run::eval_row(const char* split, const StageConfig& s, const EvalResult& r)
           {"accuracy", r.accuracy},
           {"seconds", elapsed()},
           {"examples_per_second", static_cast<double>(r.examples) / std::max(1e-9, r.seconds)}};
+  if (r.per_token) {
+    row["perplexity"] = r.perplexity();
+    row["bits_per_token"] = r.bits_per_token();
+    row["tokens"] = r.examples;
+  }
+  return row;
 }
 
 // A model with the structure it has after stage si is converted: the float model for si < 0.
@@ -366,13 +371,13 @@ std::shared_ptr<Module> Run::model_through(int64_t si) {
 
 // The model it starts from, with the ADC inserted and no fine-tuning: the "<label>_noft" row.
 void Run::evaluate_before_finetune(const StageConfig& s) {
-  const EvalResult r = evaluate(*model_, splits_.test, eval_loader_options(config_.data, s.eval.batch_size));
+  const EvalResult r = task_->evaluate(*model_, EvalSplit::test, s.eval.batch_size);
   Json row = eval_row("test", s, r);
   row["before_finetune"] = true;
   log_.write(row);
-  state_.rows.push_back({s.label + "_noft", s.quant.adc.ba, "test_accuracy", r.accuracy});
-  out_ << "stage " << s.name << " before fine-tuning (ADC inserted): test accuracy " << format("%.2f%%", r.accuracy)
-       << std::endl;
+  state_.rows.push_back({s.label + "_noft", s.quant.adc.ba, result_metric(*task_), result_value(*task_, r)});
+  out_ << "stage " << s.name << " before fine-tuning (ADC inserted): test "
+       << (r.per_token ? eval_summary(r) : format("accuracy %.2f%%", r.accuracy)) << std::endl;
 }
 
 int64_t Run::stage_index(const std::string& name) const {

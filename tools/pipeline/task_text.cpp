@@ -1,0 +1,163 @@
+// tools/pipeline/task_text.cpp — language modelling as a Task (task.h): a text corpus, its
+// tokenizer and the text loader (data/text_loader.h) behind the trainer's interface.
+//
+// An epoch of a language-model stage is as many batches as it takes to draw as many tokens as
+// the training split holds (its windows are random, so an epoch is a budget, not a pass over
+// every window). data.eval_tokens > 0 scores valid and test only up to the first evaluation batch
+// that reaches eval_tokens targets (quick runs); 0 scores every target of the split.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <utility>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "data/text_loader.h"
+#include "models/registry.h"
+#include "tools/pipeline/task.h"
+
+namespace raoq::tools {
+namespace {
+
+using data::TextSplit;
+
+Tensor ids_tensor(const std::vector<int64_t>& ids, const Shape& shape) {
+  Tensor x = Tensor::empty(shape);
+  for (size_t i = 0; i < ids.size(); ++i) x.data()[i] = static_cast<float>(ids[i]);  // whole numbers: exact below 2^24
+  return x;
+}
+
+class TextStream : public BatchStream {
+ public:
+  TextStream(const data::TextCorpus& corpus, const data::TextTokenizer& tok, data::TextLoaderOptions o)
+      : loader_(corpus, tok, o) {
+    const int64_t per_batch = o.batch_size * o.context;
+    per_epoch_ = std::max<int64_t>(1, loader_.tokens(TextSplit::train) / per_batch);
+  }
+  std::optional<StepBatch> next() override {
+    if (index_ == per_epoch_) {
+      index_ = 0;
+      return std::nullopt;
+    }
+    ++index_;
+    const data::TextBatch b = loader_.next();
+    return StepBatch{ids_tensor(b.ids, b.shape()), b.targets};
+  }
+  int64_t batches_per_epoch() const override { return per_epoch_; }
+  int64_t batch_index() const override { return index_; }
+  Json state() const override {
+    nlohmann::json j;
+    data::to_json(j, loader_.state());
+    Json s = Json::parse(j.dump());
+    s["batch_index"] = index_;
+    return s;
+  }
+  void set_state(const Json& state) override {
+    RAOQ_CHECK(state.is_object() && state.contains("batch_index") && state["batch_index"].is_number_integer(),
+               "train: the checkpoint's text loader state has no batch_index");
+    data::TextLoaderState s;
+    data::from_json(nlohmann::json::parse(state.dump()), s);
+    loader_.set_state(s);
+    index_ = state["batch_index"].get<int64_t>();
+  }
+
+ private:
+  data::TextLoader loader_;
+  int64_t per_epoch_ = 1, index_ = 0;
+};
+
+class TextTask : public Task {
+ public:
+  TextTask(const DataConfig& d, uint64_t seed) : d_(d), corpus_(corpus_options(d, seed)), tokenizer_(make_tokenizer()) {}
+
+  std::string describe() const override {
+    return corpus_.describe() + "; " + tokenizer_.kind_name() + " tokens, vocabulary " +
+           std::to_string(tokenizer_.vocab_size());
+  }
+  bool has_validation() const override { return true; }
+  std::unique_ptr<BatchStream> train_batches(int64_t batch_size, uint64_t seed) const override {
+    return std::make_unique<TextStream>(corpus_, tokenizer_, data::TextLoaderOptions{batch_size, d_.context, seed});
+  }
+  EvalResult evaluate(Module& model, EvalSplit split, int64_t batch_size) const override;
+  Json resolve_model(const Json& model_given) const override;
+  bool language_model() const override { return true; }
+
+ private:
+  static data::TextCorpusOptions corpus_options(const DataConfig& d, uint64_t seed) {
+    data::TextCorpusOptions o;
+    o.path = d.text_files.empty() ? d.root : "";
+    if (!d.text_files.empty()) o.train = d.text_files[0], o.valid = d.text_files[1], o.test = d.text_files[2];
+    o.seed = seed;
+    return o;
+  }
+  data::TextTokenizer make_tokenizer() const {
+    if (d_.tokens == "chars") return data::TextTokenizer::chars(corpus_.joined(TextSplit::train));
+    return data::TextTokenizer::bytes();
+  }
+
+  DataConfig d_;
+  data::TextCorpus corpus_;
+  data::TextTokenizer tokenizer_;
+};
+
+EvalResult TextTask::evaluate(Module& model, EvalSplit split, int64_t batch_size) const {
+  const auto start = std::chrono::steady_clock::now();
+  const TextSplit which = split == EvalSplit::validation ? TextSplit::valid : TextSplit::test;
+  const data::TextLoader loader(corpus_, tokenizer_, {batch_size, d_.context, 0});
+  const bool was_training = model.is_training();
+  model.eval();
+  autograd::NoGradGuard no_grad;
+  const int64_t limit = d_.eval_tokens > 0 ? d_.eval_tokens : loader.tokens(which) - 1;
+  double loss_sum = 0.0;
+  int64_t correct = 0, scored = 0;
+  try {
+    for (int64_t i = 0; i < loader.eval_batch_count(which) && scored < limit; ++i) {
+      const data::TextBatch b = loader.eval_batch(which, i);
+      const StepBatch batch{ids_tensor(b.ids, b.shape()), b.targets};
+      Tensor logits;
+      const double mean = batch_loss(model, batch, 0.0f, &logits).item();
+      loss_sum += mean * static_cast<double>(b.tokens());
+      correct += count_correct(logits, b.targets);
+      scored += b.tokens();
+    }
+  } catch (...) {
+    model.train(was_training);
+    throw;
+  }
+  model.train(was_training);
+  EvalResult r;
+  r.examples = scored;
+  r.per_token = true;
+  r.loss = scored ? loss_sum / static_cast<double>(scored) : 0.0;
+  r.accuracy = scored ? 100.0 * static_cast<double>(correct) / static_cast<double>(scored) : 0.0;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+Json TextTask::resolve_model(const Json& model_given) const {
+  const Json defaults = models::validate_model(model_given, "config", "model");  // the options it reads
+  Json desc = model_given;
+  const int64_t vocab = tokenizer_.vocab_size();
+  if (defaults.contains("vocab")) {
+    if (!desc.contains("vocab")) desc["vocab"] = vocab;
+    else if (desc["vocab"].is_number_integer() && desc["vocab"].get<int64_t>() < vocab)
+      throw Error("config: model.vocab is " + desc["vocab"].dump() + " but the " + tokenizer_.kind_name() +
+                  " tokens of the data need " + std::to_string(vocab) + " -- leave it out to use the data's");
+  }
+  if (defaults.contains("context")) {
+    if (!desc.contains("context")) desc["context"] = d_.context;
+    else if (desc["context"].is_number_integer() && desc["context"].get<int64_t>() < d_.context)
+      throw Error("config: model.context is " + desc["context"].dump() + " but data.context is " +
+                  std::to_string(d_.context) + " (the model must see whole windows)");
+  }
+  return models::validate_model(desc, "config", "model");
+}
+
+}  // namespace
+
+std::unique_ptr<Task> make_text_task(const DataConfig& d, uint64_t seed, bool /*need_train*/) {
+  return std::make_unique<TextTask>(d, seed);
+}
+
+}  // namespace raoq::tools
