@@ -37,6 +37,14 @@ bool any_match(const std::vector<std::string>& patterns, const std::string& path
 
 bool is_layer(const Module& m) { return typeid(m) == typeid(Conv2d) || typeid(m) == typeid(Linear); }
 
+// A token lookup (layers' Embedding, or a model's own lookup whose type name ends in "Embedding",
+// such as gpt's tied one) is a language model's first layer: it stays digital, so the first
+// Linear after it is a body layer (paper appendix J: qkv on the array; embedding and head 8-bit).
+bool is_token_lookup(const Module& m) {
+  const std::string& t = m.type_name();
+  return t.size() >= 9 && t.compare(t.size() - 9, 9, "Embedding") == 0;
+}
+
 // The Conv2d or Linear at path -> its QAT layer; `edge`: the first or last such layer.
 std::shared_ptr<Module> quantize_layer(const std::shared_ptr<Module>& m, const std::string& path, bool edge,
                                        const QuantizeRules& rules, bool* on_array) {
@@ -64,8 +72,10 @@ QuantizeSummary quantize_model(Module& root, const QuantizeRules& rules) {
   // their paths stay valid below the replacement).
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> candidates;
   int64_t layers = 0;
+  bool lookup_first = false;  // a token lookup comes before the first Conv2d / Linear
   for (auto& [path, m] : root.named_modules()) {
     if (path.empty()) continue;  // the root itself is not replaced
+    if (layers == 0 && is_token_lookup(*m)) lookup_first = true;
     if (is_layer(*m)) ++layers;
     if (is_layer(*m) || typeid(*m) == typeid(MultiHeadAttention)) candidates.emplace_back(path, m);
   }
@@ -73,7 +83,7 @@ QuantizeSummary quantize_model(Module& root, const QuantizeRules& rules) {
   int64_t index = 0;  // among the Conv2d / Linear layers
   for (const auto& [path, m] : candidates) {
     const bool layer = is_layer(*m);
-    const bool edge = layer && rules.edge_layers && (index == 0 || index + 1 == layers);
+    const bool edge = layer && rules.edge_layers && ((index == 0 && !lookup_first) || index + 1 == layers);
     if (layer) ++index;
     if (any_match(rules.keep_float, path)) {
       summary.kept_float.push_back(path);

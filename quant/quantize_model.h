@@ -37,7 +37,10 @@ bool path_matches(const std::string& pattern, const std::string& path);
 struct QuantizeRules {
   QuantOptions body;                                            // default: 4-bit, unsigned codes, offset
   QuantOptions edge{8, 8, false, true, false};                  // first and last layers
-  bool edge_layers = true;                                      // apply `edge` to the first and last layer
+  // apply `edge` to the first and last Conv2d / Linear (off the array). When a token lookup (a
+  // module type named *Embedding) comes first, it is the first layer and stays digital: only
+  // the last Linear (the LM head) is an edge layer.
+  bool edge_layers = true;
   std::vector<std::pair<std::string, QuantOptions>> overrides;  // first match wins
   std::vector<std::string> off_array;                           // quantized, not mapped to the array
   std::vector<std::string> keep_float;                          // not quantized

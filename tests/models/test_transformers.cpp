@@ -91,11 +91,14 @@ TEST_CASE("gpt, bert: module paths, module order and the presets' parameter coun
                                    "blocks.0.ln2.weight", "blocks.0.ln2.bias", "blocks.0.fc1.weight",
                                    "blocks.0.fc1.bias", "blocks.0.fc2.weight", "blocks.0.fc2.bias", "ln_f.weight",
                                    "ln_f.bias", "head.weight", "head.bias"});
-  // The LM head is the last Linear in module order and the embeddings are no Linear: the
-  // quantization pass gives the first Linear and the head its 8-bit edge options, off the array.
+  // The LM head is the last Linear in module order and the token embedding, the first layer, is
+  // no Linear: the quantization pass keeps the embedding digital, gives only the head its 8-bit
+  // edge options off the array, and maps qkv, out_proj, fc1, fc2 and BMM1 (attn) onto it
+  // (paper appendix J).
   const auto summary = quant::quantize_model(*gpt);
-  REQUIRE(summary.off_array == std::vector<std::string>{"blocks.0.attn.qkv_proj", "head"});
-  REQUIRE(summary.on_array == std::vector<std::string>{"blocks.0.attn.out_proj", "blocks.0.fc1", "blocks.0.fc2"});
+  REQUIRE(summary.off_array == std::vector<std::string>{"head"});
+  REQUIRE(summary.on_array == std::vector<std::string>{"blocks.0.attn", "blocks.0.attn.qkv_proj",
+                                                       "blocks.0.attn.out_proj", "blocks.0.fc1", "blocks.0.fc2"});
   REQUIRE(gpt->forward(token_ids(1, 4, 7, 5)).shape() == Shape{1, 4, 7});
   // gpt-tiny, by hand (V 256, context 128, D 256, F 1024, 4 layers):
   //   tok_emb 256*256 = 65,536   pos_emb 128*256 = 32,768   ln_f 512   head 256*256 + 256 = 65,792
