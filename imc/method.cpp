@@ -15,6 +15,8 @@ namespace raoq::imc {
 void apply_method(Module& model, const MethodConfig& m, const std::string& where) {
   quant::QuantizeRules rules;
   rules.body = quant::QuantOptions{m.bits, m.bits, !m.ashift, m.ashift, m.per_channel};
+  rules.body_paths = m.unsigned_inputs;
+  rules.signed_body = quant::QuantOptions{m.bits, m.bits, true, m.ashift, m.per_channel};
   rules.attention.bits = m.bits;  // Q K^T on the arrays at the array layers' width
   quant::quantize_model(model, rules);
   if (m.on_arrays) {
@@ -29,6 +31,9 @@ void apply_method(Module& model, const MethodConfig& m, const std::string& where
     // Attention's Q K^T streams signed query codes whatever ashift says: only weight layers tell.
     if (!dynamic_cast<ImcWeightLayer*>(layer)) continue;
     const bool signed_codes = layer->activation_quantizer().signed_codes;
+    bool shifted = false;  // a layer A-shift applies to
+    for (const auto& pattern : m.unsigned_inputs) shifted = shifted || quant::path_matches(pattern, path);
+    if (!shifted) continue;  // signed codes either way
     RAOQ_CHECK(signed_codes != m.ashift, where, ".ashift is ", m.ashift ? "true" : "false", " but layer '", path,
                "' of the model it starts from has ", signed_codes ? "signed" : "unsigned",
                " activation codes; start from a stage trained with ashift ", signed_codes ? "false" : "true",

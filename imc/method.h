@@ -19,6 +19,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/tensor.h"
 #include "imc/adc.h"
@@ -30,6 +31,11 @@ struct MethodConfig {
   int bits = 4;              // activation and weight bits of the array layers (bx = bw)
   bool per_channel = false;  // per-output-channel weight scales
   bool ashift = true;        // unsigned codes + A-shift; false: signed codes, no offset
+  // Array layers whose inputs are non-negative (post-ReLU/GELU): the ones A-shift applies to.
+  // The others always take signed LSQ+ codes (with their offset when ashift, zero offset when
+  // not: vanilla). CNNs: every layer ("*"); a transformer: fc2 only ("*.fc2", paper appendix J:
+  // forcing the other activations unsigned degrades accuracy).
+  std::vector<std::string> unsigned_inputs{"*"};
   double wreshape = 0.0;     // lambda_k of Eq. 7; 0 = off
   bool on_arrays = false;    // compute the array layers on the arrays (ADC in the loop)
   AdcConfig adc;             // the hardware when on_arrays (its bx, bw are set from bits)

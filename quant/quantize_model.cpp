@@ -48,7 +48,7 @@ bool is_token_lookup(const Module& m) {
 // The Conv2d or Linear at path -> its QAT layer; `edge`: the first or last such layer.
 std::shared_ptr<Module> quantize_layer(const std::shared_ptr<Module>& m, const std::string& path, bool edge,
                                        const QuantizeRules& rules, bool* on_array) {
-  QuantOptions q = edge ? rules.edge : rules.body;
+  QuantOptions q = edge ? rules.edge : any_match(rules.body_paths, path) ? rules.body : rules.signed_body;
   for (const auto& [pattern, opts] : rules.overrides)
     if (path_matches(pattern, path)) {
       q = opts;

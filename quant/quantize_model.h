@@ -36,6 +36,11 @@ bool path_matches(const std::string& pattern, const std::string& path);
 
 struct QuantizeRules {
   QuantOptions body;                                            // default: 4-bit, unsigned codes, offset
+  // Body layers whose path matches one of body_paths take `body`; the others take signed_body
+  // (layers whose inputs can be negative: in a transformer every array layer but fc2, whose input
+  // is the GELU output). The default "*" gives every body layer `body`.
+  std::vector<std::string> body_paths{"*"};
+  QuantOptions signed_body{4, 4, true, true, false};
   QuantOptions edge{8, 8, false, true, false};                  // first and last layers
   // apply `edge` to the first and last Conv2d / Linear (off the array). When a token lookup (a
   // module type named *Embedding) comes first, it is the first layer and stays digital: only

@@ -74,6 +74,30 @@ TEST_CASE("method: apply_method maps the middle layers onto arrays at adc.ba, an
                     Catch::StartsWith("stage.ashift is false but layer '2' of the model it starts from has unsigned"));
 }
 
+TEST_CASE("method: A-shift applies to the layers of unsigned_inputs; the others take signed LSQ+ codes", "[imc]") {
+  auto net = small_net(3);
+  MethodConfig m = raoq_on_arrays();
+  m.unsigned_inputs = {"5"};  // as "*.fc2" for a transformer: only this layer's input is non-negative
+  apply_method(*net, m);
+  const auto layers = imc_layers(*net);
+  REQUIRE(layers.size() == 2);
+  CHECK(layers[0].first == "2");
+  CHECK(layers[0].second->activation_quantizer().signed_codes);  // signed LSQ+, straight into the array
+  CHECK(layers[0].second->quant_options().act_offset);
+  CHECK(layers[0].second->input_map().shift == 0);
+  CHECK_FALSE(layers[1].second->activation_quantizer().signed_codes);  // unsigned codes, A-shifted
+  CHECK(layers[1].second->input_map().shift == 8);
+  MethodConfig vanilla = m;
+  vanilla.ashift = false;  // refused because of layer 5 only: layer 2 is signed either way
+  CHECK_THROWS_WITH(apply_method(*net, vanilla, "stage"), Catch::Contains("layer '5'"));
+  auto fresh = small_net(3);
+  apply_method(*fresh, vanilla);  // vanilla: every array layer signed, zero offset
+  for (const auto& [path, l] : imc_layers(*fresh)) {
+    CHECK(l->activation_quantizer().signed_codes);
+    CHECK_FALSE(l->quant_options().act_offset);
+  }
+}
+
 TEST_CASE("method: method_loss is the task loss plus lambda_k times the kurtoses (Eq. 7)", "[imc]") {
   auto net = small_net(2);
   const MethodConfig m = raoq_on_arrays();

@@ -64,7 +64,9 @@ stages                a list of stages, run in order; each continues from the pr
   qat and adc:        bits (4) array layers' activation and weight bits (first and last layer: 8,
                       off the array); per_channel (false) weight scales; ashift: unsigned LSQ+ codes
                       shifted by 2^(bits-1) (true), or signed codes with zero offset (false, the
-                      vanilla QAT* baseline); wreshape: lambda_k of the kurtosis loss (0 = off)
+                      vanilla QAT* baseline); wreshape: lambda_k of the kurtosis loss (0 = off);
+                      unsigned_inputs (["*"]) the array layers with non-negative inputs, the ones
+                      A-shift applies to (a transformer: ["*.fc2"]); the others take signed codes
   adc only:           method (raoq) raoq | vanilla: the defaults of ashift, wreshape (0.002 | 0)
                       and bitaug (true | false); set any of the three for an ablation
     adc                  the hardware; every key is checked by one rule (the library's AdcConfig):

@@ -19,6 +19,7 @@ namespace {
 void parse_quant_common(JsonFields& f, QuantStageConfig& q) {
   q.bits = f.integer("bits", 4, 2, 8);
   q.per_channel = f.boolean("per_channel", false);
+  q.unsigned_inputs = f.strings("unsigned_inputs", std::vector<std::string>{"*"});
 }
 
 void parse_qat(JsonFields& f, StageConfig& s) {
@@ -58,6 +59,7 @@ void parse_adc(JsonFields& f, StageConfig& s) {
 void write_quant_common(const QuantStageConfig& q, Json& st) {
   st["bits"] = q.bits;
   st["per_channel"] = q.per_channel;
+  st["unsigned_inputs"] = q.unsigned_inputs;
   st["ashift"] = q.ashift;
   st["wreshape"] = q.wreshape;
 }
@@ -167,6 +169,7 @@ imc::MethodConfig method_config(const StageConfig& s) {
   m.bits = static_cast<int>(q.bits);
   m.per_channel = q.per_channel;
   m.ashift = q.ashift;
+  m.unsigned_inputs = q.unsigned_inputs;
   m.wreshape = q.wreshape;
   m.on_arrays = kind_of(s).on_arrays;
   m.adc = q.adc;

@@ -40,6 +40,7 @@ struct QuantStageConfig {
   int64_t bits = 4;          // activation and weight bits of the array layers (edges stay 8-bit)
   bool per_channel = false;  // per-output-channel weight scales
   bool ashift = true;        // unsigned LSQ+ codes shifted by 2^(bx-1); false: signed codes, no offset
+  std::vector<std::string> unsigned_inputs{"*"};  // the array layers A-shift applies to (imc/method.h)
   double wreshape = 0.0;     // lambda_k of Eq. 7; 0 = off
   // adc only
   std::string method;  // raoq | vanilla
