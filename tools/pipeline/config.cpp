@@ -200,8 +200,8 @@ Config parse_config(const Json& j, const std::string& default_name) {
     const bool has_kind = raw.is_object() && raw.contains("kind") && raw["kind"].is_string();
     const std::string kind = has_kind ? raw["kind"].get<std::string>() : "fp";
     const StageKind* k = find_stage_kind(kind);  // unknown: parse_stage names the key
-    const std::string path = join_index("stages", i), default_name = kind + (i ? std::to_string(i) : "");
-    for (const Json& one : k && k->expand ? k->expand(raw, path, default_name) : std::vector<Json>{raw}) {
+    const std::string path = join_index("stages", i), stage_name = kind + (i ? std::to_string(i) : "");
+    for (const Json& one : k && k->expand ? k->expand(raw, path, stage_name) : std::vector<Json>{raw}) {
       c.stages.push_back(parse_stage(one, i));
       auto [it, fresh] = seen.emplace(c.stages.back().name, i);
       if (!fresh)
