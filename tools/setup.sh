@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tools/setup.sh [--demo] — installs raoq's Debian build dependencies that are missing
-# (and, with --demo, the Fashion-MNIST dataset package). Runs apt-get only when needed.
+# (and, with --demo, the embedded datasets: Fashion-MNIST and the fortunes corpus). Runs apt-get only when needed.
 set -euo pipefail
 packages=(g++ cmake ninja-build libeigen3-dev catch2 nlohmann-json3-dev libstb-dev zlib1g-dev)
-if [[ "${1:-}" == "--demo" ]]; then packages+=(dataset-fashion-mnist); fi
+# --demo: the embedded datasets: Fashion-MNIST (images) and the fortunes corpus (text).
+if [[ "${1:-}" == "--demo" ]]; then packages+=(dataset-fashion-mnist fortunes); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
