@@ -18,6 +18,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "imc/imc_model.h"
+#include "imc/method.h"
 #include "models/registry.h"
 #include "quant/quantize_model.h"
 #include "optim/sgd.h"
@@ -109,6 +110,24 @@ void run_all(const bench::BenchOptions& opt) {
       ops::cross_entropy(ops::reshape(logits, {-1, 256}), target).backward();
       sgd->step();
     });
+    // QAT and ADC (bench/README): qkv, out_proj, fc1, fc2 and BMM1 at 4 bits, per-channel weights,
+    // signed LSQ+ activations but fc2's GELU input (unsigned, A-shifted on the arrays); embedding
+    // and head 8-bit; the ADC step on signed-input 512-row arrays at ba 8, k 4, BMM2 digital.
+    for (const bool arrays : {false, true}) {
+      auto q = models::build_model("gpt-tiny");
+      imc::MethodConfig m;
+      m.per_channel = true;
+      m.unsigned_inputs = {"*.fc2"};
+      m.on_arrays = arrays;
+      imc::apply_method(*q, m);
+      auto qsgd = std::make_shared<SGD>(q->named_parameters(), SgdOptions{0.01, 0.9, 0.0, false});
+      bench::time_step(opt, arrays ? "gpt-tiny/adc/train_step" : "gpt-tiny/qat/train_step", 32, [&] {
+        qsgd->zero_grad();
+        Tensor logits = q->forward(ids);
+        ops::cross_entropy(ops::reshape(logits, {-1, 256}), target).backward();
+        qsgd->step();
+      });
+    }
   }
 }
 

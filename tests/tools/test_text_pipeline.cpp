@@ -123,6 +123,17 @@ TEST_CASE("text pipeline: a tiny gpt trains, reports perplexity, and resumes bit
   fs::remove_all(cut);
 }
 
+TEST_CASE("text pipeline: a warm-up longer than a stage cut by max_steps is a config error naming the stage",
+          "[tools]") {
+  Json config = text_config();
+  config["stages"][0]["schedule"] = {{"name", "cosine"}, {"warmup_epochs", 1}};  // an epoch: more than 6 steps
+  const std::string out = testing::make_temp_dir("raoq_textwarm_");
+  CHECK_THROWS_WITH(train_in(out, config, false),
+                    Catch::StartsWith("config: stage 'fp': schedule.warmup_epochs 1 is ") &&
+                        Catch::Contains("but the stage has only 6 steps"));
+  fs::remove_all(out);
+}
+
 TEST_CASE("text pipeline: the data keys are validated with one line naming the key", "[tools]") {
   const Json base = text_config();
   CHECK(testing::config_error(base, {}) == "");

@@ -334,7 +334,10 @@ void make_quick(Config& c) {
   if (c.checkpoint.every_steps > 0) c.checkpoint.every_steps = std::min<int64_t>(c.checkpoint.every_steps, 8);
   for (auto& s : c.stages) {
     s.epochs = 1;
-    if (c.data.kind == "text") s.max_steps = s.max_steps ? std::min<int64_t>(s.max_steps, 16) : 16;
+    if (c.data.kind == "text") {  // 16 steps: no room for a warm-up given in epochs of the full corpus
+      s.max_steps = s.max_steps ? std::min<int64_t>(s.max_steps, 16) : 16;
+      s.schedule.warmup_epochs = 0.0;
+    }
     s.schedule.warmup_epochs = std::min(s.schedule.warmup_epochs, 0.25);
     s.eval.every_epochs = 1;
   }
