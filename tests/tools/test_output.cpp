@@ -64,6 +64,20 @@ TEST_CASE("results: JSON rows and a readable Markdown table", "[tools]") {
   CHECK_THAT(md, Contains("| fp | fp | 10 | 4690 | 92.35 |") && Contains("| 1:02:05 |"));
 }
 
+TEST_CASE("results: a language model's rows print in the Table 2 layout, by perplexity", "[tools]") {
+  Results r;
+  r.config_name = "lm";
+  r.model = "gpt-tiny";
+  r.table = {{"fp", std::nullopt, "test_perplexity", 4.5}, {"qat", std::nullopt, "test_perplexity", 4.75},
+             {"vanilla_noft", 7, "test_perplexity", 441.6}, {"vanilla", 7, "test_perplexity", 30.25},
+             {"raoq_noft", 7, "test_perplexity", 6.5}, {"raoq", 7, "test_perplexity", 4.875}};
+  const std::string md = r.markdown();
+  CHECK_THAT(md, Contains("## Table 2: test perplexity (lower is better)"));
+  CHECK_THAT(md, Contains("| gpt-tiny | 4.50 | 4.75 | 30.25 | 4.88 |"));
+  CHECK_THAT(md, Contains("| gpt-tiny, no fine-tune | 4.50 | 4.75 | 441.60 | 6.50 |"));
+  CHECK_THAT(md, Contains("| vanilla | 7 | test perplexity | 30.25 |"));
+}
+
 TEST_CASE("run directory: metrics log cut on resume, atomic files, clear", "[tools]") {
   const std::string dir = testing::make_temp_dir("raoq_dir_");
   RunDir run{dir + "/run"};

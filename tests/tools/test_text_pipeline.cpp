@@ -95,7 +95,7 @@ TEST_CASE("text pipeline: a tiny gpt trains, reports perplexity, and resumes bit
     CHECK(j["tokens"].get<int64_t>() > 0);
   }
   CHECK(evals >= 4);  // validation and test per stage
-  CHECK_THAT(testing::read_text(out + "/results.md"), Catch::Contains("test_perplexity"));
+  CHECK_THAT(testing::read_text(out + "/results.md"), Catch::Contains("| fp | - | test perplexity |"));
 
   // Interrupted inside the qat stage and resumed: the same parameters, bit for bit.
   const std::string cut = testing::make_temp_dir("raoq_textcut_");

@@ -42,9 +42,9 @@ struct TrainState {
   int64_t epoch = 0;        // epoch in progress within the stage (0-based)
   int64_t stage_step = 0;   // optimizer steps taken in this stage: the schedule position
   int64_t global_step = 0;  // steps over all stages
-  Json loader;              // data::LoaderState as JSON; null at the start of a stage
+  Json loader;              // the stage batch stream's state (task.h) as JSON; null at the start of a stage
   StepTotals epoch_totals, window_totals;
-  double best_accuracy = -1.0;    // best validation accuracy in this stage so far
+  double best_accuracy = -1.0;    // best validation accuracy in this stage so far (a language model: perplexity)
   double last_validation = -1.0;  // the latest evaluation of this stage (accuracy, loss)
   double last_validation_loss = 0.0;
   int64_t metrics_bytes = 0;     // size of metrics.jsonl when this state was saved

@@ -18,6 +18,7 @@ std::string fixed(double v, int digits) {
 
 std::string metric_label(const std::string& metric) {
   if (metric == "test_accuracy") return "test accuracy (%)";
+  if (metric == "test_perplexity") return "test perplexity";
   return metric;
 }
 
@@ -99,8 +100,12 @@ std::string Results::markdown() const {
   for (const auto& r : table)
     os << "| " << r.method << " | " << (r.ba ? std::to_string(*r.ba) : "-") << " | " << metric_label(r.metric) << " | "
        << fixed(r.value, 2) << " |\n";
+  bool lm = false;  // a language model: next-token accuracy, and its best validation figure is a perplexity
+  for (const auto& r : table) lm = lm || r.metric == "test_perplexity";
   if (!stages.empty()) {
-    os << "\n| stage | kind | epochs | steps | test accuracy (%) | test loss | best validation accuracy (%) | time |\n"
+    os << (lm ? "\n| stage | kind | epochs | steps | test next-token accuracy (%) | test loss per token | best validation "
+                "perplexity | time |\n"
+              : "\n| stage | kind | epochs | steps | test accuracy (%) | test loss | best validation accuracy (%) | time |\n")
        << "|---|---|---|---|---|---|---|---|\n";
     for (const auto& s : stages)
       os << "| " << s.name << " | " << s.kind << " | " << s.epochs << " | " << s.steps << " | "

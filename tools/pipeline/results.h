@@ -27,7 +27,7 @@ struct StageSummary {
   std::string name, kind;
   int64_t epochs = 0, steps = 0;
   double test_accuracy = 0.0, test_loss = 0.0;
-  double best_validation_accuracy = 0.0;
+  double best_validation_accuracy = 0.0;  // a language model: the best validation perplexity
   double seconds = 0.0;
 };
 

@@ -1,4 +1,5 @@
-// tools/pipeline/results_table1.cpp — the results as the paper's Table 1 lays them out: one line per model
+// tools/pipeline/results_table1.cpp — the results as the paper's Tables 1 and 2 lay them out (test accuracy,
+// or test perplexity for a language model): one line per model
 // with full precision, QAT without ADC, then vanilla QAT* and RAOQ side by side for each ADC width;
 // a second line gives the same models before fine-tuning (the QAT model with the ADC inserted).
 #include <cstdio>
@@ -22,10 +23,14 @@ std::string cell(const std::optional<double> &v) {
 }  // namespace
 
 std::string table1_markdown(const Results &results) {
-  std::map<std::pair<std::string, int64_t>, double> by;  // (method, ba) -> accuracy; ba -1 = none
+  // Classification: test accuracy (Table 1); a language model: test perplexity (Table 2's metric).
+  bool perplexity = false;
+  for (const auto &r : results.table) perplexity = perplexity || r.metric == "test_perplexity";
+  const std::string metric = perplexity ? "test_perplexity" : "test_accuracy";
+  std::map<std::pair<std::string, int64_t>, double> by;  // (method, ba) -> value; ba -1 = none
   std::set<int64_t> bas;
   for (const auto &r : results.table) {
-    if (r.metric != "test_accuracy") continue;
+    if (r.metric != metric) continue;
     by[{r.method, r.ba.value_or(-1)}] = r.value;
     if (r.ba && (r.method == "vanilla" || r.method == "raoq" || r.method == "vanilla_noft" || r.method == "raoq_noft"))
       bas.insert(*r.ba);
@@ -37,8 +42,9 @@ std::string table1_markdown(const Results &results) {
     return it->second;
   };
   std::ostringstream os;
-  os << "## Table 1: test accuracy (%), QAT* = vanilla QAT\n\n| model | full "
-        "precision | no ADC |";
+  os << (perplexity ? "## Table 2: test perplexity (lower is better), QAT* = vanilla QAT\n\n"
+                     : "## Table 1: test accuracy (%), QAT* = vanilla QAT\n\n")
+     << "| model | full precision | no ADC |";
   for (int64_t b : bas) os << " ba=" << b << " QAT* | ba=" << b << " RAOQ |";
   os << "\n|---|---|---|";
   for (size_t i = 0; i < bas.size(); ++i) os << "---|---|";
