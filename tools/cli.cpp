@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/json_fields.h"
+#include "tools/cmd_generate.h"
 #include "tools/cmd_inspect.h"
 #include "tools/commands.h"
 #include "tools/pipeline/config.h"
@@ -21,6 +22,7 @@ commands:
   train CONFIG.json    train the model a config describes, stage by stage, into a run directory
   eval CONFIG.json     evaluate a checkpoint on the config's test data
   inspect RUN_DIR      per-IMC-layer ADC statistics of an adc stage, and PNG histograms
+  generate RUN_DIR     continue a prompt with a run's language model (on the arrays for an adc stage)
   models [NAME]        list the model builders, or print one model's layers and shapes
   help [TOPIC]         help on a command, or `raoq help config` for every config key
 
@@ -268,6 +270,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
     return eval_command(e, out);
   }
   if (command == "inspect") return inspect_cli(rest, out);
+  if (command == "generate") return generate_cli(rest, out);
   if (command == "models") {
     const auto p = parse_args(command, models_options(), rest);
     if (p.help) return print_help(command, out);
@@ -276,7 +279,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
     if (p.positional.empty() && p.has("--set")) throw Error("models: --set needs a model NAME");
     return models_command(p.positional.empty() ? "" : p.positional[0], p.all("--set"), out);
   }
-  std::vector<std::string> commands = {"train", "eval", "inspect", "models", "help"};
+  std::vector<std::string> commands = {"train", "eval", "inspect", "generate", "models", "help"};
   const auto near = closest_match(command, commands);
   throw Error("unknown command '" + command + "'" + (near ? " (did you mean " + *near + "?)" : "") +
               "; run raoq --help for the commands");

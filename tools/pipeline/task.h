@@ -19,6 +19,7 @@
 
 #include "core/json_fields.h"
 #include "core/tensor.h"
+#include "data/text_tokenizer.h"
 #include "layers/module.h"
 #include "tools/pipeline/config.h"
 #include "tools/pipeline/evaluate.h"
@@ -70,6 +71,10 @@ bool better(const Task& task, const EvalResult& a, double b_value);
 Tensor row_logits(const Tensor& logits);
 // Mean cross-entropy of the model's logits on a batch; `logits` receives them as rows.
 Tensor batch_loss(Module& model, const StepBatch& batch, float label_smoothing, Tensor* logits = nullptr);
+
+// The tokenizer a text run uses (bytes, or the character vocabulary of its training split, built
+// again from the same corpus and seed: the same ids).
+data::TextTokenizer text_tokenizer(const DataConfig& d, uint64_t seed);
 
 std::unique_ptr<Task> make_image_task(const DataConfig& d, uint64_t seed, bool need_train);  // task_image.cpp
 std::unique_ptr<Task> make_text_task(const DataConfig& d, uint64_t seed, bool need_train);   // task_text.cpp

@@ -28,6 +28,14 @@ Tensor ids_tensor(const std::vector<int64_t>& ids, const Shape& shape) {
   return x;
 }
 
+data::TextCorpusOptions corpus_options(const DataConfig& d, uint64_t seed) {
+  data::TextCorpusOptions o;
+  o.path = d.text_files.empty() ? d.root : "";
+  if (!d.text_files.empty()) o.train = d.text_files[0], o.valid = d.text_files[1], o.test = d.text_files[2];
+  o.seed = seed;
+  return o;
+}
+
 class TextStream : public BatchStream {
  public:
   TextStream(const data::TextCorpus& corpus, const data::TextTokenizer& tok, data::TextLoaderOptions o)
@@ -84,13 +92,6 @@ class TextTask : public Task {
   bool language_model() const override { return true; }
 
  private:
-  static data::TextCorpusOptions corpus_options(const DataConfig& d, uint64_t seed) {
-    data::TextCorpusOptions o;
-    o.path = d.text_files.empty() ? d.root : "";
-    if (!d.text_files.empty()) o.train = d.text_files[0], o.valid = d.text_files[1], o.test = d.text_files[2];
-    o.seed = seed;
-    return o;
-  }
   data::TextTokenizer make_tokenizer() const {
     if (d_.tokens == "chars") return data::TextTokenizer::chars(corpus_.joined(TextSplit::train));
     return data::TextTokenizer::bytes();
@@ -155,6 +156,12 @@ Json TextTask::resolve_model(const Json& model_given) const {
 }
 
 }  // namespace
+
+data::TextTokenizer text_tokenizer(const DataConfig& d, uint64_t seed) {
+  RAOQ_CHECK(d.kind == "text", "generate: the run's data is '", d.kind, "', not text: it has no tokenizer");
+  if (d.tokens != "chars") return data::TextTokenizer::bytes();
+  return data::TextTokenizer::chars(data::TextCorpus(corpus_options(d, seed)).joined(TextSplit::train));
+}
 
 std::unique_ptr<Task> make_text_task(const DataConfig& d, uint64_t seed, bool /*need_train*/) {
   return std::make_unique<TextTask>(d, seed);
