@@ -10,6 +10,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "data/text_loader.h"
 #include "tests/support/testing.h"
 #include "tests/tools/tools_testing.h"
 #include "tools/cmd_generate.h"
@@ -155,6 +156,46 @@ TEST_CASE("text pipeline: a tiny gpt trains, reports perplexity, and resumes bit
   CHECK_THAT(g.str(), Catch::Contains("(stage qat, digital)") && Catch::Contains("\nthe "));
   fs::remove_all(out);
   fs::remove_all(cut);
+}
+
+TEST_CASE("text pipeline: a tiny bert trains on the masked objective and scores only the chosen positions",
+          "[tools]") {
+  Json config = text_config();
+  config["name"] = "tinymlm";
+  config["data"]["objective"] = "masked";
+  config["model"] = {{"name", "bert"}, {"d_model", 16}, {"layers", 1}, {"heads", 2}};
+  config["stages"] = Json::array({config["stages"][0]});
+  const std::string out = testing::make_temp_dir("raoq_mlm_");
+  const Results r = train_in(out, config, false);
+  REQUIRE(r.table.size() == 1);
+  CHECK(r.table[0].metric == "test_perplexity");
+  CHECK(std::isfinite(r.table[0].value));
+  CHECK(r.table[0].value > 1.0);
+  // 15% of each window's positions are scored, round(0.15 * 16) = 2 per full window (and
+  // max(1, round(0.15 * rest)) in the final shorter one): the evaluation counts exactly those.
+  const data::TextCorpus corpus({.path = corpus_dir(), .seed = 0});
+  const data::TextLoader loader(corpus, data::TextTokenizer::bytes(), {.batch_size = 8, .context = 16});
+  auto expected = [&](data::TextSplit split) {
+    const int64_t n = loader.tokens(split) - 1, rest = n % 16;
+    return 2 * (n / 16) + (rest ? std::max<int64_t>(1, std::llround(0.15 * double(rest))) : 0);
+  };
+  std::ifstream metrics(out + "/metrics.jsonl");
+  int evals = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    const Json j = Json::parse(line);
+    if (j["kind"] != "eval") continue;
+    ++evals;
+    CHECK(j["tokens"].get<int64_t>() ==
+          expected(j["split"] == "validation" ? data::TextSplit::valid : data::TextSplit::test));
+  }
+  CHECK(evals == 2);
+  fs::remove_all(out);
+  CHECK_THAT(testing::config_error(text_config(), {}), Catch::Equals(""));
+  Json wrong = config;
+  wrong["data"]["objective"] = "next_token";
+  const std::string bad = testing::make_temp_dir("raoq_mlmbad_");
+  CHECK_THROWS_WITH(train_in(bad, wrong, false), Catch::Contains("is bidirectional (it would see the tokens it predicts)"));
+  fs::remove_all(bad);
 }
 
 TEST_CASE("text pipeline: a warm-up longer than a stage cut by max_steps is a config error naming the stage",

@@ -32,6 +32,7 @@ DataConfig parse_text_data(JsonFields& f, DataConfig d) {
   d.tokens = f.choice("tokens", "bytes", {"bytes", "chars"});
   d.context = f.integer("context", 128, 1, 1 << 16);
   d.eval_tokens = f.integer("eval_tokens", 0, 0);
+  d.objective = f.choice("objective", "next_token", {"next_token", "masked"});
   f.finish();
   return d;
 }
@@ -243,6 +244,7 @@ Json to_json(const Config& c) {
     data["tokens"] = c.data.tokens;
     data["context"] = c.data.context;
     data["eval_tokens"] = c.data.eval_tokens;
+    data["objective"] = c.data.objective;
   }
   if (c.data.kind != "text") {
     data["normalize"] = {{"mean", c.data.normalize.mean}, {"std", c.data.normalize.std}};

@@ -55,6 +55,7 @@ struct DataConfig {
   std::string tokens = "bytes";         // bytes (vocabulary 256) | chars (built from the training split)
   int64_t context = 128;                // tokens per window
   int64_t eval_tokens = 0;              // score valid/test only up to this many targets; 0 = all
+  std::string objective = "next_token";  // next_token (gpt) | masked (bert: 15% of positions, 80/10/10)
 };
 
 struct OptimizerConfig {

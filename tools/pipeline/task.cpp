@@ -28,7 +28,9 @@ Tensor row_logits(const Tensor& logits) {
 }
 
 Tensor batch_loss(Module& model, const StepBatch& batch, float label_smoothing, Tensor* logits) {
-  const Tensor rows = row_logits(model.forward(batch.x));  // (N or B*T, K)
+  Tensor rows = row_logits(model.forward(batch.x));  // (N or B*T, K)
+  if (!batch.rows.empty())  // a masked LM: only the chosen positions are scored (a differentiable row gather)
+    rows = ops::embedding(rows, batch.rows, {static_cast<int64_t>(batch.rows.size())});
   if (logits) *logits = rows;
   return ops::cross_entropy(rows, batch.y, label_smoothing);
 }

@@ -5,6 +5,8 @@
 //
 //   classification   x: (N, C, H, W) images    y: (N) labels         logits (N, K)
 //   language model   x: (B, T) token ids       y: (B*T) next tokens  logits (B, T, V)
+//   masked LM        x: (B, T) corrupted ids   y: (n) original ids at the n chosen positions, rows:
+//                    those positions (BERT's 15%, 80/10/10: models/bert.h), logits (B, T, V + 1)
 // Both score the logits viewed as rows (row_logits: (N or B*T, K)), one target per row, with the
 // mean cross-entropy; a language model reports it per token, with perplexity exp(loss) and bits
 // per token loss / ln 2. Token ids enter the model as whole numbers held in float (the Embedding
@@ -27,8 +29,9 @@
 namespace raoq::tools {
 
 struct StepBatch {
-  Tensor x;                // the model's input
-  std::vector<int64_t> y;  // one target per logit row
+  Tensor x;                   // the model's input
+  std::vector<int64_t> y;     // one target per scored logit row
+  std::vector<int64_t> rows;  // the scored rows of the logits (a masked LM's chosen positions); empty: all
 };
 
 // One stage's training batches, resumable from state().
@@ -69,7 +72,8 @@ bool better(const Task& task, const EvalResult& a, double b_value);
 
 // logits (..., K) as rows (numel / K, K); a 2-D tensor as it is.
 Tensor row_logits(const Tensor& logits);
-// Mean cross-entropy of the model's logits on a batch; `logits` receives them as rows.
+// Mean cross-entropy of the model's logits on a batch (over batch.rows when given); `logits`
+// receives the scored rows.
 Tensor batch_loss(Module& model, const StepBatch& batch, float label_smoothing, Tensor* logits = nullptr);
 
 // The tokenizer a text run uses (bytes, or the character vocabulary of its training split, built

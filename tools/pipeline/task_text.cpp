@@ -8,12 +8,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <string>
 #include <utility>
 
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "data/text_loader.h"
+#include "models/bert.h"
 #include "models/registry.h"
 #include "tools/pipeline/task.h"
 
@@ -28,6 +30,26 @@ Tensor ids_tensor(const std::vector<int64_t>& ids, const Shape& shape) {
   return x;
 }
 
+// A loader batch as the objective scores it. masked: BERT's corruption of the window's own ids
+// (models/bert.h), drawn from a Generator seeded by mask_seed alone, so a resumed run and every
+// evaluation mask the same positions the same way.
+StepBatch step_batch(const data::TextBatch& b, const std::string& objective, int64_t vocab, uint64_t mask_seed) {
+  const Tensor ids = ids_tensor(b.ids, b.shape());
+  if (objective != "masked") return StepBatch{ids, b.targets, {}};
+  Generator gen(mask_seed);
+  const models::MlmBatch m = models::make_mlm_batch(ids, vocab, gen);
+  StepBatch s{m.inputs, {}, m.positions};
+  for (int64_t i : m.positions) s.y.push_back(m.targets[size_t(i)]);
+  return s;
+}
+
+uint64_t mix(uint64_t a, uint64_t b) {  // splitmix64 of (a, b): a mask seed per (stream, batch)
+  uint64_t z = a * 0x9E3779B97F4A7C15ULL + b + 0x632BE59BD9B4E019ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
 data::TextCorpusOptions corpus_options(const DataConfig& d, uint64_t seed) {
   data::TextCorpusOptions o;
   o.path = d.text_files.empty() ? d.root : "";
@@ -38,8 +60,9 @@ data::TextCorpusOptions corpus_options(const DataConfig& d, uint64_t seed) {
 
 class TextStream : public BatchStream {
  public:
-  TextStream(const data::TextCorpus& corpus, const data::TextTokenizer& tok, data::TextLoaderOptions o)
-      : loader_(corpus, tok, o) {
+  TextStream(const data::TextCorpus& corpus, const data::TextTokenizer& tok, data::TextLoaderOptions o,
+             std::string objective)
+      : loader_(corpus, tok, o), objective_(std::move(objective)), vocab_(tok.vocab_size()), seed_(o.seed) {
     const int64_t per_batch = o.batch_size * o.context;
     per_epoch_ = std::max<int64_t>(1, loader_.tokens(TextSplit::train) / per_batch);
   }
@@ -50,7 +73,7 @@ class TextStream : public BatchStream {
     }
     ++index_;
     const data::TextBatch b = loader_.next();
-    return StepBatch{ids_tensor(b.ids, b.shape()), b.targets};
+    return step_batch(b, objective_, vocab_, mix(seed_, static_cast<uint64_t>(b.index)));
   }
   int64_t batches_per_epoch() const override { return per_epoch_; }
   int64_t batch_index() const override { return index_; }
@@ -72,6 +95,9 @@ class TextStream : public BatchStream {
 
  private:
   data::TextLoader loader_;
+  std::string objective_;
+  int64_t vocab_ = 0;
+  uint64_t seed_ = 0;
   int64_t per_epoch_ = 1, index_ = 0;
 };
 
@@ -85,7 +111,8 @@ class TextTask : public Task {
   }
   bool has_validation() const override { return true; }
   std::unique_ptr<BatchStream> train_batches(int64_t batch_size, uint64_t seed) const override {
-    return std::make_unique<TextStream>(corpus_, tokenizer_, data::TextLoaderOptions{batch_size, d_.context, seed});
+    return std::make_unique<TextStream>(corpus_, tokenizer_, data::TextLoaderOptions{batch_size, d_.context, seed},
+                                        d_.objective);
   }
   EvalResult evaluate(Module& model, EvalSplit split, int64_t batch_size) const override;
   Json resolve_model(const Json& model_given) const override;
@@ -115,12 +142,13 @@ EvalResult TextTask::evaluate(Module& model, EvalSplit split, int64_t batch_size
   try {
     for (int64_t i = 0; i < loader.eval_batch_count(which) && scored < limit; ++i) {
       const data::TextBatch b = loader.eval_batch(which, i);
-      const StepBatch batch{ids_tensor(b.ids, b.shape()), b.targets};
+      const StepBatch batch = step_batch(b, d_.objective, tokenizer_.vocab_size(), mix(0x5eed, static_cast<uint64_t>(i)));
       Tensor logits;
       const double mean = batch_loss(model, batch, 0.0f, &logits).item();
-      loss_sum += mean * static_cast<double>(b.tokens());
-      correct += count_correct(logits, b.targets);
-      scored += b.tokens();
+      const auto n = static_cast<int64_t>(batch.y.size());
+      loss_sum += mean * static_cast<double>(n);
+      correct += count_correct(logits, batch.y);
+      scored += n;
     }
   } catch (...) {
     model.train(was_training);
@@ -138,6 +166,15 @@ EvalResult TextTask::evaluate(Module& model, EvalSplit split, int64_t batch_size
 
 Json TextTask::resolve_model(const Json& model_given) const {
   const Json defaults = models::validate_model(model_given, "config", "model");  // the options it reads
+  // A bidirectional encoder trained on next tokens would read the very token it predicts; a causal
+  // decoder has no [MASK] id for the masked objective.
+  const std::string name = defaults.value("name", std::string());
+  const bool encoder = name == "bert" || name == "bert-tiny";
+  if (encoder && d_.objective != "masked")
+    throw Error("config: data.objective is " + d_.objective + " but model " + name +
+                " is bidirectional (it would see the tokens it predicts) -- set data.objective to masked");
+  if (!encoder && d_.objective == "masked")
+    throw Error("config: data.objective masked needs a masked-language model (bert, bert-tiny), not " + name);
   Json desc = model_given;
   const int64_t vocab = tokenizer_.vocab_size();
   if (defaults.contains("vocab")) {
