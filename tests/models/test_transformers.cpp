@@ -8,6 +8,8 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/rng.h"
+#include "imc/imc_model.h"
+#include "imc/method.h"
 #include "models/bert.h"
 #include "models/gpt.h"
 #include "models/registry.h"
@@ -40,29 +42,62 @@ std::vector<std::string> parameter_names(const Module& m) {
 const Json kTiny = {{"vocab", 5}, {"context", 4}, {"d_model", 8}, {"layers", 1}, {"heads", 2}};
 }  // namespace
 
-TEST_CASE("gpt: logits at position t ignore tokens after t, exactly", "[models]") {
-  manual_seed(3);
-  auto m = build_lm("gpt", {{"vocab", 11}, {"context", 8}, {"d_model", 16}, {"layers", 2}, {"heads", 2}});
-  const int64_t T = 8, V = 11;
-  const Tensor ids = token_ids(2, T, V, 31);
-  const std::vector<float> base = m->forward(ids).to_vector();  // (2, T, V)
-  for (int64_t t = 0; t + 1 < T; ++t) {
-    INFO("tokens after " << t << " changed");
-    Tensor changed = ids.clone();
-    for (int64_t b = 0; b < 2; ++b)
-      for (int64_t s = t + 1; s < T; ++s)  // (id + 1 + s) % V differs from id for s + 1 < V
-        changed.data()[b * T + s] = float((int64_t(ids.data()[b * T + s]) + 1 + s) % V);
-    const std::vector<float> out = m->forward(changed).to_vector();
-    bool later_changed = false;
-    for (int64_t b = 0; b < 2; ++b)
-      for (int64_t s = 0; s < T; ++s)
-        for (int64_t v = 0; v < V; ++v) {
-          const size_t i = size_t((b * T + s) * V + v);
-          if (s <= t) REQUIRE(out[i] == base[i]);  // bit for bit, not approximately
-          else later_changed = later_changed || out[i] != base[i];
-        }
-    REQUIRE(later_changed);  // the test can fail: the changes reach the positions they should
+TEST_CASE("gpt: logits at position t ignore tokens after t, exactly, in full precision and on the arrays",
+          "[models]") {
+  for (const bool arrays : {false, true}) {
+    INFO((arrays ? "4-bit, on 16-row arrays with 6-bit ADCs (BMM1 too)" : "full precision"));
+    manual_seed(3);
+    auto m = build_lm("gpt", {{"vocab", 11}, {"context", 8}, {"d_model", 16}, {"layers", 2}, {"heads", 2}});
+    if (arrays) {
+      imc::MethodConfig q;
+      q.on_arrays = true, q.unsigned_inputs = {"*.fc2"}, q.adc.rows = 16, q.adc.ba = 6;
+      imc::apply_method(*m, q);
+      REQUIRE(imc::imc_layers(*m).size() == 10);  // per block: qkv, out_proj, fc1, fc2 and BMM1
+    }
+    const int64_t T = 8, V = 11;
+    const Tensor ids = token_ids(2, T, V, 31);
+    const std::vector<float> base = m->forward(ids).to_vector();  // (2, T, V); also LSQ+'s initialisation
+    for (int64_t t = 0; t + 1 < T; ++t) {
+      INFO("tokens after " << t << " changed");
+      Tensor changed = ids.clone();
+      for (int64_t b = 0; b < 2; ++b)
+        for (int64_t s = t + 1; s < T; ++s)  // (id + 1 + s) % V differs from id for s + 1 < V
+          changed.data()[b * T + s] = float((int64_t(ids.data()[b * T + s]) + 1 + s) % V);
+      const std::vector<float> out = m->forward(changed).to_vector();
+      bool later_changed = false;
+      for (int64_t b = 0; b < 2; ++b)
+        for (int64_t s = 0; s < T; ++s)
+          for (int64_t v = 0; v < V; ++v) {
+            const size_t i = size_t((b * T + s) * V + v);
+            if (s <= t) REQUIRE(out[i] == base[i]);  // bit for bit, not approximately
+            else later_changed = later_changed || out[i] != base[i];
+          }
+      REQUIRE(later_changed);  // the test can fail: the changes reach the positions they should
+    }
   }
+}
+
+TEST_CASE("gpt: on arrays without ADC it computes the QAT model; with the ADC the logits move", "[models]") {
+  manual_seed(4);
+  auto m = build_lm("gpt", {{"vocab", 11}, {"context", 8}, {"d_model", 16}, {"layers", 2}, {"heads", 2}});
+  imc::MethodConfig q;
+  q.on_arrays = true, q.unsigned_inputs = {"*.fc2"}, q.adc.rows = 16, q.adc.ba = 4, q.adc.enabled = false;
+  imc::apply_method(*m, q);
+  const Tensor ids = token_ids(2, 8, 11, 32);
+  const Tensor exact = m->forward(ids);  // the arrays' exact integer sums, dequantized
+  imc::set_imc_mode(*m, imc::ImcMode::qat);
+  const Tensor qat = m->forward(ids);  // the fake-quantized float model
+  // The same quantized function; the linear layers sum in a different order (integer codes, then
+  // one scale, against scaled floats), so agreement is to float rounding, not bitwise (BMM1 alone
+  // is bitwise: tests/imc/test_imc_attention.cpp).
+  const std::vector<float> q_values = qat.to_vector();
+  testing::require_values(exact, std::vector<double>(q_values.begin(), q_values.end()), 1e-4);
+  for (auto& [path, l] : imc::imc_layers(*m)) l->config.enabled = true;  // 4-bit ADCs on 16 rows: coarse
+  imc::set_imc_mode(*m, imc::ImcMode::array);
+  const std::vector<float> adc = m->forward(ids).to_vector();
+  double moved = 0;
+  for (size_t i = 0; i < adc.size(); ++i) moved = std::max(moved, double(std::fabs(adc[i] - exact.data()[i])));
+  CHECK(moved > 1e-3);  // the ADC is in the loop
 }
 
 TEST_CASE("bert: attention is bidirectional, so a later token changes an earlier logit", "[models]") {
