@@ -76,6 +76,13 @@ TEST_CASE("results: a language model's rows print in the Table 2 layout, by perp
   CHECK_THAT(md, Contains("| gpt-tiny | 4.50 | 4.75 | 30.25 | 4.88 |"));
   CHECK_THAT(md, Contains("| gpt-tiny, no fine-tune | 4.50 | 4.75 | 441.60 | 6.50 |"));
   CHECK_THAT(md, Contains("| vanilla | 7 | test perplexity | 30.25 |"));
+  // A second sweep with label_suffix "_k1" (harder hardware) gets its own lines, its cells apart.
+  r.table.push_back({"vanilla_k1", 7, "test_perplexity", 90.0});
+  r.table.push_back({"raoq_k1_noft", 7, "test_perplexity", 12.0});
+  const std::string md2 = r.markdown();
+  CHECK_THAT(md2, Contains("| gpt-tiny | 4.50 | 4.75 | 30.25 | 4.88 |"));
+  CHECK_THAT(md2, Contains("| gpt-tiny (k1) | 4.50 | 4.75 | 90.00 | - |"));
+  CHECK_THAT(md2, Contains("| gpt-tiny (k1), no fine-tune | 4.50 | 4.75 | - | 12.00 |"));
 }
 
 TEST_CASE("run directory: metrics log cut on resume, atomic files, clear", "[tools]") {

@@ -87,6 +87,19 @@ TEST_CASE("quant stages: keys are validated with one line naming the key path", 
   CHECK_THAT(error_for({"stages[3].methods=[\"raoq\"]", "stages[3].adc.ba=[6,7]", "stages[3].adc.k=0"}),
              Equals("config: stages[3].adc.k must be a positive integer (got 0)"));
   CHECK_THAT(error_for({"stages[1].bits=1"}), Equals("config: stages[1].bits must be an integer in [2, 8] (got 1)"));
+  CHECK_THAT(error_for({"stages[3].methods=[\"raoq\"]", "stages[3].label_suffix=\"k 1\""}),
+             Catch::StartsWith("config: stages[3].label_suffix must be letters, digits"));
+  {
+    Json j = base_config();
+    apply_override(j, "stages[3].methods=[\"raoq\"]");
+    apply_override(j, "stages[3].adc.ba=[6,7]");
+    apply_override(j, "stages[3].label_suffix=_k1");
+    const Config c = parse_config(j, "x");
+    REQUIRE(c.stages.size() == 5);
+    CHECK(c.stages[3].label == "raoq_k1");
+    CHECK(c.stages[4].label == "raoq_k1");
+    CHECK(c.stages[4].name == "adc-raoq-ba7");
+  }
   CHECK_THAT(error_for({"stages[1].adc={}"}), Catch::StartsWith("config: stages[1].adc is not a known key"));
   CHECK_THAT(error_for({"stages[0].ashift=true"}), Catch::StartsWith("config: stages[0].ashift is not a known key"));
 }

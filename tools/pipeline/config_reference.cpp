@@ -84,7 +84,8 @@ stages                a list of stages, run in order; each continues from the pr
                          ADC the model is evaluated and deployed with
   sweep (adc):        methods (["vanilla", "raoq"]) and/or a list adc.ba ([6, 7, 8]): one stage per
                       (method, ba), named NAME-METHOD-baBA; init_from may map each method to its
-                      start ({"vanilla": "qat_vanilla", "raoq": "qat"}). Each adc stage first evaluates
+                      start ({"vanilla": "qat_vanilla", "raoq": "qat"}); label_suffix ("") labels its rows
+                      METHOD + suffix (a second sweep, e.g. "_k1"). Each adc stage first evaluates
                       the model it starts from with the ADC inserted (results row LABEL_noft)
   label               (the stage name; adc: its method) the method name of the stage's results rows
 

@@ -1,5 +1,6 @@
 // tools/pipeline/stage_sweep.cpp — the adc kind's sweep over methods and ADC bits (stage_kind.h).
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 
 #include "core/error.h"
@@ -15,7 +16,7 @@ std::vector<Json> expand_sweep(const Json& stage, const std::string& path, const
   if (!stage.contains("methods") && !ba_list && !by_method) return {stage};
   // The sweep's own keys are validated here; everything else per expanded stage, under `path`.
   Json probe = Json::object();
-  for (const char* key : {"methods", "method", "name"})
+  for (const char* key : {"methods", "method", "name", "label", "label_suffix"})
     if (stage.contains(key)) probe[key] = stage[key];
   JsonFields f(probe, path);
   if (f.has("method") && f.has("methods")) f.fail("methods", "cannot be given together with method");
@@ -29,6 +30,14 @@ std::vector<Json> expand_sweep(const Json& stage, const std::string& path, const
       if (methods[j] == methods[i]) f.fail("methods", "lists " + json_brief(Json(methods[i])) + " twice");
   }
   const std::string name = f.string("name", default_name);
+  // The results rows of a sweep are labelled by method; a suffix keeps a second sweep's rows apart
+  // (e.g. "_k1" for harder hardware: rows vanilla_k1 and raoq_k1, printed as their own table lines).
+  const std::string suffix = f.string("label_suffix", "");
+  if (f.has("label") && f.has("label_suffix"))
+    f.fail("label_suffix", "cannot be given together with label (a sweep labels its rows METHOD + label_suffix)");
+  for (char ch : suffix)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-')
+      f.fail("label_suffix", "must be letters, digits, '_' or '-' (got " + json_brief(Json(suffix)) + ")");
   std::vector<int64_t> bas{8};
   if (stage.contains("adc") && stage["adc"].is_object() && stage["adc"].contains("ba")) {
     Json a = Json::object();
@@ -57,8 +66,10 @@ std::vector<Json> expand_sweep(const Json& stage, const std::string& path, const
     for (int64_t ba : bas) {
       Json one = stage;
       one.erase("methods");
+      one.erase("label_suffix");
       one["method"] = m;
       one["name"] = name + "-" + m + "-ba" + std::to_string(ba);
+      if (!suffix.empty()) one["label"] = m + suffix;
       if (!one.contains("adc")) one["adc"] = Json::object();
       one["adc"]["ba"] = ba;
       if (by_method) one["init_from"] = stage["init_from"][m];
