@@ -2,12 +2,11 @@
 #include "data/loader.h"
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
 #include "core/error.h"
+#include "data/detail/state_json.h"
 
 namespace raoq::data {
 namespace {
@@ -18,37 +17,12 @@ uint64_t example_seed(uint64_t epoch_key, int64_t position) {
   return epoch_key ^ ((static_cast<uint64_t>(position) + 1) * 0x9e3779b97f4a7c15ULL);
 }
 
-std::string hex(uint64_t v) {
-  char text[19];
-  std::snprintf(text, sizeof text, "0x%016" PRIx64, v);
-  return text;
-}
-
-const nlohmann::json& field(const nlohmann::json& j, const char* key) {
-  RAOQ_CHECK(j.contains(key), "loader state: key '", key, "' is missing");
-  return j.at(key);
-}
-
-int64_t non_negative(const nlohmann::json& j, const char* key) {
-  const nlohmann::json& v = field(j, key);
-  RAOQ_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0, "loader state: '", key,
-             "' must be a non-negative integer, got ", v.dump());
-  return v.get<int64_t>();
-}
-
-bool boolean(const nlohmann::json& j, const char* key) {
-  const nlohmann::json& v = field(j, key);
-  RAOQ_CHECK(v.is_boolean(), "loader state: '", key, "' must be true or false, got ", v.dump());
-  return v.get<bool>();
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- LoaderState <-> JSON
 
 void to_json(nlohmann::json& j, const LoaderState& s) {
-  nlohmann::json words = nlohmann::json::array();
-  for (uint64_t w : s.generator) words.push_back(hex(w));
+  const nlohmann::json words = detail::generator_to_json(s.generator);
   j = {{"epoch", s.epoch},          {"batch_index", s.batch_index}, {"generator", words},
        {"dataset_size", s.dataset_size}, {"batch_size", s.batch_size},   {"shuffle", s.shuffle},
        {"drop_last", s.drop_last}};
@@ -56,29 +30,14 @@ void to_json(nlohmann::json& j, const LoaderState& s) {
 
 void from_json(const nlohmann::json& j, LoaderState& s) {
   RAOQ_CHECK(j.is_object(), "loader state: expected a JSON object, got ", j.type_name());
-  s.epoch = non_negative(j, "epoch");
-  s.batch_index = non_negative(j, "batch_index");
-  s.dataset_size = non_negative(j, "dataset_size");
-  s.batch_size = non_negative(j, "batch_size");
-  s.shuffle = boolean(j, "shuffle");
-  s.drop_last = boolean(j, "drop_last");
-  const nlohmann::json& words = field(j, "generator");
-  RAOQ_CHECK(words.is_array() && words.size() == s.generator.size(), "loader state: 'generator' must be an array of ",
-             s.generator.size(), " hex strings, got ", words.dump());
-  for (size_t k = 0; k < s.generator.size(); ++k) {
-    const std::string text = words[k].is_string() ? words[k].get<std::string>() : "";
-    size_t used = 0;
-    bool ok = text.size() > 2 && text.size() <= 18 && text.rfind("0x", 0) == 0;
-    if (ok) {
-      try {
-        s.generator[k] = std::stoull(text.substr(2), &used, 16);
-      } catch (const std::exception&) {
-        ok = false;
-      }
-    }
-    RAOQ_CHECK(ok && used == text.size() - 2, "loader state: 'generator'[", k, "] must be a hex string like ",
-               "\"0x0123456789abcdef\", got ", words[k].dump());
-  }
+  constexpr const char* what = "loader state";
+  s.epoch = detail::state_non_negative(j, what, "epoch");
+  s.batch_index = detail::state_non_negative(j, what, "batch_index");
+  s.dataset_size = detail::state_non_negative(j, what, "dataset_size");
+  s.batch_size = detail::state_non_negative(j, what, "batch_size");
+  s.shuffle = detail::state_boolean(j, what, "shuffle");
+  s.drop_last = detail::state_boolean(j, what, "drop_last");
+  s.generator = detail::generator_from_json(j, what, "generator");
 }
 
 // ---------------------------------------------------------------- DataLoader

@@ -2,52 +2,17 @@
 #include "data/text_loader.h"
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "data/detail/state_json.h"
 
 namespace raoq::data {
-namespace {
-
-std::string hex(uint64_t v) {
-  char text[19];
-  std::snprintf(text, sizeof text, "0x%016" PRIx64, v);
-  return text;
-}
-
-const nlohmann::json& field(const nlohmann::json& j, const char* key) {
-  RAOQ_CHECK(j.contains(key), "text_loader state: key '", key, "' is missing");
-  return j.at(key);
-}
-
-int64_t non_negative(const nlohmann::json& j, const char* key) {
-  const nlohmann::json& v = field(j, key);
-  RAOQ_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0, "text_loader state: '", key,
-             "' must be a non-negative integer, got ", v.dump());
-  return v.get<int64_t>();
-}
-
-// "0x0123456789abcdef" -> the word; throws naming the element otherwise.
-uint64_t hex_word(const nlohmann::json& v, size_t k) {
-  const std::string text = v.is_string() ? v.get<std::string>() : "";
-  bool ok = text.size() > 2 && text.size() <= 18 && text.rfind("0x", 0) == 0 &&
-            text.find_first_not_of("0123456789abcdefABCDEF", 2) == std::string::npos;
-  RAOQ_CHECK(ok, "text_loader state: 'generator'[", k, "] must be a hex string like \"0x0123456789abcdef\", got ",
-             v.dump());
-  return std::stoull(text.substr(2), nullptr, 16);
-}
-
-}  // namespace
-
 // ---------------------------------------------------------------- TextLoaderState <-> JSON
 
 void to_json(nlohmann::json& j, const TextLoaderState& s) {
-  nlohmann::json words = nlohmann::json::array();
-  for (uint64_t w : s.generator) words.push_back(hex(w));
   j = {{"step", s.step},
-       {"generator", words},
+       {"generator", detail::generator_to_json(s.generator)},
        {"train_tokens", s.train_tokens},
        {"batch_size", s.batch_size},
        {"context", s.context}};
@@ -55,14 +20,12 @@ void to_json(nlohmann::json& j, const TextLoaderState& s) {
 
 void from_json(const nlohmann::json& j, TextLoaderState& s) {
   RAOQ_CHECK(j.is_object(), "text_loader state: expected a JSON object, got ", j.type_name());
-  s.step = non_negative(j, "step");
-  s.train_tokens = non_negative(j, "train_tokens");
-  s.batch_size = non_negative(j, "batch_size");
-  s.context = non_negative(j, "context");
-  const nlohmann::json& words = field(j, "generator");
-  RAOQ_CHECK(words.is_array() && words.size() == s.generator.size(), "text_loader state: 'generator' must be an array of ",
-             s.generator.size(), " hex strings, got ", words.dump());
-  for (size_t k = 0; k < s.generator.size(); ++k) s.generator[k] = hex_word(words[k], k);
+  constexpr const char* what = "text_loader state";
+  s.step = detail::state_non_negative(j, what, "step");
+  s.train_tokens = detail::state_non_negative(j, what, "train_tokens");
+  s.batch_size = detail::state_non_negative(j, what, "batch_size");
+  s.context = detail::state_non_negative(j, what, "context");
+  s.generator = detail::generator_from_json(j, what, "generator");
 }
 
 // ---------------------------------------------------------------- TextLoader

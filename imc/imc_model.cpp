@@ -29,11 +29,11 @@ std::shared_ptr<Module> imc_layer_for(Module& m, const AdcConfig& config) {
 std::vector<std::string> to_imc(Module& root, const ImcRules& rules) {
   // Module order: an attention layer is converted before its projections, which the IMC attention
   // keeps as they are (so their paths still lead to them).
-  std::vector<std::pair<std::string, std::shared_ptr<Module>>> todo;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> to_convert;
   for (auto& [path, m] : root.named_modules())
-    if (!path.empty() && converts(*m)) todo.emplace_back(path, m);
+    if (!path.empty() && converts(*m)) to_convert.emplace_back(path, m);
   std::vector<std::string> converted;
-  for (const auto& [path, m] : todo) {
+  for (const auto& [path, m] : to_convert) {
     AdcConfig config = rules.base;
     for (const auto& [pattern, c] : rules.overrides)
       if (quant::path_matches(pattern, path)) {

@@ -32,6 +32,10 @@ inline void write_bytes(const std::string& path, const std::vector<uint8_t>& byt
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
+inline void write_text(const std::string& path, const std::string& text) {
+  write_bytes(path, std::vector<uint8_t>(text.begin(), text.end()));
+}
+
 inline void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes) {
   gzFile gz = gzopen(path.c_str(), "wb");
   gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size()));

@@ -19,10 +19,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-void write_text(const std::string& path, const std::string& text) {
-  write_bytes(path, std::vector<uint8_t>(text.begin(), text.end()));
-}
-
 // A fortunes-style file of n documents "<tag> k\n" separated by "%" lines.
 std::string fortunes(const std::string& tag, int n) {
   std::string out;

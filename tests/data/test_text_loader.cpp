@@ -14,10 +14,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-void write_text(const std::string& path, const std::string& text) {
-  write_bytes(path, std::vector<uint8_t>(text.begin(), text.end()));
-}
-
 // Explicit split files of the given byte lengths, with varied bytes (the stream is the file).
 TextCorpus explicit_corpus(const TempDir& dir, int64_t train, int64_t valid, int64_t test) {
   const auto text = [](int64_t n, int salt) {

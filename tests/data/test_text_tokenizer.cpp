@@ -11,14 +11,6 @@ using namespace raoq::data;
 using namespace raoq::data::testing;
 using Catch::Matchers::Contains;
 
-namespace {
-
-void write_text(const std::string& path, const std::string& text) {
-  write_bytes(path, std::vector<uint8_t>(text.begin(), text.end()));
-}
-
-}  // namespace
-
 TEST_CASE("text_tokenizer: bytes give every byte its value and decode exactly", "[data]") {
   const TextTokenizer tok = TextTokenizer::bytes();
   CHECK(tok.kind() == TokenizerKind::bytes);

@@ -225,19 +225,7 @@ Json pipeline_config() {
 struct Interrupted {};
 
 Results train_in(const std::string& out, bool resume, std::function<void(int64_t)> hook = {}) {
-  TrainOptions o;
-  o.out_dir = out;
-  o.resume = resume;
-  o.threads = 1;
-  std::ostringstream text;
-  o.out = &text;
-  o.after_step = std::move(hook);
-  return run_training(parse_config(pipeline_config(), "tinyq"), o);
-}
-
-std::vector<char> file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return testing::train_run(out, pipeline_config(), "tinyq", resume, std::move(hook));
 }
 
 }  // namespace
@@ -282,7 +270,7 @@ TEST_CASE("quant stages: fp -> qat -> adc runs end to end, both methods, and res
   for (const auto& [path, layer] : imc::imc_layers(*m)) {
     CHECK_THAT(text.str(), Catch::Contains(path));
     for (const char* kind : {"_adc_inputs.png", "_weight_codes.png"}) {
-      const std::vector<char> bytes = file_bytes(png + "/" + path + kind);
+      const std::vector<char> bytes = testing::file_bytes(png + "/" + path + kind);
       REQUIRE(bytes.size() > 8);
       CHECK(std::string(bytes.begin() + 1, bytes.begin() + 4) == "PNG");
     }
@@ -309,8 +297,8 @@ TEST_CASE("quant stages: fp -> qat -> adc runs end to end, both methods, and res
   train_in(cut, true);
   for (const char* stage : {"qat", "qat_v", "adc-vanilla-ba5", "adc-vanilla-ba6", "adc-raoq-ba6"}) {
     INFO(stage);
-    CHECK(file_bytes(out + "/checkpoints/" + stage + ".safetensors") ==
-          file_bytes(cut + "/checkpoints/" + stage + ".safetensors"));
+    CHECK(testing::file_bytes(out + "/checkpoints/" + stage + ".safetensors") ==
+          testing::file_bytes(cut + "/checkpoints/" + stage + ".safetensors"));
   }
   fs::remove_all(out);
   fs::remove_all(cut);

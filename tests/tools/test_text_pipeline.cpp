@@ -61,19 +61,7 @@ Json text_config() {
 }
 
 Results train_in(const std::string& out, const Json& config, bool resume, std::function<void(int64_t)> hook = {}) {
-  TrainOptions o;
-  o.out_dir = out;
-  o.resume = resume;
-  o.threads = 1;
-  std::ostringstream text;
-  o.out = &text;
-  o.after_step = std::move(hook);
-  return run_training(parse_config(config, "tinylm"), o);
-}
-
-std::vector<char> bytes_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return testing::train_run(out, config, "tinylm", resume, std::move(hook));
 }
 
 }  // namespace
@@ -114,8 +102,8 @@ TEST_CASE("text pipeline: a tiny gpt trains, reports perplexity, and resumes bit
   train_in(cut, text_config(), true);
   for (const char* stage : {"fp", "qat"}) {
     INFO(stage);
-    CHECK(bytes_of(out + "/checkpoints/" + stage + ".safetensors") ==
-          bytes_of(cut + "/checkpoints/" + stage + ".safetensors"));
+    CHECK(testing::file_bytes(out + "/checkpoints/" + stage + ".safetensors") ==
+          testing::file_bytes(cut + "/checkpoints/" + stage + ".safetensors"));
   }
 
   // raoq eval on the qat stage's checkpoint prints the language-model figures.

@@ -53,16 +53,7 @@ const Json kMlp = {{"name", "mlp"}, {"hidden", {12}}, {"dropout", 0.2}};  // dro
 // parallel code paths are covered by a bitwise resume check as well.
 Results train_in(const std::string& out, const Json& config, bool resume, std::function<void(int64_t)> hook = {},
                  std::string* log = nullptr, int threads = 1) {
-  TrainOptions o;
-  o.out_dir = out;
-  o.resume = resume;
-  o.threads = threads;
-  std::ostringstream text;
-  o.out = &text;
-  o.after_step = std::move(hook);
-  Results r = run_training(parse_config(config, "tiny"), o);
-  if (log) *log = text.str();
-  return r;
+  return testing::train_run(out, config, "tiny", resume, std::move(hook), log, threads);
 }
 
 void require_same_tensors(const std::string& a_path, const std::string& b_path) {

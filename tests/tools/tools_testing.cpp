@@ -1,15 +1,17 @@
-// tests/tools/tools_testing.cpp — synthetic IDX files and the tiny config.
+// tests/tools/tools_testing.cpp — synthetic IDX files, the tiny config, and running a training in a test.
 #include "tests/tools/tools_testing.h"
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <vector>
 
 #include "core/error.h"
 #include "core/rng.h"
 #include "tools/pipeline/config.h"
+#include "tools/pipeline/trainer.h"
 
 namespace raoq::testing {
 namespace {
@@ -100,6 +102,25 @@ std::string config_error(Json config, const std::vector<std::string>& overrides)
     return e.what();
   }
   return "";
+}
+
+tools::Results train_run(const std::string& out, const Json& config, const std::string& name, bool resume,
+                         std::function<void(int64_t)> hook, std::string* log, int threads) {
+  tools::TrainOptions o;
+  o.out_dir = out;
+  o.resume = resume;
+  o.threads = threads;
+  std::ostringstream text;
+  o.out = &text;
+  o.after_step = std::move(hook);
+  tools::Results r = tools::run_training(tools::parse_config(config, name), o);
+  if (log) *log = text.str();
+  return r;
+}
+
+std::vector<char> file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 }  // namespace raoq::testing

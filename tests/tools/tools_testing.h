@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/json_fields.h"
+#include "tools/pipeline/results.h"
 
 namespace raoq::testing {
 
@@ -26,6 +28,14 @@ void write_synthetic_idx(const std::string& dir, int64_t train, int64_t test, in
 // and stage "b" (AdamW, step schedule, 1 epoch), validation split, augmentation, frequent
 // checkpoints and log rows. `model` is the model description.
 Json tiny_config(const std::string& data_dir, const Json& model);
+
+// Trains `config` (default name `name`) into `out` at `threads` threads, its progress text kept
+// in *log when given; `hook` runs after every step (throw from it to stand in for a crash).
+tools::Results train_run(const std::string& out, const Json& config, const std::string& name, bool resume,
+                         std::function<void(int64_t)> hook = {}, std::string* log = nullptr, int threads = 1);
+
+// A file's bytes ({} when it cannot be read): checkpoints compared bit for bit.
+std::vector<char> file_bytes(const std::string& path);
 
 // Applies the --set style overrides to `config` and validates it: the error message, "" if valid.
 std::string config_error(Json config, const std::vector<std::string>& overrides);
