@@ -5,6 +5,9 @@
 #include <cstdint>
 
 #include "core/tensor.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "imc/array_product.h"
 #include "imc/input_map.h"
 #include "quant/ashift.h"
 #include "quant/quantizer.h"
@@ -25,6 +28,24 @@ inline Tensor input_codes(const Shape& shape, const imc::AdcConfig& c, uint64_t 
 inline Tensor weight_codes(const Shape& shape, int bw, uint64_t seed) {
   const float q = std::ldexp(1.0f, bw - 1) - 1;
   return random_codes(shape, -q, q, seed);
+}
+
+// The product with analog noise twice from equal generators, at the current thread count and at
+// one thread: the noise streams must not depend on how the work is shared out. Returns it.
+inline Tensor noisy_product_at_any_thread_count(const Tensor& xs, const Tensor& wq, const imc::AdcConfig& c,
+                                                const imc::ArrayGeometry& geometry) {
+  Generator g1(77), g2(77);
+  imc::ArrayProductOptions o1, o2;
+  o1.noise = &g1, o2.noise = &g2;
+  const Tensor a = imc::array_product(xs, wq, c, geometry, o1);
+  Tensor b;
+  {
+    const ThreadCountGuard restore;
+    set_num_threads(1);
+    b = imc::array_product(xs, wq, c, geometry, o2);
+  }
+  REQUIRE(a.to_vector() == b.to_vector());
+  return a;
 }
 
 // Fixes a layer's quantizers: activation scale sx and offset beta, every weight scale sw, both

@@ -15,13 +15,9 @@
 
 using namespace raoq;
 using namespace raoq::quant;
+using raoq::testing::names_of;
 
 namespace {
-std::vector<std::string> names_of(const NamedTensors& t) {
-  std::vector<std::string> n;
-  for (const auto& [name, tensor] : t) n.push_back(name);
-  return n;
-}
 void set_scale(ActQuantizer& q, float s) {
   q.scale.data()[0] = s;
   q.init.data()[0] = 1;

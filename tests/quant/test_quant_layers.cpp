@@ -15,13 +15,9 @@
 
 using namespace raoq;
 using namespace raoq::quant;
+using raoq::testing::names_of;
 
 namespace {
-std::vector<std::string> names_of(const NamedTensors& t) {
-  std::vector<std::string> n;
-  for (const auto& [name, tensor] : t) n.push_back(name);
-  return n;
-}
 // Fixes a quantizer's state (and marks it initialised) so tests control where the clip bounds are.
 void set_act(ActQuantizer& q, float scale, float beta) {
   q.scale.data()[0] = scale;

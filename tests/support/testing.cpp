@@ -41,6 +41,12 @@ Tensor random_codes(const Shape& shape, float lo, float hi, uint64_t seed) {
   return t;
 }
 
+std::vector<std::string> names_of(const NamedTensors& t) {
+  std::vector<std::string> n;
+  for (const auto& [name, tensor] : t) n.push_back(name);
+  return n;
+}
+
 Tensor plain_product(const Tensor& a, const Tensor& b) {
   const int64_t M = a.size(0), K = a.size(1), N = b.size(0);
   Tensor y = Tensor::zeros({M, N});

@@ -18,6 +18,8 @@ Tensor randn(const Shape& shape, uint64_t seed, bool requires_grad = true);
 Tensor uniform_away_from_zero(const Shape& shape, float hi, float gap, uint64_t seed, bool requires_grad = true);
 // Whole numbers drawn uniformly from [lo, hi] (integer codes for the quantizer and array tests).
 Tensor random_codes(const Shape& shape, float lo, float hi, uint64_t seed);
+// The names of named tensors, in order (parameters, buffers, state dicts).
+std::vector<std::string> names_of(const NamedTensors& t);
 // a: (M, K), b: (N, K) -> y[m, n] = sum_k a[m, k] b[n, k] by plain loops, summed in double (exact
 // on integer codes): the product without any array, for the A-shift and array-product tests.
 Tensor plain_product(const Tensor& a, const Tensor& b);
