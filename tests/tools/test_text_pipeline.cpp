@@ -64,6 +64,15 @@ Results train_in(const std::string& out, const Json& config, bool resume, std::f
   return testing::train_run(out, config, "tinylm", resume, std::move(hook));
 }
 
+// The evaluation rows of a run's metrics.jsonl, in order.
+std::vector<Json> eval_rows(const std::string& out) {
+  std::ifstream metrics(out + "/metrics.jsonl");
+  std::vector<Json> rows;
+  for (std::string line; std::getline(metrics, line);)
+    if (Json j = Json::parse(line); j["kind"] == "eval") rows.push_back(j);
+  return rows;
+}
+
 }  // namespace
 
 TEST_CASE("text pipeline: a tiny gpt trains, reports perplexity, and resumes bit for bit", "[tools]") {
@@ -79,17 +88,13 @@ TEST_CASE("text pipeline: a tiny gpt trains, reports perplexity, and resumes bit
   }
   CHECK(r.stages[0].test_loss == Approx(std::log(r.table[0].value)).epsilon(1e-9));
   // The evaluation rows carry perplexity and bits per token, consistent with the loss.
-  std::ifstream metrics(out + "/metrics.jsonl");
-  int evals = 0;
-  for (std::string line; std::getline(metrics, line);) {
-    const Json j = Json::parse(line);
-    if (j["kind"] != "eval") continue;
-    ++evals;
+  const std::vector<Json> evals = eval_rows(out);
+  for (const Json& j : evals) {
     CHECK(j["perplexity"].get<double>() == Approx(std::exp(j["loss"].get<double>())));
     CHECK(j["bits_per_token"].get<double>() == Approx(j["loss"].get<double>() / std::log(2.0)));
     CHECK(j["tokens"].get<int64_t>() > 0);
   }
-  CHECK(evals >= 4);  // validation and test per stage
+  CHECK(evals.size() >= 4);  // validation and test per stage
   CHECK_THAT(testing::read_text(out + "/results.md"), Catch::Contains("| fp | - | test perplexity |"));
 
   // Interrupted inside the qat stage and resumed: the same parameters, bit for bit.
@@ -167,16 +172,11 @@ TEST_CASE("text pipeline: a tiny bert trains on the masked objective and scores 
     const int64_t n = loader.tokens(split) - 1, rest = n % 16;
     return 2 * (n / 16) + (rest ? std::max<int64_t>(1, std::llround(0.15 * double(rest))) : 0);
   };
-  std::ifstream metrics(out + "/metrics.jsonl");
-  int evals = 0;
-  for (std::string line; std::getline(metrics, line);) {
-    const Json j = Json::parse(line);
-    if (j["kind"] != "eval") continue;
-    ++evals;
+  const std::vector<Json> evals = eval_rows(out);
+  for (const Json& j : evals)
     CHECK(j["tokens"].get<int64_t>() ==
           expected(j["split"] == "validation" ? data::TextSplit::valid : data::TextSplit::test));
-  }
-  CHECK(evals == 2);
+  CHECK(evals.size() == 2);
   fs::remove_all(out);
   CHECK_THAT(testing::config_error(text_config(), {}), Catch::Equals(""));
   Json wrong = config;
