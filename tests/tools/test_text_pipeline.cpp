@@ -18,6 +18,7 @@
 #include "tools/pipeline/checkpoint.h"
 #include "tools/pipeline/generate.h"
 #include "tools/pipeline/stage_kind.h"
+#include "tools/pipeline/task.h"
 #include "tools/pipeline/config.h"
 #include "tools/pipeline/trainer.h"
 
@@ -218,4 +219,46 @@ TEST_CASE("text pipeline: the data keys are validated with one line naming the k
   CHECK(f.data.text_files[1] == "/t/wiki.valid.raw");
   CHECK_FALSE(to_json(f)["data"].contains("root"));
   CHECK(to_json(parse_config(to_json(f), "x")) == to_json(f));
+}
+
+TEST_CASE("text pipeline: a character vocabulary is stored with the run and used after the corpus changes",
+          "[tools]") {
+  // Its own corpus copy, so that the test can change it under the finished run.
+  const std::string corpus = testing::make_temp_dir("raoq_charcorpus_");
+  fs::copy_file(corpus_dir() + "/sayings", corpus + "/sayings");
+  Json config = text_config();
+  config["data"]["root"] = corpus;
+  config["data"]["tokens"] = "chars";
+  config["stages"] = Json::array({config["stages"][0]});
+  const std::string out = testing::make_temp_dir("raoq_charrun_");
+  train_in(out, config, false);
+  const data::TextTokenizer built =
+      data::TextTokenizer::chars(data::TextCorpus({.path = corpus, .seed = 0}).joined(data::TextSplit::train));
+  const Json stored = Json::parse(testing::read_text(out + "/config.json"))["data"]["vocabulary"];
+  REQUIRE(stored.is_object());
+  CHECK(data::TextTokenizer::from_json(nlohmann::json::parse(stored.dump())) == built);
+  CHECK(read_checkpoint(out + "/checkpoints/fp.safetensors").config["data"]["vocabulary"] == stored);
+  CHECK(Json::parse(testing::read_text(out + "/config.json"))["model"]["vocab"] == built.vocab_size());
+
+  // New characters in the corpus would give other ids if the vocabulary were built again: the
+  // run's stored one is used, so generation decodes with the ids the model was trained on.
+  { std::ofstream(corpus + "/sayings", std::ios::app) << "QXZ 0123456789 #@!\n%\n"; }
+  const Config cfg = parse_config(Json::parse(testing::read_text(out + "/config.json")), "tinylm");
+  CHECK(text_tokenizer(cfg.data, cfg.seed) == built);
+  std::ostringstream g;
+  CHECK(generate_command({out, "", "the ", {.tokens = 8, .temperature = 0.0}, 1}, g) == 0);
+  CHECK_THAT(g.str(), Catch::Contains("\nthe "));
+  // A resume against the changed corpus differs at the vocabulary, and says so.
+  CHECK_THROWS_WITH(train_in(out, config, true), Catch::Contains("data.vocabulary"));
+
+  // A hand-written vocabulary is checked where the config is read.
+  Json bad = config;
+  bad["data"]["vocabulary"] = {{"format", "raoq-text-tokenizer"}, {"version", 1}, {"kind", "chars"},
+                               {"vocab_size", 3}, {"unknown_id", 0}, {"chars", "ba"}};
+  CHECK_THAT(testing::config_error(bad, {}), Catch::StartsWith("config: data.vocabulary"));
+  bad["data"]["tokens"] = "bytes";
+  CHECK_THAT(testing::config_error(bad, {}),
+             Catch::StartsWith("config: data.vocabulary is only read with tokens \"chars\""));
+  fs::remove_all(out);
+  fs::remove_all(corpus);
 }

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "data/text_corpus.h"
+#include "data/text_tokenizer.h"
 #include "models/registry.h"
 
 namespace raoq::tools {
@@ -30,6 +31,14 @@ DataConfig parse_text_data(JsonFields& f, DataConfig d) {
     f.fail("root", "must name a text file or a folder of them (got \"\")");
   }
   d.tokens = f.choice("tokens", "bytes", {"bytes", "chars"});
+  if (f.has("vocabulary")) {
+    if (d.tokens != "chars") f.fail("vocabulary", "is only read with tokens \"chars\" (got tokens \"" + d.tokens + "\")");
+    d.vocabulary = f.object("vocabulary");
+    // Checked here, so a hand-edited vocabulary fails at load time naming the key.
+    const auto t = data::TextTokenizer::from_json(nlohmann::json::parse(d.vocabulary.dump()),
+                                                  "config: " + f.key_path("vocabulary"));
+    if (t.kind() != data::TokenizerKind::chars) f.fail("vocabulary", "must be a chars vocabulary (its kind is bytes)");
+  }
   d.context = f.integer("context", 128, 1, 1 << 16);
   d.eval_tokens = f.integer("eval_tokens", 0, 0);
   d.objective = f.choice("objective", "next_token", {"next_token", "masked"});
@@ -242,6 +251,7 @@ Json to_json(const Config& c) {
       data["files"] = {{"train", c.data.text_files[0]}, {"valid", c.data.text_files[1]}, {"test", c.data.text_files[2]}};
     }
     data["tokens"] = c.data.tokens;
+    if (!c.data.vocabulary.is_null()) data["vocabulary"] = c.data.vocabulary;
     data["context"] = c.data.context;
     data["eval_tokens"] = c.data.eval_tokens;
     data["objective"] = c.data.objective;

@@ -53,6 +53,10 @@ struct DataConfig {
   // text only (tools/pipeline/task.h)
   std::vector<std::string> text_files;  // explicit {train, valid, test} files instead of root; empty: root
   std::string tokens = "bytes";         // bytes (vocabulary 256) | chars (built from the training split)
+  // chars: the vocabulary in data/text_tokenizer.h's JSON form. Null in a config a user writes: the
+  // trainer builds it from the training split and stores it in the resolved config (config.json and
+  // every checkpoint), so evaluation and generation use the run's ids even if the corpus changes.
+  Json vocabulary;
   int64_t context = 128;                // tokens per window
   int64_t eval_tokens = 0;              // score valid/test only up to this many targets; 0 = all
   std::string objective = "next_token";  // next_token (gpt) | masked (bert: 15% of positions, 80/10/10)

@@ -23,7 +23,8 @@ description           ("") free text
 seed                  (0) seeds initialisation, shuffling and augmentation
 
 data                  the dataset
-  kind                idx (MNIST-family, .gz or raw) | cifar10 (binary batches) | folder (image folders)
+  kind                idx (MNIST-family, .gz or raw) | cifar10 (binary batches) | folder (image folders) |
+                      text (a corpus for gpt or bert)
   root                directory holding the files (idx: train-images-idx3-ubyte[.gz], ...)
   normalize.mean      ([]) per-channel mean subtracted after scaling pixels to [0, 1]
   normalize.std       ([]) per-channel standard deviation divided by (same count as mean)
@@ -35,9 +36,20 @@ data                  the dataset
                       0 chooses on the test split
   image_size          (folder only, 32) images are resized and cropped to image_size x image_size
   channels            (folder only, 3) 3 for RGB, 1 for grey; folders are root/train, root/test
+  text only (kind text: language modelling, data/text_corpus.h):
+  root                (/usr/share/games/fortunes) a text file or a folder of them, split by whole
+                      documents (lines holding only %), seeded, 90/5/5 into train/valid/test
+  files               {"train": F, "valid": F, "test": F} explicit splits instead of root
+                      (e.g. WikiText-2's wiki.{train,valid,test}.raw)
+  tokens              (bytes) bytes: vocabulary 256 | chars: the characters of the training split
+  vocabulary          (chars; written by the trainer) the character vocabulary of the run; a
+                      resumed run, raoq eval and raoq generate use it instead of building it again
+  context             (128) tokens per window; training draws random windows of context + 1
+  eval_tokens         (0 = all) score valid/test only up to about this many targets
+  objective           (next_token) next_token (gpt) | masked (bert: 15% of positions, 80/10/10)
 
 model                 {"name": NAME, options...}; `raoq models` lists the names and options.
-                      in_channels and num_classes default to what the data has.
+                      in_channels and num_classes (text: vocab and context) default to what the data has.
 
 stages                a list of stages, run in order; each continues from the previous weights
   name                (the kind, then its index) letters, digits, - and _; names checkpoints

@@ -58,6 +58,8 @@ class Task {
   // The model description with the options the data decides filled in (channels, classes,
   // vocabulary, context); an option the config set must agree with the data.
   virtual Json resolve_model(const Json& model_given) const = 0;
+  // Fills in what the data decided and a later run must reuse (a character vocabulary).
+  virtual void resolve_data(DataConfig& /*d*/) const {}
   virtual bool language_model() const = 0;
 };
 
@@ -76,8 +78,8 @@ Tensor row_logits(const Tensor& logits);
 // receives the scored rows.
 Tensor batch_loss(Module& model, const StepBatch& batch, float label_smoothing, Tensor* logits = nullptr);
 
-// The tokenizer a text run uses (bytes, or the character vocabulary of its training split, built
-// again from the same corpus and seed: the same ids).
+// The tokenizer a text run uses: bytes, or the character vocabulary its resolved config stores
+// (built from the training split when the config has none).
 data::TextTokenizer text_tokenizer(const DataConfig& d, uint64_t seed);
 
 std::unique_ptr<Task> make_image_task(const DataConfig& d, uint64_t seed, bool need_train);  // task_image.cpp

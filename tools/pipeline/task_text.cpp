@@ -7,6 +7,7 @@
 // that reaches eval_tokens targets (quick runs); 0 scores every target of the split.
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -56,6 +57,14 @@ data::TextCorpusOptions corpus_options(const DataConfig& d, uint64_t seed) {
   if (!d.text_files.empty()) o.train = d.text_files[0], o.valid = d.text_files[1], o.test = d.text_files[2];
   o.seed = seed;
   return o;
+}
+
+// The tokenizer the config names when it needs no corpus to build: bytes, or a stored vocabulary.
+std::optional<data::TextTokenizer> stored_tokenizer(const DataConfig& d) {
+  if (d.tokens != "chars") return data::TextTokenizer::bytes();
+  if (!d.vocabulary.is_null())
+    return data::TextTokenizer::from_json(nlohmann::json::parse(d.vocabulary.dump()), "config: data.vocabulary");
+  return std::nullopt;
 }
 
 class TextStream : public BatchStream {
@@ -116,12 +125,15 @@ class TextTask : public Task {
   }
   EvalResult evaluate(Module& model, EvalSplit split, int64_t batch_size) const override;
   Json resolve_model(const Json& model_given) const override;
+  void resolve_data(DataConfig& d) const override {
+    if (tokenizer_.kind() == data::TokenizerKind::chars) d.vocabulary = Json::parse(tokenizer_.to_json().dump());
+  }
   bool language_model() const override { return true; }
 
  private:
   data::TextTokenizer make_tokenizer() const {
-    if (d_.tokens == "chars") return data::TextTokenizer::chars(corpus_.joined(TextSplit::train));
-    return data::TextTokenizer::bytes();
+    if (auto t = stored_tokenizer(d_)) return *t;
+    return data::TextTokenizer::chars(corpus_.joined(TextSplit::train));
   }
 
   DataConfig d_;
@@ -196,7 +208,7 @@ Json TextTask::resolve_model(const Json& model_given) const {
 
 data::TextTokenizer text_tokenizer(const DataConfig& d, uint64_t seed) {
   RAOQ_CHECK(d.kind == "text", "generate: the run's data is '", d.kind, "', not text: it has no tokenizer");
-  if (d.tokens != "chars") return data::TextTokenizer::bytes();
+  if (auto t = stored_tokenizer(d)) return *t;
   return data::TextTokenizer::chars(data::TextCorpus(corpus_options(d, seed)).joined(TextSplit::train));
 }
 

@@ -115,6 +115,7 @@ void Run::prepare() {
   task_ = make_task(config_.data, config_.seed);
   out_ << "data: " << task_->describe() << "\n";
   config_.model = task_->resolve_model(config_.model_given);
+  task_->resolve_data(config_.data);
   config_json_ = to_json(config_);
   manual_seed(config_.seed);
   model_ = models::build_from_json(config_.model, "config", "model");
