@@ -57,6 +57,108 @@ Tensor window_weight_sums(const Tensor& wq, int64_t H, int64_t W, const ops::Con
   });
 }
 
+namespace {
+// Adds the per-channel sums of the backward to the gradients of s_x, s_w, beta and bias:
+// part[chunk][g acc, g S, g][n], summed in chunk order.
+void add_scale_gradients(BackwardContext& ctx, const std::vector<double>& part, int64_t chunks, int64_t N,
+                         const std::vector<float>& sw, float sx, float b, quant::ShiftMap map) {
+  std::vector<double> d_sx(static_cast<size_t>(N)), d_sw(d_sx), d_beta(d_sx), d_bias(d_sx);
+  for (int64_t n = 0; n < N; ++n) {
+    double g_acc = 0, g_s = 0, g_sum = 0;  // sum g acc, sum g S, sum g over channel n, chunk order
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      g_acc += part[size_t(ch * 3 * N + n)];
+      g_s += part[size_t(ch * 3 * N + N + n)];
+      g_sum += part[size_t(ch * 3 * N + 2 * N + n)];
+    }
+    d_sx[size_t(n)] = sw[size_t(n)] / map.gain * (g_acc + map.shift * g_s);
+    d_sw[size_t(n)] = sx / map.gain * g_acc + (sx * map.shift / map.gain + b) * g_s;
+    d_beta[size_t(n)] = sw[size_t(n)] * g_s;
+    d_bias[size_t(n)] = g_sum;
+  }
+  auto add_total = [&](size_t i, const std::vector<double>& per) {
+    double t = 0;
+    for (double v : per) t += v;
+    ctx.dinput_tensor(i).data()[0] += static_cast<float>(t);
+  };
+  auto add_each = [&](size_t i, const std::vector<double>& per) {
+    for (int64_t n = 0; n < N; ++n) ctx.dinput_tensor(i).data()[n] += static_cast<float>(per[size_t(n)]);
+  };
+  if (ctx.needs(2)) add_total(2, d_sx);
+  if (ctx.needs(3)) {
+    if (ctx.input(3).numel() == 1) add_total(3, d_sw);
+    else add_each(3, d_sw);
+  }
+  if (ctx.needs(4)) add_total(4, d_beta);
+  if (ctx.needs(5)) add_each(5, d_bias);
+}
+
+// imc_dequantize with inner == 1 (a linear layer: acc (outer, N), S (N, 1)), vectorised across the
+// channels of a row instead of along a one-element row. The same operations in the same order as
+// the general path, so the same bits.
+Tensor dequantize_rows(const Tensor& acc, const Tensor& S, const Tensor& s_x, const Tensor& s_w, const Tensor& beta,
+                       const Tensor& bias, Tensor y, std::vector<float> a, std::vector<float> c, std::vector<float> sw,
+                       float sx, float b, int64_t outer, int64_t N, quant::ShiftMap map) {
+  std::vector<float> k(static_cast<size_t>(N));
+  const float* bias_p = bias.defined() ? bias.data() : nullptr;
+  const float* sp = S.data();
+  for (int64_t n = 0; n < N; ++n) {  // as the general path writes it (the same contraction into fma)
+    const float bn = bias_p ? bias_p[n] : 0.0f;
+    k[size_t(n)] = c[size_t(n)] * sp[n] + bn;
+  }
+  {
+    const float *in = acc.data(), *ap = a.data(), *kp = k.data();
+    float* out = y.data();
+    parallel_for(outer, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+#pragma omp simd
+        for (int64_t n = 0; n < N; ++n) out[o * N + n] = ap[n] * in[o * N + n] + kp[n];
+      }
+    }, 4);
+  }
+  return autograd::record(
+      "imc_dequantize", {acc, S, s_x, s_w, beta, bias}, y, {"acc", "S", "s_x", "s_w", "beta"},
+      [acc_v = acc.detach(), S_v = S.detach(), a, c, sw, sx, b, outer, N, map](BackwardContext& ctx) {
+        const float* g = ctx.dout_tensor().data();
+        const float* av = acc_v.data();
+        const float* sv = S_v.data();
+        float* dacc = ctx.needs(0) ? ctx.dinput_uninit(0).data() : nullptr;  // every element written below
+        float* dS = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
+        const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), outer));
+        std::vector<double> part(static_cast<size_t>(chunks * 3 * N), 0.0);  // [chunk][g acc, g S, g][n]
+        std::vector<float> dS_extra(dS ? static_cast<size_t>((chunks - 1) * N) : 0, 0.0f);
+        parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+          for (int64_t ch = c0; ch < c1; ++ch) {
+            double *pa = part.data() + ch * 3 * N, *ps = pa + N, *pg = ps + N;
+            float* dSc = !dS ? nullptr : ch == 0 ? dS : dS_extra.data() + (ch - 1) * N;
+            const float *ap = a.data(), *cp = c.data();
+            for (int64_t o = outer * ch / chunks; o < outer * (ch + 1) / chunks; ++o) {
+              const float* go = g + o * N;
+              const float* ao = av + o * N;
+#pragma omp simd
+              for (int64_t n = 0; n < N; ++n) {
+                pa[n] += static_cast<double>(go[n] * ao[n]);
+                ps[n] += static_cast<double>(go[n] * sv[n]);
+                pg[n] += static_cast<double>(go[n]);
+              }
+              if (dSc) {
+#pragma omp simd
+                for (int64_t n = 0; n < N; ++n) dSc[n] += cp[n] * go[n];
+              }
+              if (dacc) {
+                float* da = dacc + o * N;
+#pragma omp simd
+                for (int64_t n = 0; n < N; ++n) da[n] = ap[n] * go[n];
+              }
+            }
+          }
+        });
+        for (size_t i = 0; i < dS_extra.size(); i += size_t(N))
+          for (int64_t j = 0; j < N; ++j) dS[j] += dS_extra[i + size_t(j)];
+        add_scale_gradients(ctx, part, chunks, N, sw, sx, b, map);
+      });
+}
+}  // namespace
+
 // y[o, n, q] = a_n acc[o, n, q] + c_n S[n, q] + bias[n],  a_n = s_x s_w[n] / gain,
 //   c_n = s_w[n] (s_x shift / gain + beta).        saves: acc, S, s_x, s_w, beta
 Tensor imc_dequantize(const Tensor& acc, int64_t axis, const Tensor& S, const Tensor& s_x, const Tensor& s_w,
@@ -84,6 +186,7 @@ Tensor imc_dequantize(const Tensor& acc, int64_t axis, const Tensor& S, const Te
   Tensor y = Tensor::empty(acc.shape());
   const float* bias_p = bias.defined() ? bias.data() : nullptr;
   const int64_t s_cols = S.size(1);
+  if (inner == 1) return dequantize_rows(acc, S, s_x, s_w, beta, bias, y, a, c, sw, sx, b, outer, N, map);
   parallel_for(outer * N, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {  // row r = (o, n): inner contiguous values
       const int64_t n = r % N;
@@ -152,34 +255,7 @@ Tensor imc_dequantize(const Tensor& acc, int64_t axis, const Tensor& S, const Te
         });
         for (size_t i = 0; i < dS_extra.size(); i += size_t(N * s_cols))
           for (int64_t j = 0; j < N * s_cols; ++j) dS[j] += dS_extra[i + size_t(j)];
-        std::vector<double> d_sx(static_cast<size_t>(N)), d_sw(d_sx), d_beta(d_sx), d_bias(d_sx);
-        for (int64_t n = 0; n < N; ++n) {
-          double g_acc = 0, g_s = 0, g_sum = 0;  // sum g acc, sum g S, sum g over channel n, chunk order
-          for (int64_t ch = 0; ch < chunks; ++ch) {
-            g_acc += part[size_t(ch * 3 * N + n)];
-            g_s += part[size_t(ch * 3 * N + N + n)];
-            g_sum += part[size_t(ch * 3 * N + 2 * N + n)];
-          }
-          d_sx[size_t(n)] = sw[size_t(n)] / map.gain * (g_acc + map.shift * g_s);
-          d_sw[size_t(n)] = sx / map.gain * g_acc + (sx * map.shift / map.gain + b) * g_s;
-          d_beta[size_t(n)] = sw[size_t(n)] * g_s;
-          d_bias[size_t(n)] = g_sum;
-        }
-        auto add_total = [&](size_t i, const std::vector<double>& per) {
-          double t = 0;
-          for (double v : per) t += v;
-          ctx.dinput_tensor(i).data()[0] += static_cast<float>(t);
-        };
-        auto add_each = [&](size_t i, const std::vector<double>& per) {
-          for (int64_t n = 0; n < N; ++n) ctx.dinput_tensor(i).data()[n] += static_cast<float>(per[size_t(n)]);
-        };
-        if (ctx.needs(2)) add_total(2, d_sx);
-        if (ctx.needs(3)) {
-          if (ctx.input(3).numel() == 1) add_total(3, d_sw);
-          else add_each(3, d_sw);
-        }
-        if (ctx.needs(4)) add_total(4, d_beta);
-        if (ctx.needs(5)) add_each(5, d_bias);
+        add_scale_gradients(ctx, part, chunks, N, sw, sx, b, map);
       });
 }
 
