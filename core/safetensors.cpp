@@ -22,6 +22,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json_fields.h"
 
 namespace raoq {
 namespace {
@@ -130,6 +131,11 @@ nlohmann::json parse_header(const std::string& path, const std::string& text) {
   const nlohmann::json::parser_callback_t track = [&](int depth, nlohmann::json::parse_event_t event,
                                                      nlohmann::json& parsed) {
     using Event = nlohmann::json::parse_event_t;
+    // A header nested deeper than any safetensors file would be would make later copies and
+    // messages recurse that deep.
+    if ((event == Event::object_start || event == Event::array_start) && depth >= kMaxJsonDepth)
+      fail(path, "header nests deeper than " + std::to_string(kMaxJsonDepth) + " levels, expected at most " +
+                     std::to_string(kMaxJsonDepth) + " (a safetensors header nests 3)");
     if (event == Event::object_start) open_objects.emplace_back();
     if (event == Event::object_end && !open_objects.empty()) open_objects.pop_back();
     if (event == Event::key && !open_objects.empty()) {

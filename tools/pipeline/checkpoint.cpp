@@ -162,12 +162,8 @@ Checkpoint read_checkpoint(const std::string& path) {
   RAOQ_CHECK(meta("raoq.format") == kFormat, "checkpoint '", path, "' has format ", meta("raoq.format"),
              "; this raoq reads format ", kFormat);
   c.kind = meta("raoq.kind");
-  try {
-    c.state = Json::parse(meta("raoq.state"));
-    c.config = Json::parse(meta("raoq.config"));
-  } catch (const Json::parse_error&) {
-    throw Error("checkpoint '" + path + "': its raoq metadata is not valid JSON");
-  }
+  c.state = parse_json(meta("raoq.state"), "checkpoint '" + path + "': raoq.state");
+  c.config = parse_json(meta("raoq.config"), "checkpoint '" + path + "': raoq.config");
   return c;
 }
 

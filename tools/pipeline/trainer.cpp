@@ -168,7 +168,7 @@ void Run::run_stage(size_t si) {
   BatchStream& loader = *stream;
   const int64_t spe = loader.batches_per_epoch();
   auto opt = make_optimizer(s, *model_);
-  const Schedule sched = make_schedule(s, spe);
+  const Schedule sched = make_schedule(s, spe, join_index("stages", si));
   if (!state_.loader.is_null()) {  // continuing inside this stage from last.safetensors
     RAOQ_CHECK(resume_from_.has_value(), "train: internal: a stage position without a checkpoint to resume from");
     load_optimizer(*opt, *resume_from_, dir_.last_checkpoint());
