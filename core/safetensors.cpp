@@ -296,7 +296,8 @@ SafetensorsFile load_safetensors(const std::string& path) {
   if (in.fd < 0) fail(path, "cannot open (" + errno_text() + ")");
   struct stat st {};
   if (::fstat(in.fd, &st) != 0) fail(path, "cannot stat (" + errno_text() + ")");
-  if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
+  if (S_ISDIR(st.st_mode)) fail(path, "is a directory, expected a safetensors file");
+  if (!S_ISREG(st.st_mode)) fail(path, "not a regular file, expected a safetensors file");
   const auto file_size = static_cast<uint64_t>(st.st_size);
   if (file_size < 8)
     fail(path, "file holds " + std::to_string(file_size) + " bytes, expected at least 8 (the header length)");

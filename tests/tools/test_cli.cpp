@@ -55,7 +55,8 @@ TEST_CASE("cli: help for every command and topic", "[tools]") {
                         "results.json", "raoq help config"})
     CHECK_THAT(train, Contains(s));
   CHECK(run_ok({"help", "train"}) == train);
-  CHECK_THAT(run_ok({"eval", "-h"}), Contains("usage: raoq eval CONFIG.json --checkpoint FILE"));
+  CHECK_THAT(run_ok({"eval", "-h"}), Contains("usage: raoq eval RUN_DIR [--checkpoint FILE]") &&
+                                         Contains("raoq eval CONFIG.json --checkpoint FILE"));
   CHECK_THAT(run_ok({"models", "--help"}), Contains("usage: raoq models [NAME]"));
   const std::string reference = run_ok({"help", "config"});
   for (const char* s : {"stages", "optimizer.name", "warmup_epochs", "label_smoothing", "checkpoint.every_steps",
@@ -89,7 +90,8 @@ TEST_CASE("cli: bad command lines are one-line errors", "[tools]") {
   CHECK_THAT(error_of({"train", "/nonexistent/a.json"}),
              Equals("config: cannot open '/nonexistent/a.json' (No such file or directory)"));
   CHECK_THAT(error_of({"eval", "a.json"}),
-             Equals("eval: missing --checkpoint FILE (e.g. runs/<config name>/checkpoints/best.safetensors)"));
+             Equals("eval: missing --checkpoint FILE (e.g. runs/<config name>/checkpoints/best.safetensors), or pass "
+                    "the run directory instead of the config"));
   CHECK_THAT(error_of({"models", "resnet21"}), Equals("model: name must be one of mlp, cnn-small, resnet20, resnet18, "
                                                       "mobilenetv2, sequential, gpt, gpt-tiny, bert or bert-tiny (got \"resnet21\"); "
                                                       "did you mean \"resnet20\"?"));
@@ -139,6 +141,28 @@ TEST_CASE("cli: train --quick, then eval the checkpoints it wrote", "[tools]") {
              Equals("eval: the checkpoint's model differs from the config's at model.width (2 in the checkpoint, 4 in "
                     "the config); evaluate it with the config.json of its run directory"));
   CHECK_THAT(error_of({"eval", config, "--checkpoint", run + "/nothing.safetensors"}), Contains("nothing.safetensors"));
+  // The run directory stands for its config: eval takes its last finished stage, train guards
+  // it (and --resume finds it finished).
+  CHECK_THAT(run_ok({"eval", run}), Contains(expected) && Contains("checkpoint: " + run + "/checkpoints/b.safetensors (stage b)"));
+  CHECK_THAT(error_of({"train", run}), Equals("train: '" + run + "' already holds a run; pass --resume to continue it, "
+                                              "--overwrite to start again, or --out DIR for a new directory"));
+  CHECK_THAT(run_ok({"train", run, "--resume", "--quick", "--threads", "1"}), Contains(run + " is already complete"));
+  // A directory where a file is expected, and the reverse, are named as such.
+  CHECK_THAT(error_of({"eval", run, "--checkpoint", run}),
+             Equals("checkpoint '" + run + "' is a directory, expected a checkpoint file (a run's "
+                    "checkpoints/<stage>.safetensors, best.safetensors or last.safetensors)"));
+  CHECK_THAT(error_of({"eval", dir + "/data"}), Equals("config: '" + dir + "/data' is a directory without a config.json, "
+                                                       "expected a config file or a run directory"));
+  CHECK_THAT(error_of({"train", config, "--out", config}),
+             Equals("train: --out '" + config + "' is a file, expected a directory (the run directory to write)"));
+  CHECK_THAT(error_of({"train", config, "--out", dir + "/other", "--set", "data.root=" + config}),
+             Equals("config: data.root '" + config + "' is a file, expected a directory holding the four MNIST-format "
+                    "files (train-images-idx3-ubyte[.gz], ...)"));
+  CHECK_THAT(error_of({"generate", config, "--prompt", "a"}),
+             Equals("generate: '" + config + "' is a file, expected a run directory (what raoq train wrote; name a "
+                    "checkpoint with --checkpoint)"));
+  CHECK_THAT(error_of({"inspect", run + "/checkpoints/b.safetensors", "--png", config}),
+             Contains("inspect: ") && Contains("' is a file, expected a directory for the histograms"));
   std::filesystem::remove_all(dir);
 }
 

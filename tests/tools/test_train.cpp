@@ -76,6 +76,7 @@ std::vector<Json> metrics_rows(const std::string& run) {
   for (std::string line; std::getline(in, line);) {
     Json row = Json::parse(line);
     row.erase("seconds");
+    row.erase("stage_seconds");
     row.erase("examples_per_second");
     rows.push_back(row);
   }
@@ -313,4 +314,105 @@ TEST_CASE("train: a run killed with SIGKILL resumes to bitwise the same paramete
   require_same_run(reference, run);
   fs::remove_all(run);
   fs::remove_all(reference);
+}
+
+TEST_CASE("train: two identical runs write byte-identical checkpoints; a resumed run too", "[tools]") {
+  const Json config = testing::tiny_config(data_dir(), kMlp);
+  const std::string first = testing::make_temp_dir("raoq_same1_"), second = testing::make_temp_dir("raoq_same2_");
+  train_in(first, config, false);
+  train_in(second, config, false);
+  const std::string resumed = testing::make_temp_dir("raoq_same3_");
+  REQUIRE_THROWS_AS(train_in(resumed, config, false,
+                             [](int64_t step) {
+                               if (step == 7) throw Interrupted{};
+                             }),
+                    Interrupted);
+  train_in(resumed, config, true);
+  for (const char* name : {"last", "best", "a", "b"}) {
+    INFO(name);
+    const std::string file = std::string("/checkpoints/") + name + ".safetensors";
+    const std::vector<char> bytes = testing::file_bytes(first + file);
+    REQUIRE(!bytes.empty());
+    CHECK(bytes == testing::file_bytes(second + file));
+    CHECK(bytes == testing::file_bytes(resumed + file));
+  }
+  // The clock is not in the checkpoint: the resumed run continues it from the metrics rows its
+  // checkpoint had seen, so "seconds" never goes back (a restarted count would).
+  std::ifstream in(resumed + "/metrics.jsonl");
+  double previous = 0.0;
+  int rows = 0;
+  for (std::string line; std::getline(in, line); ++rows) {
+    const double seconds = Json::parse(line).at("seconds").get<double>();
+    CHECK(seconds >= previous);
+    previous = seconds;
+  }
+  CHECK(rows > 0);
+  for (const auto& dir : {first, second, resumed}) fs::remove_all(dir);
+}
+
+TEST_CASE("train: a non-finite evaluation stops the stage naming stage, step and value; no checkpoint holds it", "[tools]") {
+  Json config = testing::tiny_config(data_dir(), kCnn);
+  config["stages"][0]["optimizer"]["lr"] = 1e5;
+  const std::string out = testing::make_temp_dir("raoq_nonfinite_");
+  std::string message;
+  try {
+    train_in(out, config, false);
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  INFO(message);
+  // Which check fires first depends on the model: here BatchNorm's running variance overflows
+  // while every output stays finite, so the checkpoint guard names it.
+  CHECK_THAT(message, Catch::Matches("train: the (validation|test) (loss|accuracy) is (nan|inf|-inf) after step [0-9]+ "
+                                     "\\(stage a, epoch [0-9]+\\) -- the model overflowed; .*") ||
+                          Catch::Matches("train: the loss became (nan|inf|-inf) at step [0-9]+ \\(stage a, .*") ||
+                          Catch::Matches("train: after step [0-9]+ \\(stage a, epoch [0-9]+\\): checkpoint: not writing "
+                                         "'.*': '.*' holds (nan|inf|-inf) at element [0-9]+; the previous file is kept -- .*"));
+  CHECK(message.find('\n') == std::string::npos);
+  CHECK(testing::read_text(out + "/metrics.jsonl").find("null") == std::string::npos);
+  for (const auto& entry : fs::directory_iterator(out + "/checkpoints")) {
+    INFO(entry.path().string());
+    const SafetensorsFile f = load_safetensors(entry.path().string());
+    for (const auto& [name, t] : f.tensors) REQUIRE(first_non_finite(t) < 0);
+  }
+  // With anomaly detection the first op that made the value is named, with the step.
+  const std::string again = testing::make_temp_dir("raoq_anomaly_");
+  TrainOptions o;
+  o.out_dir = again;
+  o.threads = 1;
+  std::ostringstream text;
+  o.out = &text;
+  o.detect_anomaly = true;
+  CHECK_THROWS_WITH(run_training(parse_config(config, "tiny"), o),
+                    Catch::StartsWith("detect-anomaly: ") && Catch::Contains(" at step ") && Catch::Contains("(stage a, epoch "));
+  fs::remove_all(out);
+  fs::remove_all(again);
+}
+
+TEST_CASE("train: an evaluation that overflows after a finite training step stops naming split, stage and step", "[tools]") {
+  // One step at lr 1e30: its own loss is finite, the update it makes is not survivable, and the
+  // validation right after it sees the overflow before any training step could.
+  Json config = testing::tiny_config(data_dir(), kMlp);
+  config["stages"] = Json::array({Json::parse(R"({"name": "a", "epochs": 1, "max_steps": 1, "batch_size": 16,
+      "optimizer": {"name": "sgd", "lr": 1e30}, "schedule": {"name": "constant"}})")});
+  const std::string out = testing::make_temp_dir("raoq_evalnan_");
+  CHECK_THROWS_WITH(train_in(out, config, false),
+                    Catch::Matches("train: the validation loss is (nan|inf) after step 1 \\(stage a, epoch 1\\) -- the "
+                                   "model overflowed; lower optimizer.lr, add schedule.warmup_epochs or set grad_clip "
+                                   "\\(--detect-anomaly names the op\\); nothing of this state was checkpointed"));
+  CHECK(testing::read_text(out + "/metrics.jsonl").find("null") == std::string::npos);
+  CHECK_FALSE(fs::exists(out + "/checkpoints/best.safetensors"));
+  const std::string again = testing::make_temp_dir("raoq_evalanomaly_");
+  TrainOptions o;
+  o.out_dir = again;
+  o.threads = 1;
+  std::ostringstream text;
+  o.out = &text;
+  o.detect_anomaly = true;
+  CHECK_THROWS_WITH(run_training(parse_config(config, "tiny"), o),
+                    Catch::Matches("detect-anomaly: forward: op '[a-z_]+' made (nan|inf|-inf) at element [0-9]+ of its "
+                                   "output .* from finite inputs .*, in the validation evaluation after step 1 \\(stage a, "
+                                   "epoch 1\\)"));
+  fs::remove_all(out);
+  fs::remove_all(again);
 }
