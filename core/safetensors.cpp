@@ -10,11 +10,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -84,6 +87,18 @@ std::string build_header(const std::string& path, const std::vector<std::pair<st
   // Pad with spaces (allowed by the format) so the data section starts 8-byte aligned.
   text.append((8 - (8 + text.size()) % 8) % 8, ' ');
   return text;
+}
+
+// Fault injection, for the tests that prove a crash during a checkpoint write loses nothing:
+// with RAOQ_FAULT_KILL_IN_WRITE=N in the environment, the N-th file this process writes through
+// save_safetensors (counting from 1) gets half of its bytes into the temporary file, and then
+// the process kills itself with SIGKILL, as a crash or a power cut mid-write would.
+uint64_t fault_kill_at(uint64_t write_number, uint64_t total_bytes) {
+  const char* v = std::getenv("RAOQ_FAULT_KILL_IN_WRITE");
+  if (v == nullptr) return std::numeric_limits<uint64_t>::max();
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v, &end, 10);
+  return end != v && *end == '\0' && n == write_number ? total_bytes / 2 : std::numeric_limits<uint64_t>::max();
 }
 
 void write_all(int fd, const void* data, uint64_t bytes, const std::string& tmp) {
@@ -268,15 +283,28 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
 
   static std::atomic<uint64_t> counter{0};
+  const uint64_t number = counter++;
   const std::filesystem::path target(path);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(number);
   Fd out;
   out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (out.fd < 0) fail(path, "cannot create temporary file '" + tmp + "' (" + errno_text() + ")");
+  uint64_t total = sizeof length + header.size();
+  for (const auto& [name, t] : tensors) total += static_cast<uint64_t>(t.numel()) * sizeof(float);
+  const uint64_t kill_at = fault_kill_at(number + 1, total);
+  uint64_t written = 0;
+  const auto put = [&](const void* data, uint64_t bytes) {
+    if (written + bytes > kill_at) {
+      write_all(out.fd, data, kill_at - written, tmp);
+      ::kill(::getpid(), SIGKILL);
+    }
+    write_all(out.fd, data, bytes, tmp);
+    written += bytes;
+  };
   try {
-    write_all(out.fd, length, sizeof length, tmp);
-    write_all(out.fd, header.data(), header.size(), tmp);
-    for (const auto& [name, t] : tensors) write_all(out.fd, t.data(), static_cast<uint64_t>(t.numel()) * sizeof(float), tmp);
+    put(length, sizeof length);
+    put(header.data(), header.size());
+    for (const auto& [name, t] : tensors) put(t.data(), static_cast<uint64_t>(t.numel()) * sizeof(float));
     if (::fsync(out.fd) != 0) throw Error("safetensors: cannot fsync '" + tmp + "' (" + errno_text() + ")");
     const int fd = out.fd;
     out.fd = -1;

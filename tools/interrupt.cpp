@@ -21,7 +21,7 @@ void say(const char* text) {
 
 extern "C" void on_interrupt(int sig) {
   if (!g_graceful.load()) {
-    say(sig == SIGINT ? "\nraoq: interrupted (SIGINT)" : "\nraoq: interrupted (SIGTERM)");
+    say(sig == SIGINT ? "raoq: interrupted (SIGINT)" : "raoq: interrupted (SIGTERM)");
     say(g_training.load() ? " during set-up, before the first training step; nothing to save\n" : "\n");
     ::_exit(128 + sig);
   }

@@ -1,6 +1,11 @@
 // tests/tools/test_cli.cpp — the raoq command line: help texts, argument errors (one line each),
 // and train / eval / models driven through run_command_line as the executable would.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <cstdlib>
 #include <filesystem>
@@ -199,5 +204,62 @@ TEST_CASE("cli: the raoq executable prints one error line on stderr and fails", 
   CHECK(run("--help", &status).empty());
   CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
   CHECK_THAT(testing::read_text(dir + "/out"), Contains("usage: raoq <command>"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("cli: a signal during set-up stops the raoq executable at once, with one line", "[tools]") {
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "tools" / "raoq";
+  if (!std::filesystem::exists(exe)) {
+    WARN("not checked: " << exe.string() << " is not built");
+    return;
+  }
+  // The test images are a FIFO: the dataset scan blocks reading it, as it would on a slow or
+  // endless file, until the signal comes.
+  const std::string dir = testing::make_temp_dir("raoq_sig_");
+  const std::string data = dir + "/data";
+  std::filesystem::create_directories(data);
+  testing::write_synthetic_idx(data, 48, 20, 8, 4, 5);
+  const std::string fifo = data + "/t10k-images-idx3-ubyte";
+  std::filesystem::remove(fifo);
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const std::string config = write_config(dir, testing::tiny_config(data, {{"name", "mlp"}, {"hidden", {8}}}));
+  std::string exe_path = exe.string(), train = "train", out = "--out", run = dir + "/run";
+  std::vector<char*> argv = {exe_path.data(), train.data(), const_cast<char*>(config.c_str()), out.data(), run.data(), nullptr};
+  const std::string err_path = dir + "/err";
+  const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600), devnull = ::open("/dev/null", O_WRONLY);
+  REQUIRE(err >= 0);
+  REQUIRE(devnull >= 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(devnull, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    ::execv(exe_path.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(err);
+  ::close(devnull);
+  // Opening the FIFO for writing returns once the child has opened it for reading: it is then
+  // inside the dataset scan.
+  const int writer = ::open(fifo.c_str(), O_WRONLY);
+  REQUIRE(writer >= 0);
+  REQUIRE(::kill(pid, SIGTERM) == 0);
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 600 && done == 0; ++i) {  // a guard against a hang, not a timing check
+    done = ::waitpid(pid, &status, WNOHANG);
+    if (done == 0) ::usleep(100000);
+  }
+  if (done == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    FAIL("raoq train ignored SIGTERM during set-up");
+  }
+  ::close(writer);
+  INFO("status " << status);
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM));
+  CHECK(testing::read_text(err_path) ==
+        "raoq: interrupted (SIGTERM) during set-up, before the first training step; nothing to save\n");
+  CHECK_FALSE(std::filesystem::exists(run + "/checkpoints/last.safetensors"));
   std::filesystem::remove_all(dir);
 }

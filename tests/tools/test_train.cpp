@@ -278,21 +278,21 @@ TEST_CASE("train: child process killed by SIGKILL mid-run", "[.][raoq_sigkill_ch
   FAIL("the run should have been killed at step " << stop);
 }
 
-TEST_CASE("train: a run killed with SIGKILL resumes to bitwise the same parameters", "[tools]") {
-  const Json config = testing::tiny_config(data_dir(), kCnn);
-  const std::string reference = testing::make_temp_dir("raoq_ref_");
-  train_in(reference, config, false, {}, nullptr, /*threads=*/2);
-  const std::string run = testing::make_temp_dir("raoq_killed_");
+namespace {
+
+// Runs this test executable again with only the test cases matching `filter`, with `env` added to
+// the environment and stdout discarded; returns the wait status.
+int run_child(const std::string& filter, const std::vector<std::string>& env) {
   // Everything the child needs is prepared before fork(): between fork and exec only
   // async-signal-safe calls are allowed.
-  std::vector<std::string> env_strings = {"RAOQ_TEST_KILL_OUT=" + run, "RAOQ_TEST_KILL_AT=8",
-                                          "RAOQ_TEST_DATA_DIR=" + data_dir()};
+  std::vector<std::string> env_strings = env;
+  env_strings.push_back("RAOQ_TEST_DATA_DIR=" + data_dir());
   for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::string exe = fs::read_symlink("/proc/self/exe").string(), filter = "[raoq_sigkill_child]";
-  std::vector<char*> argv = {exe.data(), filter.data(), nullptr};
+  std::string exe = fs::read_symlink("/proc/self/exe").string(), which = filter;
+  std::vector<char*> argv = {exe.data(), which.data(), nullptr};
   const int devnull = ::open("/dev/null", O_WRONLY);
   REQUIRE(devnull >= 0);
   const pid_t pid = ::fork();
@@ -305,6 +305,17 @@ TEST_CASE("train: a run killed with SIGKILL resumes to bitwise the same paramete
   ::close(devnull);
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return status;
+}
+
+}  // namespace
+
+TEST_CASE("train: a run killed with SIGKILL resumes to bitwise the same parameters", "[tools]") {
+  const Json config = testing::tiny_config(data_dir(), kCnn);
+  const std::string reference = testing::make_temp_dir("raoq_ref_");
+  train_in(reference, config, false, {}, nullptr, /*threads=*/2);
+  const std::string run = testing::make_temp_dir("raoq_killed_");
+  const int status = run_child("[raoq_sigkill_child]", {"RAOQ_TEST_KILL_OUT=" + run, "RAOQ_TEST_KILL_AT=8"});
   INFO("child status " << status);
   REQUIRE(WIFSIGNALED(status));
   REQUIRE(WTERMSIG(status) == SIGKILL);
@@ -312,6 +323,54 @@ TEST_CASE("train: a run killed with SIGKILL resumes to bitwise the same paramete
   REQUIRE_FALSE(fs::exists(run + "/results.json"));
   train_in(run, config, true, {}, nullptr, /*threads=*/2);
   require_same_run(reference, run);
+  fs::remove_all(run);
+  fs::remove_all(reference);
+}
+
+// Run only as the child process of the test below, with RAOQ_FAULT_KILL_IN_WRITE set.
+TEST_CASE("train: child process killed inside a checkpoint write", "[.][raoq_write_kill_child]") {
+  const char* out = std::getenv("RAOQ_TEST_KILL_OUT");
+  REQUIRE(out != nullptr);
+  REQUIRE(std::getenv("RAOQ_FAULT_KILL_IN_WRITE") != nullptr);
+  train_in(out, testing::tiny_config(data_dir(), kCnn), false);
+  FAIL("the run should have been killed inside a checkpoint write");
+}
+
+TEST_CASE("train: a kill in the middle of a checkpoint write: the previous one loads and --resume continues bit for bit",
+          "[tools]") {
+  const Json config = testing::tiny_config(data_dir(), kCnn);
+  const std::string reference = testing::make_temp_dir("raoq_ref_");
+  train_in(reference, config, false);
+  // Writes in stage a: last at step 3, then at the end of epoch 1 (step 5) best, then last. The
+  // third write is killed halfway: last.safetensors must still be step 3's.
+  const std::string run = testing::make_temp_dir("raoq_writekill_");
+  const int status = run_child("[raoq_write_kill_child]", {"RAOQ_TEST_KILL_OUT=" + run, "RAOQ_FAULT_KILL_IN_WRITE=3"});
+  INFO("child status " << status);
+  REQUIRE(WIFSIGNALED(status));
+  REQUIRE(WTERMSIG(status) == SIGKILL);
+  // The kill came inside the write: its temporary file is there, half written and unreadable.
+  std::vector<std::string> partial;
+  for (const auto& e : fs::directory_iterator(run + "/checkpoints"))
+    if (e.path().filename().string().rfind("last.safetensors.tmp.", 0) == 0) partial.push_back(e.path().string());
+  REQUIRE(partial.size() == 1);
+  const auto half = fs::file_size(partial[0]);
+  CHECK(half > 0);
+  CHECK(half < fs::file_size(run + "/checkpoints/last.safetensors"));
+  CHECK_THROWS_AS(load_safetensors(partial[0]), Error);
+  // The previous checkpoint is whole, and is the one of step 3.
+  const Checkpoint previous = read_checkpoint(run + "/checkpoints/last.safetensors");
+  CHECK(previous.kind == "train");
+  CHECK(previous.state.at("global_step") == 3);
+  std::string log;
+  train_in(run, config, true, {}, &log);
+  CHECK_THAT(log, Catch::Contains("note: removed 1 partial file that an interrupted write left in " + run));
+  CHECK_FALSE(fs::exists(partial[0]));
+  require_same_run(reference, run);
+  for (const char* name : {"last", "best", "a", "b"}) {
+    INFO(name);
+    const std::string file = std::string("/checkpoints/") + name + ".safetensors";
+    CHECK(testing::file_bytes(reference + file) == testing::file_bytes(run + file));
+  }
   fs::remove_all(run);
   fs::remove_all(reference);
 }

@@ -29,6 +29,21 @@ void RunDir::clear() const {
   }
 }
 
+int RunDir::remove_partial_writes() const {
+  int removed = 0;
+  std::error_code ec;
+  for (const std::string& folder : {root, checkpoints()}) {
+    if (!fs::is_directory(folder, ec)) continue;
+    for (const auto& entry : fs::directory_iterator(folder, ec)) {
+      const std::string name = entry.path().filename().string();
+      const bool partial = name.find(".safetensors.tmp.") != std::string::npos ||
+                           (name.size() > 1 && name[0] == '.' && name.find(".tmp.") != std::string::npos);
+      if (partial && entry.is_regular_file(ec) && fs::remove(entry.path(), ec)) ++removed;
+    }
+  }
+  return removed;
+}
+
 MetricsTimes read_metrics_rows(const std::string& text, int64_t rows, const std::string& path, int64_t* bytes) {
   MetricsTimes t;
   size_t at = 0;

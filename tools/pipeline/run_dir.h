@@ -36,6 +36,10 @@ struct RunDir {
   void create() const;
   // Deletes the files a run writes (and only those), for --overwrite.
   void clear() const;
+  // Deletes the temporary files of writes that a crash cut short ("<file>.safetensors.tmp.<pid>.<n>"
+  // in checkpoints/, ".<file>.tmp.<pid>" beside config.json); returns how many. Their targets
+  // were never replaced, so nothing else is lost.
+  int remove_partial_writes() const;
 };
 
 // What the rows of metrics.jsonl that a checkpoint has seen say about time. A checkpoint holds

@@ -120,6 +120,9 @@ void Run::prepare() {
   std::error_code ec;
   RAOQ_CHECK(!fs::exists(dir_.root, ec) || fs::is_directory(dir_.root, ec), "train: '", dir_.root,
              "' is a file, expected a run directory");
+  if (const int partial = dir_.remove_partial_writes())
+    out_ << "note: removed " << partial << " partial file" << (partial == 1 ? "" : "s")
+         << " that an interrupted write left in " << dir_.root << "\n";
   if (opt_.resume && fs::exists(dir_.last_checkpoint())) {
     resume_from_ = read_checkpoint(dir_.last_checkpoint());
     RAOQ_CHECK(resume_from_->kind == "train", "train: '", dir_.last_checkpoint(), "' is not a training checkpoint");
