@@ -1,23 +1,35 @@
 #!/usr/bin/env bash
 # tools/fuzz.sh [SECONDS] — builds the libFuzzer harnesses of tests/fuzz/ with clang, ASan and UBSan
-# (in build-fuzz/, or $RAOQ_FUZZ_BUILD_DIR) and runs each for SECONDS (default 60) on a working
+# (in build-fuzz/, or $RAOQ_FUZZ_BUILD_DIR; the fuzzed sources at $RAOQ_FUZZ_OPT, default -O1, which
+# a new build folder takes) and runs each for SECONDS (default 60) on a working
 # copy of its seed corpus, tests/fuzz/corpus/<name>/ (new inputs go to the build folder, never
 # into the repository). Prints the executions per second of each harness. A finding stops the
 # run: the input that caused it is kept in BUILD/findings/<name>/ and the status is non-zero;
 # replay it with BUILD/tests/fuzz/fuzz_<name> FILE.
+#   tools/fuzz.sh --available   status 0 when clang++ can build the harnesses here (libFuzzer and
+#                               OpenMP for clang: Debian's clang, libclang-rt-dev, libomp-dev;
+#                               tools/setup.sh --fuzz installs them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+clang=${RAOQ_FUZZ_CXX:-$(command -v clang++ || true)}
+if [[ ${1:-} == --available ]]; then
+  [[ -n $clang ]] || exit 1
+  probe=$(mktemp -d)
+  trap 'rm -rf "$probe"' EXIT
+  echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' >"$probe/p.cpp"
+  "$clang" -fsanitize=fuzzer,address,undefined -fopenmp "$probe/p.cpp" -o "$probe/p" >/dev/null 2>&1
+  exit $?
+fi
 seconds=${1:-60}
 [[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: SECONDS must be a positive whole number (got '$seconds')" >&2; exit 2; }
-clang=${RAOQ_FUZZ_CXX:-$(command -v clang++ || true)}
-[[ -n $clang ]] || { echo "fuzz: clang++ not found (Debian: apt-get install clang)" >&2; exit 2; }
+[[ -n $clang ]] || { echo "fuzz: clang++ not found (tools/setup.sh --fuzz installs it)" >&2; exit 2; }
 build=${RAOQ_FUZZ_BUILD_DIR:-build-fuzz}
 # The libraries the harnesses only link build at -O0 without instrumentation (CMakeLists.txt).
 if [[ ! -f $build/CMakeCache.txt ]]; then
   gen=()
   command -v ninja >/dev/null && gen=(-G Ninja)
   cmake -S . -B "$build" "${gen[@]}" -DCMAKE_CXX_COMPILER="$clang" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O0 \
-    -DRAOQ_FUZZ=ON -DRAOQ_BUILD_TESTS=OFF -DRAOQ_BUILD_TOOLS=OFF >/dev/null
+    -DRAOQ_FUZZ=ON -DRAOQ_FUZZ_OPT="${RAOQ_FUZZ_OPT:--O1}" -DRAOQ_BUILD_TESTS=OFF -DRAOQ_BUILD_TOOLS=OFF >/dev/null
 fi
 cmake --build "$build" -j 2 >/dev/null
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
