@@ -62,7 +62,13 @@ class PathTracker {
   size_t depth() const { return frames_.size(); }
   std::string path() const {
     std::string out;
-    for (const Frame& f : frames_) out = f.array ? join_index(out, f.count) : join_key(out, f.key);
+    // Keys come from the file: shown escaped (one line) and shortened.
+    for (const Frame& f : frames_) {
+      std::string key = printable(f.key);
+      if (key.size() > 40) key = key.substr(0, 37) + "...";
+      out = f.array ? join_index(out, f.count) : join_key(out, key);
+    }
+    if (out.size() > 160) out = "..." + out.substr(out.size() - 157);
     return out.empty() ? "the top level" : out;
   }
 

@@ -251,6 +251,9 @@ TEST_CASE("config: the fuzzing reproducers and other unholdable values are one l
                            "1.8e308 in magnitude)"));
   CHECK_THROWS_WITH(apply_override(k, "model=" + std::string(80, '[') + std::string(80, ']')),
                     Catch::Contains("nests deeper than 64 levels"));
+  // A key from the file is shown escaped, on one line (found by tests/fuzz/fuzz_metrics).
+  CHECK_THROWS_WITH(parse_json("{\"a\\nb\": [1, 1e400]}", "x"),
+                    Equals("x: a\\nb[1]: the number 1e400 does not fit a double (at most about 1.8e308 in magnitude)"));
   // Text that is not JSON at all is still a plain string.
   apply_override(k, "data.root=/data/{fmnist");
   CHECK(k["data"]["root"] == "/data/{fmnist");
