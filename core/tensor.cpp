@@ -2,6 +2,7 @@
 #include "core/tensor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -96,14 +97,35 @@ size_t storage_bytes(int64_t size) {
 }
 }  // namespace
 
+namespace {
+std::atomic<int64_t> g_live_bytes{0}, g_peak_bytes{0};
+
+void count_allocation(int64_t bytes) {
+  const int64_t live = g_live_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  int64_t peak = g_peak_bytes.load(std::memory_order_relaxed);
+  while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+  }
+}
+}  // namespace
+
+TensorMemory tensor_memory() {
+  return {g_live_bytes.load(std::memory_order_relaxed), g_peak_bytes.load(std::memory_order_relaxed)};
+}
+
+void reset_tensor_memory_peak() { g_peak_bytes.store(g_live_bytes.load(std::memory_order_relaxed)); }
+
 Storage::Storage(int64_t size) : size_(size) {
   RAOQ_CHECK(size >= 0, "Storage: negative size ", size);
   const size_t bytes = storage_bytes(size);
   data_ = static_cast<float*>(buffer_cache().get(bytes));
   RAOQ_CHECK(data_ != nullptr, "Storage: out of memory allocating ", bytes, " bytes");
+  count_allocation(static_cast<int64_t>(bytes));
 }
 
-Storage::~Storage() { buffer_cache().put(data_, storage_bytes(size_)); }
+Storage::~Storage() {
+  g_live_bytes.fetch_sub(static_cast<int64_t>(storage_bytes(size_)), std::memory_order_relaxed);
+  buffer_cache().put(data_, storage_bytes(size_));
+}
 
 namespace {
 std::shared_ptr<TensorImpl> make_impl(const Shape& shape) {
