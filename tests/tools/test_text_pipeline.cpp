@@ -158,13 +158,19 @@ TEST_CASE("text pipeline: a tiny bert trains on the masked objective and scores 
   config["name"] = "tinymlm";
   config["data"]["objective"] = "masked";
   config["model"] = {{"name", "bert"}, {"d_model", 16}, {"layers", 1}, {"heads", 2}};
-  config["stages"] = Json::array({config["stages"][0]});
+  // fp, then an ADC stage with BitAug: its second pass scores the same masked positions.
+  Json adc = config["stages"][1];
+  adc["name"] = "adc", adc["kind"] = "adc", adc["method"] = "raoq", adc["max_steps"] = 2;
+  adc["adc"] = {{"rows", 16}, {"ba", 6}};
+  config["stages"] = Json::array({config["stages"][0], adc});
   const std::string out = testing::make_temp_dir("raoq_mlm_");
   const Results r = train_in(out, config, false);
-  REQUIRE(r.table.size() == 1);
-  CHECK(r.table[0].metric == "test_perplexity");
-  CHECK(std::isfinite(r.table[0].value));
-  CHECK(r.table[0].value > 1.0);
+  REQUIRE(r.table.size() == 3);  // fp, raoq_noft, raoq
+  for (const ResultRow& row : r.table) {
+    CHECK(row.metric == "test_perplexity");
+    CHECK(std::isfinite(row.value));
+    CHECK(row.value > 1.0);
+  }
   // 15% of each window's positions are scored, round(0.15 * 16) = 2 per full window (and
   // max(1, round(0.15 * rest)) in the final shorter one): the evaluation counts exactly those.
   const data::TextCorpus corpus({.path = corpus_dir(), .seed = 0});
@@ -177,7 +183,7 @@ TEST_CASE("text pipeline: a tiny bert trains on the masked objective and scores 
   for (const Json& j : evals)
     CHECK(j["tokens"].get<int64_t>() ==
           expected(j["split"] == "validation" ? data::TextSplit::valid : data::TextSplit::test));
-  CHECK(evals.size() == 2);
+  CHECK(evals.size() == 5);  // fp: validation, test; adc: before fine-tuning, validation, test
   fs::remove_all(out);
   CHECK_THAT(testing::config_error(text_config(), {}), Catch::Equals(""));
   Json wrong = config;

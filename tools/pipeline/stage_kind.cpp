@@ -93,7 +93,7 @@ void adc_after_backward(Module& model, const StageConfig& s, const StageStep& st
   const float smoothing = static_cast<float>(s.label_smoothing);
   imc::bitaug_backward(model, c, imc::bitaug_bits(c, step.global_step),
                        imc::bitaug_lambda(step.stage_step, step.stage_steps),
-                       [&] { return batch_loss(model, StepBatch{step.x, step.y}, smoothing); });
+                       [&] { return batch_loss(model, StepBatch{step.x, step.y, step.rows}, smoothing); });
 }
 
 std::string adc_label(const StageConfig& s) { return s.quant.method; }

@@ -52,8 +52,9 @@ struct QuantStageConfig {
 
 // What a kind's after_backward hook sees of the step.
 struct StageStep {
-  const Tensor& x;                // the batch
-  const std::vector<int64_t>& y;  // its labels
+  const Tensor& x;                   // the batch
+  const std::vector<int64_t>& y;     // its targets
+  const std::vector<int64_t>& rows;  // the logit rows they score (a masked LM's positions); empty: all
   int64_t stage_step = 0, stage_steps = 1;
   uint64_t seed = 0;  // the run's seed
   int64_t global_step = 0;

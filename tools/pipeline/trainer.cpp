@@ -208,7 +208,7 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
                ") -- lower optimizer.lr, add schedule.warmup_epochs or set grad_clip");
     loss.backward();
     // The kind's further passes: BitAug's lambda_b * loss at ba~ adds to the gradients (RAOQ Eq. 9).
-    after_backward(*model_, s, {batch->x, batch->y, state_.stage_step, total, config_.seed, state_.global_step});
+    after_backward(*model_, s, {batch->x, batch->y, batch->rows, state_.stage_step, total, config_.seed, state_.global_step});
     if (s.grad_clip > 0) clip_grad_norm(opt.params(), s.grad_clip);
     opt.step();
     const auto n = static_cast<int64_t>(batch->y.size());
