@@ -168,6 +168,12 @@ int64_t set_lora_mse(Module& root, bool on) {
   return n;
 }
 
+bool lora_mse_armed(Module& root) {
+  for (auto& [path, l] : imc_layers(root))
+    if (auto* w = dynamic_cast<ImcWeightLayer*>(l); w && w->lora && w->lora_mse) return true;
+  return false;
+}
+
 LoraMseObjective lora_mse_objective(Module& root) {
   LoraMseObjective o;
   for (auto& [path, l] : imc_layers(root)) {

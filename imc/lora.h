@@ -86,6 +86,7 @@ double lora_svd_init(ImcWeightLayer& layer, int64_t rounds);
 
 // Arms (or disarms) the Eq. 12 mode of every layer with an adapter; returns how many.
 int64_t set_lora_mse(Module& root, bool on);
+bool lora_mse_armed(Module& root);  // some layer is armed
 // After a forward with the layers armed: the sum of their objectives (graph-connected to A, B)
 // and each layer's value, in module order.
 struct LoraMseObjective {

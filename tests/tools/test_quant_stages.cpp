@@ -235,10 +235,24 @@ TEST_CASE("quant stages: fp -> qat -> adc runs end to end, both methods, and res
   const Results r = train_in(out, false);
   // fp, qat, qat_v, then per (method, ba) the model before and after its fine-tune.
   std::vector<std::string> methods;
+  std::vector<int64_t> adc_parameters;  // the adc stages' parameter counts, in order
+  for (const StageSummary& st : r.stages)
+    if (st.kind == "adc") adc_parameters.push_back(st.parameters);
+  size_t trainable_rows = 0;
   for (const auto& row : r.table) {
+    if (row.metric == "trainable_parameters") {  // each ADC stage trains the whole model (no LoRA)
+      REQUIRE(trainable_rows < adc_parameters.size());
+      CHECK(row.value == double(adc_parameters[trainable_rows++]));
+      continue;
+    }
     methods.push_back(row.method + (row.ba ? "@" + std::to_string(*row.ba) : ""));
     CHECK(row.value >= 0.0);
     CHECK(row.value <= 100.0);
+  }
+  CHECK(trainable_rows == 4);
+  for (const StageSummary& st : r.stages) {
+    CHECK(st.trainable_parameters == st.parameters);
+    CHECK(st.peak_tensor_bytes > 0);
   }
   CHECK(methods == std::vector<std::string>{"fp", "qat", "qat_v", "vanilla_noft@5", "vanilla@5", "vanilla_noft@6",
                                             "vanilla@6", "raoq_noft@5", "raoq@5", "raoq_noft@6", "raoq@6"});

@@ -165,8 +165,9 @@ TEST_CASE("text pipeline: a tiny bert trains on the masked objective and scores 
   config["stages"] = Json::array({config["stages"][0], adc});
   const std::string out = testing::make_temp_dir("raoq_mlm_");
   const Results r = train_in(out, config, false);
-  REQUIRE(r.table.size() == 3);  // fp, raoq_noft, raoq
-  for (const ResultRow& row : r.table) {
+  REQUIRE(r.table.size() == 4);  // fp, raoq_noft, raoq, and raoq's trainable parameters
+  CHECK(r.table[3].metric == "trainable_parameters");
+  for (const ResultRow& row : std::vector<ResultRow>(r.table.begin(), r.table.begin() + 3)) {
     CHECK(row.metric == "test_perplexity");
     CHECK(std::isfinite(row.value));
     CHECK(row.value > 1.0);

@@ -29,6 +29,9 @@ struct StageSummary {
   double test_accuracy = 0.0, test_loss = 0.0;
   double best_validation_accuracy = 0.0;  // a language model: the best validation perplexity
   double seconds = 0.0;
+  int64_t parameters = 0, trainable_parameters = 0;  // elements; trainable: what the optimizer moved
+  int64_t peak_tensor_bytes = 0;  // the largest tensor memory of one training step
+  int64_t peak_rss_bytes = -1;    // the process's peak RSS during the stage's training; -1: unknown
 };
 
 Json to_json(const StageSummary& s);

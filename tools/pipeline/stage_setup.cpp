@@ -8,12 +8,17 @@
 #include "core/error.h"
 #include "optim/adamw.h"
 #include "optim/sgd.h"
+#include "tools/pipeline/stage_kind.h"
 
 namespace raoq::tools {
 
 std::unique_ptr<Optimizer> make_optimizer(const StageConfig& s, const Module& model) {
-  const std::vector<GroupSpec> groups = {no_weight_decay(s.no_weight_decay)};
+  std::vector<GroupSpec> groups;
   const auto& o = s.optimizer;
+  // ADC-LoRA's adapters at their own learning rate (first: a parameter joins the first group it matches).
+  if (s.quant.lora.enabled && s.quant.lora.lr > 0)
+    groups.push_back({"lora", {"*.lora.A", "*.lora.B"}, false, s.quant.lora.lr / o.lr, s.weight_decay});
+  groups.push_back(no_weight_decay(s.no_weight_decay));
   if (o.name == "sgd") {
     SgdOptions opt;
     opt.lr = o.lr;
