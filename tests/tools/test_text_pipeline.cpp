@@ -30,21 +30,7 @@ namespace {
 
 struct Interrupted {};
 
-// 60 fortunes-style documents of a repetitive little language: enough structure to learn in a
-// few steps, and every split (90/5/5 of the documents) longer than one window.
-const std::string& corpus_dir() {
-  static const std::string dir = [] {
-    const std::string d = testing::make_temp_dir("raoq_text_");
-    std::ofstream out(d + "/sayings");
-    const char* words[] = {"the cat ", "sat on ", "a mat ", "and the dog ", "ran to ", "the sun "};
-    for (int doc = 0; doc < 60; ++doc) {
-      for (int w = 0; w < 12; ++w) out << words[(doc + w * (doc % 3 + 1)) % 6];
-      out << "\n%\n";
-    }
-    return d;
-  }();
-  return dir;
-}
+const std::string& corpus_dir() { return testing::text_corpus_dir(); }
 
 Json text_config() {
   return Json::parse(R"({

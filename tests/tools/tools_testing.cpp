@@ -123,4 +123,18 @@ std::vector<char> file_bytes(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+const std::string& text_corpus_dir() {
+  static const std::string dir = [] {
+    const std::string d = make_temp_dir("raoq_text_");
+    std::ofstream out(d + "/sayings");
+    const char* words[] = {"the cat ", "sat on ", "a mat ", "and the dog ", "ran to ", "the sun "};
+    for (int doc = 0; doc < 60; ++doc) {
+      for (int w = 0; w < 12; ++w) out << words[(doc + w * (doc % 3 + 1)) % 6];
+      out << "\n%\n";
+    }
+    return d;
+  }();
+  return dir;
+}
+
 }  // namespace raoq::testing

@@ -34,6 +34,11 @@ Json tiny_config(const std::string& data_dir, const Json& model);
 tools::Results train_run(const std::string& out, const Json& config, const std::string& name, bool resume,
                          std::function<void(int64_t)> hook = {}, std::string* log = nullptr, int threads = 1);
 
+// A folder holding one file of 60 fortunes-style documents of a repetitive little language
+// (made once per process): enough structure to learn in a few steps, and every split (90/5/5 of
+// the documents) longer than a 16-token window.
+const std::string& text_corpus_dir();
+
 // A file's bytes ({} when it cannot be read): checkpoints compared bit for bit.
 std::vector<char> file_bytes(const std::string& path);
 
