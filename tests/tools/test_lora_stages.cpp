@@ -8,6 +8,7 @@
 #include "core/safetensors.h"
 #include "tests/support/testing.h"
 #include "tests/tools/tools_testing.h"
+#include "tools/cmd_inspect.h"
 #include "tools/commands.h"
 #include "tools/pipeline/checkpoint.h"
 #include "tools/pipeline/config.h"
@@ -169,6 +170,13 @@ TEST_CASE("lora stages: W stays frozen bit for bit, A and B move, the counts are
   std::ostringstream text;
   CHECK(eval_command(e, text) == 0);
   CHECK_THAT(text.str(), Catch::Contains("perplexity"));
+
+  // raoq inspect on it: per array layer, the weight and the adapter's r (K + N), and the totals.
+  std::ostringstream inspected;
+  CHECK(inspect_command({out + "/checkpoints/lora_hu.safetensors", "", 16, 1}, inspected) == 0);
+  CHECK_THAT(inspected.str(), Catch::Contains("trainable parameters per array layer") &&
+                                  Catch::Contains("blocks.0.fc1") && Catch::Contains(std::to_string(2 * (16 + 64))) &&
+                                  Catch::Contains("of which the stage trained " + std::to_string(closed_form)));
 
   // Interrupted inside the adc_mse stage's Eq. 12 phase and resumed: the same checkpoints, bit for bit.
   const std::string cut = testing::make_temp_dir("raoq_loracut_");

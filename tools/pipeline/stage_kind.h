@@ -9,7 +9,8 @@
 //
 //   {"kind": "qat", "bits": 4, "ashift": true, "wreshape": 0.002, "per_channel": false, "init_from": "fp"}
 //   {"kind": "adc", "method": "raoq", "bits": 4, "init_from": "qat", "adc": {...imc/adc_json.h...},
-//    "ashift": true, "wreshape": 0.002, "bitaug": true, "bitaug_offsets": [-1, 1, 2], "bitaug_bn_update": false}
+//    "ashift": true, "wreshape": 0.002, "bitaug": true, "bitaug_offsets": [-1, 1, 2], "bitaug_bn_update": false,
+//    "lora": {"rank": 8, "targets": ["*.fc?"], "init": "adc_mse", "init_steps": 20}}
 // `method` only sets the defaults of the three switches (raoq: all on; vanilla: all off, the
 // vanilla QAT* baseline of DESIGN.md); each switch can be set on its own for ablations. ashift
 // false means signed activation codes with zero offset on array layers ("signed quantization");
