@@ -68,6 +68,15 @@ class BufferCache {
     }
     return std::aligned_alloc(64, bytes);
   }
+  int64_t release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto bytes = static_cast<int64_t>(cached_);
+    for (auto& [size, list] : free_)
+      for (void* p : list) std::free(p);
+    free_.clear();
+    cached_ = 0;
+    return bytes;
+  }
   void put(void* p, size_t bytes) {
     if (kEnabled && bytes >= kMinCachedBytes) {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -111,6 +120,8 @@ void count_allocation(int64_t bytes) {
 TensorMemory tensor_memory() {
   return {g_live_bytes.load(std::memory_order_relaxed), g_peak_bytes.load(std::memory_order_relaxed)};
 }
+
+int64_t release_cached_tensor_buffers() { return buffer_cache().release(); }
 
 void reset_tensor_memory_peak() { g_peak_bytes.store(g_live_bytes.load(std::memory_order_relaxed)); }
 

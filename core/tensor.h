@@ -61,6 +61,9 @@ struct TensorMemory {
 };
 TensorMemory tensor_memory();
 void reset_tensor_memory_peak();  // peak := live
+// Hands the cache of freed storage buffers (reused by later tensors of the same size) back to the
+// system; returns the bytes released. For a memory figure that starts from what is alive.
+int64_t release_cached_tensor_buffers();
 
 class Tensor;
 // A gradient hook sees the gradient of a tensor once it is complete for this backward pass

@@ -85,6 +85,12 @@ TEST_CASE("lora stages: the lora block's keys are validated with one line naming
   const std::string out = testing::make_temp_dir("raoq_lorabad_");
   CHECK_THROWS_WITH(testing::train_run(out, bad, "x", false),
                     Catch::StartsWith("config: stages[2]: lora.targets glob \"*.wq\" matches no layer on the arrays"));
+  // An Eq. 12 phase as long as the stage leaves no task-loss step: an error naming the stage.
+  Json whole = base;
+  whole["stages"][3]["lora"]["init_steps"] = 6;
+  fs::remove_all(out);
+  CHECK_THROWS_WITH(testing::train_run(out, whole, "x", false, {}, nullptr, 1),
+                    Catch::StartsWith("config: stage 'lora_mse': lora.init_steps 6 leaves none of the stage's 6 steps"));
   fs::remove_all(out);
 }
 

@@ -50,6 +50,9 @@ Schedule make_schedule(const StageConfig& s, int64_t steps_per_epoch) {
   RAOQ_CHECK(warmup == 0 || warmup < total, "config: stage '", s.name, "': schedule.warmup_epochs ", c.warmup_epochs,
              " is ", warmup, " steps of ", steps_per_epoch, " per epoch, but the stage has only ", total,
              " steps -- shorten the warm-up or raise max_steps");
+  // The same for ADC-LoRA's Eq. 12 phase: it must leave steps for the task loss.
+  RAOQ_CHECK(s.quant.lora.init_steps < total, "config: stage '", s.name, "': lora.init_steps ", s.quant.lora.init_steps,
+             " leaves none of the stage's ", total, " steps for the task loss -- lower it or raise max_steps");
   const double lr = s.optimizer.lr;
   if (c.name == "cosine") return Schedule::cosine(lr, total, c.final_lr, warmup);
   if (c.name == "linear") return Schedule::linear(lr, total, c.final_lr, warmup);

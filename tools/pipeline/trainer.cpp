@@ -4,6 +4,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <filesystem>
 #include <optional>
 #include <ostream>
@@ -56,6 +59,10 @@ int64_t peak_rss_bytes() {
 }
 
 bool reset_peak_rss() {
+  release_cached_tensor_buffers();  // the stage's peak, not what earlier stages left cached
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
   std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
   if (!f) return false;
   const bool ok = std::fputs("5", f) >= 0;
