@@ -103,11 +103,11 @@ Results Results::from_json(const Json& j) {
 std::string Results::markdown() const {
   std::ostringstream os;
   os << "# Results: " << config_name << " (" << model << ")\n\n";
-  os << table1_markdown(*this);
+  os << table1_markdown(*this) << lora_markdown(*this);
   os << "| method | ADC bits | metric | value |\n|---|---|---|---|\n";
   for (const auto& r : table)
     os << "| " << r.method << " | " << (r.ba ? std::to_string(*r.ba) : "-") << " | " << metric_label(r.metric) << " | "
-       << fixed(r.value, 2) << " |\n";
+       << fixed(r.value, r.metric == "trainable_parameters" ? 0 : 2) << " |\n";
   bool lm = false;  // a language model: next-token accuracy, and its best validation figure is a perplexity
   for (const auto& r : table) lm = lm || r.metric == "test_perplexity";
   if (!stages.empty()) {

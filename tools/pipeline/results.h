@@ -54,6 +54,9 @@ struct Results {
 // the table has no ADC rows (tools/results_table1.cpp).
 std::string table1_markdown(const Results& results);
 
+// ADC-LoRA's Tables 6, 12 and 4 from rows raoq and raoq_lora_* (results_lora.cpp); "" without LoRA rows.
+std::string lora_markdown(const Results& results);
+
 // Writes DIR/results.json and DIR/results.md (atomically).
 void write_results(const std::string& json_path, const std::string& md_path, const Results& results);
 
