@@ -3,7 +3,6 @@
 
 #include <sstream>
 
-#include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "imc/array_product.h"
@@ -36,18 +35,11 @@ Tensor ImcLinear::forward(const Tensor& x) {
              "): expected input (..., ", in_features, "), got ", shape_str(x.shape()));
   if (mode == ImcMode::qat)
     return named_output(ops::linear(act_quant->forward(x), weight_quant->forward(adapted_weight(*this)), bias), x);
-  if (lora_mse && lora) {  // Eq. 12: this layer's regression on its own input, nothing flows back past it
-    const Tensor xd = x.detach();
-    Tensor target;
-    {
-      autograd::NoGradGuard ng;
-      AdcConfig exact = layer_config();
-      exact.enabled = false, exact.weight_noise = exact.output_noise = 0.0f;  // the ideal product
-      target = array_forward(xd, weight, exact, false);
-    }
-    const Tensor y = array_forward(xd, adapted_weight(*this), layer_config(), true);
-    lora_objective = ops::mse_loss(y, target);
-    return named_output(y.detach(), x);
+  if (lora_mse && lora) {  // Eq. 12's phase (imc/lora.h)
+    const auto path = [this](const Tensor& in, const Tensor& w, const AdcConfig& c, bool observed) {
+      return array_forward(in, w, c, observed);
+    };
+    return named_output(lora_mse_forward(*this, x, path), x);
   }
   return named_output(array_forward(x, adapted_weight(*this), layer_config(), true), x);
 }

@@ -188,6 +188,20 @@ LoraMseObjective lora_mse_objective(Module& root) {
   return o;
 }
 
+Tensor lora_mse_forward(ImcWeightLayer& layer, const Tensor& x, const ArrayPath& array) {
+  const Tensor xd = x.detach();  // this layer's regression on its own input: nothing flows back past it
+  Tensor target;
+  {
+    autograd::NoGradGuard ng;
+    AdcConfig exact = layer.layer_config();
+    exact.enabled = false, exact.weight_noise = exact.output_noise = 0.0f;  // the ideal product
+    target = array(xd, layer.layer_weight(), exact, false);
+  }
+  const Tensor y = array(xd, adapted_weight(layer), layer.layer_config(), true);
+  layer.lora_objective = ops::mse_loss(y, target);
+  return y.detach();
+}
+
 std::vector<LoraCount> lora_counts(Module& root) {
   std::vector<LoraCount> counts;
   for (auto& [path, l] : imc_layers(root))

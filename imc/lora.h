@@ -29,11 +29,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/rng.h"
+#include "imc/adc.h"
 #include "layers/module.h"
 
 namespace raoq::imc {
@@ -94,6 +96,11 @@ struct LoraMseObjective {
   std::vector<std::pair<std::string, double>> per_layer;
 };
 LoraMseObjective lora_mse_objective(Module& root);
+
+// The forward of an armed layer (contract above): `array` is the layer's array path (x, weight
+// values, hardware, observed by statistics and noise). Returns Ybar, detached.
+using ArrayPath = std::function<Tensor(const Tensor& x, const Tensor& w, const AdcConfig& c, bool observed)>;
+Tensor lora_mse_forward(ImcWeightLayer& layer, const Tensor& x, const ArrayPath& array);
 
 // Trainable-parameter bookkeeping for Table 4: per layer, the weight's elements and the adapter's.
 struct LoraCount {

@@ -35,18 +35,7 @@ Json adc_stage(const std::string& name, const Json& lora) {
 // fp -> qat -> adc with ADC-LoRA (rank 2 on the MLP) -> adc with adc_mse -> a plain adc stage
 // that starts from the LoRA stage (its adapters merged).
 Json lora_config() {
-  Json c = Json::parse(R"({
-    "name": "tinylora",
-    "data": {"kind": "text", "root": ")" + testing::text_corpus_dir() + R"(", "context": 16},
-    "model": {"name": "gpt", "d_model": 16, "layers": 1, "heads": 2},
-    "stages": [
-      {"name": "fp", "epochs": 1, "max_steps": 6, "batch_size": 4, "optimizer": {"name": "adamw", "lr": 0.01},
-       "eval": {"batch_size": 8}},
-      {"name": "qat", "kind": "qat", "epochs": 1, "max_steps": 4, "batch_size": 4,
-       "optimizer": {"name": "adamw", "lr": 0.002}, "eval": {"batch_size": 8}}
-    ],
-    "checkpoint": {"every_steps": 2}, "log": {"every_steps": 2}
-  })");
+  Json c = testing::tiny_text_config("tinylora");
   c["stages"].push_back(adc_stage("lora_hu", {{"rank", 2}, {"targets", {"*.fc?"}}, {"lr", 0.01}}));
   c["stages"].push_back(adc_stage("lora_mse", {{"rank", 2}, {"targets", {"*.fc1", "*.qkv_proj"}}, {"init", "adc_mse"},
                                                {"init_steps", 3}}));
@@ -169,13 +158,7 @@ TEST_CASE("lora stages: W stays frozen bit for bit, A and B move, the counts are
   for (const auto& [name, v] : after) CHECK(name.find(".lora.") == std::string::npos);
 
   // raoq eval loads a LoRA stage's checkpoint (its model is rebuilt with the adapters).
-  EvalArgs e;
-  e.config_path = out + "/config.json";
-  e.checkpoint = out + "/checkpoints/lora_hu.safetensors";
-  e.threads = 1;
-  std::ostringstream text;
-  CHECK(eval_command(e, text) == 0);
-  CHECK_THAT(text.str(), Catch::Contains("perplexity"));
+  CHECK_THAT(testing::eval_output(out, "lora_hu"), Catch::Contains("perplexity"));
 
   // raoq inspect on it: per array layer, the weight and the adapter's r (K + N), and the totals.
   std::ostringstream inspected;

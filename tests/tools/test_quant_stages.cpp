@@ -290,14 +290,9 @@ TEST_CASE("quant stages: fp -> qat -> adc runs end to end, both methods, and res
     }
   }
   // raoq eval takes a quantized stage's checkpoint too.
-  EvalArgs e;
-  e.config_path = out + "/config.json";
-  e.checkpoint = out + "/checkpoints/adc-vanilla-ba5.safetensors";
-  e.threads = 1;
-  std::ostringstream eval_text;
-  CHECK(eval_command(e, eval_text) == 0);
-  CHECK_THAT(eval_text.str(), Catch::Contains("(stage adc-vanilla-ba5)"));
-  CHECK_THAT(eval_text.str(), Catch::Contains("accuracy"));
+  const std::string eval_text = testing::eval_output(out, "adc-vanilla-ba5");
+  CHECK_THAT(eval_text, Catch::Contains("(stage adc-vanilla-ba5)"));
+  CHECK_THAT(eval_text, Catch::Contains("accuracy"));
   CHECK_THROWS_WITH(inspect_command({out + "/checkpoints/qat.safetensors", "", 16, 1}, text),
                     Catch::Contains("is a qat stage without arrays"));
 

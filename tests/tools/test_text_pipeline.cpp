@@ -32,20 +32,7 @@ struct Interrupted {};
 
 const std::string& corpus_dir() { return testing::text_corpus_dir(); }
 
-Json text_config() {
-  return Json::parse(R"({
-    "name": "tinylm",
-    "data": {"kind": "text", "root": ")" + corpus_dir() + R"(", "context": 16},
-    "model": {"name": "gpt", "d_model": 16, "layers": 1, "heads": 2},
-    "stages": [
-      {"name": "fp", "epochs": 1, "max_steps": 6, "batch_size": 4, "optimizer": {"name": "adamw", "lr": 0.01},
-       "eval": {"batch_size": 8}},
-      {"name": "qat", "kind": "qat", "epochs": 1, "max_steps": 4, "batch_size": 4,
-       "optimizer": {"name": "adamw", "lr": 0.002}, "eval": {"batch_size": 8}}
-    ],
-    "checkpoint": {"every_steps": 2}, "log": {"every_steps": 2}
-  })");
-}
+Json text_config() { return testing::tiny_text_config("tinylm"); }
 
 Results train_in(const std::string& out, const Json& config, bool resume, std::function<void(int64_t)> hook = {}) {
   return testing::train_run(out, config, "tinylm", resume, std::move(hook));
