@@ -19,6 +19,7 @@ namespace raoq {
 namespace {
 thread_local bool tls_grad_enabled = true;
 thread_local std::ostream* tls_trace = nullptr;
+thread_local bool tls_anomaly = false;
 std::atomic<uint64_t> next_seq{1};
 }  // namespace
 
@@ -56,9 +57,67 @@ NoGradGuard::~NoGradGuard() { tls_grad_enabled = previous_; }
 TraceScope::TraceScope(std::ostream& os) : previous_(tls_trace) { tls_trace = &os; }
 TraceScope::~TraceScope() { tls_trace = previous_; }
 
+AnomalyScope::AnomalyScope() : previous_(tls_anomaly) { tls_anomaly = true; }
+AnomalyScope::~AnomalyScope() { tls_anomaly = previous_; }
+bool anomaly_detection_enabled() { return tls_anomaly; }
+
+namespace {
+
+std::string value_text(float v) { return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
+
+std::string described(const std::string& name, const Tensor& t) { return "'" + name + "' " + shape_str(t.shape()); }
+
+int64_t first_nan(const Tensor& t) {
+  const float* p = t.data();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i)
+    if (std::isnan(p[i])) return i;
+  return -1;
+}
+
+// Forward: NaN in an output is an anomaly; so is an infinity that no input held. An infinity an
+// input brought in may pass through: that is how a causal mask (-inf above the diagonal, added to
+// attention scores) works.
+void check_forward(const char* op, const std::vector<Tensor>& inputs, const Tensor& out) {
+  const int64_t bad = first_non_finite(out);
+  if (bad < 0) return;
+  const int64_t nan = first_nan(out);
+  std::string names;
+  bool inputs_hold_infinity = false;
+  for (const Tensor& in : inputs) {
+    if (!in.defined()) continue;
+    const int64_t k = first_nan(in);
+    if (k >= 0)
+      throw AnomalyError("detect-anomaly: forward: op '" + std::string(op) + "' received nan at element " +
+                         std::to_string(k) + " of its input " + described(in.name(), in) +
+                         ", which no checked op made (a parameter, the data, or a tensor computed before detection started)");
+    inputs_hold_infinity = inputs_hold_infinity || first_non_finite(in) >= 0;
+    names += (names.empty() ? "" : ", ") + described(in.name(), in);
+  }
+  if (nan < 0 && inputs_hold_infinity) return;
+  const int64_t at = nan >= 0 ? nan : bad;
+  throw AnomalyError("detect-anomaly: forward: op '" + std::string(op) + "' made " + value_text(out.data()[at]) +
+                     " at element " + std::to_string(at) + " of its output " + described(out.name(), out) +
+                     (names.empty() ? std::string(" (it has no inputs)")
+                                    : std::string(inputs_hold_infinity ? " from inputs " : " from finite inputs ") + names));
+}
+
+void check_backward(const Node& node, const std::vector<Tensor>& dinputs) {
+  for (size_t i = 0; i < dinputs.size(); ++i) {
+    if (!dinputs[i].defined()) continue;
+    const int64_t bad = first_non_finite(dinputs[i]);
+    if (bad < 0) continue;
+    throw AnomalyError("detect-anomaly: backward: op '" + node.op + "' made " + value_text(dinputs[i].data()[bad]) +
+                       " at element " + std::to_string(bad) + " of the gradient of its input " +
+                       described(node.input_names[i], dinputs[i]) + " (output '" + node.live_output_name() + "')");
+  }
+}
+
+}  // namespace
+
 Tensor record(const char* op, std::vector<Tensor> inputs, Tensor out, std::vector<std::string> saved,
               BackwardFn backward) {
   if (out.name().empty()) out.set_name(op);
+  if (tls_anomaly) check_forward(op, inputs, out);
   if (!tls_grad_enabled) return out;
   const bool any = std::any_of(inputs.begin(), inputs.end(),
                                [](const Tensor& t) { return t.defined() && t.requires_grad(); });
@@ -165,6 +224,7 @@ void backward(const Tensor& root, bool retain_graph) {
     BackwardContext ctx(*node, dout, &dinputs);
     const auto t0 = std::chrono::steady_clock::now();
     node->backward(ctx);
+    if (tls_anomaly) check_backward(*node, dinputs);
     if (tls_trace) {
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       trace_node(*tls_trace, *node, dinputs, ms);

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/tensor.h"
 
 namespace raoq {
@@ -113,6 +114,33 @@ class TraceScope {
  private:
   std::ostream* previous_;
 };
+
+// What AnomalyScope throws: a raoq::Error naming the op, the tensor and the first bad value.
+class AnomalyError : public Error {
+ public:
+  using Error::Error;
+};
+
+// While alive, every op run on this thread checks its output for NaN and infinity as it is
+// recorded (forward), and backward() checks every gradient a node produces, so the first op that
+// made a non-finite value throws AnomalyError naming it (CLI: --detect-anomaly). It reads every
+// value once more per op: a debugging aid, not for production runs.
+//   detect-anomaly: forward: op 'log' made -inf at element 3 of its output 'log' [2, 3] from finite inputs 'x' [2, 3]
+//   detect-anomaly: backward: op 'sqrt' made nan at element 0 of the gradient of its input 'v' [4] (output 'sqrt')
+// An input that already holds NaN and was not made by a checked op (a parameter, the data, or a
+// tensor computed before the scope) is named as the origin instead. An infinity that an input
+// brought in may pass through an op (a causal mask adds -inf to attention scores); NaN may not.
+class AnomalyScope {
+ public:
+  AnomalyScope();
+  ~AnomalyScope();
+  AnomalyScope(const AnomalyScope&) = delete;
+  AnomalyScope& operator=(const AnomalyScope&) = delete;
+
+ private:
+  bool previous_;
+};
+bool anomaly_detection_enabled();
 
 // The op registry: each op family registers its op names at static-initialisation time with
 // RAOQ_REGISTER_OP, tagged with the folder that defines it. Tests use it to require a

@@ -41,7 +41,85 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
+// The key path of the value being parsed, followed through the parser's callback events.
+class PathTracker {
+ public:
+  template <typename J>
+  void on(typename J::parse_event_t event, const J& parsed) {
+    using E = typename J::parse_event_t;
+    if (event == E::object_start || event == E::array_start) {
+      frames_.push_back({event == E::array_start, "", 0});
+    } else if (event == E::key && !frames_.empty()) {
+      frames_.back().key = parsed.template get<std::string>();
+    } else if (event == E::object_end || event == E::array_end) {
+      if (!frames_.empty()) frames_.pop_back();
+      count_element();
+    } else if (event == E::value) {
+      count_element();
+    }
+  }
+  size_t depth() const { return frames_.size(); }
+  std::string path() const {
+    std::string out;
+    for (const Frame& f : frames_) out = f.array ? join_index(out, f.count) : join_key(out, f.key);
+    return out.empty() ? "the top level" : out;
+  }
+
+ private:
+  struct Frame {
+    bool array;
+    std::string key;
+    size_t count;  // arrays: elements completed, so the index of the one being parsed
+  };
+  void count_element() {
+    if (!frames_.empty() && frames_.back().array) ++frames_.back().count;
+  }
+  std::vector<Frame> frames_;
+};
+
+template <typename J>
+J parse_tracked(const std::string& text, const std::string& what) {
+  PathTracker tracker;
+  const typename J::parser_callback_t callback = [&](int, typename J::parse_event_t event, J& parsed) {
+    tracker.on(event, parsed);
+    if (tracker.depth() > static_cast<size_t>(kMaxJsonDepth))
+      throw Error(what + ": " + tracker.path() + " nests deeper than " + std::to_string(kMaxJsonDepth) +
+                  " levels, expected at most " + std::to_string(kMaxJsonDepth));
+    return true;
+  };
+  try {
+    return J::parse(text, callback);
+  } catch (const typename J::parse_error& e) {
+    // nlohmann's message is "[json.exception.parse_error.101] parse error at line 3, column 5: ...";
+    // the part after "parse error " reads "at line 3, column 5: ...".
+    std::string message = e.what();
+    const auto at = message.find("parse error ");
+    if (at != std::string::npos) message = message.substr(at + 12);
+    throw JsonSyntaxError(what + " is not valid JSON: " + message);
+  } catch (const typename J::out_of_range& e) {
+    // 406: a number such as 1e400 that overflows a double (nlohmann refuses it rather than
+    // return infinity).
+    std::string number;
+    const std::string message = e.what();
+    if (const auto q = message.find('\''); q != std::string::npos) number = message.substr(q + 1, message.rfind('\'') - q - 1);
+    if (number.size() > 40) number = number.substr(0, 37) + "...";
+    // A value that is the whole text (a --set value) needs no key path.
+    const std::string at = tracker.depth() ? tracker.path() + ": " : "";
+    if (e.id == 406)
+      throw Error(what + ": " + at + "the number " + number + " does not fit a double (at most about 1.8e308 in magnitude)");
+    throw Error(what + " is not valid JSON: " + message);
+  } catch (const typename J::exception& e) {
+    throw Error(what + " is not valid JSON: " + e.what());
+  }
+}
+
 }  // namespace
+
+Json parse_json(const std::string& text, const std::string& what) { return parse_tracked<Json>(text, what); }
+
+nlohmann::json parse_json_unordered(const std::string& text, const std::string& what) {
+  return parse_tracked<nlohmann::json>(text, what);
+}
 
 bool Range::contains(double v) const {
   if (std::isnan(v)) return false;
@@ -64,7 +142,9 @@ std::string join_key(const std::string& path, const std::string& key) { return p
 std::string join_index(const std::string& path, size_t index) { return path + "[" + std::to_string(index) + "]"; }
 
 std::string json_brief(const Json& value) {
-  std::string s = value.dump();
+  // replace: a message must never fail on a string that is not UTF-8 (only a caller's own
+  // string could be one; parsed text is checked by the parser).
+  std::string s = value.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
 }

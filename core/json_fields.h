@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+
 namespace raoq {
 
 // Key order is kept (a resolved config is written back in the order a person wrote it).
@@ -38,6 +40,27 @@ struct Range {
   bool contains(double v) const;
   std::string describe() const;  // "> 0", ">= 0", "in [0, 1)"
 };
+
+// The deepest nesting a parsed document may have. raoq's own files nest about 6 levels; nlohmann's
+// copy, comparison and dump recurse, so a hostile file nested thousands of levels deep would
+// overflow the stack long after it was read.
+inline constexpr int kMaxJsonDepth = 64;
+
+// What parse_json throws for text that is not JSON at all (a subclass, so that `--set` can take
+// such text as a plain string while a number that overflows stays an error).
+class JsonSyntaxError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Parses JSON text from a file, a checkpoint or the command line. `what` starts every message
+// ("config: 'x.json'"). Errors (raoq::Error, one line):
+//   config: 'x.json' is not valid JSON: at line 3, column 5: syntax error ...
+//   config: 'x.json': stages[0].optimizer.lr: the number 1e400 does not fit a double (...)
+//   config: 'x.json': stages[0].a.b nests deeper than 64 levels, expected at most 64
+Json parse_json(const std::string& text, const std::string& what);
+// The same, as the unordered nlohmann::json that the data/ readers take.
+nlohmann::json parse_json_unordered(const std::string& text, const std::string& what);
 
 // "stages" + 1 -> "stages[1]";  "data" + "root" -> "data.root";  "" + "seed" -> "seed".
 std::string join_key(const std::string& path, const std::string& key);

@@ -10,11 +10,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -22,6 +25,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json_fields.h"
 
 namespace raoq {
 namespace {
@@ -85,6 +89,18 @@ std::string build_header(const std::string& path, const std::vector<std::pair<st
   return text;
 }
 
+// Fault injection, for the tests that prove a crash during a checkpoint write loses nothing:
+// with RAOQ_FAULT_KILL_IN_WRITE=N in the environment, the N-th file this process writes through
+// save_safetensors (counting from 1) gets half of its bytes into the temporary file, and then
+// the process kills itself with SIGKILL, as a crash or a power cut mid-write would.
+uint64_t fault_kill_at(uint64_t write_number, uint64_t total_bytes) {
+  const char* v = std::getenv("RAOQ_FAULT_KILL_IN_WRITE");
+  if (v == nullptr) return std::numeric_limits<uint64_t>::max();
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v, &end, 10);
+  return end != v && *end == '\0' && n == write_number ? total_bytes / 2 : std::numeric_limits<uint64_t>::max();
+}
+
 void write_all(int fd, const void* data, uint64_t bytes, const std::string& tmp) {
   const char* p = static_cast<const char*>(data);
   while (bytes > 0) {
@@ -130,6 +146,11 @@ nlohmann::json parse_header(const std::string& path, const std::string& text) {
   const nlohmann::json::parser_callback_t track = [&](int depth, nlohmann::json::parse_event_t event,
                                                      nlohmann::json& parsed) {
     using Event = nlohmann::json::parse_event_t;
+    // A header nested deeper than any safetensors file would be would make later copies and
+    // messages recurse that deep.
+    if ((event == Event::object_start || event == Event::array_start) && depth >= kMaxJsonDepth)
+      fail(path, "header nests deeper than " + std::to_string(kMaxJsonDepth) + " levels, expected at most " +
+                     std::to_string(kMaxJsonDepth) + " (a safetensors header nests 3)");
     if (event == Event::object_start) open_objects.emplace_back();
     if (event == Event::object_end && !open_objects.empty()) open_objects.pop_back();
     if (event == Event::key && !open_objects.empty()) {
@@ -262,15 +283,28 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
 
   static std::atomic<uint64_t> counter{0};
+  const uint64_t number = counter++;
   const std::filesystem::path target(path);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(number);
   Fd out;
   out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (out.fd < 0) fail(path, "cannot create temporary file '" + tmp + "' (" + errno_text() + ")");
+  uint64_t total = sizeof length + header.size();
+  for (const auto& [name, t] : tensors) total += static_cast<uint64_t>(t.numel()) * sizeof(float);
+  const uint64_t kill_at = fault_kill_at(number + 1, total);
+  uint64_t written = 0;
+  const auto put = [&](const void* data, uint64_t bytes) {
+    if (written + bytes > kill_at) {
+      write_all(out.fd, data, kill_at - written, tmp);
+      ::kill(::getpid(), SIGKILL);
+    }
+    write_all(out.fd, data, bytes, tmp);
+    written += bytes;
+  };
   try {
-    write_all(out.fd, length, sizeof length, tmp);
-    write_all(out.fd, header.data(), header.size(), tmp);
-    for (const auto& [name, t] : tensors) write_all(out.fd, t.data(), static_cast<uint64_t>(t.numel()) * sizeof(float), tmp);
+    put(length, sizeof length);
+    put(header.data(), header.size());
+    for (const auto& [name, t] : tensors) put(t.data(), static_cast<uint64_t>(t.numel()) * sizeof(float));
     if (::fsync(out.fd) != 0) throw Error("safetensors: cannot fsync '" + tmp + "' (" + errno_text() + ")");
     const int fd = out.fd;
     out.fd = -1;
@@ -290,7 +324,8 @@ SafetensorsFile load_safetensors(const std::string& path) {
   if (in.fd < 0) fail(path, "cannot open (" + errno_text() + ")");
   struct stat st {};
   if (::fstat(in.fd, &st) != 0) fail(path, "cannot stat (" + errno_text() + ")");
-  if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
+  if (S_ISDIR(st.st_mode)) fail(path, "is a directory, expected a safetensors file");
+  if (!S_ISREG(st.st_mode)) fail(path, "not a regular file, expected a safetensors file");
   const auto file_size = static_cast<uint64_t>(st.st_size);
   if (file_size < 8)
     fail(path, "file holds " + std::to_string(file_size) + " bytes, expected at least 8 (the header length)");

@@ -32,6 +32,8 @@ struct SafetensorsFile {
 // temporary file in the same folder, which is flushed, fsync'ed and renamed over `path`, so a
 // reader (or a crash) never sees a half-written checkpoint.
 // requires: names unique and not "__metadata__"; every tensor defined; names and metadata valid UTF-8.
+// Test hook: RAOQ_FAULT_KILL_IN_WRITE=N in the environment kills the process (SIGKILL) halfway
+// through the N-th file it writes, leaving the temporary file half written and `path` untouched.
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 

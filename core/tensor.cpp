@@ -1,6 +1,8 @@
 // core/tensor.cpp — Tensor storage, factories and accessors (no autograd logic here).
 #include "core/tensor.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -317,6 +319,15 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   for (int64_t i = 0; i < n; ++i) os << (i ? ", " : "") << t.data()[i];
   if (t.numel() > n) os << ", ...";
   return os << ")";
+}
+
+int64_t first_non_finite(const Tensor& t) {
+  if (t.numel() == 0 || t.flat().allFinite()) return -1;
+  const float* p = t.data();
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(p[i])) return i;
+  return -1;
 }
 
 }  // namespace raoq

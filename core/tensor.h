@@ -143,6 +143,9 @@ class Tensor {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);  // name, shape and a few values
 
+// The index of the first NaN or infinity in t's values, or -1 when every value is finite.
+int64_t first_non_finite(const Tensor& t);
+
 // (name, tensor) pairs in a meaningful order: parameters, state dicts, checkpoint entries.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 

@@ -1,33 +1,19 @@
-// data/image_folder.cpp — the image-folder dataset and bilinear resize-and-crop.
-//
-// stb_image's implementation lives here, compiled static (STB_IMAGE_STATIC) so that no other
-// translation unit or library can clash with its symbols, and limited to the three formats we
-// document. It reads from memory or callbacks only (STBI_NO_STDIO).
-#define STB_IMAGE_IMPLEMENTATION
-#define STB_IMAGE_STATIC
-#define STBI_NO_STDIO
-#define STBI_NO_LINEAR
-#define STBI_NO_HDR
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_BMP
-#include <stb_image.h>
-
+// data/image_folder.cpp — the image-folder dataset and bilinear resize-and-crop. Files are
+// decoded by data/image_decode.h.
 #include "data/image_folder.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <memory>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/file_io.h"
+#include "data/image_decode.h"
 
 namespace raoq::data {
 namespace fs = std::filesystem;
@@ -45,34 +31,15 @@ bool is_image(const fs::path& p) {
   throw Error(std::string(kReader) + ": '" + path + "': " + what);
 }
 
-// Callbacks that let stbi_info read only as much of a file as its header needs.
-int cb_read(void* user, char* data, int size) {
-  return static_cast<int>(std::fread(data, 1, static_cast<size_t>(size), static_cast<std::FILE*>(user)));
-}
-void cb_skip(void* user, int n) { std::fseek(static_cast<std::FILE*>(user), n, SEEK_CUR); }
-int cb_eof(void* user) { return std::feof(static_cast<std::FILE*>(user)); }
-
-void check_declared_size(const std::string& path, int w, int h, const ImageFolderOptions& o) {
-  if (w > o.max_side || h > o.max_side || int64_t{w} * h > o.max_pixels)
-    fail(path, "declares " + std::to_string(w) + "x" + std::to_string(h) + " pixels, expected at most " +
-                   std::to_string(o.max_side) + " per side and " + std::to_string(o.max_pixels) + " in all");
+ImageLimits limits_of(const ImageFolderOptions& o) {
+  ImageLimits l;
+  l.max_side = o.max_side;
+  l.max_pixels = o.max_pixels;
+  l.max_file_bytes = o.max_file_bytes;
+  return l;
 }
 
-// Reads the header of one image file: its size must be decodable and within the limits.
-void check_header(const std::string& path, const ImageFolderOptions& o) {
-  std::error_code ec;
-  const auto bytes = fs::file_size(path, ec);
-  if (ec) fail(path, "cannot read (" + ec.message() + ")");
-  if (bytes > static_cast<uint64_t>(o.max_file_bytes))
-    fail(path, "file holds " + std::to_string(bytes) + " bytes, expected at most " + std::to_string(o.max_file_bytes));
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!file) fail(path, "cannot open (" + std::string(std::strerror(errno)) + ")");
-  const stbi_io_callbacks callbacks = {cb_read, cb_skip, cb_eof};
-  int w = 0, h = 0, comp = 0;
-  if (!stbi_info_from_callbacks(&callbacks, file.get(), &w, &h, &comp))
-    fail(path, std::string("not a readable PNG/JPEG/BMP image (") + stbi_failure_reason() + ")");
-  check_declared_size(path, w, h, o);
-}
+std::string where(const std::string& path) { return std::string(kReader) + ": '" + path + "': "; }
 
 // Output rows/columns -> source rows/columns and blend weights for one axis (half-pixel centres,
 // as OpenCV's INTER_LINEAR and PyTorch's align_corners=False). When n_in == n_out the scale is
@@ -148,7 +115,7 @@ ImageFolder::ImageFolder(std::string root, ImageFolderOptions options) : root_(s
     const auto label = static_cast<int64_t>(classes_.size());
     classes_.push_back(dir.filename().string());
     for (std::string& path : images) {
-      check_header(path, options_);
+      probe_image_file(path, limits_of(options_), where(path));
       files_.push_back({std::move(path), label});
     }
   }
@@ -174,14 +141,8 @@ int64_t ImageFolder::read(int64_t i, float* out, Generator* gen) const {
   }
   if (bytes.size() > static_cast<uint64_t>(options_.max_file_bytes))
     fail(file.path, "file holds more than " + std::to_string(options_.max_file_bytes) + " bytes");
-  const int length = static_cast<int>(bytes.size());
-  int w = 0, h = 0, comp = 0;
-  if (!stbi_info_from_memory(bytes.data(), length, &w, &h, &comp))
-    fail(file.path, std::string("not a readable PNG/JPEG/BMP image (") + stbi_failure_reason() + ")");
-  check_declared_size(file.path, w, h, options_);
-  const std::unique_ptr<uint8_t, void (*)(void*)> pixels(
-      stbi_load_from_memory(bytes.data(), length, &w, &h, &comp, options_.channels), &stbi_image_free);
-  if (!pixels) fail(file.path, std::string("cannot decode (") + stbi_failure_reason() + ")");
+  const DecodedImage image = decode_image(bytes.data(), bytes.size(), options_.channels, limits_of(options_), where(file.path));
+  const int64_t h = image.height, w = image.width;
 
   // Shorter side -> resize, longer side scaled alike (rounded down, as torchvision's Resize).
   const int64_t r = options_.resize, s = options_.size;
@@ -192,7 +153,7 @@ int64_t ImageFolder::read(int64_t i, float* out, Generator* gen) const {
     top = static_cast<int64_t>(gen->below(static_cast<uint64_t>(rh - s + 1)));
     left = static_cast<int64_t>(gen->below(static_cast<uint64_t>(rw - s + 1)));
   }
-  resize_crop(pixels.get(), h, w, options_.channels, rh, rw, top, left, s, s, out);
+  resize_crop(image.pixels.data(), h, w, options_.channels, rh, rw, top, left, s, s, out);
   return file.label;
 }
 

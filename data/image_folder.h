@@ -3,9 +3,10 @@
 //   root/cat/001.png, root/cat/002.jpg, root/dog/a.bmp, ...   -> classes ["cat", "dog"]
 //
 // Classes are the subfolder names in sorted order (label = position); files are PNG, JPEG or BMP
-// (by extension, case-insensitive), sorted by name within a class. Construction scans the tree
-// and reads every file's header (stbi_info) so that an unreadable image, or one whose declared
-// size exceeds the limits, is refused before training starts; pixels are decoded on each read().
+// (listed by extension, case-insensitive; read by their first bytes), sorted by name within a
+// class. Construction scans the tree and reads every file's header (probe_image_file in
+// data/image_decode.h) so that an unreadable image, or one whose declared size exceeds the
+// limits, is refused before training starts; pixels are decoded on each read().
 // Each image is resized (bilinear) so that its shorter side equals `resize`, then cropped to
 // size x size: centred, or at a random position drawn from the read()'s Generator. Bilinear
 // without antialiasing, so downscaling by much more than 2x aliases; pre-shrink such images.
@@ -27,7 +28,7 @@ struct ImageFolderOptions {
   int64_t size = 224;          // output height and width
   int64_t resize = 0;          // shorter side after resizing, >= size; 0 means `size`
   CropMode crop = CropMode::center;  // random needs a Generator in read(); without one: centre
-  int channels = 3;            // 3: RGB, 1: grey (stb converts)
+  int channels = 3;            // 3: RGB, 1: grey (data/image_decode.h converts)
   // Limits on the size an image declares, checked before decoding (a PNG header can claim
   // 2^31 x 2^31 pixels in 33 bytes).
   int64_t max_side = 16384;

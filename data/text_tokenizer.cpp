@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_fields.h"
 #include "data/file_io.h"
 
 namespace raoq::data {
@@ -213,12 +214,7 @@ TextTokenizer TextTokenizer::load(const std::string& path) {
   in.read_into(bytes, kMaxJsonBytes + 1);
   RAOQ_CHECK(bytes.size() <= kMaxJsonBytes, in.where(), "holds more than ", kMaxJsonBytes,
              " bytes, expected a small JSON vocabulary");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(bytes.begin(), bytes.end());
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(in.where() + "not valid JSON (" + e.what() + ")");
-  }
+  const nlohmann::json j = parse_json_unordered(std::string(bytes.begin(), bytes.end()), "text_tokenizer: '" + path + "'");
   return from_json(j, "text_tokenizer: '" + path + "'");
 }
 

@@ -2,6 +2,7 @@
 #include "tools/cli.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <ostream>
 
 #include "core/error.h"
@@ -20,7 +21,7 @@ usage: raoq <command> [options]
 
 commands:
   train CONFIG.json    train the model a config describes, stage by stage, into a run directory
-  eval CONFIG.json     evaluate a checkpoint on the config's test data
+  eval RUN_DIR         evaluate a run's checkpoint on its test data (or CONFIG.json --checkpoint FILE)
   inspect RUN_DIR      per-IMC-layer ADC statistics of an adc stage, and PNG histograms
   generate RUN_DIR     continue a prompt with a run's language model (on the arrays for an adc stage)
   models [NAME]        list the model builders, or print one model's layers and shapes
@@ -29,6 +30,7 @@ commands:
 Getting started:
   raoq train configs/fmnist-fp.json --quick     a one-minute smoke test of the whole pipeline
   raoq train configs/fmnist-fp.json             full-precision cnn-small on Fashion-MNIST
+  raoq eval runs/fmnist-fp                      the run's last finished stage on its test data
   raoq eval configs/fmnist-fp.json --checkpoint runs/fmnist-fp/checkpoints/best.safetensors
 
 Run `raoq <command> --help` for a command's options.
@@ -37,7 +39,8 @@ Run `raoq <command> --help` for a command's options.
 const char* kTrainHelp = R"(usage: raoq train CONFIG.json [options]
 
 Trains the model named in CONFIG.json through each of its stages, in order, and writes a run
-directory (default runs/<config name>; runs/<config name>-quick with --quick):
+directory (default runs/<config name>; runs/<config name>-quick with --quick). A run directory
+in place of CONFIG.json means its config.json, and is then also the default --out:
   config.json         the resolved config: every default filled in, --set values applied
   metrics.jsonl       one JSON object per logged step and per evaluation
   checkpoints/        last.safetensors (every checkpoint.every_steps steps and each epoch end),
@@ -47,7 +50,9 @@ directory (default runs/<config name>; runs/<config name>-quick with --quick):
   results.md          the same table for people
 
 Every config key is checked before any work starts; a problem is one line naming the key.
-Ctrl-C stops at the next step boundary after writing last.safetensors; --resume continues.
+Ctrl-C during set-up (reading data, building the model) exits at once; once training steps
+run, it stops at the next step boundary after writing last.safetensors; --resume continues.
+Checkpoints hold no time, so two identical runs write identical checkpoint bytes.
 
 options:
 )";
@@ -57,13 +62,16 @@ Examples:
   raoq train configs/fmnist-fp.json --quick
   raoq train configs/fmnist-fp.json --set stages[0].epochs=5 --set stages[0].optimizer.lr=0.05
   raoq train configs/fmnist-fp.json --resume            after an interruption
+  raoq train runs/fmnist-fp --resume                    the same, naming the run directory
 See `raoq help config` for every config key.
 )";
 
-const char* kEvalHelp = R"(usage: raoq eval CONFIG.json --checkpoint FILE [options]
+const char* kEvalHelp = R"(usage: raoq eval RUN_DIR [--checkpoint FILE] [options]
+       raoq eval CONFIG.json --checkpoint FILE [options]
 
-Builds the model described by CONFIG.json, loads the weights from FILE (any checkpoint that
-raoq train wrote: last, best or a stage's), and prints the loss and accuracy on the config's
+Builds the model described by the config (a run directory's config.json, or CONFIG.json), loads
+the weights from FILE (any checkpoint that raoq train wrote: last, best or a stage's; default for
+a run directory: its last finished stage's), and prints the loss and accuracy on the config's
 test data. The checkpoint must come from the same model description.
 
 options:
@@ -90,11 +98,14 @@ std::vector<OptionSpec> train_options() {
           {"--overwrite", "", "start again in a DIR that already holds a run (deletes its checkpoints and logs)"},
           {"--quick", "", "smoke test: every stage runs one epoch on 4096 training and 1000 test examples"},
           {"--threads", "N", "worker threads (default: every core)"},
+          {"--detect-anomaly", "",
+           "check every op's output and gradient for NaN and infinity and name the first op that made one, with the "
+           "step (slow: for debugging a diverging run)"},
           {"--print-config", "", "print the resolved config and exit without training"}};
 }
 
 std::vector<OptionSpec> eval_options() {
-  return {{"--checkpoint", "FILE", "the checkpoint to evaluate (required)"},
+  return {{"--checkpoint", "FILE", "the checkpoint to evaluate (required with CONFIG.json)"},
           {"--set", "KEY=VALUE", "override a config key (repeatable), e.g. data.root=/data/fashion-mnist", true},
           {"--quick", "", "evaluate on the fixed subset of 1000 test examples that train --quick uses"},
           {"--batch-size", "N", "evaluation batch size (default: the last stage's eval.batch_size)"},
@@ -135,7 +146,7 @@ std::string options_text(const std::vector<OptionSpec>& specs) {
 
 std::string usage_of(const std::string& command) {
   if (command == "train") return "raoq train CONFIG.json [options]";
-  if (command == "eval") return "raoq eval CONFIG.json --checkpoint FILE [options]";
+  if (command == "eval") return "raoq eval RUN_DIR | CONFIG.json --checkpoint FILE [options]";
   return "raoq models [NAME] [--set option=value ...]";
 }
 
@@ -242,7 +253,9 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
   if (command == "train" || command == "eval") {
     const auto p = parse_args(command, command == "train" ? train_options() : eval_options(), rest);
     if (p.help) return print_help(command, out);
-    if (p.positional.empty()) throw Error(command + ": missing CONFIG.json (usage: " + usage_of(command) + ")");
+    if (p.positional.empty())
+      throw Error(command + ": missing " + (command == "eval" ? "RUN_DIR or CONFIG.json" : "CONFIG.json") +
+                  " (usage: " + usage_of(command) + ")");
     if (p.positional.size() > 1)
       throw Error(command + ": unexpected argument '" + p.positional[1] + "' (usage: " + usage_of(command) + ")");
     if (command == "train") {
@@ -254,15 +267,17 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
       t.overwrite = p.has("--overwrite");
       t.quick = p.has("--quick");
       t.print_config = p.has("--print-config");
+      t.detect_anomaly = p.has("--detect-anomaly");
       t.threads = threads_option(command, p);
       if (t.resume && t.overwrite) throw Error("train: --resume and --overwrite contradict each other; choose one");
       return train_command(t, out);
     }
     EvalArgs e;
     e.config_path = p.positional[0];
-    if (!p.has("--checkpoint"))
-      throw Error("eval: missing --checkpoint FILE (e.g. runs/<config name>/checkpoints/best.safetensors)");
-    e.checkpoint = p.get("--checkpoint");
+    if (!p.has("--checkpoint") && !std::filesystem::is_directory(e.config_path))
+      throw Error("eval: missing --checkpoint FILE (e.g. runs/<config name>/checkpoints/best.safetensors), or pass the "
+                  "run directory instead of the config");
+    e.checkpoint = p.get("--checkpoint");  // "": the run directory's last finished stage
     e.overrides = p.all("--set");
     e.quick = p.has("--quick");
     e.batch_size = positive_option(command, p, "--batch-size", 0);

@@ -95,6 +95,8 @@ int generate_cli(const std::vector<std::string>& args, std::ostream& out) {
 
 int generate_command(const GenerateArgs& a, std::ostream& out) {
   if (a.threads > 0) set_num_threads(a.threads);
+  RAOQ_CHECK(!fs::exists(a.run_dir) || fs::is_directory(a.run_dir), "generate: '", a.run_dir,
+             "' is a file, expected a run directory (what raoq train wrote; name a checkpoint with --checkpoint)");
   RAOQ_CHECK(fs::exists(a.run_dir + "/config.json"), "generate: '", a.run_dir,
              "' holds no run (no config.json); pass the run directory raoq train wrote");
   const Config config = parse_config(read_json_file(a.run_dir + "/config.json"), "run");

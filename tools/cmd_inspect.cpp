@@ -109,6 +109,9 @@ void print_parameter_counts(std::ostream& out, Module& model) {
 
 int inspect_command(const InspectArgs& args, std::ostream& out) {
   if (args.threads > 0) set_num_threads(args.threads);
+  std::error_code ec;
+  RAOQ_CHECK(args.png_dir.empty() || !fs::exists(args.png_dir, ec) || fs::is_directory(args.png_dir, ec), "inspect: --png '",
+             args.png_dir, "' is a file, expected a directory for the histograms");
   std::string path = args.target;
   Config config;
   if (fs::is_directory(path)) {  // a run directory: its last adc stage
@@ -145,7 +148,9 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
   imc::print_stats(out, summaries);
   print_parameter_counts(out, *model);
   if (!args.png_dir.empty()) {
-    fs::create_directories(args.png_dir);
+    ec.clear();
+    fs::create_directories(args.png_dir, ec);
+    RAOQ_CHECK(!ec, "inspect: cannot create --png directory '", args.png_dir, "' (", ec.message(), ")");
     const auto codes = imc::adc_codes(config.stages[si].quant.adc.ba);
     for (const auto& s : summaries) {
       const std::string base = args.png_dir + "/" + s.path;

@@ -1,8 +1,6 @@
 // tools/commands.cpp — `raoq train`, `raoq eval` and `raoq models` behind the argument parser.
 #include "tools/commands.h"
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -17,34 +15,22 @@
 #include "tools/pipeline/progress.h"
 #include "tools/pipeline/stage_kind.h"
 #include "tools/pipeline/task.h"
+#include "tools/interrupt.h"
 #include "tools/pipeline/trainer.h"
 
 namespace raoq::tools {
+namespace fs = std::filesystem;
 namespace {
 
-std::atomic<bool> g_stop{false};
-
-// First Ctrl-C: finish the step, save last.safetensors and stop. A second one kills at once.
-extern "C" void on_interrupt(int) {
-  g_stop.store(true);
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+// The checkpoint a run directory means when none is named: its last finished stage's.
+std::string last_stage_checkpoint(const std::string& run_dir, const Config& config, const char* command) {
+  std::string path;
+  for (const auto& s : config.stages)
+    if (fs::exists(run_dir + "/checkpoints/" + s.name + ".safetensors")) path = run_dir + "/checkpoints/" + s.name + ".safetensors";
+  RAOQ_CHECK(!path.empty(), command, ": no stage of the run in '", run_dir,
+             "' has finished yet; pass --checkpoint FILE (e.g. its checkpoints/last.safetensors)");
+  return path;
 }
-
-// Restores the previous handlers when training ends (the command may run inside a test).
-struct InterruptScope {
-  using Handler = void (*)(int);
-  Handler old_int, old_term;
-  InterruptScope() {
-    g_stop.store(false);
-    old_int = std::signal(SIGINT, on_interrupt);
-    old_term = std::signal(SIGTERM, on_interrupt);
-  }
-  ~InterruptScope() {
-    std::signal(SIGINT, old_int);
-    std::signal(SIGTERM, old_term);
-  }
-};
 
 }  // namespace
 
@@ -57,14 +43,21 @@ int train_command(const TrainArgs& args, std::ostream& out) {
   }
   TrainOptions o;
   o.out_dir = args.out_dir.empty() ? "runs/" + config.name + (args.quick ? "-quick" : "") : args.out_dir;
+  // A run directory given instead of a config continues (or, without --resume, guards) itself.
+  if (args.out_dir.empty() && fs::is_directory(args.config_path)) o.out_dir = args.config_path;
+  std::error_code ec;
+  RAOQ_CHECK(!fs::exists(o.out_dir, ec) || fs::is_directory(o.out_dir, ec), "train: --out '", o.out_dir,
+             "' is a file, expected a directory (the run directory to write)");
   o.resume = args.resume;
   o.overwrite = args.overwrite;
   o.threads = args.threads;
   o.out = &out;
   o.terminal = &out == &std::cout && stdout_is_terminal();
-  o.stop = &g_stop;
+  o.detect_anomaly = args.detect_anomaly;
   out << "raoq train: " << config.name << (args.quick ? " (quick)" : "") << "\n";
-  InterruptScope interrupts;
+  TrainInterrupts interrupts;
+  o.stop = interrupts.stop();
+  o.setup_done = [&interrupts] { interrupts.graceful(); };
   run_training(std::move(config), o);
   return 0;
 }
@@ -73,7 +66,13 @@ int eval_command(const EvalArgs& args, std::ostream& out) {
   Config config = load_config(args.config_path, args.overrides);
   if (args.quick) make_quick(config);
   if (args.threads > 0) set_num_threads(args.threads);
-  const Checkpoint checkpoint = read_checkpoint(args.checkpoint);
+  std::string checkpoint_path = args.checkpoint;
+  if (checkpoint_path.empty()) {
+    RAOQ_CHECK(fs::is_directory(args.config_path), "eval: missing --checkpoint FILE (e.g. runs/<config name>/",
+               "checkpoints/best.safetensors), or pass the run directory instead of the config");
+    checkpoint_path = last_stage_checkpoint(args.config_path, config, "eval");
+  }
+  const Checkpoint checkpoint = read_checkpoint(checkpoint_path);
   const std::unique_ptr<Task> task = make_task(config.data, config.seed, /*need_train=*/false);
   config.model = task->resolve_model(config.model_given);
   if (checkpoint.config.is_object() && checkpoint.config.contains("model")) {
@@ -88,7 +87,7 @@ int eval_command(const EvalArgs& args, std::ostream& out) {
     for (size_t i = 0; i < config.stages.size(); ++i)
       if (config.stages[i].name == checkpoint.state["stage"].get<std::string>()) stage_index = static_cast<int64_t>(i);
   auto model = build_model_for_stage(config, stage_index);
-  load_model(*model, checkpoint, args.checkpoint);
+  load_model(*model, checkpoint, checkpoint_path);
   const int64_t batch = args.batch_size > 0 ? args.batch_size : config.stages.back().eval.batch_size;
   const EvalResult r = task->evaluate(*model, EvalSplit::test, batch);
   char line[240];
@@ -102,7 +101,7 @@ int eval_command(const EvalArgs& args, std::ostream& out) {
     std::snprintf(line, sizeof line, "test: %lld examples, loss %.4f, accuracy %.2f%% (%.1f s, %.0f ex/s)\n",
                   static_cast<long long>(r.examples), r.loss, r.accuracy, r.seconds,
                   static_cast<double>(r.examples) / std::max(1e-9, r.seconds));
-  out << "checkpoint: " << args.checkpoint;
+  out << "checkpoint: " << checkpoint_path;
   if (checkpoint.kind == "model" && checkpoint.state.contains("stage"))
     out << " (stage " << checkpoint.state["stage"].get<std::string>() << ")";
   out << "\ndata: " << task->describe() << "\n" << line;

@@ -9,21 +9,22 @@
 namespace raoq::tools {
 
 struct TrainArgs {
-  std::string config_path;
+  std::string config_path;             // a config file, or a run directory (its config.json; also the default out_dir)
   std::string out_dir;                 // empty: runs/<config name>[-quick]
   std::vector<std::string> overrides;  // --set key.path=value, in order
   bool resume = false;
   bool overwrite = false;
   bool quick = false;
   bool print_config = false;
+  bool detect_anomaly = false;
   int threads = 0;  // 0: leave the default (all cores)
 };
 // Trains through every stage; see `raoq help train`.
 int train_command(const TrainArgs& args, std::ostream& out);
 
 struct EvalArgs {
-  std::string config_path;
-  std::string checkpoint;
+  std::string config_path;  // a config file, or a run directory (its config.json)
+  std::string checkpoint;   // "": a run directory's last finished stage
   std::vector<std::string> overrides;
   bool quick = false;
   int64_t batch_size = 0;  // 0: the last stage's eval.batch_size

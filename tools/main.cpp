@@ -8,10 +8,12 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "tools/cli.h"
+#include "tools/interrupt.h"
 
 int main(int argc, char** argv) {
   // Training shares the machine with other processes; spinning OpenMP waiters collapse then.
   raoq::prefer_passive_omp_wait(argv);
+  raoq::tools::exit_on_interrupt();
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
     return raoq::tools::run_command_line(args, std::cout);

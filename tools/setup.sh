@@ -2,7 +2,7 @@
 # tools/setup.sh [--demo] — installs raoq's Debian build dependencies that are missing
 # (and, with --demo, the embedded datasets: Fashion-MNIST and the fortunes corpus). Runs apt-get only when needed.
 set -euo pipefail
-packages=(g++ cmake ninja-build libeigen3-dev catch2 nlohmann-json3-dev libstb-dev zlib1g-dev)
+packages=(g++ cmake ninja-build libeigen3-dev catch2 nlohmann-json3-dev libstb-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev)
 # --demo: the embedded datasets: Fashion-MNIST (images) and the fortunes corpus (text).
 if [[ "${1:-}" == "--demo" ]]; then packages+=(dataset-fashion-mnist fortunes); fi
 missing=()

@@ -1,5 +1,7 @@
 // tests/core/test_autograd.cpp — the graph engine itself, with ops written inline through
 // autograd::record so these tests do not depend on the op set.
+#include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "core/autograd.h"
@@ -120,4 +122,76 @@ TEST_CASE("autograd: dinput_uninit is written once, leaf gradients stay private"
   tsum(twice(x)).backward();
   REQUIRE(x.grad().to_vector() == std::vector<float>{4, 4});
   REQUIRE(g1.is_same(x.grad()));  // accumulated in place, not replaced
+}
+
+namespace {
+// y = log(x)                                dx += dy / x
+Tensor tlog(const Tensor& x) {
+  Tensor y = Tensor::empty(x.shape());
+  y.flat() = x.flat().log();
+  return autograd::record("tlog", {x}, y, {"x"}, [x = x.detach()](BackwardContext& ctx) { ctx.dinput(0) += ctx.dout() / x.flat(); });
+}
+// y = sqrt(x)                               dx += dy / (2 y)
+Tensor tsqrt(const Tensor& x) {
+  Tensor y = Tensor::empty(x.shape());
+  y.flat() = x.flat().sqrt();
+  return autograd::record("tsqrt", {x}, y, {"y"}, [y = y.detach()](BackwardContext& ctx) {
+    ctx.dinput(0) += ctx.dout() / (2.0f * y.flat());
+  });
+}
+// y = a + b, y = exp(x) (forward only: these cases never reach backward)
+Tensor tadd(const Tensor& a, const Tensor& b) {
+  Tensor y = Tensor::empty(a.shape());
+  y.flat() = a.flat() + b.flat();
+  return autograd::record("tadd", {a, b}, y, {}, [](BackwardContext&) {});
+}
+Tensor texp(const Tensor& x) {
+  Tensor y = Tensor::empty(x.shape());
+  y.flat() = x.flat().exp();
+  return autograd::record("texp", {x}, y, {}, [](BackwardContext&) {});
+}
+Tensor named_leaf(const std::vector<float>& v) {
+  Tensor t = Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
+  t.set_name("x");
+  t.set_requires_grad(true);
+  return t;
+}
+}  // namespace
+
+TEST_CASE("autograd: AnomalyScope names the first op that made a NaN or infinity, forward and backward", "[core]") {
+  using Catch::Equals;
+  const float inf = std::numeric_limits<float>::infinity();
+  SECTION("forward: an op that makes -inf from finite inputs") {
+    const Tensor x = named_leaf({1.0f, 0.0f, 2.0f});
+    CHECK_NOTHROW(tlog(x));  // off: IEEE arithmetic as usual
+    autograd::AnomalyScope anomaly;
+    CHECK_THROWS_AS(tlog(x), autograd::AnomalyError);
+    CHECK_THROWS_WITH(tlog(x), Equals("detect-anomaly: forward: op 'tlog' made -inf at element 1 of its output "
+                                      "'tlog' [3] from finite inputs 'x' [3]"));
+  }
+  SECTION("forward: NaN that came in with a leaf is named as the origin") {
+    autograd::AnomalyScope anomaly;
+    const Tensor x = named_leaf({1.0f, std::nanf(""), 2.0f});
+    CHECK_THROWS_WITH(texp(x), Equals("detect-anomaly: forward: op 'texp' received nan at element 1 of its input "
+                                      "'x' [3], which no checked op made (a parameter, the data, or a tensor "
+                                      "computed before detection started)"));
+  }
+  SECTION("forward: an infinity an input brought in may pass (a causal mask), NaN may not") {
+    autograd::AnomalyScope anomaly;
+    const Tensor scores = named_leaf({0.5f, 1.5f});
+    const Tensor mask = Tensor::from_vector({0.0f, -inf}, {2});
+    const Tensor masked = tadd(scores, mask);
+    CHECK(std::isinf(masked.data()[1]));
+    CHECK(texp(masked).data()[1] == 0.0f);
+    CHECK_THROWS_WITH(tadd(masked, Tensor::from_vector({0.0f, inf}, {2})),
+                      Catch::Contains("op 'tadd' made nan at element 1 of its output"));
+  }
+  SECTION("backward: a gradient that becomes infinite") {
+    const Tensor x = named_leaf({0.0f, 4.0f});
+    const Tensor loss = tsum(tsqrt(x));  // d sqrt(x)/dx = 1 / (2 sqrt(x)): infinite at 0
+    autograd::AnomalyScope anomaly;
+    CHECK_THROWS_WITH(loss.backward(), Equals("detect-anomaly: backward: op 'tsqrt' made inf at element 0 of the "
+                                              "gradient of its input 'x' [2] (output 'tsqrt')"));
+  }
+  CHECK_FALSE(autograd::anomaly_detection_enabled());
 }

@@ -205,7 +205,7 @@ TEST_CASE("safetensors: short, missing and non-regular files", "[core]") {
   std::ofstream(path, std::ios::binary) << "abcde";
   CHECK_THAT(load_error(path), Contains("'" + path + "': file holds 5 bytes, expected at least 8 (the header length)"));
   CHECK_THAT(load_error(dir.file("absent.safetensors")), Contains("absent.safetensors': cannot open (No such file"));
-  CHECK_THAT(load_error(dir.path.string()), Contains("not a regular file"));
+  CHECK_THAT(load_error(dir.path.string()), Contains("is a directory, expected a safetensors file"));
 }
 
 TEST_CASE("safetensors: corrupted and truncated files raise raoq::Error, never crash", "[core]") {

@@ -43,14 +43,15 @@ void write_jpg(const std::string& path, int h, int w, const std::vector<uint8_t>
   REQUIRE(stbi_write_jpg(path.c_str(), w, h, 3, px.data(), 95) != 0);
 }
 
-// The first 33 bytes of a PNG: signature and an IHDR chunk declaring w x h RGB (CRC not checked).
+// The first 33 bytes of a PNG: signature and an IHDR chunk declaring w x h RGB, with its CRC.
 std::vector<uint8_t> png_header(uint32_t w, uint32_t h) {
   std::vector<uint8_t> out = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
   append_be32(out, 13);
   out.insert(out.end(), {'I', 'H', 'D', 'R'});
   append_be32(out, w);
   append_be32(out, h);
-  out.insert(out.end(), {8, 2, 0, 0, 0, 0, 0, 0, 0});
+  out.insert(out.end(), {8, 2, 0, 0, 0});
+  append_be32(out, static_cast<uint32_t>(crc32(0, out.data() + 12, 17)));
   return out;
 }
 

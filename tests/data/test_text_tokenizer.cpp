@@ -103,7 +103,9 @@ TEST_CASE("text_tokenizer: loading refuses a malformed vocabulary, naming the fi
   };
   const std::string at = "text_tokenizer: '" + dir.file("v.json") + "': ";
   const std::string head = R"({"format": "raoq-text-tokenizer", "version": 1, )";
-  CHECK_THAT(load("{\"format\": "), Contains(at + "not valid JSON"));
+  CHECK_THAT(load("{\"format\": "), Contains("text_tokenizer: '" + dir.file("v.json") + "' is not valid JSON: at line 1"));
+  // Nested past kMaxJsonDepth: refused while parsing (copying or printing it later would recurse).
+  CHECK_THAT(load("{\"format\": " + std::string(100, '[')), Contains("nests deeper than 64 levels"));
   CHECK_THAT(load(R"({"version": 1})"), Contains(at + "key 'format' is missing"));
   CHECK_THAT(load(head + R"("kind": "bpe", "vocab_size": 3})"),
              Contains(at + "'kind' must be \"bytes\" or \"chars\", got \"bpe\""));

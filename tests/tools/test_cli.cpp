@@ -1,6 +1,11 @@
 // tests/tools/test_cli.cpp — the raoq command line: help texts, argument errors (one line each),
 // and train / eval / models driven through run_command_line as the executable would.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <cstdlib>
 #include <filesystem>
@@ -55,7 +60,8 @@ TEST_CASE("cli: help for every command and topic", "[tools]") {
                         "results.json", "raoq help config"})
     CHECK_THAT(train, Contains(s));
   CHECK(run_ok({"help", "train"}) == train);
-  CHECK_THAT(run_ok({"eval", "-h"}), Contains("usage: raoq eval CONFIG.json --checkpoint FILE"));
+  CHECK_THAT(run_ok({"eval", "-h"}), Contains("usage: raoq eval RUN_DIR [--checkpoint FILE]") &&
+                                         Contains("raoq eval CONFIG.json --checkpoint FILE"));
   CHECK_THAT(run_ok({"models", "--help"}), Contains("usage: raoq models [NAME]"));
   const std::string reference = run_ok({"help", "config"});
   for (const char* s : {"stages", "optimizer.name", "warmup_epochs", "label_smoothing", "checkpoint.every_steps",
@@ -89,7 +95,8 @@ TEST_CASE("cli: bad command lines are one-line errors", "[tools]") {
   CHECK_THAT(error_of({"train", "/nonexistent/a.json"}),
              Equals("config: cannot open '/nonexistent/a.json' (No such file or directory)"));
   CHECK_THAT(error_of({"eval", "a.json"}),
-             Equals("eval: missing --checkpoint FILE (e.g. runs/<config name>/checkpoints/best.safetensors)"));
+             Equals("eval: missing --checkpoint FILE (e.g. runs/<config name>/checkpoints/best.safetensors), or pass "
+                    "the run directory instead of the config"));
   CHECK_THAT(error_of({"models", "resnet21"}), Equals("model: name must be one of mlp, cnn-small, resnet20, resnet18, "
                                                       "mobilenetv2, sequential, gpt, gpt-tiny, bert or bert-tiny (got \"resnet21\"); "
                                                       "did you mean \"resnet20\"?"));
@@ -139,6 +146,28 @@ TEST_CASE("cli: train --quick, then eval the checkpoints it wrote", "[tools]") {
              Equals("eval: the checkpoint's model differs from the config's at model.width (2 in the checkpoint, 4 in "
                     "the config); evaluate it with the config.json of its run directory"));
   CHECK_THAT(error_of({"eval", config, "--checkpoint", run + "/nothing.safetensors"}), Contains("nothing.safetensors"));
+  // The run directory stands for its config: eval takes its last finished stage, train guards
+  // it (and --resume finds it finished).
+  CHECK_THAT(run_ok({"eval", run}), Contains(expected) && Contains("checkpoint: " + run + "/checkpoints/b.safetensors (stage b)"));
+  CHECK_THAT(error_of({"train", run}), Equals("train: '" + run + "' already holds a run; pass --resume to continue it, "
+                                              "--overwrite to start again, or --out DIR for a new directory"));
+  CHECK_THAT(run_ok({"train", run, "--resume", "--quick", "--threads", "1"}), Contains(run + " is already complete"));
+  // A directory where a file is expected, and the reverse, are named as such.
+  CHECK_THAT(error_of({"eval", run, "--checkpoint", run}),
+             Equals("checkpoint '" + run + "' is a directory, expected a checkpoint file (a run's "
+                    "checkpoints/<stage>.safetensors, best.safetensors or last.safetensors)"));
+  CHECK_THAT(error_of({"eval", dir + "/data"}), Equals("config: '" + dir + "/data' is a directory without a config.json, "
+                                                       "expected a config file or a run directory"));
+  CHECK_THAT(error_of({"train", config, "--out", config}),
+             Equals("train: --out '" + config + "' is a file, expected a directory (the run directory to write)"));
+  CHECK_THAT(error_of({"train", config, "--out", dir + "/other", "--set", "data.root=" + config}),
+             Equals("config: data.root '" + config + "' is a file, expected a directory holding the four MNIST-format "
+                    "files (train-images-idx3-ubyte[.gz], ...)"));
+  CHECK_THAT(error_of({"generate", config, "--prompt", "a"}),
+             Equals("generate: '" + config + "' is a file, expected a run directory (what raoq train wrote; name a "
+                    "checkpoint with --checkpoint)"));
+  CHECK_THAT(error_of({"inspect", run + "/checkpoints/b.safetensors", "--png", config}),
+             Contains("inspect: ") && Contains("' is a file, expected a directory for the histograms"));
   std::filesystem::remove_all(dir);
 }
 
@@ -175,5 +204,62 @@ TEST_CASE("cli: the raoq executable prints one error line on stderr and fails", 
   CHECK(run("--help", &status).empty());
   CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
   CHECK_THAT(testing::read_text(dir + "/out"), Contains("usage: raoq <command>"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("cli: a signal during set-up stops the raoq executable at once, with one line", "[tools]") {
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "tools" / "raoq";
+  if (!std::filesystem::exists(exe)) {
+    WARN("not checked: " << exe.string() << " is not built");
+    return;
+  }
+  // The test images are a FIFO: the dataset scan blocks reading it, as it would on a slow or
+  // endless file, until the signal comes.
+  const std::string dir = testing::make_temp_dir("raoq_sig_");
+  const std::string data = dir + "/data";
+  std::filesystem::create_directories(data);
+  testing::write_synthetic_idx(data, 48, 20, 8, 4, 5);
+  const std::string fifo = data + "/t10k-images-idx3-ubyte";
+  std::filesystem::remove(fifo);
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const std::string config = write_config(dir, testing::tiny_config(data, {{"name", "mlp"}, {"hidden", {8}}}));
+  std::string exe_path = exe.string(), train = "train", out = "--out", run = dir + "/run";
+  std::vector<char*> argv = {exe_path.data(), train.data(), const_cast<char*>(config.c_str()), out.data(), run.data(), nullptr};
+  const std::string err_path = dir + "/err";
+  const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600), devnull = ::open("/dev/null", O_WRONLY);
+  REQUIRE(err >= 0);
+  REQUIRE(devnull >= 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(devnull, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    ::execv(exe_path.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(err);
+  ::close(devnull);
+  // Opening the FIFO for writing returns once the child has opened it for reading: it is then
+  // inside the dataset scan.
+  const int writer = ::open(fifo.c_str(), O_WRONLY);
+  REQUIRE(writer >= 0);
+  REQUIRE(::kill(pid, SIGTERM) == 0);
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 600 && done == 0; ++i) {  // a guard against a hang, not a timing check
+    done = ::waitpid(pid, &status, WNOHANG);
+    if (done == 0) ::usleep(100000);
+  }
+  if (done == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    FAIL("raoq train ignored SIGTERM during set-up");
+  }
+  ::close(writer);
+  INFO("status " << status);
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM));
+  CHECK(testing::read_text(err_path) ==
+        "raoq: interrupted (SIGTERM) during set-up, before the first training step; nothing to save\n");
+  CHECK_FALSE(std::filesystem::exists(run + "/checkpoints/last.safetensors"));
   std::filesystem::remove_all(dir);
 }

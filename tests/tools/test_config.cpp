@@ -1,6 +1,7 @@
 // tests/tools/test_config.cpp — config validation (exact one-line messages), --set overrides,
 // the resolved form and quick mode.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -80,7 +81,9 @@ TEST_CASE("config: bad values are one line naming the key path", "[tools]") {
        "config: stages[0].schedule.name must be one of cosine, linear, step or constant (got \"cosin\"); did you "
        "mean \"cosine\"?"},
       {{"stages[0].schedule.warmup_epochs=3"},
-       "config: stages[0].schedule.warmup_epochs must not exceed the stage's epochs (2), got 3"},
+       "config: stages[0].schedule.warmup_epochs must be less than the stage's epochs (2), got 3"},
+      {{"stages[0].schedule.warmup_epochs=2"},
+       "config: stages[0].schedule.warmup_epochs must be less than the stage's epochs (2), got 2"},
       {{"stages[0].schedule.gamma=0.5"},
        "config: stages[0].schedule.gamma is not a known key (known keys here: name, warmup_epochs, final_lr)"},
       {{"stages[0].schedule.final_lr=0.5"},
@@ -220,4 +223,45 @@ TEST_CASE("config: unreadable and malformed files name the file", "[tools]") {
   CHECK_THROWS_WITH(load_config(path, {}),
                     Catch::StartsWith("config: '" + path + "' is not valid JSON: at line 3, column 1"));
   std::remove(path.c_str());
+}
+
+TEST_CASE("config: the fuzzing reproducers and other unholdable values are one line naming the file and key", "[tools]") {
+  // This file is tests/tools/<name>.cpp; the reproducers sit in tests/data/hostile/.
+  const auto hostile = std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "hostile";
+  const std::string lr = (hostile / "config_lr1e400.json").string();
+  CHECK_THROWS_WITH(load_config(lr, {}),
+                    Equals("config: '" + lr +
+                           "': stages[0].optimizer.lr: the number 1e400 does not fit a double (at most about 1.8e308 in "
+                           "magnitude)"));
+  // config_utf8_min.bin is a config-harness input: the config JSON, a NUL, then --set overrides.
+  const std::string raw = testing::read_text((hostile / "config_utf8_min.bin").string());
+  const size_t nul = raw.find('\0');
+  REQUIRE(nul != std::string::npos);
+  Json j = Json::parse(raw.substr(0, nul));
+  CHECK_THROWS_WITH(apply_override(j, raw.substr(nul + 1)),
+                    Equals("--set data=\\xff: byte 0xff at position 5 is not valid UTF-8, expected UTF-8 text (config "
+                           "keys and values are JSON strings)"));
+  Json k = base_config();
+  CHECK_THROWS_WITH(apply_override(k, "stages[0].name=a\xff"), Catch::Contains("--set stages[0].name=a\\xff: byte 0xff at position 16"));
+  CHECK_THROWS_WITH(apply_override(k, "stages[0].optimizer.lr=-1e999"),
+                    Equals("--set stages[0].optimizer.lr=-1e999: the number -1e999 does not fit a double (at most about "
+                           "1.8e308 in magnitude)"));
+  CHECK_THROWS_WITH(apply_override(k, "model=" + std::string(80, '[') + std::string(80, ']')),
+                    Catch::Contains("nests deeper than 64 levels"));
+  // Text that is not JSON at all is still a plain string.
+  apply_override(k, "data.root=/data/{fmnist");
+  CHECK(k["data"]["root"] == "/data/{fmnist");
+}
+
+TEST_CASE("config: a run directory stands for its config.json; a directory without one is named as such", "[tools]") {
+  const std::string run = testing::make_temp_dir("raoq_cfgdir_");
+  CHECK_THROWS_WITH(load_config(run, {}), Equals("config: '" + run +
+                                                 "' is a directory without a config.json, expected a config file or a "
+                                                 "run directory"));
+  std::ofstream(run + "/config.json") << base_config().dump(2);
+  const Config c = load_config(run, {"seed=5"});
+  CHECK(c.name == "t");
+  CHECK(c.seed == 5);
+  CHECK(config_file_of(run) == run + "/config.json");
+  std::filesystem::remove_all(run);
 }

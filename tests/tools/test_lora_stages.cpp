@@ -79,7 +79,7 @@ TEST_CASE("lora stages: the lora block's keys are validated with one line naming
   whole["stages"][3]["lora"]["init_steps"] = 6;
   fs::remove_all(out);
   CHECK_THROWS_WITH(testing::train_run(out, whole, "x", false, {}, nullptr, 1),
-                    Catch::StartsWith("config: stage 'lora_mse': lora.init_steps 6 leaves none of the stage's 6 steps"));
+                    Catch::StartsWith("config: stages[3].lora.init_steps 6 leaves no task-loss step of stage 'lora_mse' (6 steps)"));
   fs::remove_all(out);
 }
 

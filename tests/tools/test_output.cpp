@@ -113,16 +113,41 @@ TEST_CASE("run directory: metrics log cut on resume, atomic files, clear", "[too
   run.create();
   MetricsLog log;
   log.open(run.metrics(), -1);
-  log.write({{"step", 1}});
-  const int64_t kept = log.size_bytes();
-  log.write({{"step", 2}});
+  log.write({{"step", 1}, {"stage", "a"}, {"seconds", 1.5}, {"stage_seconds", 1.0}});
+  log.write({{"step", 2}, {"stage", "b"}, {"seconds", 2.5}, {"stage_seconds", 0.5}});
+  const int64_t kept = log.rows();
+  log.write({{"step", 3}, {"stage", "b"}, {"seconds", 9.0}, {"stage_seconds", 7.0}});
+  std::ofstream(run.metrics(), std::ios::app) << "{\"step\": 4, \"sec";  // what a kill mid-write leaves
   CHECK(run.holds_run());
-  // A resumed run keeps only the lines its checkpoint had seen.
+  // A resumed run keeps only the rows its checkpoint had seen, and takes its clock from them.
   MetricsLog again;
-  again.open(run.metrics(), kept);
-  again.write({{"step", 2}, {"again", true}});
-  CHECK(testing::read_text(run.metrics()) == "{\"step\":1}\n{\"step\":2,\"again\":true}\n");
-  CHECK_THROWS_WITH(MetricsLog().open(run.metrics(), 10000), Contains("was it edited?"));
+  const MetricsTimes times = again.open(run.metrics(), kept);
+  CHECK(times.seconds == 2.5);
+  CHECK(times.stage_seconds == std::map<std::string, double>{{"a", 1.0}, {"b", 0.5}});
+  again.write({{"step", 3}, {"seconds", 3.0}});
+  CHECK(testing::read_text(run.metrics()) ==
+        "{\"step\":1,\"stage\":\"a\",\"seconds\":1.5,\"stage_seconds\":1.0}\n"
+        "{\"step\":2,\"stage\":\"b\",\"seconds\":2.5,\"stage_seconds\":0.5}\n{\"step\":3,\"seconds\":3.0}\n");
+  CHECK_THROWS_WITH(MetricsLog().open(run.metrics(), 10000),
+                    Contains("holds 3 whole rows but the checkpoint recorded 10000 -- was it edited?"));
+  // Each malformed row is one line naming the file, the line and its byte offset.
+  const auto rows_error = [](const std::string& text, int64_t rows) {
+    try {
+      read_metrics_rows(text, rows, "m.jsonl", nullptr);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK_THAT(rows_error("not json\n", 1), Contains("metrics log 'm.jsonl': line 1 (byte 0) is not valid JSON: at line 1"));
+  CHECK(rows_error("[1]\n", 1) == "metrics log 'm.jsonl': line 1 (byte 0) is [1], expected a JSON object");
+  CHECK(rows_error("{\"x\": 1}\n", 1) ==
+        "metrics log 'm.jsonl': line 1 (byte 0) has no \"seconds\", expected one in every row raoq train writes");
+  CHECK(rows_error("{\"seconds\": 1}\n{\"seconds\": -2}\n", 2) ==
+        "metrics log 'm.jsonl': line 2 (byte 15): \"seconds\" is -2, expected a finite number >= 0");
+  CHECK(rows_error("{\"seconds\": 1, \"stage_seconds\": 1}\n", 1) ==
+        "metrics log 'm.jsonl': line 1 (byte 0) has \"stage_seconds\" but no \"stage\" name, expected both");
+  CHECK(rows_error("{\"seconds\": 1}\ngarbage past the kept rows", 1).empty());
   // Atomic writes replace whole files and leave no temporary behind.
   write_file_atomic(run.config(), "first");
   write_file_atomic(run.config(), "second");

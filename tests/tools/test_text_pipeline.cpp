@@ -170,11 +170,11 @@ TEST_CASE("text pipeline: a tiny bert trains on the masked objective and scores 
 TEST_CASE("text pipeline: a warm-up longer than a stage cut by max_steps is a config error naming the stage",
           "[tools]") {
   Json config = text_config();
-  config["stages"][0]["schedule"] = {{"name", "cosine"}, {"warmup_epochs", 1}};  // an epoch: more than 6 steps
+  config["stages"][0]["schedule"] = {{"name", "cosine"}, {"warmup_epochs", 0.9}};  // 0.9 epoch: more than 6 steps
   const std::string out = testing::make_temp_dir("raoq_textwarm_");
   CHECK_THROWS_WITH(train_in(out, config, false),
-                    Catch::StartsWith("config: stage 'fp': schedule.warmup_epochs 1 is ") &&
-                        Catch::Contains("but the stage has only 6 steps"));
+                    Catch::StartsWith("config: stages[0].schedule.warmup_epochs 0.9 is ") &&
+                        Catch::Contains("but stage 'fp' has only 6 steps -- shorten the warm-up or raise max_steps"));
   fs::remove_all(out);
 }
 

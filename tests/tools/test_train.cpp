@@ -69,14 +69,18 @@ void require_same_tensors(const std::string& a_path, const std::string& b_path) 
   }
 }
 
-// metrics.jsonl rows without the wall-clock fields.
+// metrics.jsonl rows without the wall-clock fields and the memory figures (a process's peak RSS
+// varies from run to run, and a resumed stage's peaks cover only the steps after the resume).
 std::vector<Json> metrics_rows(const std::string& run) {
   std::ifstream in(run + "/metrics.jsonl");
   std::vector<Json> rows;
   for (std::string line; std::getline(in, line);) {
     Json row = Json::parse(line);
     row.erase("seconds");
+    row.erase("stage_seconds");
     row.erase("examples_per_second");
+    row.erase("peak_tensor_bytes");
+    row.erase("peak_rss_bytes");
     rows.push_back(row);
   }
   return rows;
@@ -140,11 +144,14 @@ TEST_CASE("train: a run writes its config, metrics, checkpoints and results", "[
   CHECK_THAT(md, Catch::Contains("| a | - | test accuracy (%) |"));
   // metrics.jsonl: a train row every 2 steps, an eval row per epoch, plus a test row per stage.
   const auto rows = metrics_rows(out);
-  int train_rows = 0, eval_rows = 0;
+  int train_rows = 0, eval_rows = 0, done_rows = 0;
   for (const auto& row : rows) {
     if (row["kind"] == "train") {
       ++train_rows;
       for (const char* key : {"stage", "epoch", "step", "loss", "lr", "accuracy"}) CHECK(row.contains(key));
+    } else if (row["kind"] == "stage_done") {  // what the stage trained and held (results.md's cost table)
+      ++done_rows;
+      CHECK(row["trainable_parameters"] == 1240);  // (its memory figures are erased by metrics_rows)
     } else {
       ++eval_rows;
       CHECK(row["kind"] == "eval");
@@ -153,6 +160,8 @@ TEST_CASE("train: a run writes its config, metrics, checkpoints and results", "[
   }
   CHECK(train_rows == kTotalSteps / 2);
   CHECK(eval_rows == 3 + 2);  // validation after each of the 3 epochs, test after each stage
+  CHECK(done_rows == 2);
+  for (const StageSummary& st : r.stages) CHECK(st.peak_tensor_bytes > 0);
   CHECK(rows.front()["kind"] == "train");
   CHECK(rows.front()["step"] == 2);
 }
@@ -277,21 +286,21 @@ TEST_CASE("train: child process killed by SIGKILL mid-run", "[.][raoq_sigkill_ch
   FAIL("the run should have been killed at step " << stop);
 }
 
-TEST_CASE("train: a run killed with SIGKILL resumes to bitwise the same parameters", "[tools]") {
-  const Json config = testing::tiny_config(data_dir(), kCnn);
-  const std::string reference = testing::make_temp_dir("raoq_ref_");
-  train_in(reference, config, false, {}, nullptr, /*threads=*/2);
-  const std::string run = testing::make_temp_dir("raoq_killed_");
+namespace {
+
+// Runs this test executable again with only the test cases matching `filter`, with `env` added to
+// the environment and stdout discarded; returns the wait status.
+int run_child(const std::string& filter, const std::vector<std::string>& env) {
   // Everything the child needs is prepared before fork(): between fork and exec only
   // async-signal-safe calls are allowed.
-  std::vector<std::string> env_strings = {"RAOQ_TEST_KILL_OUT=" + run, "RAOQ_TEST_KILL_AT=8",
-                                          "RAOQ_TEST_DATA_DIR=" + data_dir()};
+  std::vector<std::string> env_strings = env;
+  env_strings.push_back("RAOQ_TEST_DATA_DIR=" + data_dir());
   for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::string exe = fs::read_symlink("/proc/self/exe").string(), filter = "[raoq_sigkill_child]";
-  std::vector<char*> argv = {exe.data(), filter.data(), nullptr};
+  std::string exe = fs::read_symlink("/proc/self/exe").string(), which = filter;
+  std::vector<char*> argv = {exe.data(), which.data(), nullptr};
   const int devnull = ::open("/dev/null", O_WRONLY);
   REQUIRE(devnull >= 0);
   const pid_t pid = ::fork();
@@ -304,6 +313,17 @@ TEST_CASE("train: a run killed with SIGKILL resumes to bitwise the same paramete
   ::close(devnull);
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return status;
+}
+
+}  // namespace
+
+TEST_CASE("train: a run killed with SIGKILL resumes to bitwise the same parameters", "[tools]") {
+  const Json config = testing::tiny_config(data_dir(), kCnn);
+  const std::string reference = testing::make_temp_dir("raoq_ref_");
+  train_in(reference, config, false, {}, nullptr, /*threads=*/2);
+  const std::string run = testing::make_temp_dir("raoq_killed_");
+  const int status = run_child("[raoq_sigkill_child]", {"RAOQ_TEST_KILL_OUT=" + run, "RAOQ_TEST_KILL_AT=8"});
   INFO("child status " << status);
   REQUIRE(WIFSIGNALED(status));
   REQUIRE(WTERMSIG(status) == SIGKILL);
@@ -313,4 +333,153 @@ TEST_CASE("train: a run killed with SIGKILL resumes to bitwise the same paramete
   require_same_run(reference, run);
   fs::remove_all(run);
   fs::remove_all(reference);
+}
+
+// Run only as the child process of the test below, with RAOQ_FAULT_KILL_IN_WRITE set.
+TEST_CASE("train: child process killed inside a checkpoint write", "[.][raoq_write_kill_child]") {
+  const char* out = std::getenv("RAOQ_TEST_KILL_OUT");
+  REQUIRE(out != nullptr);
+  REQUIRE(std::getenv("RAOQ_FAULT_KILL_IN_WRITE") != nullptr);
+  train_in(out, testing::tiny_config(data_dir(), kCnn), false);
+  FAIL("the run should have been killed inside a checkpoint write");
+}
+
+TEST_CASE("train: a kill in the middle of a checkpoint write: the previous one loads and --resume continues bit for bit",
+          "[tools]") {
+  const Json config = testing::tiny_config(data_dir(), kCnn);
+  const std::string reference = testing::make_temp_dir("raoq_ref_");
+  train_in(reference, config, false);
+  // Writes in stage a: last at step 3, then at the end of epoch 1 (step 5) best, then last. The
+  // third write is killed halfway: last.safetensors must still be step 3's.
+  const std::string run = testing::make_temp_dir("raoq_writekill_");
+  const int status = run_child("[raoq_write_kill_child]", {"RAOQ_TEST_KILL_OUT=" + run, "RAOQ_FAULT_KILL_IN_WRITE=3"});
+  INFO("child status " << status);
+  REQUIRE(WIFSIGNALED(status));
+  REQUIRE(WTERMSIG(status) == SIGKILL);
+  // The kill came inside the write: its temporary file is there, half written and unreadable.
+  std::vector<std::string> partial;
+  for (const auto& e : fs::directory_iterator(run + "/checkpoints"))
+    if (e.path().filename().string().rfind("last.safetensors.tmp.", 0) == 0) partial.push_back(e.path().string());
+  REQUIRE(partial.size() == 1);
+  const auto half = fs::file_size(partial[0]);
+  CHECK(half > 0);
+  CHECK(half < fs::file_size(run + "/checkpoints/last.safetensors"));
+  CHECK_THROWS_AS(load_safetensors(partial[0]), Error);
+  // The previous checkpoint is whole, and is the one of step 3.
+  const Checkpoint previous = read_checkpoint(run + "/checkpoints/last.safetensors");
+  CHECK(previous.kind == "train");
+  CHECK(previous.state.at("global_step") == 3);
+  std::string log;
+  train_in(run, config, true, {}, &log);
+  CHECK_THAT(log, Catch::Contains("note: removed 1 partial file that an interrupted write left in " + run));
+  CHECK_FALSE(fs::exists(partial[0]));
+  require_same_run(reference, run);
+  for (const char* name : {"last", "best", "a", "b"}) {
+    INFO(name);
+    const std::string file = std::string("/checkpoints/") + name + ".safetensors";
+    CHECK(testing::file_bytes(reference + file) == testing::file_bytes(run + file));
+  }
+  fs::remove_all(run);
+  fs::remove_all(reference);
+}
+
+TEST_CASE("train: two identical runs write byte-identical checkpoints; a resumed run too", "[tools]") {
+  const Json config = testing::tiny_config(data_dir(), kMlp);
+  const std::string first = testing::make_temp_dir("raoq_same1_"), second = testing::make_temp_dir("raoq_same2_");
+  train_in(first, config, false);
+  train_in(second, config, false);
+  const std::string resumed = testing::make_temp_dir("raoq_same3_");
+  REQUIRE_THROWS_AS(train_in(resumed, config, false,
+                             [](int64_t step) {
+                               if (step == 7) throw Interrupted{};
+                             }),
+                    Interrupted);
+  train_in(resumed, config, true);
+  for (const char* name : {"last", "best", "a", "b"}) {
+    INFO(name);
+    const std::string file = std::string("/checkpoints/") + name + ".safetensors";
+    const std::vector<char> bytes = testing::file_bytes(first + file);
+    REQUIRE(!bytes.empty());
+    CHECK(bytes == testing::file_bytes(second + file));
+    CHECK(bytes == testing::file_bytes(resumed + file));
+  }
+  // The clock is not in the checkpoint: the resumed run continues it from the metrics rows its
+  // checkpoint had seen, so "seconds" never goes back (a restarted count would).
+  std::ifstream in(resumed + "/metrics.jsonl");
+  double previous = 0.0;
+  int rows = 0;
+  for (std::string line; std::getline(in, line); ++rows) {
+    const double seconds = Json::parse(line).at("seconds").get<double>();
+    CHECK(seconds >= previous);
+    previous = seconds;
+  }
+  CHECK(rows > 0);
+  for (const auto& dir : {first, second, resumed}) fs::remove_all(dir);
+}
+
+TEST_CASE("train: a non-finite evaluation stops the stage naming stage, step and value; no checkpoint holds it", "[tools]") {
+  Json config = testing::tiny_config(data_dir(), kCnn);
+  config["stages"][0]["optimizer"]["lr"] = 1e5;
+  const std::string out = testing::make_temp_dir("raoq_nonfinite_");
+  std::string message;
+  try {
+    train_in(out, config, false);
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  INFO(message);
+  // Which check fires first depends on the model: here BatchNorm's running variance overflows
+  // while every output stays finite, so the checkpoint guard names it.
+  CHECK_THAT(message, Catch::Matches("train: the (validation|test) (loss|accuracy) is (nan|inf|-inf) after step [0-9]+ "
+                                     "\\(stage a, epoch [0-9]+\\) -- the model overflowed; .*") ||
+                          Catch::Matches("train: the loss became (nan|inf|-inf) at step [0-9]+ \\(stage a, .*") ||
+                          Catch::Matches("train: after step [0-9]+ \\(stage a, epoch [0-9]+\\): checkpoint: not writing "
+                                         "'.*': '.*' holds (nan|inf|-inf) at element [0-9]+; the previous file is kept -- .*"));
+  CHECK(message.find('\n') == std::string::npos);
+  CHECK(testing::read_text(out + "/metrics.jsonl").find("null") == std::string::npos);
+  for (const auto& entry : fs::directory_iterator(out + "/checkpoints")) {
+    INFO(entry.path().string());
+    const SafetensorsFile f = load_safetensors(entry.path().string());
+    for (const auto& [name, t] : f.tensors) REQUIRE(first_non_finite(t) < 0);
+  }
+  // With anomaly detection the first op that made the value is named, with the step.
+  const std::string again = testing::make_temp_dir("raoq_anomaly_");
+  TrainOptions o;
+  o.out_dir = again;
+  o.threads = 1;
+  std::ostringstream text;
+  o.out = &text;
+  o.detect_anomaly = true;
+  CHECK_THROWS_WITH(run_training(parse_config(config, "tiny"), o),
+                    Catch::StartsWith("detect-anomaly: ") && Catch::Contains(" at step ") && Catch::Contains("(stage a, epoch "));
+  fs::remove_all(out);
+  fs::remove_all(again);
+}
+
+TEST_CASE("train: an evaluation that overflows after a finite training step stops naming split, stage and step", "[tools]") {
+  // One step at lr 1e30: its own loss is finite, the update it makes is not survivable, and the
+  // validation right after it sees the overflow before any training step could.
+  Json config = testing::tiny_config(data_dir(), kMlp);
+  config["stages"] = Json::array({Json::parse(R"({"name": "a", "epochs": 1, "max_steps": 1, "batch_size": 16,
+      "optimizer": {"name": "sgd", "lr": 1e30}, "schedule": {"name": "constant"}})")});
+  const std::string out = testing::make_temp_dir("raoq_evalnan_");
+  CHECK_THROWS_WITH(train_in(out, config, false),
+                    Catch::Matches("train: the validation loss is (nan|inf) after step 1 \\(stage a, epoch 1\\) -- the "
+                                   "model overflowed; lower optimizer.lr, add schedule.warmup_epochs or set grad_clip "
+                                   "\\(--detect-anomaly names the op\\); nothing of this state was checkpointed"));
+  CHECK(testing::read_text(out + "/metrics.jsonl").find("null") == std::string::npos);
+  CHECK_FALSE(fs::exists(out + "/checkpoints/best.safetensors"));
+  const std::string again = testing::make_temp_dir("raoq_evalanomaly_");
+  TrainOptions o;
+  o.out_dir = again;
+  o.threads = 1;
+  std::ostringstream text;
+  o.out = &text;
+  o.detect_anomaly = true;
+  CHECK_THROWS_WITH(run_training(parse_config(config, "tiny"), o),
+                    Catch::Matches("detect-anomaly: forward: op '[a-z_]+' made (nan|inf|-inf) at element [0-9]+ of its "
+                                   "output .* from finite inputs .*, in the validation evaluation after step 1 \\(stage a, "
+                                   "epoch 1\\)"));
+  fs::remove_all(out);
+  fs::remove_all(again);
 }

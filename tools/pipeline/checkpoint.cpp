@@ -1,7 +1,9 @@
 // tools/pipeline/checkpoint.cpp — training state to and from safetensors.
 #include "tools/pipeline/checkpoint.h"
 
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 #include "core/error.h"
 #include "layers/dropout.h"
@@ -36,8 +38,13 @@ Json generator_json(const Generator::State& s) {
 Generator::State generator_from(const Json& j, const std::string& what) {
   Generator::State s{};
   RAOQ_CHECK(j.is_array() && j.size() == s.size(), "checkpoint: generator '", what, "' must hold ", s.size(),
-             " hex words");
-  for (size_t i = 0; i < s.size(); ++i) s[i] = std::stoull(j[i].get<std::string>(), nullptr, 16);
+             " hex words, got ", json_brief(j));
+  for (size_t i = 0; i < s.size(); ++i) {
+    const std::string text = j[i].is_string() ? j[i].get<std::string>() : "";
+    const bool hex = !text.empty() && text.size() <= 16 && text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+    RAOQ_CHECK(hex, "checkpoint: generator '", what, "' word ", i, " must be 1 to 16 hex digits, got ", json_brief(j[i]));
+    s[i] = std::stoull(text, nullptr, 16);
+  }
   return s;
 }
 
@@ -55,6 +62,13 @@ NamedTensors strip_prefix(const std::string& prefix, const SafetensorsFile& file
   return out;
 }
 
+// Refuses to write NaN or infinity: resuming from such a checkpoint would only repeat the failure,
+// and overwriting the previous file would lose the last good state.
+void check_finite(const std::string& path, const NamedTensors& tensors) {
+  const std::string bad = first_non_finite_tensor(tensors);
+  if (!bad.empty()) throw NonFiniteError("checkpoint: not writing '" + path + "': " + bad + "; the previous file is kept");
+}
+
 std::map<std::string, std::string> metadata(const std::string& kind, const Json& state, const Json& config) {
   return {{"raoq.format", kFormat}, {"raoq.kind", kind}, {"raoq.state", state.dump()}, {"raoq.config", config.dump()}};
 }
@@ -68,9 +82,25 @@ void StepTotals::add(double batch_mean_loss, int64_t batch_correct, int64_t batc
   steps += 1;
 }
 
+std::string first_non_finite_tensor(const NamedTensors& tensors) {
+  for (const auto& [name, t] : tensors) {
+    const int64_t k = first_non_finite(t);
+    if (k < 0) continue;
+    const float v = t.data()[k];
+    return "'" + name + "' holds " + (std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf") + " at element " + std::to_string(k);
+  }
+  return "";
+}
+
 Json to_json(const TrainState& s) {
   Json finished = Json::array(), rows = Json::array();
-  for (const auto& f : s.finished) finished.push_back(tools::to_json(f));
+  for (const auto& f : s.finished) {
+    Json summary = tools::to_json(f);
+    summary.erase("seconds");  // the clock stays out of checkpoints, and so do memory figures
+    summary.erase("peak_tensor_bytes");
+    summary.erase("peak_rss_bytes");
+    finished.push_back(summary);
+  }
   for (const auto& r : s.rows) rows.push_back(tools::to_json(r));
   return {{"stage", s.stage},
           {"epoch", s.epoch},
@@ -82,9 +112,7 @@ Json to_json(const TrainState& s) {
           {"best_accuracy", s.best_accuracy},
           {"last_validation", s.last_validation},
           {"last_validation_loss", s.last_validation_loss},
-          {"metrics_bytes", s.metrics_bytes},
-          {"elapsed_seconds", s.elapsed_seconds},
-          {"stage_seconds", s.stage_seconds},
+          {"metrics_rows", s.metrics_rows},
           {"threads", s.threads},
           {"generators", s.generators},
           {"finished", finished},
@@ -93,6 +121,10 @@ Json to_json(const TrainState& s) {
 
 TrainState train_state_from_json(const Json& j) {
   TrainState s;
+  RAOQ_CHECK(j.is_object(), "checkpoint: the training state is ", json_brief(j), ", expected a JSON object");
+  RAOQ_CHECK(!(j.contains("metrics_bytes") && !j.contains("metrics_rows")),
+             "checkpoint: this training state was written by an earlier raoq (it records metrics_bytes and elapsed "
+             "time); finish the run with that raoq, or start it again");
   try {
     s.stage = j.at("stage").get<int64_t>();
     s.epoch = j.at("epoch").get<int64_t>();
@@ -104,9 +136,7 @@ TrainState train_state_from_json(const Json& j) {
     s.best_accuracy = j.at("best_accuracy").get<double>();
     s.last_validation = j.at("last_validation").get<double>();
     s.last_validation_loss = j.at("last_validation_loss").get<double>();
-    s.metrics_bytes = j.at("metrics_bytes").get<int64_t>();
-    s.elapsed_seconds = j.at("elapsed_seconds").get<double>();
-    s.stage_seconds = j.at("stage_seconds").get<double>();
+    s.metrics_rows = j.at("metrics_rows").get<int64_t>();
     s.threads = j.at("threads").get<int>();
     s.generators = j.at("generators");
     for (const auto& f : j.at("finished")) s.finished.push_back(stage_summary_from_json(f));
@@ -126,6 +156,8 @@ Json capture_generators(Module& model) {
 }
 
 void restore_generators(Module& model, const Json& j) {
+  RAOQ_CHECK(j.is_object() && j.contains("default"), "checkpoint: the generator states must be an object with a "
+             "'default' entry, got ", json_brief(j));
   default_generator().set_state(generator_from(j.at("default"), "default"));
   for (const auto& [path, m] : model.named_modules()) {
     auto* d = dynamic_cast<Dropout*>(m.get());
@@ -143,14 +175,20 @@ void save_train_checkpoint(const std::string& path, const Module& model, const O
     const NamedTensors opt = with_prefix("optimizer.", optimizer->state_dict());
     tensors.insert(tensors.end(), opt.begin(), opt.end());
   }
+  check_finite(path, tensors);
   save_safetensors(path, tensors, metadata("train", to_json(state), config));
 }
 
 void save_model_checkpoint(const std::string& path, const Module& model, const Json& info, const Json& config) {
-  save_safetensors(path, with_prefix("model.", model.state_dict()), metadata("model", info, config));
+  const NamedTensors tensors = with_prefix("model.", model.state_dict());
+  check_finite(path, tensors);
+  save_safetensors(path, tensors, metadata("model", info, config));
 }
 
 Checkpoint read_checkpoint(const std::string& path) {
+  std::error_code ec;
+  RAOQ_CHECK(!std::filesystem::is_directory(path, ec), "checkpoint '", path, "' is a directory, expected a checkpoint ",
+             "file (a run's checkpoints/<stage>.safetensors, best.safetensors or last.safetensors)");
   Checkpoint c;
   c.file = load_safetensors(path);
   auto meta = [&](const char* key) -> const std::string& {
@@ -162,12 +200,8 @@ Checkpoint read_checkpoint(const std::string& path) {
   RAOQ_CHECK(meta("raoq.format") == kFormat, "checkpoint '", path, "' has format ", meta("raoq.format"),
              "; this raoq reads format ", kFormat);
   c.kind = meta("raoq.kind");
-  try {
-    c.state = Json::parse(meta("raoq.state"));
-    c.config = Json::parse(meta("raoq.config"));
-  } catch (const Json::parse_error&) {
-    throw Error("checkpoint '" + path + "': its raoq metadata is not valid JSON");
-  }
+  c.state = parse_json(meta("raoq.state"), "checkpoint '" + path + "': raoq.state");
+  c.config = parse_json(meta("raoq.config"), "checkpoint '" + path + "': raoq.config");
   return c;
 }
 

@@ -10,13 +10,18 @@
 //             "raoq.config"       the resolved config the run used
 // TrainState carries the schedule position (stage_step), the data loader's state, every random
 // generator (the default one and each Dropout's), the running sums that the metrics log and the
-// progress line report, and how many bytes of metrics.jsonl belong to the steps before it.
+// progress line report, and how many rows of metrics.jsonl belong to the steps before it.
+// Nothing in a checkpoint depends on the clock: two runs of the same config at the same thread
+// count write byte-identical checkpoints, so `sha256sum` compares runs. Time lives in
+// metrics.jsonl, from which a resumed run recovers it (run_dir.h, MetricsTimes).
+// A tensor holding NaN or infinity is never written: the save throws and the previous file stays.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "core/safetensors.h"
 #include "layers/module.h"
@@ -47,12 +52,10 @@ struct TrainState {
   double best_accuracy = -1.0;    // best validation accuracy in this stage so far (a language model: perplexity)
   double last_validation = -1.0;  // the latest evaluation of this stage (accuracy, loss)
   double last_validation_loss = 0.0;
-  int64_t metrics_bytes = 0;     // size of metrics.jsonl when this state was saved
-  double elapsed_seconds = 0.0;  // wall time spent training before this state
-  double stage_seconds = 0.0;
+  int64_t metrics_rows = 0;  // rows of metrics.jsonl written when this state was saved
   int threads = 1;
   Json generators;  // {"default": [...], "<dropout path>": [...]}
-  std::vector<StageSummary> finished;
+  std::vector<StageSummary> finished;  // their `seconds` are not stored (see above)
   std::vector<ResultRow> rows;
 };
 
@@ -62,6 +65,16 @@ TrainState train_state_from_json(const Json& j);
 // Generator states of the default generator and of every Dropout in `model`.
 Json capture_generators(Module& model);
 void restore_generators(Module& model, const Json& j);
+
+// What a save throws instead of writing NaN or infinity.
+class NonFiniteError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The first tensor holding NaN or infinity, as "'model.fc.weight' holds nan at element 3"; "" when
+// every value is finite.
+std::string first_non_finite_tensor(const NamedTensors& tensors);
 
 // last.safetensors: model, optimizer (may be null between stages) and state.
 void save_train_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer,

@@ -110,8 +110,10 @@ ScheduleConfig parse_schedule(JsonFields& stage, int64_t epochs) {
   ScheduleConfig s;
   s.name = f.choice("name", "cosine", {"cosine", "linear", "step", "constant"});
   s.warmup_epochs = f.number("warmup_epochs", 0.0, Range::non_negative());
-  if (s.warmup_epochs > static_cast<double>(epochs))
-    f.fail("warmup_epochs", "must not exceed the stage's epochs (" + std::to_string(epochs) + "), got " +
+  // A warm-up as long as the stage would leave no step at the learning rate: the schedule refuses
+  // it, so it is refused here, before any work, naming the key.
+  if (s.warmup_epochs >= static_cast<double>(epochs))
+    f.fail("warmup_epochs", "must be less than the stage's epochs (" + std::to_string(epochs) + "), got " +
                                 json_brief(f.resolved()["warmup_epochs"]));
   if (s.name == "cosine" || s.name == "linear") s.final_lr = f.number("final_lr", 0.0, Range::non_negative());
   if (s.name == "step") {
@@ -309,27 +311,31 @@ Json to_json(const Config& c) {
   return j;
 }
 
+std::string config_file_of(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return path;
+  const std::string inside = (fs::path(path) / "config.json").string();
+  RAOQ_CHECK(fs::is_regular_file(inside, ec), "config: '", path,
+             "' is a directory without a config.json, expected a config file or a run directory");
+  return inside;
+}
+
 Json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  RAOQ_CHECK(in, "config: cannot open '", path, "' (", std::strerror(errno), ")");
+  const std::string file = config_file_of(path);
+  std::ifstream in(file, std::ios::binary);
+  RAOQ_CHECK(in, "config: cannot open '", file, "' (", std::strerror(errno), ")");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  try {
-    return Json::parse(buffer.str());
-  } catch (const Json::parse_error& e) {
-    // nlohmann's message is "[json.exception.parse_error.101] parse error at line 3, column 5: ...";
-    // keep the part after "parse error " so the line reads "config: x.json: at line 3, column 5: ...".
-    std::string message = e.what();
-    const auto at = message.find("parse error ");
-    if (at != std::string::npos) message = message.substr(at + 12);
-    throw Error("config: '" + path + "' is not valid JSON: " + message);
-  }
+  RAOQ_CHECK(!in.bad(), "config: cannot read '", file, "' (", std::strerror(errno), ")");
+  return parse_json(buffer.str(), "config: '" + file + "'");
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   Json j = read_json_file(path);
   for (const auto& o : overrides) apply_override(j, o);
-  return parse_config(j, std::filesystem::path(path).stem().string());
+  // A run directory's config.json names its run; a config file is named after the file.
+  return parse_config(j, std::filesystem::path(config_file_of(path)).stem().string());
 }
 
 void make_quick(Config& c) {

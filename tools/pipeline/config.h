@@ -126,7 +126,11 @@ Config parse_config(const Json& j, const std::string& default_name);
 // The resolved form: every key, defaults included. parse_config(to_json(c)) == c.
 Json to_json(const Config& c);
 
-// Reads a JSON file (errors name the file, line and column).
+// The config file `path` means: the path itself, or for a directory (a run directory) its
+// config.json. A directory without one is an error saying so.
+std::string config_file_of(const std::string& path);
+// Reads a JSON config file or a run directory's config.json (parse_json: errors name the file,
+// the line and column, or the key path of a number that overflows).
 Json read_json_file(const std::string& path);
 // Reads, overrides and validates a config file. The default name is the file's stem.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides);

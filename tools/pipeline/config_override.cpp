@@ -1,11 +1,14 @@
 // tools/pipeline/config_override.cpp — `--set key.path=value`: edits raw config JSON before validation,
 // so an override is checked exactly like a key written in the file.
+#include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "core/error.h"
+#include "data/text_tokenizer.h"
 #include "tools/pipeline/config.h"
 
 namespace raoq::tools {
@@ -101,20 +104,56 @@ void assign(Json& node, const std::vector<PathStep>& steps, size_t at, const Jso
   assign(node[static_cast<size_t>(index)], steps, at + 1, value, assignment);
 }
 
+// The assignment as a message can show it: bytes that are not UTF-8 as \xff.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    const size_t at = i;
+    char32_t cp = 0;
+    if (data::utf8_next(text, i, cp)) {
+      out.append(text, at, i - at);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(text[at]));
+      out += hex;
+    }
+  }
+  return out;
+}
+
+// A config is JSON text, so every key and string value must be UTF-8 (the resolved config could
+// not be written otherwise); the first offending byte is named.
+void check_utf8(const std::string& assignment) {
+  for (size_t i = 0; i < assignment.size();) {
+    const size_t at = i;
+    char32_t cp = 0;
+    if (!data::utf8_next(assignment, i, cp)) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(assignment[at]));
+      throw Error("--set " + printable(assignment) + ": byte " + hex + " at position " + std::to_string(at) +
+                  " is not valid UTF-8, expected UTF-8 text (config keys and values are JSON strings)");
+    }
+  }
+}
+
 }  // namespace
 
 void apply_override(Json& j, const std::string& assignment) {
+  check_utf8(assignment);
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     throw Error("--set " + assignment + ": expected key.path=value (e.g. stages[0].optimizer.lr=0.05)");
   const std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  const auto steps = parse_path(path, assignment);
   Json value;
   try {
-    value = Json::parse(text);
-  } catch (const Json::parse_error&) {
-    value = text;  // not JSON: a plain string such as sgd or /data/fashion-mnist
+    value = parse_json(text, "--set " + assignment);
+  } catch (const JsonSyntaxError&) {
+    // Not JSON: a plain string such as sgd or /data/fashion-mnist. JSON that cannot be held
+    // (a number that overflows, nesting too deep) stays an error.
+    value = text;
   }
-  assign(j, parse_path(path, assignment), 0, value, assignment);
+  assign(j, steps, 0, value, assignment);
 }
 
 }  // namespace raoq::tools

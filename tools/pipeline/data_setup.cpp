@@ -15,8 +15,18 @@
 namespace raoq::tools {
 namespace {
 
+// What each image kind's root holds, for the error when it names a file instead.
+const char* root_contents(const std::string& kind) {
+  if (kind == "idx") return "the four MNIST-format files (train-images-idx3-ubyte[.gz], ...)";
+  if (kind == "cifar10") return "data_batch_1.bin .. data_batch_5.bin and test_batch.bin";
+  return "train/<class>/ and test/<class>/ folders of images";
+}
+
 data::DatasetPtr load_split(const DataConfig& d, data::Split split) {
   const bool train = split == data::Split::train;
+  std::error_code ec;
+  if (std::filesystem::exists(d.root, ec) && !std::filesystem::is_directory(d.root, ec))
+    throw Error("config: data.root '" + d.root + "' is a file, expected a directory holding " + root_contents(d.kind));
   if (d.kind == "idx") {
     const std::string name = std::filesystem::path(d.root).filename().string();
     const std::string hint = d.root == data::kFashionMnistDir ? data::kFashionMnistHint : "";

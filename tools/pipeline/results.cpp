@@ -56,7 +56,7 @@ StageSummary stage_summary_from_json(const Json& j) {
   s.test_accuracy = j.at("test_accuracy").get<double>();
   s.test_loss = j.at("test_loss").get<double>();
   s.best_validation_accuracy = j.at("best_validation_accuracy").get<double>();
-  s.seconds = j.at("seconds").get<double>();
+  s.seconds = j.value("seconds", 0.0);  // absent in a checkpoint's copy (checkpoint.h)
   s.parameters = j.value("parameters", int64_t{0});  // absent in results written before these were kept
   s.trainable_parameters = j.value("trainable_parameters", int64_t{0});
   s.peak_tensor_bytes = j.value("peak_tensor_bytes", int64_t{0});

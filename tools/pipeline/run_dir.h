@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "core/json_fields.h"
@@ -35,23 +36,45 @@ struct RunDir {
   void create() const;
   // Deletes the files a run writes (and only those), for --overwrite.
   void clear() const;
+  // Deletes the temporary files of writes that a crash cut short ("<file>.safetensors.tmp.<pid>.<n>"
+  // in checkpoints/, ".<file>.tmp.<pid>" beside config.json); returns how many. Their targets
+  // were never replaced, so nothing else is lost.
+  int remove_partial_writes() const;
 };
 
+// What the rows of metrics.jsonl that a checkpoint has seen say about time. A checkpoint holds
+// no time (so identical runs write identical checkpoint bytes); a resumed run recovers its clock
+// from here, losing only the time between the last row and the interruption.
+struct MetricsTimes {
+  double seconds = 0.0;                         // the last row's "seconds": the run's time so far
+  std::map<std::string, double> stage_seconds;  // each stage's last "stage_seconds"
+  // Each finished stage's memory figures (its "stage_done" row): peak tensor bytes, peak RSS bytes.
+  std::map<std::string, std::pair<int64_t, int64_t>> stage_memory;
+};
+
+// Reads the first `rows` lines of a metrics log's text. Each must be a JSON object with a finite,
+// non-negative "seconds"; "stage_seconds", when present, is such a number and comes with a string
+// "stage". *bytes receives the length of those lines. Errors are one line naming `path`, the line
+// and its byte offset, and what was expected; fewer than `rows` whole lines is an error too.
+MetricsTimes read_metrics_rows(const std::string& text, int64_t rows, const std::string& path, int64_t* bytes);
+
 // Appends one JSON object per line to metrics.jsonl. Each line is flushed as written, so a
-// killed run leaves whole lines; a resumed run first cuts the file back to the size it had
-// when its checkpoint was written, so no step is logged twice.
+// killed run leaves whole lines (and at most one partial line, which a resume cuts off); a
+// resumed run first cuts the file back to the rows its checkpoint had seen, so no step is
+// logged twice.
 class MetricsLog {
  public:
   MetricsLog() = default;
-  // Opens `path` for appending, after cutting it to `keep_bytes` (-1: truncate to empty).
-  void open(const std::string& path, int64_t keep_bytes);
+  // Opens `path` for appending after cutting it to its first `keep_rows` rows (-1: truncate to
+  // empty), and returns what those rows say about time (read_metrics_rows).
+  MetricsTimes open(const std::string& path, int64_t keep_rows);
   void write(const Json& row);
-  int64_t size_bytes() const { return size_; }
+  int64_t rows() const { return rows_; }
 
  private:
   std::ofstream out_;
   std::string path_;
-  int64_t size_ = 0;
+  int64_t rows_ = 0;
 };
 
 }  // namespace raoq::tools

@@ -41,18 +41,20 @@ int64_t stage_steps(const StageConfig& s, int64_t steps_per_epoch) {
   return s.max_steps > 0 ? std::min(all, s.max_steps) : all;
 }
 
-Schedule make_schedule(const StageConfig& s, int64_t steps_per_epoch) {
+Schedule make_schedule(const StageConfig& s, int64_t steps_per_epoch, const std::string& key_path) {
   const auto& c = s.schedule;
   const int64_t total = stage_steps(s, steps_per_epoch);
   const auto warmup = static_cast<int64_t>(std::llround(c.warmup_epochs * static_cast<double>(steps_per_epoch)));
   // Only known once the data says how long an epoch is: a warm-up as long as the whole stage
   // would leave no step at the learning rate (max_steps cut the stage short of it).
-  RAOQ_CHECK(warmup == 0 || warmup < total, "config: stage '", s.name, "': schedule.warmup_epochs ", c.warmup_epochs,
-             " is ", warmup, " steps of ", steps_per_epoch, " per epoch, but the stage has only ", total,
-             " steps -- shorten the warm-up or raise max_steps");
+  RAOQ_CHECK(warmup == 0 || warmup < total, "config: ", key_path.empty() ? "stage '" + s.name + "'" : key_path,
+             ".schedule.warmup_epochs ", c.warmup_epochs, " is ", warmup, " steps of ", steps_per_epoch,
+             " per epoch, but stage '", s.name, "' has only ", total, " steps -- shorten the warm-up",
+             s.max_steps > 0 ? " or raise max_steps" : "");
   // The same for ADC-LoRA's Eq. 12 phase: it must leave steps for the task loss.
-  RAOQ_CHECK(s.quant.lora.init_steps < total, "config: stage '", s.name, "': lora.init_steps ", s.quant.lora.init_steps,
-             " leaves none of the stage's ", total, " steps for the task loss -- lower it or raise max_steps");
+  RAOQ_CHECK(s.quant.lora.init_steps < total, "config: ", key_path.empty() ? "stage '" + s.name + "'" : key_path,
+             ".lora.init_steps ", s.quant.lora.init_steps, " leaves no task-loss step of stage '", s.name, "' (",
+             total, " steps) -- lower it or raise max_steps");
   const double lr = s.optimizer.lr;
   if (c.name == "cosine") return Schedule::cosine(lr, total, c.final_lr, warmup);
   if (c.name == "linear") return Schedule::linear(lr, total, c.final_lr, warmup);

@@ -4,13 +4,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <filesystem>
 #include <optional>
 #include <ostream>
+#ifdef __GLIBC__
+#include <malloc.h>  // malloc_trim
+#endif
 
+#include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/parallel.h"
@@ -37,6 +38,8 @@ std::string format(const char* fmt, double a, double b = 0, double c = 0) {
   std::snprintf(buf, sizeof buf, fmt, a, b, c);
   return buf;
 }
+
+std::string value_text(double v) { return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
 
 // "loss 0.3412 acc 88.10%", or for a language model "loss 1.2345 ppl 3.437 bits/token 1.781 acc 61.20%".
 std::string eval_summary(const EvalResult& r) {
@@ -82,6 +85,8 @@ class Run {
         progress_(*options.out, options.terminal, config_.log.every_steps) {}
 
   Results go() {
+    std::optional<autograd::AnomalyScope> anomaly;
+    if (opt_.detect_anomaly) anomaly.emplace();
     try {
       prepare();
       for (auto si = static_cast<size_t>(state_.stage); si < config_.stages.size(); ++si) run_stage(si);
@@ -101,6 +106,13 @@ class Run {
   void finish_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt);
   void finish_stage(size_t si);
   void save_last(const Optimizer* opt, const BatchStream* loader);
+  void save_model(const std::string& path, const Json& info);
+  // The stage, step and epoch now, for messages: "after step 12 (stage a, epoch 2)".
+  std::string position() const;
+  // Evaluates and refuses a non-finite loss or metric, naming `split`, the stage and the step.
+  EvalResult evaluate(EvalSplit split, const char* split_name, const StageConfig& s);
+  void stop_if_requested(const StageConfig& s, const Optimizer* opt, const BatchStream* loader);
+  void check_state(const char* what, const StageConfig& s, double lr) const;
   Json eval_row(const char* split, const StageConfig& s, const EvalResult& r) const;
   double elapsed() const { return elapsed_base_ + since(start_); }
   double stage_elapsed() const { return stage_base_ + since(stage_start_); }
@@ -127,12 +139,20 @@ class Run {
   // The stage's cost, over the steps this process ran: the largest tensor memory of one step, the
   // peak RSS since the stage's training began (evaluations inside it included), and what trained.
   int64_t stage_peak_tensor_bytes_ = 0, stage_peak_rss_bytes_ = -1, trainable_parameters_ = 0;
+  bool stepped_ = false;  // a training step has run in this process (setup_done was called)
+  std::string stage_name_;  // the stage in progress, for messages
 };
 
 void Run::prepare() {
   namespace fs = std::filesystem;
   if (opt_.threads > 0) set_num_threads(opt_.threads);
   dir_.root = opt_.out_dir;
+  std::error_code ec;
+  RAOQ_CHECK(!fs::exists(dir_.root, ec) || fs::is_directory(dir_.root, ec), "train: '", dir_.root,
+             "' is a file, expected a run directory");
+  if (const int partial = dir_.remove_partial_writes())
+    out_ << "note: removed " << partial << " partial file" << (partial == 1 ? "" : "s")
+         << " that an interrupted write left in " << dir_.root << "\n";
   if (opt_.resume && fs::exists(dir_.last_checkpoint())) {
     resume_from_ = read_checkpoint(dir_.last_checkpoint());
     RAOQ_CHECK(resume_from_->kind == "train", "train: '", dir_.last_checkpoint(), "' is not a training checkpoint");
@@ -165,9 +185,19 @@ void Run::prepare() {
     if (state_.threads != num_threads())
       out_ << "note: this run was checkpointed at " << state_.threads << " threads and continues at " << num_threads()
            << ": the result is reproducible, but not bitwise equal to an uninterrupted run\n";
-    log_.open(dir_.metrics(), state_.metrics_bytes);
-    elapsed_base_ = state_.elapsed_seconds;
-    stage_base_ = state_.stage_seconds;
+    // The clock is not in the checkpoint: the metrics rows it had seen carry it.
+    const MetricsTimes times = log_.open(dir_.metrics(), state_.metrics_rows);
+    elapsed_base_ = times.seconds;
+    const auto stage_time = [&](const std::string& name) {
+      const auto it = times.stage_seconds.find(name);
+      return it == times.stage_seconds.end() ? 0.0 : it->second;
+    };
+    if (!state_.loader.is_null() && state_.stage < n) stage_base_ = stage_time(config_.stages[state_.stage].name);
+    for (StageSummary& f : state_.finished) {
+      f.seconds = stage_time(f.name);
+      if (const auto it = times.stage_memory.find(f.name); it != times.stage_memory.end())
+        f.peak_tensor_bytes = it->second.first, f.peak_rss_bytes = it->second.second;
+    }
     if (state_.stage < static_cast<int64_t>(config_.stages.size()))
       out_ << "resuming " << dir_.root << " at stage " << config_.stages[state_.stage].name << ", epoch "
            << state_.epoch + 1 << ", step " << state_.global_step << "\n";
@@ -185,6 +215,8 @@ void Run::prepare() {
 
 void Run::run_stage(size_t si) {
   const StageConfig& s = config_.stages[si];
+  stage_name_ = s.name;
+  if (stepped_) stop_if_requested(s, nullptr, nullptr);  // between stages: last.safetensors is saved already
   if (state_.loader.is_null()) {  // the stage starts: its model is the init_from stage's, or the current one
     if (!s.init_from.empty()) {
       model_ = model_through(stage_index(s.init_from));
@@ -198,7 +230,7 @@ void Run::run_stage(size_t si) {
   BatchStream& loader = *stream;
   const int64_t spe = loader.batches_per_epoch();
   auto opt = make_optimizer(s, *model_);
-  const Schedule sched = make_schedule(s, spe);
+  const Schedule sched = make_schedule(s, spe, join_index("stages", si));
   if (!state_.loader.is_null()) {  // continuing inside this stage from last.safetensors
     RAOQ_CHECK(resume_from_.has_value(), "train: internal: a stage position without a checkpoint to resume from");
     load_optimizer(*opt, *resume_from_, dir_.last_checkpoint());
@@ -227,6 +259,10 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
   progress_.start_epoch(s.name, state_.epoch + 1, s.epochs, loader.batch_index(), epoch_end);
   epoch_start_ = Clock::now();
   epoch_examples_ = 0;
+  if (!stepped_) {
+    stepped_ = true;
+    if (opt_.setup_done) opt_.setup_done();
+  }
   while (state_.stage_step < total) {
     auto batch = loader.next();
     if (!batch) break;
@@ -237,19 +273,32 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
     before_step(*model_, s, step);
     reset_tensor_memory_peak();
     Tensor logits;  // (N, K) rows: images, or the B*T positions of a language model
-    Tensor task_loss = batch_loss(*model_, *batch, static_cast<float>(s.label_smoothing), &logits);
-    Tensor loss = stage_loss(*model_, s, task_loss);  // the kind's loss: + lambda_k sum kappa (W-reshape)
-    const double loss_value = task_loss.item();
-    RAOQ_CHECK(std::isfinite(loss_value), "train: the loss became ", loss_value, " at step ", state_.global_step + 1,
-               " (stage ", s.name, ", epoch ", state_.epoch + 1, ", lr ", lr,
-               ") -- lower optimizer.lr, add schedule.warmup_epochs or set grad_clip");
-    loss.backward();
-    // The kind's further passes: BitAug's lambda_b * loss at ba~ adds to the gradients (RAOQ Eq. 9).
-    const Json extra = after_backward(*model_, s, step);
+    double loss_value = 0.0;
+    Json extra;
+    try {
+      Tensor task_loss = batch_loss(*model_, *batch, static_cast<float>(s.label_smoothing), &logits);
+      Tensor loss = stage_loss(*model_, s, task_loss);  // the kind's loss: + lambda_k sum kappa (W-reshape)
+      loss_value = task_loss.item();
+      if (opt_.detect_anomaly) check_state("the forward pass", s, lr);  // running statistics are no op's output
+      RAOQ_CHECK(std::isfinite(loss_value), "train: the loss became ", value_text(loss_value), " at step ",
+                 state_.global_step + 1, " (stage ", s.name, ", epoch ", state_.epoch + 1, ", lr ", lr,
+                 ") -- lower optimizer.lr, add schedule.warmup_epochs or set grad_clip (--detect-anomaly names the op)");
+      loss.backward();
+      // The kind's further passes: BitAug's lambda_b * loss at ba~ adds to the gradients (RAOQ Eq. 9).
+      extra = after_backward(*model_, s, step);
+    } catch (const autograd::AnomalyError& e) {
+      throw Error(std::string(e.what()) + ", at step " + std::to_string(state_.global_step + 1) + " (stage " + s.name +
+                  ", epoch " + std::to_string(state_.epoch + 1) + ")");
+    }
     if (s.grad_clip > 0) clip_grad_norm(opt.params(), s.grad_clip);
     opt.step();
+    if (opt_.detect_anomaly) check_state("the optimizer step", s, lr);  // an update is no op of the graph
     stage_peak_tensor_bytes_ = std::max(stage_peak_tensor_bytes_, tensor_memory().peak_bytes);
-    if (!extra.is_null()) log_.write(extra);
+    if (!extra.is_null()) {  // a row of the kind's own (ADC-LoRA's Eq. 12 objective), on the run's clock
+      Json row = extra;
+      row["seconds"] = elapsed(), row["stage_seconds"] = stage_elapsed();
+      log_.write(row);
+    }
     const auto n = static_cast<int64_t>(batch->y.size());
     const int64_t correct = count_correct(logits, batch->y);
     state_.epoch_totals.add(loss_value, correct, n);
@@ -270,6 +319,7 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
                   {"lr", lr},
                   {"accuracy", state_.window_totals.accuracy()},
                   {"seconds", elapsed()},
+                  {"stage_seconds", stage_elapsed()},
                   {"examples_per_second", static_cast<double>(state_.window_totals.examples) / window}});
       state_.window_totals = {};
       window_start_ = Clock::now();
@@ -277,13 +327,56 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
     const int64_t every = config_.checkpoint.every_steps;
     if (every > 0 && state_.global_step % every == 0 && loader.batch_index() < spe) save_last(&opt, &loader);
     if (opt_.after_step) opt_.after_step(state_.global_step);
-    if (opt_.stop && opt_.stop->load()) {
-      save_last(&opt, &loader);
-      progress_.clear();
-      throw Error("interrupted at step " + std::to_string(state_.global_step) + " (stage " + s.name + ", epoch " +
-                  std::to_string(state_.epoch + 1) + "); " + dir_.last_checkpoint() +
-                  " is saved -- run the same command with --resume to continue");
-    }
+    stop_if_requested(s, &opt, &loader);
+  }
+}
+
+// What the checked ops cannot see: buffers a forward pass updates (BatchNorm's running statistics)
+// and parameters an optimizer step writes.
+void Run::check_state(const char* what, const StageConfig& s, double lr) const {
+  const std::string bad = first_non_finite_tensor(model_->state_dict());
+  RAOQ_CHECK(bad.empty(), "detect-anomaly: ", what, " left ", bad, ", at step ", state_.global_step + 1, " (stage ",
+             s.name, ", epoch ", state_.epoch + 1, ", lr ", lr, ")");
+}
+
+void Run::stop_if_requested(const StageConfig& s, const Optimizer* opt, const BatchStream* loader) {
+  if (!opt_.stop || !opt_.stop->load()) return;
+  if (opt) save_last(opt, loader);
+  progress_.clear();
+  throw Error("interrupted at step " + std::to_string(state_.global_step) + " (stage " + s.name + ", epoch " +
+              std::to_string(state_.epoch + 1) + "); " + dir_.last_checkpoint() +
+              " is saved -- run the same command with --resume to continue");
+}
+
+std::string Run::position() const {
+  return "after step " + std::to_string(state_.global_step) + " (stage " + stage_name_ + ", epoch " +
+         std::to_string(state_.epoch + 1) + ")";
+}
+
+EvalResult Run::evaluate(EvalSplit split, const char* split_name, const StageConfig& s) {
+  EvalResult r;
+  try {
+    r = task_->evaluate(*model_, split, s.eval.batch_size);
+  } catch (const autograd::AnomalyError& e) {
+    throw Error(std::string(e.what()) + ", in the " + split_name + " evaluation " + position());
+  }
+  // A NaN loss would be logged as null and an accuracy computed from NaN logits is noise; the
+  // training loss check cannot see this (BatchNorm's running statistics, used only here, can
+  // overflow while the batch statistics stay finite).
+  std::vector<std::pair<const char*, double>> values = {{"loss", r.loss}, {"accuracy", r.accuracy}};
+  if (r.per_token) values.insert(values.end(), {{"perplexity", r.perplexity()}, {"bits per token", r.bits_per_token()}});
+  for (const auto& [what, v] : values)
+    RAOQ_CHECK(std::isfinite(v), "train: the ", split_name, " ", what, " is ", value_text(v), " ", position(),
+               " -- the model overflowed; lower optimizer.lr, add schedule.warmup_epochs or set grad_clip ",
+               "(--detect-anomaly names the op); nothing of this state was checkpointed");
+  return r;
+}
+
+void Run::save_model(const std::string& path, const Json& info) {
+  try {
+    save_model_checkpoint(path, *model_, info, config_json_);
+  } catch (const NonFiniteError& e) {
+    throw Error("train: " + position() + ": " + e.what() + " -- lower optimizer.lr or set grad_clip");
   }
 }
 
@@ -299,7 +392,7 @@ void Run::finish_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt
   if (due) {
     const bool held_out = task_->has_validation();
     const EvalResult r =
-        task_->evaluate(*model_, held_out ? EvalSplit::validation : EvalSplit::test, s.eval.batch_size);
+        evaluate(held_out ? EvalSplit::validation : EvalSplit::test, held_out ? "validation" : "test", s);
     Json row = eval_row(held_out ? "validation" : "test", s, r);
     row["train_loss"] = t.mean_loss();
     row["train_accuracy"] = t.accuracy();
@@ -310,14 +403,12 @@ void Run::finish_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt
     line += " | " + std::string(held_out ? "validation" : "test") + " " + eval_summary(r);
     if (best) {
       state_.best_accuracy = result_value(*task_, r);
-      save_model_checkpoint(dir_.best_checkpoint(), *model_,
-                            {{"stage", s.name},
-                             {"epoch", state_.epoch + 1},
-                             {"step", state_.global_step},
-                             {"split", held_out ? "validation" : "test"},
-                             {"accuracy", r.accuracy},
-                             {"loss", r.loss}},
-                            config_json_);
+      save_model(dir_.best_checkpoint(), {{"stage", s.name},
+                                          {"epoch", state_.epoch + 1},
+                                          {"step", state_.global_step},
+                                          {"split", held_out ? "validation" : "test"},
+                                          {"accuracy", r.accuracy},
+                                          {"loss", r.loss}});
       line += " (best)";
     }
   }
@@ -332,15 +423,13 @@ void Run::finish_stage(size_t si) {
   const StageConfig& s = config_.stages[si];
   EvalResult test;
   if (task_->has_validation()) {
-    test = task_->evaluate(*model_, EvalSplit::test, s.eval.batch_size);
+    test = evaluate(EvalSplit::test, "test", s);
     log_.write(eval_row("test", s, test));
   } else {  // the last epoch's evaluation was on the test split already
     test.accuracy = state_.last_validation;
     test.loss = state_.last_validation_loss;
   }
-  save_model_checkpoint(dir_.stage_checkpoint(s.name), *model_,
-                        {{"stage", s.name}, {"step", state_.global_step}, {"test_accuracy", test.accuracy}},
-                        config_json_);
+  save_model(dir_.stage_checkpoint(s.name), {{"stage", s.name}, {"step", state_.global_step}, {"test_accuracy", test.accuracy}});
   StageSummary summary;
   summary.name = s.name;
   summary.kind = s.kind;
@@ -355,6 +444,9 @@ void Run::finish_stage(size_t si) {
   summary.peak_tensor_bytes = stage_peak_tensor_bytes_;
   summary.peak_rss_bytes = stage_peak_rss_bytes_;
   state_.finished.push_back(summary);
+  log_.write({{"kind", "stage_done"}, {"stage", s.name}, {"seconds", elapsed()}, {"stage_seconds", summary.seconds},
+              {"trainable_parameters", summary.trainable_parameters}, {"parameters", summary.parameters},
+              {"peak_tensor_bytes", summary.peak_tensor_bytes}, {"peak_rss_bytes", summary.peak_rss_bytes}});
   std::optional<int64_t> ba;
   if (kind_of(s).on_arrays) ba = s.quant.adc.ba;
   state_.rows.push_back({s.label, ba, result_metric(*task_), result_value(*task_, test)});
@@ -385,11 +477,13 @@ void Run::finish_stage(size_t si) {
 void Run::save_last(const Optimizer* opt, const BatchStream* loader) {
   TrainState s = state_;
   if (loader) s.loader = loader->state();
-  s.metrics_bytes = log_.size_bytes();
-  s.elapsed_seconds = elapsed();
-  s.stage_seconds = loader ? stage_elapsed() : 0.0;
+  s.metrics_rows = log_.rows();
   s.generators = capture_generators(*model_);
-  save_train_checkpoint(dir_.last_checkpoint(), *model_, opt, s, config_json_);
+  try {
+    save_train_checkpoint(dir_.last_checkpoint(), *model_, opt, s, config_json_);
+  } catch (const NonFiniteError& e) {
+    throw Error("train: " + position() + ": " + e.what() + " -- lower optimizer.lr or set grad_clip");
+  }
 }
 
 Json Run::eval_row(const char* split, const StageConfig& s, const EvalResult& r) const {
@@ -401,6 +495,7 @@ Json Run::eval_row(const char* split, const StageConfig& s, const EvalResult& r)
           {"loss", r.loss},
           {"accuracy", r.accuracy},
           {"seconds", elapsed()},
+          {"stage_seconds", stage_elapsed()},
           {"examples_per_second", static_cast<double>(r.examples) / std::max(1e-9, r.seconds)}};
   if (r.per_token) {
     row["perplexity"] = r.perplexity();
@@ -422,7 +517,7 @@ std::shared_ptr<Module> Run::model_through(int64_t si) {
 
 // The model it starts from, with the ADC inserted and no fine-tuning: the "<label>_noft" row.
 void Run::evaluate_before_finetune(const StageConfig& s) {
-  const EvalResult r = task_->evaluate(*model_, EvalSplit::test, s.eval.batch_size);
+  const EvalResult r = evaluate(EvalSplit::test, "test (ADC inserted, before fine-tuning)", s);
   Json row = eval_row("test", s, r);
   row["before_finetune"] = true;
   log_.write(row);

@@ -4,8 +4,16 @@
 // Reproducibility: for a fixed config and thread count the final parameters are a pure function
 // of the seed. Everything that decides them lives in the last checkpoint (model, optimizer,
 // schedule position, loader and generator states), so a run stopped at any point -- even by
-// SIGKILL -- and resumed from last.safetensors ends with bitwise the same parameters as a run that
-// was never stopped. The only thing it cannot recover is time: "seconds" in metrics.jsonl.
+// SIGKILL, even inside a checkpoint write -- and resumed from last.safetensors ends with bitwise
+// the same parameters and checkpoints as a run that was never stopped. Checkpoints hold no time, so
+// two identical runs write identical checkpoint bytes; a resumed run takes its clock ("seconds" and
+// "stage_seconds" in metrics.jsonl, each stage's time in results.json) from the last metrics row
+// its checkpoint had seen, and so leaves out the time between that row and the interruption.
+//
+// Non-finite values stop the run with one line naming the stage, the step and the value: a
+// training loss, an evaluation's loss or metrics, or a tensor about to be checkpointed (which is
+// then not written). With detect_anomaly, the first op that made a NaN or infinity is named
+// (core/autograd.h, AnomalyScope).
 //
 // What it deliberately does not do: parse arguments (tools/cli.cpp), or print to stderr.
 #pragma once
@@ -34,6 +42,11 @@ struct TrainOptions {
   // Called after every optimizer step (and its checkpoint, if one was due) with the global step
   // count. Tests use it to interrupt a run, e.g. by raising SIGKILL.
   std::function<void(int64_t)> after_step;
+  // Called once, just before the first training step of this process: set-up (reading the data,
+  // building the model, resuming) is over. The command line switches Ctrl-C from "exit at once"
+  // to "finish the step and save" here.
+  std::function<void()> setup_done;
+  bool detect_anomaly = false;  // check every op's output and every gradient for NaN and infinity
 };
 
 // Runs every stage not yet finished and returns the results table (also written to the run
