@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 
 #include "core/error.h"
@@ -147,6 +148,47 @@ std::string json_brief(const Json& value) {
   std::string s = value.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
+}
+
+std::string json_brief(const nlohmann::json& value) {
+  std::string s = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return s;
+}
+
+std::string printable(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    char hex[8];
+    if (c < 0x20 || c == 0x7f) {
+      const std::string quoted = Json(std::string(1, static_cast<char>(c))).dump();
+      out += quoted.substr(1, quoted.size() - 2);
+      ++i;
+      continue;
+    }
+    // The length of a well-formed UTF-8 sequence starting here (RFC 3629), or 0.
+    size_t len = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+    if (len > 1) {
+      if (i + len > text.size()) len = 0;
+      for (size_t k = 1; k < len; ++k)
+        if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) len = 0;
+      if (len == 3 || len == 4) {  // overlong forms, surrogates and code points past U+10FFFF
+        const auto c1 = static_cast<unsigned char>(text[i + 1]);
+        if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) || (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90))
+          len = 0;
+      }
+    }
+    if (len == 0) {
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+      ++i;
+    } else {
+      out.append(text, i, len);
+      i += len;
+    }
+  }
+  return out;
 }
 
 std::optional<std::string> closest_match(const std::string& word, const std::vector<std::string>& candidates) {
@@ -376,7 +418,7 @@ void JsonFields::finish() const {
       for (size_t i = 0; i < known_order_.size(); ++i) hint += (i ? ", " : "") + known_order_[i];
       hint += ")";
     }
-    throw Error(what_ + ": " + key_path(it.key()) + " is not a known key" + hint);
+    throw Error(what_ + ": " + key_path(printable(it.key())) + " is not a known key" + hint);
   }
 }
 

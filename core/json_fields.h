@@ -67,6 +67,10 @@ std::string join_key(const std::string& path, const std::string& key);
 std::string join_index(const std::string& path, size_t index);
 // The value as it appears in a message: numbers and strings as JSON ("adam" with quotes).
 std::string json_brief(const Json& value);
+std::string json_brief(const nlohmann::json& value);
+// Text from a user (a key, a path, a --set argument) as a message can show it on one line:
+// control characters escaped as in JSON (\n, \u0001), bytes that are not UTF-8 as \xff.
+std::string printable(const std::string& text);
 // The closest candidate by edit distance, if it is close enough to be a likely typo.
 std::optional<std::string> closest_match(const std::string& word, const std::vector<std::string>& candidates);
 

@@ -171,10 +171,16 @@ nlohmann::json parse_header(const std::string& path, const std::string& text) {
     std::string why = e.what();
     if (const auto p = why.find("] "); p != std::string::npos) why = why.substr(p + 2);
     fail(path, "header is not valid JSON (near byte " + std::to_string(at) + ": " + why + ")");
+  } catch (const nlohmann::json::exception& e) {
+    // 406: a number such as 1e400 that overflows a double (found by tests/fuzz/fuzz_safetensors).
+    std::string why = e.what();
+    if (const auto p = why.find("] "); p != std::string::npos) why = why.substr(p + 2);
+    if (why.size() > 80) why = why.substr(0, 77) + "...";
+    fail(path, "header cannot be held as JSON values (" + why + "), expected shapes and offsets that fit 64-bit integers");
   }
   if (!header.is_object()) fail(path, std::string("header is JSON of type ") + header.type_name() + ", expected an object");
-  if (!duplicate.empty() && duplicate_in.empty()) fail(path, "duplicate tensor name '" + duplicate + "' in the header");
-  if (!duplicate.empty()) fail(path, "duplicate key '" + duplicate + "' inside '" + duplicate_in + "'");
+  if (!duplicate.empty() && duplicate_in.empty()) fail(path, "duplicate tensor name '" + printable(duplicate) + "' in the header");
+  if (!duplicate.empty()) fail(path, "duplicate key '" + printable(duplicate) + "' inside '" + printable(duplicate_in) + "'");
   return header;
 }
 

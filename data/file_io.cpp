@@ -9,12 +9,13 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/json_fields.h"
 
 namespace raoq::data {
 
 void throw_cannot_open(const std::string& reader, const std::string& path, const std::string& reason,
                        const std::string& hint) {
-  throw Error(reader + ": cannot open '" + path + "' (" + reason + ")" + (hint.empty() ? "" : " -- hint: " + hint));
+  throw Error(reader + ": cannot open '" + printable(path) + "' (" + reason + ")" + (hint.empty() ? "" : " -- hint: " + hint));
 }
 
 InputFile::InputFile(std::string reader, std::string path, const std::string& hint)
@@ -35,7 +36,7 @@ InputFile::~InputFile() {
   if (gz_ != nullptr) gzclose_r(static_cast<gzFile>(gz_));
 }
 
-std::string InputFile::where() const { return reader_ + ": '" + path_ + "': "; }
+std::string InputFile::where() const { return reader_ + ": '" + printable(path_) + "': "; }
 
 uint64_t InputFile::read(void* out, uint64_t bytes) {
   auto gz = static_cast<gzFile>(gz_);
@@ -66,8 +67,9 @@ uint64_t InputFile::read(void* out, uint64_t bytes) {
 uint64_t InputFile::read_into(std::vector<uint8_t>& out, uint64_t limit) {
   uint64_t total = 0;
   while (total < limit) {
-    // Grow geometrically from 1 MiB, so memory follows what the file really holds.
-    const uint64_t chunk = std::min<uint64_t>(limit - total, std::max<uint64_t>(1u << 20, out.size()));
+    // Grow geometrically from 64 KiB, so memory (and the zero-filling of it) follows what the
+    // file really holds: a small file costs a small buffer.
+    const uint64_t chunk = std::min<uint64_t>(limit - total, std::max<uint64_t>(1u << 16, out.size()));
     const size_t old = out.size();
     out.resize(old + chunk);
     const uint64_t got = read(out.data() + old, chunk);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/json_fields.h"
 
 namespace raoq::data::detail {
 
@@ -17,13 +18,13 @@ const nlohmann::json& state_field(const nlohmann::json& j, const char* what, con
 int64_t state_non_negative(const nlohmann::json& j, const char* what, const char* key) {
   const nlohmann::json& v = state_field(j, what, key);
   RAOQ_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0, what, ": '", key,
-             "' must be a non-negative integer, got ", v.dump());
+             "' must be a non-negative integer, got ", json_brief(v));
   return v.get<int64_t>();
 }
 
 bool state_boolean(const nlohmann::json& j, const char* what, const char* key) {
   const nlohmann::json& v = state_field(j, what, key);
-  RAOQ_CHECK(v.is_boolean(), what, ": '", key, "' must be true or false, got ", v.dump());
+  RAOQ_CHECK(v.is_boolean(), what, ": '", key, "' must be true or false, got ", json_brief(v));
   return v.get<bool>();
 }
 
@@ -41,13 +42,13 @@ Generator::State generator_from_json(const nlohmann::json& j, const char* what, 
   Generator::State s{};
   const nlohmann::json& words = state_field(j, what, key);
   RAOQ_CHECK(words.is_array() && words.size() == s.size(), what, ": '", key, "' must be an array of ", s.size(),
-             " hex strings, got ", words.dump());
+             " hex strings, got ", json_brief(words));
   for (size_t k = 0; k < s.size(); ++k) {
     const std::string text = words[k].is_string() ? words[k].get<std::string>() : "";
     const bool ok = text.size() > 2 && text.size() <= 18 && text.rfind("0x", 0) == 0 &&
                     text.find_first_not_of("0123456789abcdefABCDEF", 2) == std::string::npos;
     RAOQ_CHECK(ok, what, ": '", key, "'[", k, "] must be a hex string like \"0x0123456789abcdef\", got ",
-               words[k].dump());
+               json_brief(words[k]));
     s[k] = std::stoull(text.substr(2), nullptr, 16);
   }
   return s;

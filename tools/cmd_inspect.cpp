@@ -124,7 +124,7 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
     RAOQ_CHECK(fs::exists(path), "inspect: '", path, "' does not exist yet (the stage has not finished)");
   }
   const Checkpoint ck = read_checkpoint(path);
-  RAOQ_CHECK(ck.config.is_object() && ck.state.contains("stage"), "inspect: '", path,
+  RAOQ_CHECK(ck.config.is_object() && ck.state.contains("stage") && ck.state["stage"].is_string(), "inspect: '", path,
              "' is not a stage checkpoint of a run (it names no config or stage)");
   config = parse_config(ck.config, "run");
   const std::string stage = ck.state["stage"].get<std::string>();

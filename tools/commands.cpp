@@ -102,7 +102,7 @@ int eval_command(const EvalArgs& args, std::ostream& out) {
                   static_cast<long long>(r.examples), r.loss, r.accuracy, r.seconds,
                   static_cast<double>(r.examples) / std::max(1e-9, r.seconds));
   out << "checkpoint: " << checkpoint_path;
-  if (checkpoint.kind == "model" && checkpoint.state.contains("stage"))
+  if (checkpoint.kind == "model" && checkpoint.state.contains("stage") && checkpoint.state["stage"].is_string())
     out << " (stage " << checkpoint.state["stage"].get<std::string>() << ")";
   out << "\ndata: " << task->describe() << "\n" << line;
   return 0;

@@ -148,6 +148,11 @@ TEST_CASE("safetensors: each malformed file gets its own one-line error", "[core
       {"not JSON", "{\"a\": ", 0, own, "header is not valid JSON (near byte"},
       {"empty header", "", 0, own, "header is not valid JSON"},
       {"not an object", "[1, 2]", 0, own, "header is JSON of type array, expected an object"},
+      // Found by tests/fuzz/fuzz_safetensors: nlohmann's out_of_range escaped as an internal error.
+      {"a number that overflows a double", R"({"w":{"dtype":"F32","shape":[88e888],"data_offsets":[0,8]}})", 8, own,
+       "header cannot be held as JSON values (number overflow parsing '88e888')"},
+      {"nested too deep", "{\"w\":" + std::string(70, '[') + std::string(70, ']') + "}", 0, own,
+       "header nests deeper than 64 levels, expected at most 64 (a safetensors header nests 3)"},
       {"dtype BF16", R"({"fc.weight":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", 4, own,
        "tensor 'fc.weight': dtype BF16, expected F32"},
       {"dtype not a string", R"({"w":{"dtype":7,"shape":[2],"data_offsets":[0,8]}})", 8, own, "tensor 'w': dtype 7 is not a string"},

@@ -186,6 +186,9 @@ TEST_CASE("config: --set parses JSON, falls back to a string, and reaches any ke
              Equals("--set stages[5].epochs=1: stages has 2 items (indices start at 0)"));
   CHECK_THAT(set_error("seed.x=1"), Equals("--set seed.x=1: seed is 1, not an object with keys"));
   CHECK_THAT(set_error("data[0]=1"), Equals("--set data[0]=1: data is not a list"));
+  CHECK_THAT(set_error("stages.99999999999999999999.epochs=1"),  // found by fuzzing: std::stoll threw
+             Equals("--set stages.99999999999999999999.epochs=1: list index '99999999999999999999' is too large "
+                    "(expected e.g. stages[0].optimizer.lr=0.05)"));
   CHECK_THAT(set_error("stages[x].epochs=1"),
              Equals("--set stages[x].epochs=1: list index 'x' must be a number or * (expected e.g. "
                     "stages[0].optimizer.lr=0.05)"));

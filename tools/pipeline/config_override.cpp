@@ -20,10 +20,16 @@ constexpr int64_t kEveryItem = -1;
 
 std::vector<PathStep> parse_path(const std::string& path, const std::string& assignment) {
   auto fail = [&](const std::string& why) -> void {
-    throw Error("--set " + assignment + ": " + why + " (expected e.g. stages[0].optimizer.lr=0.05)");
+    throw Error("--set " + printable(assignment) + ": " + why + " (expected e.g. stages[0].optimizer.lr=0.05)");
   };
   auto is_digits = [](const std::string& s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+  };
+  // No config holds a billion items; a longer number would overflow std::stoll (found by
+  // tests/fuzz/fuzz_config).
+  auto index = [&](const std::string& digits) -> int64_t {
+    if (digits.size() > 9) fail("list index '" + digits + "' is too large");
+    return std::stoll(digits);
   };
   std::vector<PathStep> steps;
   size_t i = 0;
@@ -35,9 +41,9 @@ std::vector<PathStep> parse_path(const std::string& path, const std::string& ass
       if (inside == "*") {
         steps.emplace_back(kEveryItem);
       } else if (is_digits(inside)) {
-        steps.emplace_back(static_cast<int64_t>(std::stoll(inside)));
+        steps.emplace_back(index(inside));
       } else {
-        fail("list index '" + inside + "' must be a number or *");
+        fail("list index '" + printable(inside) + "' must be a number or *");
       }
       i = close + 1;
       if (i < path.size() && path[i] == '.') ++i;
@@ -46,10 +52,10 @@ std::vector<PathStep> parse_path(const std::string& path, const std::string& ass
     size_t end = i;
     while (end < path.size() && path[end] != '.' && path[end] != '[') ++end;
     const std::string name = path.substr(i, end - i);
-    if (name.empty()) fail("empty key in '" + path + "'");
+    if (name.empty()) fail("empty key in '" + printable(path) + "'");
     // "stages.1.epochs" means the same as "stages[1].epochs" (keys are never all digits).
     if (is_digits(name) && !steps.empty()) {
-      steps.emplace_back(static_cast<int64_t>(std::stoll(name)));
+      steps.emplace_back(index(name));
     } else {
       steps.emplace_back(name);
     }
@@ -67,7 +73,7 @@ std::string describe(const std::vector<PathStep>& steps, size_t upto) {
   std::string out;
   for (size_t i = 0; i < upto; ++i) {
     if (const auto* key = std::get_if<std::string>(&steps[i])) {
-      out = join_key(out, *key);
+      out = join_key(out, printable(*key));
     } else {
       const int64_t index = std::get<int64_t>(steps[i]);
       out += index == kEveryItem ? "[*]" : "[" + std::to_string(index) + "]";
@@ -86,39 +92,22 @@ void assign(Json& node, const std::vector<PathStep>& steps, size_t at, const Jso
   if (const auto* key = std::get_if<std::string>(&steps[at])) {
     if (node.is_null()) node = Json::object();
     if (!node.is_object())
-      throw Error("--set " + assignment + ": " + here + " is " + json_brief(node) + ", not an object with keys");
+      throw Error("--set " + printable(assignment) + ": " + here + " is " + json_brief(node) + ", not an object with keys");
     if (!node.contains(*key) && at + 1 < steps.size() && std::holds_alternative<int64_t>(steps[at + 1]))
-      throw Error("--set " + assignment + ": " + describe(steps, at + 1) + " is not in the config, so it has no items");
+      throw Error("--set " + printable(assignment) + ": " + describe(steps, at + 1) + " is not in the config, so it has no items");
     assign(node[*key], steps, at + 1, value, assignment);
     return;
   }
   const int64_t index = std::get<int64_t>(steps[at]);
-  if (!node.is_array()) throw Error("--set " + assignment + ": " + here + " is not a list");
+  if (!node.is_array()) throw Error("--set " + printable(assignment) + ": " + here + " is not a list");
   if (index == kEveryItem) {
     for (auto& item : node) assign(item, steps, at + 1, value, assignment);
     return;
   }
   if (index >= static_cast<int64_t>(node.size()))
-    throw Error("--set " + assignment + ": " + here + " has " + std::to_string(node.size()) + " item" +
+    throw Error("--set " + printable(assignment) + ": " + here + " has " + std::to_string(node.size()) + " item" +
                 (node.size() == 1 ? "" : "s") + " (indices start at 0)");
   assign(node[static_cast<size_t>(index)], steps, at + 1, value, assignment);
-}
-
-// The assignment as a message can show it: bytes that are not UTF-8 as \xff.
-std::string printable(const std::string& text) {
-  std::string out;
-  for (size_t i = 0; i < text.size();) {
-    const size_t at = i;
-    char32_t cp = 0;
-    if (data::utf8_next(text, i, cp)) {
-      out.append(text, at, i - at);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(text[at]));
-      out += hex;
-    }
-  }
-  return out;
 }
 
 // A config is JSON text, so every key and string value must be UTF-8 (the resolved config could
@@ -142,12 +131,12 @@ void apply_override(Json& j, const std::string& assignment) {
   check_utf8(assignment);
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw Error("--set " + assignment + ": expected key.path=value (e.g. stages[0].optimizer.lr=0.05)");
+    throw Error("--set " + printable(assignment) + ": expected key.path=value (e.g. stages[0].optimizer.lr=0.05)");
   const std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   const auto steps = parse_path(path, assignment);
   Json value;
   try {
-    value = parse_json(text, "--set " + assignment);
+    value = parse_json(text, "--set " + printable(assignment));
   } catch (const JsonSyntaxError&) {
     // Not JSON: a plain string such as sgd or /data/fashion-mnist. JSON that cannot be held
     // (a number that overflows, nesting too deep) stays an error.

@@ -36,6 +36,7 @@ data                  the dataset
                       0 chooses on the test split
   image_size          (folder only, 32) images are resized and cropped to image_size x image_size
   channels            (folder only, 3) 3 for RGB, 1 for grey; folders are root/train, root/test
+                      of PNG (libpng), JPEG (libjpeg-turbo) or BMP files, refused one line each when bad
   text only (kind text: language modelling, data/text_corpus.h):
   root                (/usr/share/games/fortunes) a text file or a folder of them, split by whole
                       documents (lines holding only %), seeded, 90/5/5 into train/valid/test
@@ -63,7 +64,8 @@ stages                a list of stages, run in order; each continues from the pr
     sgd:              lr (0.1), momentum (0.9), nesterov (false)
     adamw:            lr (0.001), betas ([0.9, 0.999]), eps (1e-8)
   schedule.name       (cosine) cosine | linear | step | constant, applied per step
-    warmup_epochs     (0) linear warm-up from lr/steps to lr over this many epochs (fractions allowed)
+    warmup_epochs     (0) linear warm-up from lr/steps to lr over this many epochs (fractions allowed;
+                      fewer than the stage's epochs)
     cosine, linear:   final_lr (0) the lr at the last step
     step:             step_epochs (30), gamma (0.1): lr *= gamma every step_epochs epochs
   weight_decay        (0) decoupled for adamw, L2 added to the gradient for sgd

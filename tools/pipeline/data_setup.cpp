@@ -26,7 +26,7 @@ data::DatasetPtr load_split(const DataConfig& d, data::Split split) {
   const bool train = split == data::Split::train;
   std::error_code ec;
   if (std::filesystem::exists(d.root, ec) && !std::filesystem::is_directory(d.root, ec))
-    throw Error("config: data.root '" + d.root + "' is a file, expected a directory holding " + root_contents(d.kind));
+    throw Error("config: data.root '" + printable(d.root) + "' is a file, expected a directory holding " + root_contents(d.kind));
   if (d.kind == "idx") {
     const std::string name = std::filesystem::path(d.root).filename().string();
     const std::string hint = d.root == data::kFashionMnistDir ? data::kFashionMnistHint : "";
