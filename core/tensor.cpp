@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -69,6 +70,15 @@ class BufferCache {
     }
     return std::aligned_alloc(64, bytes);
   }
+  int64_t release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto bytes = static_cast<int64_t>(cached_);
+    for (auto& [size, list] : free_)
+      for (void* p : list) std::free(p);
+    free_.clear();
+    cached_ = 0;
+    return bytes;
+  }
   void put(void* p, size_t bytes) {
     if (kEnabled && bytes >= kMinCachedBytes) {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -98,14 +108,37 @@ size_t storage_bytes(int64_t size) {
 }
 }  // namespace
 
+namespace {
+std::atomic<int64_t> g_live_bytes{0}, g_peak_bytes{0};
+
+void count_allocation(int64_t bytes) {
+  const int64_t live = g_live_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  int64_t peak = g_peak_bytes.load(std::memory_order_relaxed);
+  while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+  }
+}
+}  // namespace
+
+TensorMemory tensor_memory() {
+  return {g_live_bytes.load(std::memory_order_relaxed), g_peak_bytes.load(std::memory_order_relaxed)};
+}
+
+int64_t release_cached_tensor_buffers() { return buffer_cache().release(); }
+
+void reset_tensor_memory_peak() { g_peak_bytes.store(g_live_bytes.load(std::memory_order_relaxed)); }
+
 Storage::Storage(int64_t size) : size_(size) {
   RAOQ_CHECK(size >= 0, "Storage: negative size ", size);
   const size_t bytes = storage_bytes(size);
   data_ = static_cast<float*>(buffer_cache().get(bytes));
   RAOQ_CHECK(data_ != nullptr, "Storage: out of memory allocating ", bytes, " bytes");
+  count_allocation(static_cast<int64_t>(bytes));
 }
 
-Storage::~Storage() { buffer_cache().put(data_, storage_bytes(size_)); }
+Storage::~Storage() {
+  g_live_bytes.fetch_sub(static_cast<int64_t>(storage_bytes(size_)), std::memory_order_relaxed);
+  buffer_cache().put(data_, storage_bytes(size_));
+}
 
 namespace {
 std::shared_ptr<TensorImpl> make_impl(const Shape& shape) {

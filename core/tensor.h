@@ -51,6 +51,20 @@ class Storage {
   int64_t size_ = 0;
 };
 
+// Bytes of tensor storage alive now, and the most alive at once since the last reset (every
+// Storage counts, parameters, gradients, activations and optimizer state alike; the sizes are
+// those allocated, rounded up to 64-byte lines). For memory figures such as an ADC stage's peak
+// with and without LoRA; the counters are atomic, so threads may allocate meanwhile.
+struct TensorMemory {
+  int64_t live_bytes = 0;
+  int64_t peak_bytes = 0;
+};
+TensorMemory tensor_memory();
+void reset_tensor_memory_peak();  // peak := live
+// Hands the cache of freed storage buffers (reused by later tensors of the same size) back to the
+// system; returns the bytes released. For a memory figure that starts from what is alive.
+int64_t release_cached_tensor_buffers();
+
 class Tensor;
 // A gradient hook sees the gradient of a tensor once it is complete for this backward pass
 // and may modify it in place (e.g. clip or log it). Signature: void(Tensor& grad).

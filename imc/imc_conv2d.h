@@ -19,6 +19,7 @@ class ImcConv2d : public quant::QuantConv2d, public ImcWeightLayer {
   static std::shared_ptr<ImcConv2d> from(quant::QuantConv2d& q, const AdcConfig& config);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
+  Tensor weight_codes() override;
 
   const quant::QuantOptions& quant_options() const override { return qopts; }
   Module& as_module() override { return *this; }
@@ -27,6 +28,10 @@ class ImcConv2d : public quant::QuantConv2d, public ImcWeightLayer {
   const Tensor& layer_weight() const override { return weight; }
   int64_t reduction_length() const override { return in_channels * kernel_size * kernel_size; }
   int64_t output_columns() const override { return out_channels; }
+
+ private:
+  // The array path (see ImcLinear::array_forward).
+  Tensor array_forward(const Tensor& x, const Tensor& w_values, const AdcConfig& c, bool observed);
 };
 
 }  // namespace raoq::imc

@@ -34,6 +34,7 @@ class Generator;
 namespace raoq::imc {
 
 class LayerStats;
+class LoraAdapter;
 
 enum class ImcMode {
   qat,    // compute as the QAT layer (fake-quantized, no array)
@@ -65,13 +66,20 @@ class ImcLayer {
   virtual quant::ActQuantizer& activation_quantizer() = 0;
 };
 
-// A layer whose array stores its weights (ImcConv2d, ImcLinear).
+// A layer whose array stores its weights (ImcConv2d, ImcLinear). With a LoRA adapter (imc/lora.h)
+// its weight quantizer sees W + delta in both modes (RAOQ Eq. 11), and its W-reshape codes too.
 class ImcWeightLayer : public ImcLayer {
  public:
   virtual quant::WeightQuantizer& weight_quantizer() = 0;
   virtual const Tensor& layer_weight() const = 0;
   virtual int64_t reduction_length() const = 0;  // K: rows of the array the layer uses
   virtual int64_t output_columns() const = 0;    // N
+
+  std::shared_ptr<LoraAdapter> lora;  // null: none (attach_adapter, merge_adapter)
+  // ADC-LoRA's Eq. 12 phase (imc/lora_mse.h): while set, the array forward also records this
+  // layer's objective and passes its output on detached.
+  bool lora_mse = false;
+  Tensor lora_objective;  // mean((Ybar - Q_x(X) Q_w(W))^2) of the last forward with lora_mse
 };
 
 }  // namespace raoq::imc

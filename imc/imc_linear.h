@@ -17,6 +17,7 @@ class ImcLinear : public quant::QuantLinear, public ImcWeightLayer {
   static std::shared_ptr<ImcLinear> from(quant::QuantLinear& q, const AdcConfig& config);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
+  Tensor weight_codes() override;
 
   const quant::QuantOptions& quant_options() const override { return qopts; }
   Module& as_module() override { return *this; }
@@ -25,6 +26,11 @@ class ImcLinear : public quant::QuantLinear, public ImcWeightLayer {
   const Tensor& layer_weight() const override { return weight; }
   int64_t reduction_length() const override { return in_features; }
   int64_t output_columns() const override { return out_features; }
+
+ private:
+  // The array path on x with the weight values w_values under the hardware c; `observed`: the
+  // statistics and the noise see it (the Eq. 12 target does not).
+  Tensor array_forward(const Tensor& x, const Tensor& w_values, const AdcConfig& c, bool observed);
 };
 
 }  // namespace raoq::imc

@@ -123,6 +123,17 @@ std::shared_ptr<Module> Module::replace_module(const std::string& path, std::sha
   return old;
 }
 
+std::shared_ptr<Module> Module::unregister_module(const std::string& name) {
+  size_t i = 0;
+  while (i < children_.size() && children_[i].first != name) ++i;
+  RAOQ_CHECK(i < children_.size(), "unregister_module: ", label(), " has no child '", name, "'");
+  std::shared_ptr<Module> old = children_[i].second;
+  children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
+  child_slots_.erase(child_slots_.begin() + static_cast<std::ptrdiff_t>(i));
+  old->set_path("");
+  return old;
+}
+
 void Module::collect(const std::string& prefix, NamedTensors* params, NamedTensors* buffers) const {
   if (params)
     for (const auto& [name, t] : parameters_) params->emplace_back(join(prefix, name), t);

@@ -98,6 +98,9 @@ class Module : public std::enable_shared_from_this<Module> {
     });
     return field;
   }
+  // Removes the direct child `name` (a layer dropping an optional part it registered, such as
+  // a LoRA adapter); its parameters leave named_parameters() and state_dict(). Returns it.
+  std::shared_ptr<Module> unregister_module(const std::string& name);
   // Swaps the child at a dotted path below this module ("layer1.0.conv1") for `replacement`
   // and returns the old child. The replacement takes the old one's path and this module's
   // train/eval mode. Errors name the path and say what to do.

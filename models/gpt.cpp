@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/ops.h"
+#include "layers/init.h"
 
 namespace raoq::models {
 
@@ -75,7 +76,9 @@ TransformerLM::TransformerLM(std::string type_name, const TransformerOptions& op
     register_module("tok_emb", tok_emb, std::make_shared<TiedEmbedding>([this] { return head->weight; }));
   else
     register_module("tok_emb", tok_emb, std::make_shared<Embedding>(rows, D));
-  pos_emb = register_parameter("pos_emb", Tensor::zeros({opt.context, D}));
+  // At the token table's scale: N(0, 1) rows, or the tied head's U(+-1/sqrt(D)) (std 1/sqrt(3D)).
+  const float pos_std = opt.tie_head ? 1.0f / std::sqrt(3.0f * static_cast<float>(D)) : 1.0f;
+  pos_emb = register_parameter("pos_emb", init::normal({opt.context, D}, 0.0f, pos_std));
   if (p > 0) register_module("drop", drop, std::make_shared<Dropout>(p));
   register_module("blocks", blocks, std::make_shared<Sequential>());
   for (int64_t i = 0; i < opt.layers; ++i)

@@ -36,9 +36,13 @@
 // head.weight; tok_emb is then a TiedEmbedding that owns no parameter and reads head->weight at
 // every forward, so a pass that swaps the head for a copy (quantize_model) keeps the tie.
 //
-// Init (PyTorch defaults, as the benchmark's model had): tok_emb N(0, 1), pos_emb 0 (learned from
-// there; the token rows already differ), Linear kaiming-uniform, LayerNorm 1 and 0. A tied table
+// Init: tok_emb N(0, 1), pos_emb at the token table's scale (N(0, 1), or std 1/sqrt(3D) when tied),
+// Linear kaiming-uniform, LayerNorm 1 and 0. A tied table
 // takes the head's init, U(+-1/sqrt(D)): N(0, 1) rows would start the logits at std sqrt(D).
+// pos_emb must not start at zero or far below the token rows: windows are drawn at random offsets,
+// so the expected gradient is the same for every position and nearly equal rows stay nearly equal.
+// A causal model still learns order from its mask; a bidirectional one is then a bag of tokens
+// (bert stayed at the bag-of-characters loss with pos_emb 0, and learned slowly at std 0.02).
 // What it does not do: padding masks, key/value caches for generation, attention dropout.
 #pragma once
 

@@ -33,7 +33,7 @@ class QuantConv2d : public Conv2d {
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   // The weight codes wq (graph-connected): for W-reshape and statistics.
-  Tensor weight_codes();
+  virtual Tensor weight_codes();  // an IMC layer with a LoRA adapter: the codes of W + delta
 
   QuantOptions qopts;
   bool on_array = true;

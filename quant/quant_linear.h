@@ -18,7 +18,7 @@ class QuantLinear : public Linear {
   static std::shared_ptr<QuantLinear> from(const Linear& linear, QuantOptions q);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
-  Tensor weight_codes();
+  virtual Tensor weight_codes();  // an IMC layer with a LoRA adapter: the codes of W + delta
 
   QuantOptions qopts;
   bool on_array = true;

@@ -4,12 +4,14 @@
 #include "tools/cmd_inspect.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <ostream>
 
 #include "core/error.h"
 #include "core/parallel.h"
 #include "imc/adc.h"
+#include "imc/lora.h"
 #include "imc/stats.h"
 #include "tools/pipeline/checkpoint.h"
 #include "tools/pipeline/config.h"
@@ -75,6 +77,36 @@ int inspect_cli(const std::vector<std::string>& args, std::ostream& out) {
   return inspect_command(a, out);
 }
 
+namespace {
+// Table 4 of the paper for this model: per array layer, what a fine-tune trains without LoRA (the
+// weight) and with it (the adapter), and the totals (the stage's own trainable count: adapters and
+// quantizer scales under LoRA, everything without).
+void print_parameter_counts(std::ostream& out, Module& model) {
+  const std::vector<imc::LoraCount> counts = imc::lora_counts(model);
+  int64_t weights = 0, adapters = 0;
+  char line[200];
+  out << "\ntrainable parameters per array layer (without LoRA: the weight; with it: r (K + N))\n";
+  std::snprintf(line, sizeof line, "  %-32s %12s %12s\n", "layer", "weight", "LoRA A, B");
+  out << line;
+  for (const auto& c : counts) {
+    std::snprintf(line, sizeof line, "  %-32s %12lld %12s\n", c.path.c_str(), static_cast<long long>(c.weight),
+                  c.adapter ? std::to_string(c.adapter).c_str() : "-");
+    out << line;
+    weights += c.weight, adapters += c.adapter;
+  }
+  std::snprintf(line, sizeof line, "  %-32s %12lld %12lld\n", "array layers", static_cast<long long>(weights),
+                static_cast<long long>(adapters));
+  out << line << "  the whole model: " << model.num_parameters() << " parameters";
+  if (adapters > 0) {
+    const int64_t trained = model.num_trainable_parameters();
+    std::snprintf(line, sizeof line, ", of which the stage trained %lld (%.1fx fewer)", static_cast<long long>(trained),
+                  static_cast<double>(model.num_parameters()) / static_cast<double>(std::max<int64_t>(1, trained)));
+    out << line;
+  }
+  out << "\n";
+}
+}  // namespace
+
 int inspect_command(const InspectArgs& args, std::ostream& out) {
   if (args.threads > 0) set_num_threads(args.threads);
   std::error_code ec;
@@ -114,6 +146,7 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
   if (r.per_token) out << "perplexity " << r.perplexity() << "\n\n";
   else out << "accuracy " << r.accuracy << "%\n\n";
   imc::print_stats(out, summaries);
+  print_parameter_counts(out, *model);
   if (!args.png_dir.empty()) {
     ec.clear();
     fs::create_directories(args.png_dir, ec);

@@ -85,6 +85,27 @@ TEST_CASE("results: a language model's rows print in the Table 2 layout, by perp
   CHECK_THAT(md2, Contains("| gpt-tiny (k1), no fine-tune | 4.50 | 4.75 | - | 12.00 |"));
 }
 
+TEST_CASE("results: ADC-LoRA's rows print as the paper's Tables 6, 12 and 4", "[tools]") {
+  Results r;
+  r.config_name = "lora";
+  r.model = "gpt-tiny";
+  r.table = {{"raoq", 8, "test_perplexity", 6.25},          {"raoq", 8, "trainable_parameters", 3332911},
+             {"raoq_lora_hu_noft", 8, "test_perplexity", 6.75}, {"raoq_lora_hu", 8, "test_perplexity", 6.5},
+             {"raoq_lora_hu", 8, "trainable_parameters", 140335}, {"raoq_lora_svd", 8, "test_perplexity", 7.0},
+             {"raoq_lora_adc_mse", 8, "test_perplexity", 6.375},  {"raoq_lora_adc_mse", 8, "trainable_parameters", 140335},
+             {"raoq_lora_adc_mse_r4", 8, "test_perplexity", 6.5}, {"raoq_lora_adc_mse_r4", 8, "trainable_parameters", 74799}};
+  const std::string md = r.markdown();
+  CHECK_THAT(md, Contains("## Table 6: RAOQ with and without ADC-LoRA, test perplexity (lower is better) at ba=8"));
+  CHECK_THAT(md, Contains("| gpt-tiny | 6.25 | 6.38 | 3332911 / 140335 |"));
+  CHECK_THAT(md, Contains("| gpt-tiny | 6.50 | 7.00 | 6.38 |"));
+  CHECK_THAT(md, Contains("| gpt-tiny, no fine-tune | 6.75 | - | - |"));
+  CHECK_THAT(md, Contains("| raoq_lora_adc_mse_r4 | 74799 | 44.6x | 6.50 |"));
+  CHECK_THAT(md, Contains("| raoq | 8 | trainable_parameters | 3332911 |"));
+  // Without LoRA rows there are no LoRA tables.
+  r.table.resize(2);
+  CHECK_THAT(r.markdown(), !Contains("Table 6"));
+}
+
 TEST_CASE("run directory: metrics log cut on resume, atomic files, clear", "[tools]") {
   const std::string dir = testing::make_temp_dir("raoq_dir_");
   RunDir run{dir + "/run"};

@@ -235,10 +235,24 @@ TEST_CASE("quant stages: fp -> qat -> adc runs end to end, both methods, and res
   const Results r = train_in(out, false);
   // fp, qat, qat_v, then per (method, ba) the model before and after its fine-tune.
   std::vector<std::string> methods;
+  std::vector<int64_t> adc_parameters;  // the adc stages' parameter counts, in order
+  for (const StageSummary& st : r.stages)
+    if (st.kind == "adc") adc_parameters.push_back(st.parameters);
+  size_t trainable_rows = 0;
   for (const auto& row : r.table) {
+    if (row.metric == "trainable_parameters") {  // each ADC stage trains the whole model (no LoRA)
+      REQUIRE(trainable_rows < adc_parameters.size());
+      CHECK(row.value == double(adc_parameters[trainable_rows++]));
+      continue;
+    }
     methods.push_back(row.method + (row.ba ? "@" + std::to_string(*row.ba) : ""));
     CHECK(row.value >= 0.0);
     CHECK(row.value <= 100.0);
+  }
+  CHECK(trainable_rows == 4);
+  for (const StageSummary& st : r.stages) {
+    CHECK(st.trainable_parameters == st.parameters);
+    CHECK(st.peak_tensor_bytes > 0);
   }
   CHECK(methods == std::vector<std::string>{"fp", "qat", "qat_v", "vanilla_noft@5", "vanilla@5", "vanilla_noft@6",
                                             "vanilla@6", "raoq_noft@5", "raoq@5", "raoq_noft@6", "raoq@6"});
@@ -276,14 +290,9 @@ TEST_CASE("quant stages: fp -> qat -> adc runs end to end, both methods, and res
     }
   }
   // raoq eval takes a quantized stage's checkpoint too.
-  EvalArgs e;
-  e.config_path = out + "/config.json";
-  e.checkpoint = out + "/checkpoints/adc-vanilla-ba5.safetensors";
-  e.threads = 1;
-  std::ostringstream eval_text;
-  CHECK(eval_command(e, eval_text) == 0);
-  CHECK_THAT(eval_text.str(), Catch::Contains("(stage adc-vanilla-ba5)"));
-  CHECK_THAT(eval_text.str(), Catch::Contains("accuracy"));
+  const std::string eval_text = testing::eval_output(out, "adc-vanilla-ba5");
+  CHECK_THAT(eval_text, Catch::Contains("(stage adc-vanilla-ba5)"));
+  CHECK_THAT(eval_text, Catch::Contains("accuracy"));
   CHECK_THROWS_WITH(inspect_command({out + "/checkpoints/qat.safetensors", "", 16, 1}, text),
                     Catch::Contains("is a qat stage without arrays"));
 

@@ -69,7 +69,8 @@ void require_same_tensors(const std::string& a_path, const std::string& b_path) 
   }
 }
 
-// metrics.jsonl rows without the wall-clock fields.
+// metrics.jsonl rows without the wall-clock fields and the memory figures (a process's peak RSS
+// varies from run to run, and a resumed stage's peaks cover only the steps after the resume).
 std::vector<Json> metrics_rows(const std::string& run) {
   std::ifstream in(run + "/metrics.jsonl");
   std::vector<Json> rows;
@@ -78,6 +79,8 @@ std::vector<Json> metrics_rows(const std::string& run) {
     row.erase("seconds");
     row.erase("stage_seconds");
     row.erase("examples_per_second");
+    row.erase("peak_tensor_bytes");
+    row.erase("peak_rss_bytes");
     rows.push_back(row);
   }
   return rows;
@@ -141,11 +144,14 @@ TEST_CASE("train: a run writes its config, metrics, checkpoints and results", "[
   CHECK_THAT(md, Catch::Contains("| a | - | test accuracy (%) |"));
   // metrics.jsonl: a train row every 2 steps, an eval row per epoch, plus a test row per stage.
   const auto rows = metrics_rows(out);
-  int train_rows = 0, eval_rows = 0;
+  int train_rows = 0, eval_rows = 0, done_rows = 0;
   for (const auto& row : rows) {
     if (row["kind"] == "train") {
       ++train_rows;
       for (const char* key : {"stage", "epoch", "step", "loss", "lr", "accuracy"}) CHECK(row.contains(key));
+    } else if (row["kind"] == "stage_done") {  // what the stage trained and held (results.md's cost table)
+      ++done_rows;
+      CHECK(row["trainable_parameters"] == 1240);  // (its memory figures are erased by metrics_rows)
     } else {
       ++eval_rows;
       CHECK(row["kind"] == "eval");
@@ -154,6 +160,8 @@ TEST_CASE("train: a run writes its config, metrics, checkpoints and results", "[
   }
   CHECK(train_rows == kTotalSteps / 2);
   CHECK(eval_rows == 3 + 2);  // validation after each of the 3 epochs, test after each stage
+  CHECK(done_rows == 2);
+  for (const StageSummary& st : r.stages) CHECK(st.peak_tensor_bytes > 0);
   CHECK(rows.front()["kind"] == "train");
   CHECK(rows.front()["step"] == 2);
 }

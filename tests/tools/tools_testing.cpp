@@ -10,6 +10,8 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "tests/support/testing.h"
+#include "tools/commands.h"
 #include "tools/pipeline/config.h"
 #include "tools/pipeline/trainer.h"
 
@@ -121,6 +123,45 @@ tools::Results train_run(const std::string& out, const Json& config, const std::
 std::vector<char> file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+const std::string& text_corpus_dir() {
+  static const std::string dir = [] {
+    const std::string d = make_temp_dir("raoq_text_");
+    std::ofstream out(d + "/sayings");
+    const char* words[] = {"the cat ", "sat on ", "a mat ", "and the dog ", "ran to ", "the sun "};
+    for (int doc = 0; doc < 60; ++doc) {
+      for (int w = 0; w < 12; ++w) out << words[(doc + w * (doc % 3 + 1)) % 6];
+      out << "\n%\n";
+    }
+    return d;
+  }();
+  return dir;
+}
+
+Json tiny_text_config(const std::string& name) {
+  return Json::parse(R"({
+    "name": ")" + name + R"(",
+    "data": {"kind": "text", "root": ")" + text_corpus_dir() + R"(", "context": 16},
+    "model": {"name": "gpt", "d_model": 16, "layers": 1, "heads": 2},
+    "stages": [
+      {"name": "fp", "epochs": 1, "max_steps": 6, "batch_size": 4, "optimizer": {"name": "adamw", "lr": 0.01},
+       "eval": {"batch_size": 8}},
+      {"name": "qat", "kind": "qat", "epochs": 1, "max_steps": 4, "batch_size": 4,
+       "optimizer": {"name": "adamw", "lr": 0.002}, "eval": {"batch_size": 8}}
+    ],
+    "checkpoint": {"every_steps": 2}, "log": {"every_steps": 2}
+  })");
+}
+
+std::string eval_output(const std::string& out, const std::string& stage) {
+  tools::EvalArgs e;
+  e.config_path = out + "/config.json";
+  e.checkpoint = out + "/checkpoints/" + stage + ".safetensors";
+  e.threads = 1;
+  std::ostringstream text;
+  REQUIRE(tools::eval_command(e, text) == 0);
+  return text.str();
 }
 
 }  // namespace raoq::testing

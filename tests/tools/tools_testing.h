@@ -34,6 +34,20 @@ Json tiny_config(const std::string& data_dir, const Json& model);
 tools::Results train_run(const std::string& out, const Json& config, const std::string& name, bool resume,
                          std::function<void(int64_t)> hook = {}, std::string* log = nullptr, int threads = 1);
 
+// A folder holding one file of 60 fortunes-style documents of a repetitive little language
+// (made once per process): enough structure to learn in a few steps, and every split (90/5/5 of
+// the documents) longer than a 16-token window.
+const std::string& text_corpus_dir();
+
+// A two-stage language-model config over text_corpus_dir(): a tiny gpt (d 16, 1 layer, 2 heads,
+// context 16), fp for 6 steps (AdamW lr 0.01), then 4-bit qat for 4; checkpoints and log rows every
+// 2 steps.
+Json tiny_text_config(const std::string& name);
+
+// What `raoq eval` prints for the stage checkpoint STAGE of the run in `out` (its config.json, 1
+// thread); fails the test when the command does.
+std::string eval_output(const std::string& out, const std::string& stage);
+
 // A file's bytes ({} when it cannot be read): checkpoints compared bit for bit.
 std::vector<char> file_bytes(const std::string& path);
 

@@ -96,7 +96,9 @@ Json to_json(const TrainState& s) {
   Json finished = Json::array(), rows = Json::array();
   for (const auto& f : s.finished) {
     Json summary = tools::to_json(f);
-    summary.erase("seconds");  // the clock stays out of checkpoints
+    summary.erase("seconds");  // the clock stays out of checkpoints, and so do memory figures
+    summary.erase("peak_tensor_bytes");
+    summary.erase("peak_rss_bytes");
     finished.push_back(summary);
   }
   for (const auto& r : s.rows) rows.push_back(tools::to_json(r));

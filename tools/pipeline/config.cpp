@@ -357,6 +357,7 @@ void make_quick(Config& c) {
       s.schedule.warmup_epochs = 0.0;
     }
     s.schedule.warmup_epochs = std::min(s.schedule.warmup_epochs, 0.25);
+    if (s.quant.lora.init_steps > 0) s.quant.lora.init_steps = std::min<int64_t>(s.quant.lora.init_steps, 4);
     s.eval.every_epochs = 1;
   }
 }

@@ -96,6 +96,18 @@ stages                a list of stages, run in order; each continues from the pr
     bitaug_bn_update     (false) BitAug's pass at ba~ also updates BatchNorm running statistics; false:
                          only the pass at the target ba does, so eval-mode statistics describe the
                          ADC the model is evaluated and deployed with
+    lora                 (none) ADC-LoRA (RAOQ Eq. 11-12): W + A B through the weight quantizer, W and
+                         every other weight frozen; A, B and the quantizers' scales train
+      rank (8)           r: A is (K, r), B (r, N)        alpha (0 = rank) delta = alpha/r (A B)^T
+      targets            (required) globs over array-layer paths, e.g. ["*.qkv_proj", "*.fc?"]; a glob
+                         matching no array layer is an error
+      init (hu)          hu: A Gaussian, B zero (starts where the model was) | svd: LoftQ, W := Q_w(W - AB),
+                         AB := rank-r SVD of W - Q, svd_rounds (5) times | adc_mse: hu, then init_steps
+                         steps of Eq. 12 (each layer's ADC output regressed on its exact product, A and B
+                         only; metrics.jsonl rows "lora_init") before the task loss
+      init_steps         (adc_mse: 20, else 0) tau, counted in the stage's steps
+      lr                 (0 = optimizer.lr) the adapters' learning rate (same schedule)
+      train_norms        (false) LayerNorm and BatchNorm parameters train too
   sweep (adc):        methods (["vanilla", "raoq"]) and/or a list adc.ba ([6, 7, 8]): one stage per
                       (method, ba), named NAME-METHOD-baBA; init_from may map each method to its
                       start ({"vanilla": "qat_vanilla", "raoq": "qat"}); label_suffix ("") labels its rows

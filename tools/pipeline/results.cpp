@@ -40,7 +40,11 @@ Json to_json(const StageSummary& s) {
           {"test_accuracy", s.test_accuracy},
           {"test_loss", s.test_loss},
           {"best_validation_accuracy", s.best_validation_accuracy},
-          {"seconds", s.seconds}};
+          {"seconds", s.seconds},
+          {"parameters", s.parameters},
+          {"trainable_parameters", s.trainable_parameters},
+          {"peak_tensor_bytes", s.peak_tensor_bytes},
+          {"peak_rss_bytes", s.peak_rss_bytes}};
 }
 
 StageSummary stage_summary_from_json(const Json& j) {
@@ -53,6 +57,10 @@ StageSummary stage_summary_from_json(const Json& j) {
   s.test_loss = j.at("test_loss").get<double>();
   s.best_validation_accuracy = j.at("best_validation_accuracy").get<double>();
   s.seconds = j.value("seconds", 0.0);  // absent in a checkpoint's copy (checkpoint.h)
+  s.parameters = j.value("parameters", int64_t{0});  // absent in results written before these were kept
+  s.trainable_parameters = j.value("trainable_parameters", int64_t{0});
+  s.peak_tensor_bytes = j.value("peak_tensor_bytes", int64_t{0});
+  s.peak_rss_bytes = j.value("peak_rss_bytes", int64_t{-1});
   return s;
 }
 
@@ -95,11 +103,11 @@ Results Results::from_json(const Json& j) {
 std::string Results::markdown() const {
   std::ostringstream os;
   os << "# Results: " << config_name << " (" << model << ")\n\n";
-  os << table1_markdown(*this);
+  os << table1_markdown(*this) << lora_markdown(*this);
   os << "| method | ADC bits | metric | value |\n|---|---|---|---|\n";
   for (const auto& r : table)
     os << "| " << r.method << " | " << (r.ba ? std::to_string(*r.ba) : "-") << " | " << metric_label(r.metric) << " | "
-       << fixed(r.value, 2) << " |\n";
+       << fixed(r.value, r.metric == "trainable_parameters" ? 0 : 2) << " |\n";
   bool lm = false;  // a language model: next-token accuracy, and its best validation figure is a perplexity
   for (const auto& r : table) lm = lm || r.metric == "test_perplexity";
   if (!stages.empty()) {
@@ -111,6 +119,14 @@ std::string Results::markdown() const {
       os << "| " << s.name << " | " << s.kind << " | " << s.epochs << " | " << s.steps << " | "
          << fixed(s.test_accuracy, 2) << " | " << fixed(s.test_loss, 4) << " | " << fixed(s.best_validation_accuracy, 2)
          << " | " << duration(s.seconds) << " |\n";
+    // What each stage trained and held (ADC-LoRA's Table 4, and BitAug's memory cost).
+    os << "\n| stage | trainable parameters | of all | peak tensor memory per step (MiB) | peak RSS (MiB) |\n"
+       << "|---|---|---|---|---|\n";
+    for (const auto& s : stages)
+      os << "| " << s.name << " | " << s.trainable_parameters << " | " << s.parameters << " | "
+         << fixed(static_cast<double>(s.peak_tensor_bytes) / (1 << 20), 1) << " | "
+         << (s.peak_rss_bytes >= 0 ? fixed(static_cast<double>(s.peak_rss_bytes) / (1 << 20), 1) : std::string("n/a"))
+         << " |\n";
   }
   return os.str();
 }

@@ -29,6 +29,9 @@ struct StageSummary {
   double test_accuracy = 0.0, test_loss = 0.0;
   double best_validation_accuracy = 0.0;  // a language model: the best validation perplexity
   double seconds = 0.0;
+  int64_t parameters = 0, trainable_parameters = 0;  // elements; trainable: what the optimizer moved
+  int64_t peak_tensor_bytes = 0;  // the largest tensor memory of one training step
+  int64_t peak_rss_bytes = -1;    // the process's peak RSS during the stage's training; -1: unknown
 };
 
 Json to_json(const StageSummary& s);
@@ -50,6 +53,9 @@ struct Results {
 // The paper's Table 1 layout of the rows fp, qat, vanilla, raoq (and *_noft) by ADC bits; "" when
 // the table has no ADC rows (tools/results_table1.cpp).
 std::string table1_markdown(const Results& results);
+
+// ADC-LoRA's Tables 6, 12 and 4 from rows raoq and raoq_lora_* (results_lora.cpp); "" without LoRA rows.
+std::string lora_markdown(const Results& results);
 
 // Writes DIR/results.json and DIR/results.md (atomically).
 void write_results(const std::string& json_path, const std::string& md_path, const Results& results);

@@ -71,6 +71,12 @@ MetricsTimes read_metrics_rows(const std::string& text, int64_t rows, const std:
         throw Error(where + " has \"stage_seconds\" but no \"stage\" name, expected both");
       t.stage_seconds[row.at("stage").get<std::string>()] = *stage_seconds;
     }
+    if (row.contains("peak_tensor_bytes") && row.contains("stage") && row.at("stage").is_string()) {
+      const Json &tb = row.at("peak_tensor_bytes"), &rb = row.value("peak_rss_bytes", Json(-1));
+      if (!tb.is_number_integer() || !rb.is_number_integer())
+        throw Error(where + ": \"peak_tensor_bytes\" and \"peak_rss_bytes\" must be whole numbers");
+      t.stage_memory[row.at("stage").get<std::string>()] = {tb.get<int64_t>(), rb.get<int64_t>()};
+    }
     at = end + 1;
   }
   if (bytes) *bytes = static_cast<int64_t>(at);

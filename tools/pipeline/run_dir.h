@@ -48,6 +48,8 @@ struct RunDir {
 struct MetricsTimes {
   double seconds = 0.0;                         // the last row's "seconds": the run's time so far
   std::map<std::string, double> stage_seconds;  // each stage's last "stage_seconds"
+  // Each finished stage's memory figures (its "stage_done" row): peak tensor bytes, peak RSS bytes.
+  std::map<std::string, std::pair<int64_t, int64_t>> stage_memory;
 };
 
 // Reads the first `rows` lines of a metrics log's text. Each must be a JSON object with a finite,

@@ -7,6 +7,10 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "imc/adc_json.h"
+#include "imc/lora.h"
+#include "layers/batch_norm2d.h"
+#include "layers/layer_norm.h"
+#include "quant/quantizer.h"
 #include "models/registry.h"
 #include "tools/pipeline/config.h"
 #include "tools/pipeline/task.h"
@@ -29,6 +33,33 @@ void parse_qat(JsonFields& f, StageConfig& s) {
   q.wreshape = f.number("wreshape", 0.0, Range::non_negative());
 }
 
+void parse_lora(JsonFields& f, LoraStageConfig& l) {
+  JsonFields j(f.object("lora"), f.key_path("lora"));
+  l.enabled = true;
+  l.lora.rank = j.integer("rank", 8, 1, 4096);
+  l.lora.alpha = j.number("alpha", 0.0, Range::non_negative());
+  l.lora.targets = j.strings("targets", std::nullopt);
+  if (l.lora.targets.empty()) j.fail("targets", "is empty: name the layers to adapt, e.g. [\"*.qkv_proj\", \"*.fc?\"]");
+  const std::string init = j.choice("init", "hu", {"hu", "svd", "adc_mse"});
+  l.lora.init = init == "svd" ? imc::LoraInit::svd : init == "adc_mse" ? imc::LoraInit::adc_mse : imc::LoraInit::hu;
+  l.init_steps = j.integer("init_steps", init == "adc_mse" ? 20 : 0, 0);
+  if (init != "adc_mse" && l.init_steps > 0)
+    j.fail("init_steps", "is adc_mse's Eq. 12 phase; with init \"" + init + "\" it must be 0 (got " +
+                             std::to_string(l.init_steps) + ")");
+  if (init == "adc_mse" && l.init_steps == 0) j.fail("init_steps", "must be >= 1 with init \"adc_mse\"");
+  l.lora.svd_rounds = j.integer("svd_rounds", 5, 1, 100);
+  l.lr = j.number("lr", 0.0, Range::non_negative());
+  l.train_norms = j.boolean("train_norms", false);
+  j.finish();
+}
+
+void write_lora(const LoraStageConfig& l, Json& st) {
+  if (!l.enabled) return;
+  st["lora"] = {{"rank", l.lora.rank},         {"alpha", l.lora.alpha},   {"targets", l.lora.targets},
+                {"init", imc::to_string(l.lora.init)}, {"init_steps", l.init_steps},
+                {"svd_rounds", l.lora.svd_rounds}, {"lr", l.lr},      {"train_norms", l.train_norms}};
+}
+
 void parse_adc(JsonFields& f, StageConfig& s) {
   QuantStageConfig& q = s.quant;
   parse_quant_common(f, q);
@@ -48,6 +79,7 @@ void parse_adc(JsonFields& f, StageConfig& s) {
   q.bitaug = f.boolean("bitaug", raoq);
   q.bitaug_offsets = f.integers("bitaug_offsets", std::vector<int64_t>{-1, 1, 2}, -64, 64);
   q.bitaug_bn_update = f.boolean("bitaug_bn_update", false);
+  if (f.has("lora")) parse_lora(f, q.lora);
   if (!q.bitaug && q.bitaug_offsets.empty()) return;
   try {
     bitaug_config(s, 0).validate(f.key_path("bitaug_offsets"));
@@ -74,6 +106,7 @@ void write_adc(const StageConfig& s, Json& st) {
   st["bitaug"] = q.bitaug;
   st["bitaug_offsets"] = q.bitaug_offsets;
   st["bitaug_bn_update"] = q.bitaug_bn_update;
+  write_lora(q.lora, st);
 }
 
 // ---- qat and adc: the hooks
@@ -82,18 +115,69 @@ void convert_quantized(Module& model, const StageConfig& s, const std::string& w
   imc::apply_method(model, method_config(s), "config: " + where);
 }
 
+uint64_t name_seed(const std::string& name) {  // FNV-1a: a stage's adapters draw from their own stream
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+// ADC-LoRA: adapters on the targeted layers, then everything frozen but them, the quantizers'
+// scales and offsets, and (train_norms) the normalisation layers.
+void convert_adc(Module& model, const StageConfig& s, const std::string& where) {
+  convert_quantized(model, s, where);
+  const LoraStageConfig& l = s.quant.lora;
+  if (!l.enabled) return;
+  Generator gen(name_seed(s.name));
+  imc::attach_lora(model, l.lora, gen, "config: " + where);
+  for (auto& [path, m] : model.named_modules()) {
+    const bool trains = dynamic_cast<imc::LoraAdapter*>(m.get()) || dynamic_cast<quant::ActQuantizer*>(m.get()) ||
+                        dynamic_cast<quant::WeightQuantizer*>(m.get()) ||
+                        (l.train_norms && (dynamic_cast<LayerNorm*>(m.get()) || dynamic_cast<BatchNorm2d*>(m.get())));
+    for (auto& [name, p] : m->named_parameters())
+      if (name.find('.') == std::string::npos) p.set_requires_grad(trains);  // the module's own parameters
+  }
+}
+
+bool lora_mse_phase(const StageConfig& s, int64_t stage_step) {
+  const LoraStageConfig& l = s.quant.lora;
+  return l.enabled && l.lora.init == imc::LoraInit::adc_mse && stage_step < l.init_steps;
+}
+
+void adc_before_step(Module& model, const StageConfig& s, const StageStep& step) {
+  if (s.quant.lora.enabled) imc::set_lora_mse(model, lora_mse_phase(s, step.stage_step));
+}
+
 Tensor quantized_loss(Module& model, const StageConfig& s, const Tensor& task_loss) {
   return imc::method_loss(model, method_config(s), task_loss);  // + lambda_k sum kappa (W-reshape)
 }
 
+// In ADC-LoRA's Eq. 12 phase the step minimises the layers' objectives instead of the task loss.
+Tensor adc_loss(Module& model, const StageConfig& s, const Tensor& task_loss) {
+  if (imc::lora_mse_armed(model)) return imc::lora_mse_objective(model).total;
+  return quantized_loss(model, s, task_loss);
+}
+
 // BitAug's second pass (RAOQ Eq. 9): the gradients of lambda_b * loss at ba~ add to those at ba.
-void adc_after_backward(Module& model, const StageConfig& s, const StageStep& step) {
-  if (!s.quant.bitaug) return;
+// In the Eq. 12 phase: only A and B move (the scales' gradients are dropped), and the objective
+// of each layer is logged.
+Json adc_after_backward(Module& model, const StageConfig& s, const StageStep& step) {
+  if (imc::lora_mse_armed(model)) {
+    const imc::LoraMseObjective o = imc::lora_mse_objective(model);
+    for (auto& [name, p] : model.named_parameters())
+      if (name.find(".lora.") == std::string::npos) p.set_grad(Tensor());
+    imc::set_lora_mse(model, false);
+    Json layers = Json::object();
+    for (const auto& [path, v] : o.per_layer) layers[path] = v;
+    return {{"kind", "lora_init"}, {"stage", s.name}, {"stage_step", step.stage_step + 1},
+            {"step", step.global_step + 1}, {"objective", o.total.item()}, {"layers", layers}};
+  }
+  if (!s.quant.bitaug) return nullptr;
   const imc::BitAugConfig c = bitaug_config(s, step.seed);
   const float smoothing = static_cast<float>(s.label_smoothing);
   imc::bitaug_backward(model, c, imc::bitaug_bits(c, step.global_step),
                        imc::bitaug_lambda(step.stage_step, step.stage_steps),
-                       [&] { return batch_loss(model, StepBatch{step.x, step.y}, smoothing); });
+                       [&] { return batch_loss(model, StepBatch{step.x, step.y, step.rows}, smoothing); });
+  return nullptr;
 }
 
 std::string adc_label(const StageConfig& s) { return s.quant.method; }
@@ -118,8 +202,9 @@ std::vector<StageKind> make_kinds() {
   adc.parse = parse_adc;
   adc.write = write_adc;
   adc.expand = expand_sweep;
-  adc.convert = convert_quantized;
-  adc.loss = quantized_loss;
+  adc.convert = convert_adc;
+  adc.loss = adc_loss;
+  adc.before_step = adc_before_step;
   adc.after_backward = adc_after_backward;
   adc.default_label = adc_label;
   return {fp, qat, adc};
@@ -151,6 +236,8 @@ const StageKind& kind_of(const StageConfig& s) {
 }
 
 void convert_for_stage(Module& model, const StageConfig& s, const std::string& where) {
+  imc::merge_lora(model);  // an earlier stage's adapters become part of the weights
+  for (auto& [name, p] : model.named_parameters()) p.set_requires_grad(true);
   if (const auto f = kind_of(s).convert) f(model, s, where);
 }
 
@@ -159,8 +246,13 @@ Tensor stage_loss(Module& model, const StageConfig& s, const Tensor& task_loss) 
   return f ? f(model, s, task_loss) : task_loss;
 }
 
-void after_backward(Module& model, const StageConfig& s, const StageStep& step) {
-  if (const auto f = kind_of(s).after_backward) f(model, s, step);
+void before_step(Module& model, const StageConfig& s, const StageStep& step) {
+  if (const auto f = kind_of(s).before_step) f(model, s, step);
+}
+
+Json after_backward(Module& model, const StageConfig& s, const StageStep& step) {
+  if (const auto f = kind_of(s).after_backward) return f(model, s, step);
+  return nullptr;
 }
 
 imc::MethodConfig method_config(const StageConfig& s) {

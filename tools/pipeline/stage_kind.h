@@ -9,7 +9,8 @@
 //
 //   {"kind": "qat", "bits": 4, "ashift": true, "wreshape": 0.002, "per_channel": false, "init_from": "fp"}
 //   {"kind": "adc", "method": "raoq", "bits": 4, "init_from": "qat", "adc": {...imc/adc_json.h...},
-//    "ashift": true, "wreshape": 0.002, "bitaug": true, "bitaug_offsets": [-1, 1, 2], "bitaug_bn_update": false}
+//    "ashift": true, "wreshape": 0.002, "bitaug": true, "bitaug_offsets": [-1, 1, 2], "bitaug_bn_update": false,
+//    "lora": {"rank": 8, "targets": ["*.fc?"], "init": "adc_mse", "init_steps": 20}}
 // `method` only sets the defaults of the three switches (raoq: all on; vanilla: all off, the
 // vanilla QAT* baseline of DESIGN.md); each switch can be set on its own for ablations. ashift
 // false means signed activation codes with zero offset on array layers ("signed quantization");
@@ -27,6 +28,7 @@
 #include "core/tensor.h"
 #include "imc/adc.h"
 #include "imc/bitaug.h"
+#include "imc/lora.h"
 #include "imc/method.h"
 #include "layers/module.h"
 
@@ -34,6 +36,17 @@ namespace raoq::tools {
 
 struct StageConfig;
 struct Config;
+
+// An adc stage's "lora" block: ADC-LoRA (imc/lora.h). W of every targeted array layer is
+// frozen, as is every other weight, bias and embedding; A and B train, with the quantizers'
+// scales (and the LayerNorm/BatchNorm parameters when train_norms).
+struct LoraStageConfig {
+  bool enabled = false;
+  imc::LoraConfig lora;
+  int64_t init_steps = 0;    // tau: adc_mse's Eq. 12 steps at the start of the stage (part of its steps)
+  double lr = 0.0;           // the adapters' learning rate; 0: the stage's optimizer.lr
+  bool train_norms = false;  // LayerNorm and BatchNorm parameters train as well
+};
 
 // The keys of the quantized kinds (qat and adc).
 struct QuantStageConfig {
@@ -48,12 +61,14 @@ struct QuantStageConfig {
   bool bitaug = false;
   std::vector<int64_t> bitaug_offsets{-1, 1, 2};
   bool bitaug_bn_update = false;  // BitAug's pass at ba~ also moves BatchNorm running statistics
+  LoraStageConfig lora;
 };
 
 // What a kind's after_backward hook sees of the step.
 struct StageStep {
-  const Tensor& x;                // the batch
-  const std::vector<int64_t>& y;  // its labels
+  const Tensor& x;                   // the batch
+  const std::vector<int64_t>& y;     // its targets
+  const std::vector<int64_t>& rows;  // the logit rows they score (a masked LM's positions); empty: all
   int64_t stage_step = 0, stage_steps = 1;
   uint64_t seed = 0;  // the run's seed
   int64_t global_step = 0;
@@ -76,8 +91,11 @@ struct StageKind {
   void (*convert)(Module& model, const StageConfig& s, const std::string& where) = nullptr;
   // The training loss from the task loss; null: the task loss.
   Tensor (*loss)(Module& model, const StageConfig& s, const Tensor& task_loss) = nullptr;
+  // Before the step's forward (ADC-LoRA arms its Eq. 12 phase); null: nothing.
+  void (*before_step)(Module& model, const StageConfig& s, const StageStep& step) = nullptr;
   // More gradient passes after the step's loss.backward(), before the optimizer step; null: none.
-  void (*after_backward)(Module& model, const StageConfig& s, const StageStep& step) = nullptr;
+  // Returns a row for metrics.jsonl (null: none), e.g. Eq. 12's objective per layer.
+  Json (*after_backward)(Module& model, const StageConfig& s, const StageStep& step) = nullptr;
   // The method name of the stage's results rows when the config gives no label; null: the stage name.
   std::string (*default_label)(const StageConfig& s) = nullptr;
 };
@@ -88,9 +106,12 @@ const StageKind* find_stage_kind(const std::string& name);  // null when unknown
 const StageKind& kind_of(const StageConfig& s);             // throws raoq::Error listing the kinds
 
 // The kind's hooks with their defaults (nothing, or the task loss, when the kind has none).
+// convert_for_stage first merges any LoRA adapters of an earlier stage into their weights and makes
+// every parameter trainable again, then runs the kind's conversion.
 void convert_for_stage(Module& model, const StageConfig& s, const std::string& where);
 Tensor stage_loss(Module& model, const StageConfig& s, const Tensor& task_loss);
-void after_backward(Module& model, const StageConfig& s, const StageStep& step);
+void before_step(Module& model, const StageConfig& s, const StageStep& step);
+Json after_backward(Module& model, const StageConfig& s, const StageStep& step);
 
 // The library's view of a quantized stage: RAOQ's switches, and BitAug's configuration.
 imc::MethodConfig method_config(const StageConfig& s);

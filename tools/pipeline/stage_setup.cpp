@@ -8,12 +8,17 @@
 #include "core/error.h"
 #include "optim/adamw.h"
 #include "optim/sgd.h"
+#include "tools/pipeline/stage_kind.h"
 
 namespace raoq::tools {
 
 std::unique_ptr<Optimizer> make_optimizer(const StageConfig& s, const Module& model) {
-  const std::vector<GroupSpec> groups = {no_weight_decay(s.no_weight_decay)};
+  std::vector<GroupSpec> groups;
   const auto& o = s.optimizer;
+  // ADC-LoRA's adapters at their own learning rate (first: a parameter joins the first group it matches).
+  if (s.quant.lora.enabled && s.quant.lora.lr > 0)
+    groups.push_back({"lora", {"*.lora.A", "*.lora.B"}, false, s.quant.lora.lr / o.lr, s.weight_decay});
+  groups.push_back(no_weight_decay(s.no_weight_decay));
   if (o.name == "sgd") {
     SgdOptions opt;
     opt.lr = o.lr;
@@ -46,6 +51,10 @@ Schedule make_schedule(const StageConfig& s, int64_t steps_per_epoch, const std:
              ".schedule.warmup_epochs ", c.warmup_epochs, " is ", warmup, " steps of ", steps_per_epoch,
              " per epoch, but stage '", s.name, "' has only ", total, " steps -- shorten the warm-up",
              s.max_steps > 0 ? " or raise max_steps" : "");
+  // The same for ADC-LoRA's Eq. 12 phase: it must leave steps for the task loss.
+  RAOQ_CHECK(s.quant.lora.init_steps < total, "config: ", key_path.empty() ? "stage '" + s.name + "'" : key_path,
+             ".lora.init_steps ", s.quant.lora.init_steps, " leaves no task-loss step of stage '", s.name, "' (",
+             total, " steps) -- lower it or raise max_steps");
   const double lr = s.optimizer.lr;
   if (c.name == "cosine") return Schedule::cosine(lr, total, c.final_lr, warmup);
   if (c.name == "linear") return Schedule::linear(lr, total, c.final_lr, warmup);

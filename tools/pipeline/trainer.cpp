@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <optional>
 #include <ostream>
+#ifdef __GLIBC__
+#include <malloc.h>  // malloc_trim
+#endif
 
 #include "core/autograd.h"
 #include "core/error.h"
@@ -43,6 +46,30 @@ std::string eval_summary(const EvalResult& r) {
   if (!r.per_token) return format("loss %.4f acc %.2f%%", r.loss, r.accuracy);
   return format("loss %.4f ppl %.3f bits/token %.3f", r.loss, r.perplexity(), r.bits_per_token()) +
          format(" acc %.2f%%", r.accuracy);
+}
+
+// The process's peak resident set (VmHWM), and its reset (Linux: writing 5 to clear_refs); -1
+// where the system offers neither.
+int64_t peak_rss_bytes() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long long kb = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmHWM: %lld kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb < 0 ? -1 : kb * 1024;
+}
+
+bool reset_peak_rss() {
+  release_cached_tensor_buffers();  // the stage's peak, not what earlier stages left cached
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (!f) return false;
+  const bool ok = std::fputs("5", f) >= 0;
+  return std::fclose(f) == 0 && ok;
 }
 
 // Each stage's loader gets its own stream, so a stage's batches do not depend on how many
@@ -109,6 +136,9 @@ class Run {
   Clock::time_point epoch_start_ = Clock::now();
   int64_t epoch_examples_ = 0;  // trained in this process during the current epoch
   double elapsed_base_ = 0.0, stage_base_ = 0.0;
+  // The stage's cost, over the steps this process ran: the largest tensor memory of one step, the
+  // peak RSS since the stage's training began (evaluations inside it included), and what trained.
+  int64_t stage_peak_tensor_bytes_ = 0, stage_peak_rss_bytes_ = -1, trainable_parameters_ = 0;
   bool stepped_ = false;  // a training step has run in this process (setup_done was called)
   std::string stage_name_;  // the stage in progress, for messages
 };
@@ -163,7 +193,11 @@ void Run::prepare() {
       return it == times.stage_seconds.end() ? 0.0 : it->second;
     };
     if (!state_.loader.is_null() && state_.stage < n) stage_base_ = stage_time(config_.stages[state_.stage].name);
-    for (StageSummary& f : state_.finished) f.seconds = stage_time(f.name);
+    for (StageSummary& f : state_.finished) {
+      f.seconds = stage_time(f.name);
+      if (const auto it = times.stage_memory.find(f.name); it != times.stage_memory.end())
+        f.peak_tensor_bytes = it->second.first, f.peak_rss_bytes = it->second.second;
+    }
     if (state_.stage < static_cast<int64_t>(config_.stages.size()))
       out_ << "resuming " << dir_.root << " at stage " << config_.stages[state_.stage].name << ", epoch "
            << state_.epoch + 1 << ", step " << state_.global_step << "\n";
@@ -205,10 +239,14 @@ void Run::run_stage(size_t si) {
   resume_from_.reset();
   out_ << "\nstage " << s.name << " (" << s.kind << "): " << describe_stage(s, spe) << std::endl;
   stage_start_ = window_start_ = Clock::now();
+  stage_peak_tensor_bytes_ = 0;
+  const bool rss_reset = reset_peak_rss();
   while (state_.epoch < s.epochs && state_.stage_step < stage_steps(s, spe)) {
     run_epoch(s, loader, *opt, sched);
     finish_epoch(s, loader, *opt);
   }
+  stage_peak_rss_bytes_ = rss_reset ? peak_rss_bytes() : -1;
+  trainable_parameters_ = model_->num_trainable_parameters();
   finish_stage(si);
 }
 
@@ -231,8 +269,12 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
     const double lr = sched.at(state_.stage_step);
     opt.set_lr(lr);
     opt.zero_grad();
+    const StageStep step{batch->x, batch->y, batch->rows, state_.stage_step, total, config_.seed, state_.global_step};
+    before_step(*model_, s, step);
+    reset_tensor_memory_peak();
     Tensor logits;  // (N, K) rows: images, or the B*T positions of a language model
     double loss_value = 0.0;
+    Json extra;
     try {
       Tensor task_loss = batch_loss(*model_, *batch, static_cast<float>(s.label_smoothing), &logits);
       Tensor loss = stage_loss(*model_, s, task_loss);  // the kind's loss: + lambda_k sum kappa (W-reshape)
@@ -243,7 +285,7 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
                  ") -- lower optimizer.lr, add schedule.warmup_epochs or set grad_clip (--detect-anomaly names the op)");
       loss.backward();
       // The kind's further passes: BitAug's lambda_b * loss at ba~ adds to the gradients (RAOQ Eq. 9).
-      after_backward(*model_, s, {batch->x, batch->y, state_.stage_step, total, config_.seed, state_.global_step});
+      extra = after_backward(*model_, s, step);
     } catch (const autograd::AnomalyError& e) {
       throw Error(std::string(e.what()) + ", at step " + std::to_string(state_.global_step + 1) + " (stage " + s.name +
                   ", epoch " + std::to_string(state_.epoch + 1) + ")");
@@ -251,6 +293,12 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
     if (s.grad_clip > 0) clip_grad_norm(opt.params(), s.grad_clip);
     opt.step();
     if (opt_.detect_anomaly) check_state("the optimizer step", s, lr);  // an update is no op of the graph
+    stage_peak_tensor_bytes_ = std::max(stage_peak_tensor_bytes_, tensor_memory().peak_bytes);
+    if (!extra.is_null()) {  // a row of the kind's own (ADC-LoRA's Eq. 12 objective), on the run's clock
+      Json row = extra;
+      row["seconds"] = elapsed(), row["stage_seconds"] = stage_elapsed();
+      log_.write(row);
+    }
     const auto n = static_cast<int64_t>(batch->y.size());
     const int64_t correct = count_correct(logits, batch->y);
     state_.epoch_totals.add(loss_value, correct, n);
@@ -391,12 +439,26 @@ void Run::finish_stage(size_t si) {
   summary.test_loss = test.loss;
   summary.best_validation_accuracy = state_.best_accuracy;
   summary.seconds = stage_elapsed();
+  summary.trainable_parameters = trainable_parameters_;
+  summary.parameters = model_->num_parameters();
+  summary.peak_tensor_bytes = stage_peak_tensor_bytes_;
+  summary.peak_rss_bytes = stage_peak_rss_bytes_;
   state_.finished.push_back(summary);
+  log_.write({{"kind", "stage_done"}, {"stage", s.name}, {"seconds", elapsed()}, {"stage_seconds", summary.seconds},
+              {"trainable_parameters", summary.trainable_parameters}, {"parameters", summary.parameters},
+              {"peak_tensor_bytes", summary.peak_tensor_bytes}, {"peak_rss_bytes", summary.peak_rss_bytes}});
   std::optional<int64_t> ba;
   if (kind_of(s).on_arrays) ba = s.quant.adc.ba;
   state_.rows.push_back({s.label, ba, result_metric(*task_), result_value(*task_, test)});
+  // Table 4 of the paper: what an ADC stage trains (all of it, or ADC-LoRA's adapters and scales).
+  if (kind_of(s).on_arrays)
+    state_.rows.push_back({s.label, ba, "trainable_parameters", static_cast<double>(trainable_parameters_)});
   out_ << "stage " << s.name << " done: test " << (test.per_token ? eval_summary(test) : format("accuracy %.2f%%", test.accuracy)) << " in "
-       << Progress::format_duration(summary.seconds) << std::endl;
+       << Progress::format_duration(summary.seconds) << "; trained " << models::with_commas(trainable_parameters_)
+       << " of " << models::with_commas(summary.parameters) << " parameters, peak tensor memory "
+       << format("%.1f MiB", static_cast<double>(stage_peak_tensor_bytes_) / (1 << 20))
+       << (stage_peak_rss_bytes_ >= 0 ? format(", peak RSS %.1f MiB", static_cast<double>(stage_peak_rss_bytes_) / (1 << 20)) : "")
+       << std::endl;
   // The next stage starts from these weights with a fresh optimizer, schedule and loader.
   state_.stage = static_cast<int64_t>(si) + 1;
   state_.epoch = 0;
