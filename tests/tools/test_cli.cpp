@@ -56,7 +56,7 @@ TEST_CASE("cli: help for every command and topic", "[tools]") {
                             Contains("raoq train configs/fmnist-fp.json --quick"));
   CHECK(run_ok({"help"}) == main_help);
   const std::string train = run_ok({"train", "--help"});
-  for (const char* s : {"--out DIR", "--set KEY=VALUE", "--resume", "--quick", "--threads N", "metrics.jsonl",
+  for (const char* s : {"--out DIR", "--set KEY=VALUE", "--resume", "--quick", "--threads N", "--detect-anomaly", "metrics.jsonl",
                         "results.json", "raoq help config"})
     CHECK_THAT(train, Contains(s));
   CHECK(run_ok({"help", "train"}) == train);
