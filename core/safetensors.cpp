@@ -71,9 +71,9 @@ std::string build_header(const std::string& path, const std::vector<std::pair<st
   uint64_t offset = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto& [name, t] = tensors[i];
-    if (!t.defined()) fail(path, "tensor '" + name + "' (entry " + std::to_string(i) + ") is undefined");
+    if (!t.defined()) fail(path, "tensor '" + printable(name) + "' (entry " + std::to_string(i) + ") is undefined");
     if (name == "__metadata__") fail(path, "'__metadata__' is reserved and cannot name a tensor");
-    if (!seen.insert(name).second) fail(path, "duplicate tensor name '" + name + "'");
+    if (!seen.insert(name).second) fail(path, "duplicate tensor name '" + printable(name) + "'");
     const uint64_t bytes = static_cast<uint64_t>(t.numel()) * sizeof(float);
     header[name] = {{"dtype", "F32"}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
@@ -189,7 +189,7 @@ std::map<std::string, std::string> parse_metadata(const std::string& path, const
   std::map<std::string, std::string> metadata;
   for (const auto& [key, item] : value.items()) {
     if (!item.is_string())
-      fail(path, "'__metadata__' key '" + key + "' holds a value of type " + item.type_name() + ", expected a string");
+      fail(path, "'__metadata__' key '" + printable(key) + "' holds a value of type " + item.type_name() + ", expected a string");
     metadata[key] = item.get<std::string>();
   }
   return metadata;
@@ -203,7 +203,7 @@ struct Entry {
 
 // Validates one tensor's header entry against the data section's size (data_size bytes).
 Entry parse_entry(const std::string& path, const std::string& name, const nlohmann::json& value, uint64_t data_size) {
-  const std::string where = "tensor '" + name + "': ";
+  const std::string where = "tensor '" + printable(name) + "': ";  // names come from the file
   if (!value.is_object()) fail(path, where + "entry is of type " + std::string(value.type_name()) + ", expected an object with dtype, shape, data_offsets");
   for (const char* key : {"dtype", "shape", "data_offsets"})
     if (!value.contains(key)) fail(path, where + "missing '" + key + "'");
@@ -254,8 +254,8 @@ void check_layout(const std::string& path, std::vector<Entry>& entries, uint64_t
   const Entry* previous = nullptr;
   for (const Entry& e : entries) {
     if (e.begin < cursor)
-      fail(path, "tensor '" + e.name + "': data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                     "] overlap tensor '" + previous->name + "' [" + std::to_string(previous->begin) + ", " +
+      fail(path, "tensor '" + printable(e.name) + "': data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                     "] overlap tensor '" + printable(previous->name) + "' [" + std::to_string(previous->begin) + ", " +
                      std::to_string(previous->end) + "]");
     if (e.begin > cursor)
       fail(path, "bytes [" + std::to_string(cursor) + ", " + std::to_string(e.begin) + ") of the data section (file byte " +
@@ -274,8 +274,9 @@ const Tensor& SafetensorsFile::at(const std::string& name) const {
   for (const auto& [key, t] : tensors)
     if (key == name) return t;
   std::string names;
-  for (const auto& [key, t] : tensors) names += (names.empty() ? "" : ", ") + key;
-  throw Error("safetensors: no tensor '" + name + "' (the file holds: " + (names.empty() ? "none" : names) + ")");
+  for (const auto& [key, t] : tensors) names += (names.empty() ? "" : ", ") + printable(key);
+  if (names.size() > 400) names = names.substr(0, 397) + "...";
+  throw Error("safetensors: no tensor '" + printable(name) + "' (the file holds: " + (names.empty() ? "none" : names) + ")");
 }
 
 bool SafetensorsFile::contains(const std::string& name) const {

@@ -92,12 +92,14 @@ bool decode_into(const ImageLimits& limits, PngRead& r, NativeImage& out) {
   png_set_chunk_cache_max(png, kMaxAncillaryChunks);
   png_read_info(png, info);
   const int64_t w = png_get_image_width(png, info), h = png_get_image_height(png, info);
-  const std::string problem = declared_size_problem(w, h, limits);
-  if (!problem.empty()) {
-    std::snprintf(r.message, sizeof r.message, "%s", problem.c_str());
-    r.too_large = true;
-    png_destroy_read_struct(&png, &info, nullptr);
-    return false;
+  {  // scoped: no object with a destructor may be alive here when libpng longjmps later
+    const std::string problem = declared_size_problem(w, h, limits);
+    if (!problem.empty()) {
+      std::snprintf(r.message, sizeof r.message, "%s", problem.c_str());
+      r.too_large = true;
+      png_destroy_read_struct(&png, &info, nullptr);
+      return false;
+    }
   }
   // To 8 bits per channel as stb_image did: palettes to RGB, small grey depths to 8 bits, 16
   // bits to their high byte. A tRNS chunk becomes alpha, which image_decode.cpp drops.

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "core/json_fields.h"
 #include "core/autograd.h"
 
 namespace raoq {
@@ -208,8 +209,8 @@ NamedTensors Module::state_dict() const {
 void Module::load_state_dict(const NamedTensors& entries, bool strict) {
   std::unordered_map<std::string, const Tensor*> given;
   for (const auto& [key, t] : entries) {
-    RAOQ_CHECK(given.emplace(key, &t).second, "load_state_dict: key '", key, "' appears twice in the entries");
-    RAOQ_CHECK(t.defined(), "load_state_dict: entry '", key, "' is an undefined tensor");
+    RAOQ_CHECK(given.emplace(key, &t).second, "load_state_dict: key '", printable(key), "' appears twice in the entries");
+    RAOQ_CHECK(t.defined(), "load_state_dict: entry '", printable(key), "' is an undefined tensor");
   }
   const NamedTensors own = state_dict();
   std::vector<std::pair<Tensor, const Tensor*>> copies;
@@ -229,7 +230,7 @@ void Module::load_state_dict(const NamedTensors& entries, bool strict) {
   if (strict && !given.empty()) {
     // Name the first unexpected key in the order the entries were given.
     for (const auto& [key, t] : entries)
-      RAOQ_CHECK(!given.count(key), "load_state_dict: unexpected key '", key, "' (shape ", shape_str(t.shape()),
+      RAOQ_CHECK(!given.count(key), "load_state_dict: unexpected key '", printable(key), "' (shape ", shape_str(t.shape()),
                  ") not in ", type_name_, "; pass strict=false to ignore extra entries");
   }
   for (auto& [dst, src] : copies) dst.copy_from(*src);

@@ -7,6 +7,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/json_fields.h"
 
 namespace raoq {
 
@@ -132,8 +133,8 @@ NamedTensors Optimizer::state_dict() const {
 void Optimizer::load_state_dict(const NamedTensors& entries) {
   std::unordered_map<std::string, const Tensor*> given;
   for (const auto& [key, t] : entries) {
-    RAOQ_CHECK(t.defined(), "optimizer load_state_dict: entry '", key, "' is undefined");
-    RAOQ_CHECK(given.emplace(key, &t).second, "optimizer load_state_dict: key '", key, "' appears twice");
+    RAOQ_CHECK(t.defined(), "optimizer load_state_dict: entry '", printable(key), "' is undefined");
+    RAOQ_CHECK(given.emplace(key, &t).second, "optimizer load_state_dict: key '", printable(key), "' appears twice");
   }
   const NamedTensors own = state_dict();
   for (const auto& [key, dst] : own) {
@@ -146,7 +147,7 @@ void Optimizer::load_state_dict(const NamedTensors& entries) {
   std::unordered_set<std::string> known;
   for (const auto& [key, t] : own) known.insert(key);
   for (const auto& [key, t] : entries) {
-    RAOQ_CHECK(known.count(key), "optimizer load_state_dict: unexpected key '", key, "' (shape ", shape_str(t.shape()), ")");
+    RAOQ_CHECK(known.count(key), "optimizer load_state_dict: unexpected key '", printable(key), "' (shape ", shape_str(t.shape()), ")");
   }
   step_ = static_cast<int64_t>(given.at("step")->item());
   for (size_t i = 0; i < params_.size(); ++i) {

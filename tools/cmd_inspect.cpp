@@ -115,7 +115,7 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
   std::string path = args.target;
   Config config;
   if (fs::is_directory(path)) {  // a run directory: its last adc stage
-    config = parse_config(read_json_file(path + "/config.json"), "run");
+    config = parse_config(read_json_file(path), "run");  // a directory without config.json is named as such
     std::string stage;
     for (const auto& s : config.stages)
       if (kind_of(s).on_arrays) stage = s.name;

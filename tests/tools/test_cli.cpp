@@ -158,6 +158,8 @@ TEST_CASE("cli: train --quick, then eval the checkpoints it wrote", "[tools]") {
                     "checkpoints/<stage>.safetensors, best.safetensors or last.safetensors)"));
   CHECK_THAT(error_of({"eval", dir + "/data"}), Equals("config: '" + dir + "/data' is a directory without a config.json, "
                                                        "expected a config file or a run directory"));
+  CHECK_THAT(error_of({"inspect", dir + "/data"}), Equals("config: '" + dir + "/data' is a directory without a config.json, "
+                                                          "expected a config file or a run directory"));
   CHECK_THAT(error_of({"train", config, "--out", config}),
              Equals("train: --out '" + config + "' is a file, expected a directory (the run directory to write)"));
   CHECK_THAT(error_of({"train", config, "--out", dir + "/other", "--set", "data.root=" + config}),
