@@ -162,6 +162,30 @@ std::string json_brief(const nlohmann::json& value) {
   return s;
 }
 
+namespace {
+template <class J>
+std::optional<int64_t> whole_int64(const J& v) {
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.template get<uint64_t>();
+    if (u > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<int64_t>(u);
+  }
+  if (v.is_number_integer()) return v.template get<int64_t>();
+  return std::nullopt;
+}
+}  // namespace
+
+std::optional<int64_t> json_int64(const Json& value) { return whole_int64(value); }
+std::optional<int64_t> json_int64(const nlohmann::json& value) { return whole_int64(value); }
+
+int64_t json_int64_at(const Json& object, const char* key, const std::string& what) {
+  RAOQ_CHECK(object.is_object() && object.contains(key), what, ": '", key, "' is missing");
+  const Json& v = object.at(key);
+  const std::optional<int64_t> n = json_int64(v);
+  RAOQ_CHECK(n.has_value(), what, ": '", key, "' must be a whole number, got ", json_brief(v));
+  return *n;
+}
+
 std::string printable(const std::string& text) {
   std::string out;
   for (size_t i = 0; i < text.size();) {
@@ -249,12 +273,10 @@ int64_t JsonFields::integer(const std::string& key, std::optional<int64_t> fallb
   if (min != INT64_MIN && max != INT64_MAX)
     wanted = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
   int64_t value = 0;
-  if (v->is_number_integer()) {
-    value = v->get<int64_t>();
-  } else if (v->is_number_unsigned()) {
-    const uint64_t u = v->get<uint64_t>();
-    if (u > static_cast<uint64_t>(INT64_MAX)) fail(key, "must be " + wanted + " (got " + json_brief(*v) + ")");
-    value = static_cast<int64_t>(u);
+  if (v->is_number_integer()) {  // signed or unsigned; an unsigned above INT64_MAX does not fit
+    const std::optional<int64_t> n = json_int64(*v);
+    if (!n) fail(key, "must be " + wanted + " (got " + json_brief(*v) + ")");
+    value = *n;
   } else if (v->is_number_float()) {
     // 3.0 is accepted as 3: it is what a computed or --set value often looks like.
     const double d = v->get<double>();

@@ -71,6 +71,14 @@ std::string json_brief(const nlohmann::json& value);
 // Text from a user (a key, a path, a --set argument) as a message can show it on one line:
 // control characters escaped as in JSON (\n, \u0001), bytes that are not UTF-8 as \xff.
 std::string printable(const std::string& text);
+// A whole JSON number as an int64_t, or nothing when the value is not one or does not fit: a
+// number written with a fraction or exponent (3.5, 1e43) is not whole here, and nlohmann's
+// get<int64_t> would cast it (undefined behaviour out of range) or wrap an unsigned above INT64_MAX.
+std::optional<int64_t> json_int64(const Json& value);
+std::optional<int64_t> json_int64(const nlohmann::json& value);
+// object[key] through json_int64, for files raoq wrote and reads back (checkpoints, results,
+// metrics): "what: 'key' is missing" or "what: 'key' must be a whole number, got 1e+43".
+int64_t json_int64_at(const Json& object, const char* key, const std::string& what);
 // The closest candidate by edit distance, if it is close enough to be a likely typo.
 std::optional<std::string> closest_match(const std::string& word, const std::vector<std::string>& candidates);
 

@@ -17,9 +17,9 @@ const nlohmann::json& state_field(const nlohmann::json& j, const char* what, con
 
 int64_t state_non_negative(const nlohmann::json& j, const char* what, const char* key) {
   const nlohmann::json& v = state_field(j, what, key);
-  RAOQ_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0, what, ": '", key,
-             "' must be a non-negative integer, got ", json_brief(v));
-  return v.get<int64_t>();
+  const std::optional<int64_t> n = json_int64(v);
+  RAOQ_CHECK(n && *n >= 0, what, ": '", key, "' must be a non-negative integer, got ", json_brief(v));
+  return *n;
 }
 
 bool state_boolean(const nlohmann::json& j, const char* what, const char* key) {

@@ -30,8 +30,9 @@ const nlohmann::json& field(const nlohmann::json& j, const std::string& where, c
 
 int64_t integer(const nlohmann::json& j, const std::string& where, const char* key) {
   const nlohmann::json& v = field(j, where, key);
-  RAOQ_CHECK(v.is_number_integer(), where, ": '", key, "' must be an integer, got ", json_brief(v));
-  return v.get<int64_t>();
+  const std::optional<int64_t> n = json_int64(v);
+  RAOQ_CHECK(n.has_value(), where, ": '", key, "' must be an integer that fits 64 bits, got ", json_brief(v));
+  return *n;
 }
 
 std::string string(const nlohmann::json& j, const std::string& where, const char* key) {

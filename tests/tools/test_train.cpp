@@ -417,6 +417,37 @@ TEST_CASE("train: two identical runs write byte-identical checkpoints; a resumed
   for (const auto& dir : {first, second, resumed}) fs::remove_all(dir);
 }
 
+TEST_CASE("train: a training state whose counts are not whole 64-bit numbers is a one-line error", "[tools]") {
+  // Found by tests/fuzz/fuzz_checkpoint (corpus/checkpoint/found_step_1e43): a count written as
+  // 1e43 reached nlohmann's get<int64_t>, whose double-to-integer cast is undefined out of range.
+  TrainState s;
+  s.stage = 1, s.global_step = 9, s.metrics_rows = 3;
+  const Json good = to_json(s);
+  CHECK(train_state_from_json(good).global_step == 9);
+  const auto error_with = [&](const std::function<void(Json&)>& edit) {
+    Json j = good;
+    edit(j);
+    try {
+      train_state_from_json(j);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(error_with([](Json& j) { j["window_totals"]["steps"] = 1e43; }) ==
+        "checkpoint: the training state's step totals: 'steps' must be a whole number, got 1e+43");
+  CHECK(error_with([](Json& j) { j["global_step"] = 3.5; }) ==
+        "checkpoint: the training state: 'global_step' must be a whole number, got 3.5");
+  CHECK(error_with([](Json& j) { j["stage"] = uint64_t{18446744073709551615u}; }) ==
+        "checkpoint: the training state: 'stage' must be a whole number, got 18446744073709551615");
+  CHECK(error_with([](Json& j) { j["threads"] = 0; }) ==
+        "checkpoint: the training state: 'threads' must be a positive int, got 0");
+  CHECK(error_with([](Json& j) { j["finished"] = Json::array({{{"name", "a"}, {"kind", "fp"}, {"epochs", 1e30}}}); }) ==
+        "stage summary: 'epochs' must be a whole number, got 1e+30");
+  CHECK(error_with([](Json& j) { j["rows"] = Json::array({{{"method", "a"}, {"ba", 6.5}}}); }) ==
+        "result row: 'ba' must be a whole number, got 6.5");
+}
+
 TEST_CASE("train: a non-finite evaluation stops the stage naming stage, step and value; no checkpoint holds it", "[tools]") {
   Json config = testing::tiny_config(data_dir(), kCnn);
   config["stages"][0]["optimizer"]["lr"] = 1e5;

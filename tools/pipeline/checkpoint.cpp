@@ -1,11 +1,13 @@
 // tools/pipeline/checkpoint.cpp — training state to and from safetensors.
 #include "tools/pipeline/checkpoint.h"
 
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/json_fields.h"
 #include "layers/dropout.h"
 
 namespace raoq::tools {
@@ -17,11 +19,12 @@ Json totals_json(const StepTotals& t) {
   return {{"loss_sum", t.loss_sum}, {"correct", t.correct}, {"examples", t.examples}, {"steps", t.steps}};
 }
 StepTotals totals_from(const Json& j) {
+  constexpr const char* what = "checkpoint: the training state's step totals";
   StepTotals t;
   t.loss_sum = j.at("loss_sum").get<double>();
-  t.correct = j.at("correct").get<int64_t>();
-  t.examples = j.at("examples").get<int64_t>();
-  t.steps = j.at("steps").get<int64_t>();
+  t.correct = json_int64_at(j, "correct", what);
+  t.examples = json_int64_at(j, "examples", what);
+  t.steps = json_int64_at(j, "steps", what);
   return t;
 }
 
@@ -126,18 +129,21 @@ TrainState train_state_from_json(const Json& j) {
              "checkpoint: this training state was written by an earlier raoq (it records metrics_bytes and elapsed "
              "time); finish the run with that raoq, or start it again");
   try {
-    s.stage = j.at("stage").get<int64_t>();
-    s.epoch = j.at("epoch").get<int64_t>();
-    s.stage_step = j.at("stage_step").get<int64_t>();
-    s.global_step = j.at("global_step").get<int64_t>();
+    constexpr const char* what = "checkpoint: the training state";
+    s.stage = json_int64_at(j, "stage", what);
+    s.epoch = json_int64_at(j, "epoch", what);
+    s.stage_step = json_int64_at(j, "stage_step", what);
+    s.global_step = json_int64_at(j, "global_step", what);
     s.loader = j.at("loader");
     s.epoch_totals = totals_from(j.at("epoch_totals"));
     s.window_totals = totals_from(j.at("window_totals"));
     s.best_accuracy = j.at("best_accuracy").get<double>();
     s.last_validation = j.at("last_validation").get<double>();
     s.last_validation_loss = j.at("last_validation_loss").get<double>();
-    s.metrics_rows = j.at("metrics_rows").get<int64_t>();
-    s.threads = j.at("threads").get<int>();
+    s.metrics_rows = json_int64_at(j, "metrics_rows", what);
+    const int64_t threads = json_int64_at(j, "threads", what);
+    RAOQ_CHECK(threads >= 1 && threads <= INT_MAX, what, ": 'threads' must be a positive int, got ", threads);
+    s.threads = static_cast<int>(threads);
     s.generators = j.at("generators");
     for (const auto& f : j.at("finished")) s.finished.push_back(stage_summary_from_json(f));
     for (const auto& r : j.at("rows")) s.rows.push_back(result_row_from_json(r));

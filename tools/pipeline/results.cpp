@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_fields.h"
 #include "tools/pipeline/atomic_file.h"
 
 namespace raoq::tools {
@@ -51,16 +52,21 @@ StageSummary stage_summary_from_json(const Json& j) {
   StageSummary s;
   s.name = j.at("name").get<std::string>();
   s.kind = j.at("kind").get<std::string>();
-  s.epochs = j.at("epochs").get<int64_t>();
-  s.steps = j.at("steps").get<int64_t>();
+  constexpr const char* what = "stage summary";
+  s.epochs = json_int64_at(j, "epochs", what);
+  s.steps = json_int64_at(j, "steps", what);
   s.test_accuracy = j.at("test_accuracy").get<double>();
   s.test_loss = j.at("test_loss").get<double>();
   s.best_validation_accuracy = j.at("best_validation_accuracy").get<double>();
   s.seconds = j.value("seconds", 0.0);  // absent in a checkpoint's copy (checkpoint.h)
-  s.parameters = j.value("parameters", int64_t{0});  // absent in results written before these were kept
-  s.trainable_parameters = j.value("trainable_parameters", int64_t{0});
-  s.peak_tensor_bytes = j.value("peak_tensor_bytes", int64_t{0});
-  s.peak_rss_bytes = j.value("peak_rss_bytes", int64_t{-1});
+  // Absent in results written before these were kept.
+  const auto optional = [&](const char* key, int64_t fallback) {
+    return j.contains(key) ? json_int64_at(j, key, what) : fallback;
+  };
+  s.parameters = optional("parameters", 0);
+  s.trainable_parameters = optional("trainable_parameters", 0);
+  s.peak_tensor_bytes = optional("peak_tensor_bytes", 0);
+  s.peak_rss_bytes = optional("peak_rss_bytes", -1);
   return s;
 }
 
@@ -71,7 +77,7 @@ Json to_json(const ResultRow& r) {
 ResultRow result_row_from_json(const Json& j) {
   ResultRow r;
   r.method = j.at("method").get<std::string>();
-  if (!j.at("ba").is_null()) r.ba = j.at("ba").get<int64_t>();
+  if (!j.at("ba").is_null()) r.ba = json_int64_at(j, "ba", "result row");
   r.metric = j.at("metric").get<std::string>();
   r.value = j.at("value").get<double>();
   return r;

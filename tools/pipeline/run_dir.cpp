@@ -73,9 +73,10 @@ MetricsTimes read_metrics_rows(const std::string& text, int64_t rows, const std:
     }
     if (row.contains("peak_tensor_bytes") && row.contains("stage") && row.at("stage").is_string()) {
       const Json &tb = row.at("peak_tensor_bytes"), &rb = row.value("peak_rss_bytes", Json(-1));
-      if (!tb.is_number_integer() || !rb.is_number_integer())
+      const std::optional<int64_t> tensor_bytes = json_int64(tb), rss_bytes = json_int64(rb);
+      if (!tensor_bytes || !rss_bytes)
         throw Error(where + ": \"peak_tensor_bytes\" and \"peak_rss_bytes\" must be whole numbers");
-      t.stage_memory[row.at("stage").get<std::string>()] = {tb.get<int64_t>(), rb.get<int64_t>()};
+      t.stage_memory[row.at("stage").get<std::string>()] = {*tensor_bytes, *rss_bytes};
     }
     at = end + 1;
   }

@@ -16,7 +16,7 @@ class ImageStream : public BatchStream {
   std::optional<StepBatch> next() override {
     auto b = loader_.next();
     if (!b) return std::nullopt;
-    return StepBatch{b->x, std::move(b->y)};
+    return StepBatch{b->x, std::move(b->y), {}};
   }
   int64_t batches_per_epoch() const override { return loader_.batches_per_epoch(); }
   int64_t batch_index() const override { return loader_.batch_index(); }

@@ -94,12 +94,12 @@ class TextStream : public BatchStream {
     return s;
   }
   void set_state(const Json& state) override {
-    RAOQ_CHECK(state.is_object() && state.contains("batch_index") && state["batch_index"].is_number_integer(),
+    RAOQ_CHECK(state.is_object() && state.contains("batch_index") && json_int64(state["batch_index"]),
                "train: the checkpoint's text loader state has no batch_index");
     data::TextLoaderState s;
     data::from_json(nlohmann::json::parse(state.dump()), s);
     loader_.set_state(s);
-    index_ = state["batch_index"].get<int64_t>();
+    index_ = *json_int64(state["batch_index"]);
   }
 
  private:
