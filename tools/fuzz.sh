@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# tools/fuzz.sh [SECONDS] — builds the libFuzzer harnesses of tests/fuzz/ with clang, ASan and UBSan
+# tools/fuzz.sh [SECONDS [NAME...]] — builds the libFuzzer harnesses of tests/fuzz/ with clang, ASan and UBSan
 # (in build-fuzz/, or $RAOQ_FUZZ_BUILD_DIR; the fuzzed sources at $RAOQ_FUZZ_OPT, default -O1, which
-# a new build folder takes) and runs each for SECONDS (default 60) on a working
-# copy of its seed corpus, tests/fuzz/corpus/<name>/ (new inputs go to the build folder, never
-# into the repository). Prints the executions per second of each harness. A finding stops the
-# run: the input that caused it is kept in BUILD/findings/<name>/ and the status is non-zero;
-# replay it with BUILD/tests/fuzz/fuzz_<name> FILE.
+# a new build folder takes) and runs each for SECONDS (default 60) on a working copy of its seed
+# corpus, tests/fuzz/corpus/<name>/ (new inputs go to the build folder, never into the repository);
+# NAMEs (e.g. checkpoint config) run only those harnesses. Prints the executions per second of
+# each harness. A finding fails its harness (the others still run) and the status is non-zero: the
+# input is kept in BUILD/findings/<name>/; replay it with BUILD/tests/fuzz/fuzz_<name> FILE.
 #   tools/fuzz.sh --available   status 0 when clang++ can build the harnesses here (libFuzzer and
 #                               OpenMP for clang: Debian's clang, libclang-rt-dev, libomp-dev;
 #                               tools/setup.sh --fuzz installs them)
@@ -22,6 +22,11 @@ if [[ ${1:-} == --available ]]; then
 fi
 seconds=${1:-60}
 [[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: SECONDS must be a positive whole number (got '$seconds')" >&2; exit 2; }
+shift || true
+names=("$@")
+for name in "${names[@]}"; do
+  [[ -d tests/fuzz/corpus/$name ]] || { echo "fuzz: no harness '$name' (tests/fuzz/corpus/ names them)" >&2; exit 2; }
+done
 [[ -n $clang ]] || { echo "fuzz: clang++ not found (tools/setup.sh --fuzz installs it)" >&2; exit 2; }
 build=${RAOQ_FUZZ_BUILD_DIR:-build-fuzz}
 # The libraries the harnesses only link build at -O0 without instrumentation (CMakeLists.txt).
@@ -37,6 +42,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
 for seeds in tests/fuzz/corpus/*/; do
   name=$(basename "$seeds")
+  [[ ${#names[@]} -eq 0 || " ${names[*]} " == *" $name "* ]] || continue
   harness=$build/tests/fuzz/fuzz_$name
   work=$build/corpus/$name
   findings=$build/findings/$name

@@ -17,9 +17,10 @@ cmake -S tests/consumer -B "$build/consumer" -DCMAKE_PREFIX_PATH="$PWD/$build/in
 cmake --build "$build/consumer" -j 2 >/dev/null
 "$build/consumer/raoq_consumer"
 # Fuzz smoke: every harness replays its seeds (the findings fixed so far among them) and fuzzes
-# for 2 s. Built at -O0 in its own folder, which takes half the time of tools/fuzz.sh's -O1 build.
+# for 15 s each ($RAOQ_FUZZ_SMOKE seconds). Built at -O0 in its own folder, which takes half the
+# time of tools/fuzz.sh's -O1 build.
 if tools/fuzz.sh --available; then
-  RAOQ_FUZZ_BUILD_DIR="$build-fuzz-smoke" RAOQ_FUZZ_OPT=-O0 tools/fuzz.sh 2
+  RAOQ_FUZZ_BUILD_DIR="$build-fuzz-smoke" RAOQ_FUZZ_OPT=-O0 tools/fuzz.sh "${RAOQ_FUZZ_SMOKE:-15}"
 else
   echo "tools/test.sh: no clang with libFuzzer here: fuzz smoke skipped (tools/setup.sh --fuzz installs it)"
 fi
