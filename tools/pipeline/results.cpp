@@ -60,13 +60,13 @@ StageSummary stage_summary_from_json(const Json& j) {
   s.best_validation_accuracy = j.at("best_validation_accuracy").get<double>();
   s.seconds = j.value("seconds", 0.0);  // absent in a checkpoint's copy (checkpoint.h)
   // Absent in results written before these were kept.
-  const auto optional = [&](const char* key, int64_t fallback) {
+  const auto count_or = [&](const char* key, int64_t fallback) {
     return j.contains(key) ? json_int64_at(j, key, what) : fallback;
   };
-  s.parameters = optional("parameters", 0);
-  s.trainable_parameters = optional("trainable_parameters", 0);
-  s.peak_tensor_bytes = optional("peak_tensor_bytes", 0);
-  s.peak_rss_bytes = optional("peak_rss_bytes", -1);
+  s.parameters = count_or("parameters", 0);
+  s.trainable_parameters = count_or("trainable_parameters", 0);
+  s.peak_tensor_bytes = count_or("peak_tensor_bytes", 0);
+  s.peak_rss_bytes = count_or("peak_rss_bytes", -1);
   return s;
 }
 
