@@ -26,7 +26,7 @@
 #include "core/rng.h"
 #include "imc/detail/array_kernels.h"
 #include "imc/detail/array_winograd.h"
-#include "imc/dequantize.h"
+#include "quant/dequantize.h"
 #include "imc/input_map.h"
 
 namespace raoq::imc {
@@ -118,7 +118,7 @@ void add_slice_offset(float* out, const Product& p, const Tensor& wq, const Arra
     return;
   }
   autograd::NoGradGuard ng;
-  const Tensor S = p.patches ? window_weight_sums(wq, p.H, p.W, geometry.conv) : window_weight_sums(wq, 1, 1);
+  const Tensor S = p.patches ? quant::window_weight_sums(wq, p.H, p.W, geometry.conv) : quant::window_weight_sums(wq, 1, 1);
   const int64_t per = p.N * p.inner();
   for (int64_t o = 0; o < p.outer(); ++o)
     for (int64_t i = 0; i < per; ++i) out[o * per + i] += offset * S.data()[i];

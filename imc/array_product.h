@@ -16,7 +16,7 @@
 // Each row tile's column sums are converted by the ADC on their own; the tiles are summed
 // digitally (for batched, m and n index within group g, and wq is wq[g]). xs must be codes the
 // array accepts (input_map.h), wq codes in the weight range. The result is in column-sum units:
-// dequantize with s_x s_w and the A-shift term (imc_dequantize, dequantize.h). Padded positions
+// dequantize with s_x s_w and the A-shift term (quant::dequantize_product, quant/dequantize.h). Padded positions
 // of a convolution are array rows driven with no input: they add nothing to a column sum, in
 // every number representation.
 //   config.enabled false: no ADC, out = the exact integer product (sums in float stay exact below 2^24).

@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "imc/array_product.h"
-#include "imc/dequantize.h"
+#include "quant/dequantize.h"
 #include "imc/input_map.h"
 #include "imc/lora.h"
 #include "imc/stats.h"
@@ -38,8 +38,7 @@ Tensor ImcConv2d::forward(const Tensor& x) {
   RAOQ_CHECK(x.dim() == 4 && x.size(1) == in_channels, label(), " (", in_channels, "->", out_channels,
              "): expected input (N, ", in_channels, ", H, W), got ", shape_str(x.shape()));
   if (mode == ImcMode::qat)
-    return named_output(
-        ops::conv2d(act_quant->forward(x), weight_quant->forward(adapted_weight(*this)), bias, options), x);
+    return named_output(code_forward(x, adapted_weight(*this)), x);
   if (lora_mse && lora) {  // Eq. 12's phase (imc/lora.h)
     const auto path = [this](const Tensor& in, const Tensor& w, const AdcConfig& c, bool observed) {
       return array_forward(in, w, c, observed);
@@ -61,8 +60,8 @@ Tensor ImcConv2d::array_forward(const Tensor& x, const Tensor& w_values, const A
     opt.observer = stats.get();
   }
   const Tensor acc = array_product(xs, w.codes, c, ArrayGeometry::patches(options), opt);  // (N, C_out, H_out, W_out)
-  const Tensor S = window_weight_sums(w.codes, x.size(2), x.size(3), options);  // (C_out, H_out*W_out)
-  return imc_dequantize(acc, 1, S, a.scale, w.scale, a.offset, bias, map);
+  const Tensor S = quant::window_weight_sums(w.codes, x.size(2), x.size(3), options);  // (C_out, H_out*W_out)
+  return quant::dequantize_product(acc, 1, S, a.scale, w.scale, a.offset, bias, map);
 }
 
 Tensor ImcConv2d::weight_codes() { return weight_quant->quantize(adapted_weight(*this)).codes; }

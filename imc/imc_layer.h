@@ -11,11 +11,13 @@
 //       xs  = gain * xq - shift               (array_input_map, input_map.h: A-shift for unsigned codes
 //                                              on a signed-input array, -1/1 encoding, or nothing)
 //       acc = array_product(xs, wq, ...)      (array_product.h: per-tile ADC; patches for a conv)
-//       y   = imc_dequantize(acc, ...)        (dequantize.h: s_x s_w (acc + shift S)/gain + beta s_w S + bias)
+//       y   = quant::dequantize_product(acc, ...)
+//                 (quant/dequantize.h: s_x s_w (acc + shift S)/gain + beta s_w S + bias)
 //   ImcAttention (imc_attention.h): attention's Q K^T (BMM1); the array stores the key codes of each
 //     (batch, head), rewritten every forward, and streams the query codes. It has no weight tensor:
 //     W-reshape does not see it, and its "bw" is the key codes' width.
-// In ImcMode::qat a layer computes exactly as its QAT layer (the QAT stage of a pipeline). Whether a
+// In ImcMode::qat a layer computes exactly as its QAT layer (the QAT stage of a pipeline); with
+// the ADC bypassed (AdcConfig::enabled false) ImcMode::array gives the same bits too. Whether a
 // layer is converted at all is its QAT layer's `on_array` placement (imc_model.h, to_imc).
 #pragma once
 

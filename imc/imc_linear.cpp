@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "imc/array_product.h"
-#include "imc/dequantize.h"
+#include "quant/dequantize.h"
 #include "imc/input_map.h"
 #include "imc/lora.h"
 #include "imc/stats.h"
@@ -34,7 +34,7 @@ Tensor ImcLinear::forward(const Tensor& x) {
   RAOQ_CHECK(x.dim() >= 1 && x.size(-1) == in_features, label(), " (", in_features, "->", out_features,
              "): expected input (..., ", in_features, "), got ", shape_str(x.shape()));
   if (mode == ImcMode::qat)
-    return named_output(ops::linear(act_quant->forward(x), weight_quant->forward(adapted_weight(*this)), bias), x);
+    return named_output(code_forward(x, adapted_weight(*this)), x);
   if (lora_mse && lora) {  // Eq. 12's phase (imc/lora.h)
     const auto path = [this](const Tensor& in, const Tensor& w, const AdcConfig& c, bool observed) {
       return array_forward(in, w, c, observed);
@@ -56,8 +56,8 @@ Tensor ImcLinear::array_forward(const Tensor& x, const Tensor& w_values, const A
     opt.observer = stats.get();
   }
   const Tensor acc = array_product(xs, w.codes, c, ArrayGeometry::matrix(), opt);  // (M, out)
-  const Tensor S = window_weight_sums(w.codes, 1, 1);     // (out, 1)
-  Tensor y = imc_dequantize(acc, -1, S, a.scale, w.scale, a.offset, bias, map);
+  const Tensor S = quant::window_weight_sums(w.codes, 1, 1);     // (out, 1)
+  Tensor y = quant::dequantize_product(acc, -1, S, a.scale, w.scale, a.offset, bias, map);
   Shape out_shape = x.shape();
   out_shape.back() = out_features;
   return ops::reshape(y, out_shape);

@@ -10,7 +10,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
-#include "imc/dequantize.h"
+#include "quant/dequantize.h"
 #include "imc/imc_model.h"
 
 namespace raoq::imc {
@@ -56,8 +56,8 @@ void LayerStats::record_forward(const Tensor& xs, const Tensor& wq, quant::Shift
     for (int64_t n = 0; n < N; ++n)
       for (int64_t k = t * config.rows; k < std::min(K, (t + 1) * config.rows); ++k)
         masked.data()[n * K + k] = wq.data()[n * K + k];
-    const Tensor S = geometry.kind == ArrayGeometry::Kind::patches ? window_weight_sums(masked, H, W, geometry.conv)
-                                                                  : window_weight_sums(masked, 1, 1);  // (N, P)
+    const Tensor S = geometry.kind == ArrayGeometry::Kind::patches ? quant::window_weight_sums(masked, H, W, geometry.conv)
+                                                                  : quant::window_weight_sums(masked, 1, 1);  // (N, P)
     P_ = S.size(1);
     tile_sums_.insert(tile_sums_.end(), S.data(), S.data() + S.numel());
   }

@@ -3,6 +3,7 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
+#include "quant/dequantize.h"
 
 namespace raoq::quant {
 
@@ -34,7 +35,15 @@ std::shared_ptr<QuantConv2d> QuantConv2d::from(const Conv2d& conv, QuantOptions 
 Tensor QuantConv2d::forward(const Tensor& x) {  // x: (N, C_in, H, W) -> (N, C_out, H_out, W_out)
   RAOQ_CHECK(x.dim() == 4 && x.size(1) == in_channels, label(), " (", in_channels, "->", out_channels,
              "): expected input (N, ", in_channels, ", H, W), got ", shape_str(x.shape()));
-  return named_output(ops::conv2d(act_quant->forward(x), weight_quant->forward(weight), bias, options), x);
+  return named_output(code_forward(x, weight), x);
+}
+
+Tensor QuantConv2d::code_forward(const Tensor& x, const Tensor& w_values) {
+  const Quantized a = act_quant->quantize(x);            // xq: (N, C_in, H, W)
+  const Quantized w = weight_quant->quantize(w_values);  // wq: (C_out, C_in/groups, k, k)
+  const Tensor acc = ops::conv2d(a.codes, w.codes, Tensor(), options);  // exact integer sums
+  const Tensor S = window_weight_sums(w.codes, x.size(2), x.size(3), options);  // (C_out, H_out*W_out)
+  return dequantize_product(acc, 1, S, a.scale, w.scale, a.offset, bias);
 }
 
 Tensor QuantConv2d::weight_codes() { return weight_quant->quantize(weight).codes; }

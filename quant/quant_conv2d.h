@@ -4,8 +4,13 @@
 //
 //   y = conv2d(act_quant(x), weight_quant(weight), bias)        (QuantConv2d)
 //   y = linear(act_quant(x), weight_quant(weight), bias)        (QuantLinear)
-// The input is quantized once (one fused fake-quant pass, no other full-size temporary); the core
-// convolution / linear does the rest. They derive from Conv2d / Linear so that a model's typed
+// computed from the integer codes, as an array layer computes it (dequantize.h):
+//   xq, s_x, beta = act_quant(x)    wq, s_w = weight_quant(weight)
+//   acc = conv2d(xq, wq) or linear(xq, wq)    (an exact integer sum in float: 4-bit codes)
+//   y   = dequantize_product(acc, S = window_weight_sums(wq), s_x, s_w, beta, bias)
+// The same function as the fake-quantized product of s_x xq + beta and s_w wq, with the same
+// LSQ / LSQ+ gradients; evaluated from the codes so that an IMC layer with the ADC bypassed gives
+// these bits exactly (imc/imc_layer.h). They derive from Conv2d / Linear so that a model's typed
 // fields accept them (quantize_model swaps them in), and keep the parameter names "weight", "bias"
 // beside the children "act_quant" and "weight_quant". The IMC layers (imc/) derive from these and
 // keep every name, so a QAT checkpoint loads into an IMC model unchanged.
@@ -32,6 +37,8 @@ class QuantConv2d : public Conv2d {
   static std::shared_ptr<QuantConv2d> from(const Conv2d& conv, QuantOptions q);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
+  // The product above with the weight values w_values (an IMC layer's W + delta in ImcMode::qat).
+  Tensor code_forward(const Tensor& x, const Tensor& w_values);
   // The weight codes wq (graph-connected): for W-reshape and statistics.
   virtual Tensor weight_codes();  // an IMC layer with a LoRA adapter: the codes of W + delta
 

@@ -3,6 +3,7 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
+#include "quant/dequantize.h"
 
 namespace raoq::quant {
 
@@ -25,7 +26,14 @@ std::shared_ptr<QuantLinear> QuantLinear::from(const Linear& linear, QuantOption
 Tensor QuantLinear::forward(const Tensor& x) {  // x: (..., in) -> (..., out)
   RAOQ_CHECK(x.dim() >= 1 && x.size(-1) == in_features, label(), " (", in_features, "->", out_features,
              "): expected input (..., ", in_features, "), got ", shape_str(x.shape()));
-  return named_output(ops::linear(act_quant->forward(x), weight_quant->forward(weight), bias), x);
+  return named_output(code_forward(x, weight), x);
+}
+
+Tensor QuantLinear::code_forward(const Tensor& x, const Tensor& w_values) {
+  const Quantized a = act_quant->quantize(x);            // xq: (..., in)
+  const Quantized w = weight_quant->quantize(w_values);  // wq: (out, in)
+  const Tensor acc = ops::linear(a.codes, w.codes, Tensor());  // (..., out), exact integer sums
+  return dequantize_product(acc, -1, window_weight_sums(w.codes, 1, 1), a.scale, w.scale, a.offset, bias);
 }
 
 Tensor QuantLinear::weight_codes() { return weight_quant->quantize(weight).codes; }

@@ -18,6 +18,8 @@ class QuantLinear : public Linear {
   static std::shared_ptr<QuantLinear> from(const Linear& linear, QuantOptions q);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
+  // The product of codes (quant_conv2d.h) with the weight values w_values (an IMC layer's W + delta).
+  Tensor code_forward(const Tensor& x, const Tensor& w_values);
   virtual Tensor weight_codes();  // an IMC layer with a LoRA adapter: the codes of W + delta
 
   QuantOptions qopts;

@@ -8,7 +8,7 @@
 #include "core/ops.h"
 #include "core/rng.h"
 #include "imc/array_product.h"
-#include "imc/dequantize.h"
+#include "quant/dequantize.h"
 #include "imc/imc_conv2d.h"
 #include "imc/imc_linear.h"
 #include "imc/imc_model.h"
@@ -28,22 +28,32 @@ void require_close(const Tensor& a, const Tensor& b, double tol) {
   REQUIRE(a.shape() == b.shape());
   for (int64_t i = 0; i < a.numel(); ++i) REQUIRE(a.data()[i] == Approx(b.data()[i]).margin(tol));
 }
+// Bit for bit: the array's exact integer sums and the QAT layer's float product of the codes meet
+// in the same dequantization (quant/dequantize.h).
+void require_same_bits(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  REQUIRE(a.to_vector() == b.to_vector());
+}
 }  // namespace
 
-TEST_CASE("ImcConv2d: with the ADC off it is the QAT layer (A-shift, -1/1, vanilla)", "[imc]") {
-  const int variant = GENERATE(0, 1, 2);
+TEST_CASE("ImcConv2d: with the ADC off it is the QAT layer bit for bit (A-shift, -1/1, vanilla, Winograd)",
+          "[imc]") {
+  const int variant = GENERATE(0, 1, 2, 3);
   quant::QuantOptions q;
   AdcConfig hw;
   hw.enabled = false;
   if (variant == 1) hw.representation = Representation::minus_one_one;
   if (variant == 2) q.act_signed = true, q.act_offset = false;  // vanilla QAT*: signed codes, no offset
   CAPTURE(variant);
-  quant::QuantConv2d qat(3, 4, 3, {.stride = 1, .padding = 1}, true, q);
+  // variant 3: 16 input channels, so both sides take their Winograd kernels (float F(2x2, 3x3) on
+  // the codes in QAT, the exact integer one on the array)
+  const int64_t C = variant == 3 ? 16 : 3;
+  quant::QuantConv2d qat(C, 4, 3, {.stride = 1, .padding = 1}, true, q);
   set_quantizers(*qat.act_quant, *qat.weight_quant, 0.1f, -0.3f, 0.05f);
   auto imc = ImcConv2d::from(qat, hw);
-  const Tensor x = testing::uniform({2, 3, 5, 6}, -0.5f, 1.2f, 1, false);
+  const Tensor x = testing::uniform({2, C, 5, 6}, -0.5f, 1.2f, 1, false);
   // Padding included: the border outputs use fewer taps, and the digital A-shift term follows them.
-  require_close(imc->forward(x), qat.forward(x), 1e-5);
+  require_same_bits(imc->forward(x), qat.forward(x));
 }
 
 TEST_CASE("ImcConv2d: exact dequantization of the per-tile ADC against the naive reference", "[imc]") {
@@ -60,7 +70,7 @@ TEST_CASE("ImcConv2d: exact dequantization of the per-tile ADC against the naive
   const Tensor wq = quant::lsq_codes(qat.weight, Tensor::scalar(0.05f), Tensor(), quant::symmetric_codes(4));
   const Tensor xs = quant::a_shift(xq, quant::a_shift_map(4, Representation::zero_one));
   const Tensor acc = array_product_reference(xs, wq, layer->layer_config(), ArrayGeometry::patches({.padding = 1}));
-  const Tensor S = window_weight_sums(wq, 4, 4, {.padding = 1});
+  const Tensor S = quant::window_weight_sums(wq, 4, 4, {.padding = 1});
   Tensor expected = Tensor::empty(acc.shape());
   for (int64_t b = 0; b < 2; ++b)
     for (int64_t n = 0; n < 5; ++n)
@@ -72,14 +82,14 @@ TEST_CASE("ImcConv2d: exact dequantization of the per-tile ADC against the naive
   require_close(y, expected, 1e-5);
 }
 
-TEST_CASE("ImcLinear: ADC off == QAT layer, ADC on == naive reference, leading dimensions kept", "[imc]") {
+TEST_CASE("ImcLinear: ADC off == QAT layer bit for bit, ADC on == naive reference, leading dimensions kept", "[imc]") {
   quant::QuantLinear qat(600, 3, true, quant::QuantOptions{.per_channel = true});
   set_quantizers(*qat.act_quant, *qat.weight_quant, 0.2f, -0.1f, 0.01f);
   AdcConfig hw;
   hw.enabled = false;
   auto layer = ImcLinear::from(qat, hw);
   const Tensor x = testing::uniform({2, 2, 600}, -0.2f, 2.5f, 3, false);
-  require_close(layer->forward(x), qat.forward(x), 1e-4);
+  require_same_bits(layer->forward(x), qat.forward(x));
   layer->config.enabled = true;  // 600 rows: two tiles of 512
   const Tensor y = layer->forward(x);
   REQUIRE(y.shape() == Shape{2, 2, 3});
@@ -159,7 +169,7 @@ TEST_CASE("to_imc: on-array layers convert, names match the QAT checkpoint, swit
   REQUIRE(layer->config.rows == 64);
   REQUIRE(layer->config.ba == 7);
   layer->config.enabled = false;
-  require_close(net->forward(x), qat_out, 1e-4);
+  require_same_bits(net->forward(x), qat_out);
 
   layer->config.enabled = true;
   set_adc_bits(*net, 5);
@@ -168,7 +178,7 @@ TEST_CASE("to_imc: on-array layers convert, names match the QAT checkpoint, swit
   set_imc_mode(*net, ImcMode::qat);
   REQUIRE(layer->mode == ImcMode::qat);
   CHECK_THAT(layer->as_module().extra_repr(), Catch::EndsWith("mode qat"));
-  require_close(net->forward(x), qat_out, 0);  // exactly the QAT layer
+  require_same_bits(net->forward(x), qat_out);  // exactly the QAT layer
   set_imc_mode(*net, ImcMode::array);
   double diff = 0;
   for (int64_t i = 0; i < coarse.numel(); ++i) diff += std::fabs(coarse.data()[i] - qat_out.data()[i]);

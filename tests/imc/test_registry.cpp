@@ -4,7 +4,7 @@
 #include "tests/support/testing.h"
 
 TEST_CASE("imc: every registered op has a gradcheck case", "[imc][gradcheck]") {
-  REQUIRE(raoq::testing::registered_op_count("imc") >= 4);  // adc_quantize, array_product, window_weight_sums, imc_dequantize
+  REQUIRE(raoq::testing::registered_op_count("imc") >= 2);  // adc_quantize, array_product
   const auto missing = raoq::testing::ops_without_gradcheck("imc");
   std::string names;
   for (const auto& op : missing) names += " " + op;

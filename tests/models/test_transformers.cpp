@@ -89,11 +89,9 @@ TEST_CASE("gpt: on arrays without ADC it computes the QAT model; with the ADC th
   const Tensor exact = m->forward(ids);  // the arrays' exact integer sums, dequantized
   imc::set_imc_mode(*m, imc::ImcMode::qat);
   const Tensor qat = m->forward(ids);  // the fake-quantized float model
-  // The same quantized function; the linear layers sum in a different order (integer codes, then
-  // one scale, against scaled floats), so agreement is to float rounding, not bitwise (BMM1 alone
-  // is bitwise: tests/imc/test_imc_attention.cpp).
-  const std::vector<float> q_values = qat.to_vector();
-  testing::require_values(exact, std::vector<double>(q_values.begin(), q_values.end()), 1e-4);
+  // Bit for bit: every IMC layer (qkv, proj, fc1, fc2 with A-shift, BMM1) dequantizes the same
+  // integer sums the same way as its QAT layer (quant/dequantize.h).
+  REQUIRE(exact.to_vector() == qat.to_vector());
   for (auto& [path, l] : imc::imc_layers(*m)) l->config.enabled = true;  // 4-bit ADCs on 16 rows: coarse
   imc::set_imc_mode(*m, imc::ImcMode::array);
   const std::vector<float> adc = m->forward(ids).to_vector();

@@ -1,9 +1,9 @@
-// imc/dequantize.cpp — window_weight_sums and imc_dequantize: the exact digital side of an IMC layer
-// (contract in dequantize.h). Both are smooth; their backward is the plain chain rule.
+// quant/dequantize.cpp — window_weight_sums and dequantize_product: the digital side of a product of
+// integer codes (contract in dequantize.h). Both are smooth; their backward is the plain chain rule.
 //
 // Legend: N output channels, P output positions (1 for a linear layer), T = kH*kW taps,
 //   wq: (N, C, kH, kW) or (N, K)   S, dS: (N, P)   acc, y: (outer, N, inner), inner = P or 1
-#include "imc/dequantize.h"
+#include "quant/dequantize.h"
 
 #include <algorithm>
 #include <vector>
@@ -12,10 +12,10 @@
 #include "core/error.h"
 #include "core/parallel.h"
 
-namespace raoq::imc {
+namespace raoq::quant {
 
 RAOQ_REGISTER_OP("window_weight_sums");
-RAOQ_REGISTER_OP("imc_dequantize");
+RAOQ_REGISTER_OP("dequantize_product");
 
 namespace {
 // inside[p, (i, j)] = 1 when tap (i, j) of output p reads a position inside the H x W input.
@@ -61,7 +61,7 @@ namespace {
 // Adds the per-channel sums of the backward to the gradients of s_x, s_w, beta and bias:
 // part[chunk][g acc, g S, g][n], summed in chunk order.
 void add_scale_gradients(BackwardContext& ctx, const std::vector<double>& part, int64_t chunks, int64_t N,
-                         const std::vector<float>& sw, float sx, float b, quant::ShiftMap map) {
+                         const std::vector<float>& sw, float sx, float b, ShiftMap map) {
   std::vector<double> d_sx(static_cast<size_t>(N)), d_sw(d_sx), d_beta(d_sx), d_bias(d_sx);
   for (int64_t n = 0; n < N; ++n) {
     double g_acc = 0, g_s = 0, g_sum = 0;  // sum g acc, sum g S, sum g over channel n, chunk order
@@ -92,31 +92,41 @@ void add_scale_gradients(BackwardContext& ctx, const std::vector<double>& part, 
   if (ctx.needs(5)) add_each(5, d_bias);
 }
 
-// imc_dequantize with inner == 1 (a linear layer: acc (outer, N), S (N, 1)), vectorised across the
-// channels of a row instead of along a one-element row. The same operations in the same order as
-// the general path, so the same bits.
+// The forward's per-channel factors: y = scale[n] * ((acc + shift S) * inv_gain) + (offset[n] S + bias[n]).
+// (inv_gain is 1 or 1/2: multiplying by it is exact.)
+struct Coefficients {
+  std::vector<float> scale, offset;  // s_x s_w[n], beta s_w[n]
+  float inv_gain = 1;
+};
+
+// dequantize_product with inner == 1 (a linear layer: acc (outer, N), S (N, 1)), vectorised across
+// the channels of a row instead of along a one-element row. The same operations in the same order
+// as the general path, so the same bits.
 Tensor dequantize_rows(const Tensor& acc, const Tensor& S, const Tensor& s_x, const Tensor& s_w, const Tensor& beta,
-                       const Tensor& bias, Tensor y, std::vector<float> a, std::vector<float> c, std::vector<float> sw,
-                       float sx, float b, int64_t outer, int64_t N, quant::ShiftMap map) {
-  std::vector<float> k(static_cast<size_t>(N));
+                       const Tensor& bias, Tensor y, const Coefficients& f, std::vector<float> a,
+                       std::vector<float> c, std::vector<float> sw, float sx, float b, int64_t outer, int64_t N,
+                       ShiftMap map) {
+  std::vector<float> k(static_cast<size_t>(N)), h(k);
   const float* bias_p = bias.defined() ? bias.data() : nullptr;
   const float* sp = S.data();
-  for (int64_t n = 0; n < N; ++n) {  // as the general path writes it (the same contraction into fma)
+  for (int64_t n = 0; n < N; ++n) {  // as the general path writes them
     const float bn = bias_p ? bias_p[n] : 0.0f;
-    k[size_t(n)] = c[size_t(n)] * sp[n] + bn;
+    k[size_t(n)] = f.offset[size_t(n)] * sp[n] + bn;
+    h[size_t(n)] = map.shift * sp[n];
   }
   {
-    const float *in = acc.data(), *ap = a.data(), *kp = k.data();
+    const float *in = acc.data(), *ap = f.scale.data(), *kp = k.data(), *hp = h.data();
+    const float inv_gain = f.inv_gain;
     float* out = y.data();
     parallel_for(outer, [&](int64_t o0, int64_t o1) {
       for (int64_t o = o0; o < o1; ++o) {
 #pragma omp simd
-        for (int64_t n = 0; n < N; ++n) out[o * N + n] = ap[n] * in[o * N + n] + kp[n];
+        for (int64_t n = 0; n < N; ++n) out[o * N + n] = ap[n] * ((in[o * N + n] + hp[n]) * inv_gain) + kp[n];
       }
     }, 4);
   }
   return autograd::record(
-      "imc_dequantize", {acc, S, s_x, s_w, beta, bias}, y, {"acc", "S", "s_x", "s_w", "beta"},
+      "dequantize_product", {acc, S, s_x, s_w, beta, bias}, y, {"acc", "S", "s_x", "s_w", "beta"},
       [acc_v = acc.detach(), S_v = S.detach(), a, c, sw, sx, b, outer, N, map](BackwardContext& ctx) {
         const float* g = ctx.dout_tensor().data();
         const float* av = acc_v.data();
@@ -159,53 +169,63 @@ Tensor dequantize_rows(const Tensor& acc, const Tensor& S, const Tensor& s_x, co
 }
 }  // namespace
 
-// y[o, n, q] = a_n acc[o, n, q] + c_n S[n, q] + bias[n],  a_n = s_x s_w[n] / gain,
-//   c_n = s_w[n] (s_x shift / gain + beta).        saves: acc, S, s_x, s_w, beta
-Tensor imc_dequantize(const Tensor& acc, int64_t axis, const Tensor& S, const Tensor& s_x, const Tensor& s_w,
-                      const Tensor& beta, const Tensor& bias, quant::ShiftMap map) {
+// y[o, n, q] = scale_n ((acc[o, n, q] + shift S[n, q]) / gain) + (offset_n S[n, q] + bias[n]);
+// as a function of acc and S that is a_n acc + c_n S + bias[n] with a_n = s_x s_w[n] / gain and
+// c_n = s_w[n] (s_x shift / gain + beta): the backward's coefficients.   saves: acc, S, s_x, s_w, beta
+Tensor dequantize_product(const Tensor& acc, int64_t axis, const Tensor& S, const Tensor& s_x, const Tensor& s_w,
+                          const Tensor& beta, const Tensor& bias, ShiftMap map) {
   const int64_t ax = axis < 0 ? axis + acc.dim() : axis;
-  RAOQ_CHECK(ax >= 0 && ax < acc.dim(), "imc_dequantize: axis ", axis, " out of range for acc ", shape_str(acc.shape()));
+  RAOQ_CHECK(ax >= 0 && ax < acc.dim(), "dequantize_product: axis ", axis, " out of range for acc ",
+             shape_str(acc.shape()));
   const int64_t N = acc.size(ax);
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < ax; ++d) outer *= acc.size(d);
   for (int64_t d = ax + 1; d < acc.dim(); ++d) inner *= acc.size(d);
-  RAOQ_CHECK(S.dim() == 2 && S.size(0) == N && (S.size(1) == inner || S.size(1) == 1), "imc_dequantize: S must be (",
-             N, ", ", inner, ") or (", N, ", 1), given ", shape_str(S.shape()));
+  RAOQ_CHECK(S.dim() == 2 && S.size(0) == N && (S.size(1) == inner || S.size(1) == 1),
+             "dequantize_product: S must be (", N, ", ", inner, ") or (", N, ", 1), given ", shape_str(S.shape()));
   RAOQ_CHECK(s_x.numel() == 1 && (s_w.numel() == 1 || s_w.numel() == N) && (!beta.defined() || beta.numel() == 1) &&
                  (!bias.defined() || bias.numel() == N),
-             "imc_dequantize: expected s_x [], s_w [] or [", N, "], beta [] or undefined, bias [", N, "] or undefined");
+             "dequantize_product: expected s_x [], s_w [] or [", N, "], beta [] or undefined, bias [", N,
+             "] or undefined");
+  RAOQ_CHECK(map.gain == 1.0f || map.gain == 2.0f, "dequantize_product: the input map's gain must be 1 or 2, given ",
+             map.gain);
   const int64_t s_stride = S.size(1) == 1 ? 0 : 1;
-  // Per channel: a_n, c_n, and s_w[n] (values now; the backward uses the same ones).
+  // Per channel: the forward's factors, the backward's a_n and c_n, and s_w[n] (values now; the
+  // backward uses the same ones).
   const float sx = s_x.item(), b = beta.defined() ? beta.item() : 0.0f;
   std::vector<float> a(static_cast<size_t>(N)), c(a), sw(a);
+  Coefficients f{a, a, 1.0f / map.gain};
   for (int64_t n = 0; n < N; ++n) {
     sw[size_t(n)] = s_w.data()[s_w.numel() == 1 ? 0 : n];
+    f.scale[size_t(n)] = sx * sw[size_t(n)];
+    f.offset[size_t(n)] = b * sw[size_t(n)];
     a[size_t(n)] = sx * sw[size_t(n)] / map.gain;
     c[size_t(n)] = sw[size_t(n)] * (sx * map.shift / map.gain + b);
   }
   Tensor y = Tensor::empty(acc.shape());
   const float* bias_p = bias.defined() ? bias.data() : nullptr;
   const int64_t s_cols = S.size(1);
-  if (inner == 1) return dequantize_rows(acc, S, s_x, s_w, beta, bias, y, a, c, sw, sx, b, outer, N, map);
+  if (inner == 1) return dequantize_rows(acc, S, s_x, s_w, beta, bias, y, f, a, c, sw, sx, b, outer, N, map);
   parallel_for(outer * N, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {  // row r = (o, n): inner contiguous values
       const int64_t n = r % N;
-      const float an = a[size_t(n)], cn = c[size_t(n)], bn = bias_p ? bias_p[n] : 0.0f;
+      const float an = f.scale[size_t(n)], cn = f.offset[size_t(n)], bn = bias_p ? bias_p[n] : 0.0f;
+      const float shift = map.shift, inv_gain = f.inv_gain;
       const float* in = acc.data() + r * inner;
       const float* sn = S.data() + n * s_cols;
       float* out = y.data() + r * inner;
       if (s_stride) {
 #pragma omp simd
-        for (int64_t q = 0; q < inner; ++q) out[q] = an * in[q] + cn * sn[q] + bn;
+        for (int64_t q = 0; q < inner; ++q) out[q] = an * ((in[q] + shift * sn[q]) * inv_gain) + (cn * sn[q] + bn);
       } else {
-        const float k = cn * sn[0] + bn;
+        const float k = cn * sn[0] + bn, h = shift * sn[0];
 #pragma omp simd
-        for (int64_t q = 0; q < inner; ++q) out[q] = an * in[q] + k;
+        for (int64_t q = 0; q < inner; ++q) out[q] = an * ((in[q] + h) * inv_gain) + k;
       }
     }
   }, 16);
   return autograd::record(
-      "imc_dequantize", {acc, S, s_x, s_w, beta, bias}, y, {"acc", "S", "s_x", "s_w", "beta"},
+      "dequantize_product", {acc, S, s_x, s_w, beta, bias}, y, {"acc", "S", "s_x", "s_w", "beta"},
       [acc_v = acc.detach(), S_v = S.detach(), a, c, sw, sx, b, outer, N, inner, s_stride, s_cols,
        map](BackwardContext& ctx) {
         const float* g = ctx.dout_tensor().data();
@@ -259,4 +279,4 @@ Tensor imc_dequantize(const Tensor& acc, int64_t axis, const Tensor& S, const Te
       });
 }
 
-}  // namespace raoq::imc
+}  // namespace raoq::quant
