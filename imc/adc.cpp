@@ -77,13 +77,16 @@ quant::CodeRange adc_codes(int ba) {
 
 int64_t row_tiles(const AdcConfig& c, int64_t K) { return (K + c.rows - 1) / c.rows; }
 
+int64_t slice_pairs(const AdcConfig& c) {
+  if (c.mapping != Mapping::bit_sliced) return 1;
+  const int sb = c.slice_bits;
+  return ((c.bx + sb - 1) / sb) * ((c.bw - 1 + sb - 2) / (sb - 1));
+}
+
+int64_t column_groups(const AdcConfig& c, int64_t N) { return (N + c.cols - 1) / c.cols; }
+
 int64_t arrays_used(const AdcConfig& c, int64_t K, int64_t N) {
-  int64_t pairs = 1;
-  if (c.mapping == Mapping::bit_sliced) {
-    const int sb = c.slice_bits;
-    pairs = ((c.bx + sb - 1) / sb) * ((c.bw - 1 + sb - 2) / (sb - 1));
-  }
-  return row_tiles(c, K) * ((N + c.cols - 1) / c.cols) * pairs;
+  return row_tiles(c, K) * column_groups(c, N) * slice_pairs(c);
 }
 
 // y: any shape -> D * floor(clip(y/D, lo, hi)): same shape.   saves: y

@@ -75,7 +75,10 @@ quant::CodeRange adc_codes(int ba);
 
 // Number of arrays a (K x N) weight occupies: ceil(K/rows) * ceil(N/cols) * slice pairs.
 int64_t arrays_used(const AdcConfig& config, int64_t K, int64_t N);
-int64_t row_tiles(const AdcConfig& config, int64_t K);  // ceil(K / rows)
+int64_t row_tiles(const AdcConfig& config, int64_t K);      // ceil(K / rows)
+int64_t column_groups(const AdcConfig& config, int64_t N);  // ceil(N / cols)
+// (input slice, weight slice) pairs of bit_sliced mapping, each its own array; 1 in direct mapping.
+int64_t slice_pairs(const AdcConfig& config);
 
 // ---- Eq. 2 for one column sum y, with [lo, hi] = adc_codes(ba). Every loop of imc/ that converts
 // (the tile kernels, adc_quantize, the reference, the statistics) calls these, so the conversion

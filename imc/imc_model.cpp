@@ -64,6 +64,16 @@ void set_adc_bits(Module& root, int ba) {
   for (auto& [path, l] : imc_layers(root)) l->config.ba = ba;
 }
 
+void shift_adc_bits(Module& root, int delta) {
+  const auto layers = imc_layers(root);
+  for (auto& [path, l] : layers) {
+    const int ba = l->config.ba + delta;
+    RAOQ_CHECK(ba >= 1 && ba <= 16, "shift_adc_bits: layer '", path, "' would run at ba ", ba,
+               " (", l->config.ba, " + ", delta, "), outside [1, 16]");
+  }
+  for (auto& [path, l] : layers) l->config.ba += delta;
+}
+
 void set_imc_mode(Module& root, ImcMode mode) {
   for (auto& [path, l] : imc_layers(root)) l->mode = mode;
 }

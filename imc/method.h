@@ -21,11 +21,22 @@
 #include <string>
 #include <vector>
 
+#include "core/json_fields.h"
 #include "core/tensor.h"
 #include "imc/adc.h"
 #include "layers/module.h"
 
 namespace raoq::imc {
+
+// One entry of a config's adc.overrides: the quantized layers whose path matches `layers` take
+// these changes, entry after entry in order, on top of the model-wide settings.
+struct LayerOverride {
+  std::string layers;         // path glob (quant::path_matches); must match a quantized layer
+  Json adc = Json::object();  // hardware keys (adc_json.h) set on the matched array layers
+  bool off_array = false;     // keep the matched layers off the array (quantized, digital)
+  int bits = 0;               // the matched weight layers' code bits (bx = bw); 0: the stage's
+  std::string where = "adc.overrides[0]";  // its key path, for errors
+};
 
 struct MethodConfig {
   int bits = 4;              // activation and weight bits of the array layers (bx = bw)
@@ -39,6 +50,16 @@ struct MethodConfig {
   double wreshape = 0.0;     // lambda_k of Eq. 7; 0 = off
   bool on_arrays = false;    // compute the array layers on the arrays (ADC in the loop)
   AdcConfig adc;             // the hardware when on_arrays (its bx, bw are set from bits)
+  std::vector<LayerOverride> overrides;  // per layer, applied in order (placement and hardware)
+};
+
+// The hardware, code bits and placement of every quantized layer after the overrides, in module
+// order (attention's Q K^T by the attention's path). `config` is meaningful when on_array.
+struct LayerHardware {
+  std::string path;
+  int bits = 0;
+  bool on_array = false;
+  AdcConfig config;
 };
 
 // Converts model in place and idempotently: float layers are quantized (quant::quantize_model);
@@ -46,7 +67,15 @@ struct MethodConfig {
 // IMC layers already there compute as their QAT layers. Layers already quantized keep their
 // trained quantizer state. Throws raoq::Error "<where>.ashift is ..." when the model holds layers
 // quantized the other way (signed against unsigned codes): training would silently continue them.
+// The overrides: placement (off_array, bits) reaches layers the conversion quantizes; a layer the
+// model already holds quantized must agree with it (an error names the layer and says to put the
+// same override in the stage it starts from). Every glob must match a quantized layer, and one
+// that sets hardware keys an array layer; errors name "<where>.adc.overrides[i]".
 void apply_method(Module& model, const MethodConfig& m, const std::string& where = "method");
+
+// Every quantized layer of a model apply_method has converted, as it now is.
+std::vector<LayerHardware> layer_hardware(Module& model);
+Json layer_hardware_to_json(const std::vector<LayerHardware>& layers);
 
 // task_loss + lambda_k * sum of the kurtoses of the array layers' weight codes (Eq. 7); the task
 // loss itself when wreshape is 0 or the model has no array layers.

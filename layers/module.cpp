@@ -236,8 +236,20 @@ void Module::load_state_dict(const NamedTensors& entries, bool strict) {
   for (auto& [dst, src] : copies) dst.copy_from(*src);
 }
 
+namespace {
+thread_local ShapeProbe* active_probe = nullptr;
+}  // namespace
+
+ShapeProbe::ShapeProbe() {
+  RAOQ_CHECK(active_probe == nullptr, "ShapeProbe: a probe is already active on this thread");
+  active_probe = this;
+}
+ShapeProbe::~ShapeProbe() { active_probe = nullptr; }
+
 Tensor Module::named_output(Tensor y, const Tensor& x) const {
   if (!path_.empty() && y.defined() && !y.is_same(x)) y.set_name(path_ + ":out");
+  if (active_probe && y.defined() && !y.is_same(x))  // an identity (eval-mode dropout) costs nothing
+    active_probe->records_.push_back({this, path_, x.defined() ? x.shape() : Shape{}, y.shape()});
   return y;
 }
 

@@ -30,8 +30,9 @@
 // Module is neither copyable nor movable: it is held by std::shared_ptr, and field-form
 // registration keeps the address of the field.
 //
-// What it deliberately does not do: hooks on forward, multiple-input forward signatures in the
-// base class (a module with other inputs declares its own forward overload), device moves.
+// What it deliberately does not do: hooks on forward (ShapeProbe below only lists what ran, with
+// its shapes), multiple-input forward signatures in the base class (a module with other inputs
+// declares its own forward overload), device moves.
 #pragma once
 
 #include <cstdint>
@@ -178,5 +179,27 @@ class Module : public std::enable_shared_from_this<Module> {
 //     (1): ReLU()
 //   )
 std::ostream& operator<<(std::ostream& os, const Module& m);
+
+// While a ShapeProbe lives, every named_output of the calling thread appends the module, its input
+// shape and its output shape, in the order the layers finish (a parent after its children). It
+// lets a caller measure a model's geometry with one forward (the IMC cost model, imc/cost.h)
+// without a hook mechanism. Probes do not nest; run the forward with one thread's worth of work.
+class ShapeProbe {
+ public:
+  struct Record {
+    const Module* module;
+    std::string path;
+    Shape input, output;
+  };
+  ShapeProbe();
+  ~ShapeProbe();
+  ShapeProbe(const ShapeProbe&) = delete;
+  ShapeProbe& operator=(const ShapeProbe&) = delete;
+  const std::vector<Record>& records() const { return records_; }
+
+ private:
+  friend class Module;
+  std::vector<Record> records_;
+};
 
 }  // namespace raoq

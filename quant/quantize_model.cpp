@@ -54,6 +54,8 @@ std::shared_ptr<Module> quantize_layer(const std::shared_ptr<Module>& m, const s
       q = opts;
       break;
     }
+  for (const auto& [pattern, b] : rules.bits)
+    if (path_matches(pattern, path)) q.bx = q.bw = b;
   *on_array = !edge && !any_match(rules.off_array, path);
   if (auto conv = std::dynamic_pointer_cast<Conv2d>(m)) {
     auto qc = QuantConv2d::from(*conv, q);

@@ -11,6 +11,7 @@
 //   - depthwise and other grouped convolutions: `body` options, off the array (appendix J);
 //   - off_array patterns: off the array;
 //   - overrides: the options of the first matching pattern replace `body` / `edge`;
+//   - bits: every matching pattern, in order, sets the code bits (bx = bw) of those options;
 //   - everything else: `body` options (4-bit), on the array.
 // Every MultiHeadAttention (exactly that type) becomes a QuantAttention (quant_attention.h) with
 // `attention` options, holding the same projection modules (so every parameter name is kept); its
@@ -47,6 +48,7 @@ struct QuantizeRules {
   // the last Linear (the LM head) is an edge layer.
   bool edge_layers = true;
   std::vector<std::pair<std::string, QuantOptions>> overrides;  // first match wins
+  std::vector<std::pair<std::string, int>> bits;  // then, in order, every match sets the layer's bx = bw
   std::vector<std::string> off_array;                           // quantized, not mapped to the array
   std::vector<std::string> keep_float;                          // not quantized
   AttentionOptions attention;                                   // MultiHeadAttention -> QuantAttention

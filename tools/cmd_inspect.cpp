@@ -11,8 +11,13 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "imc/adc.h"
+#include "imc/cost.h"
+#include "imc/imc_layer.h"
 #include "imc/lora.h"
 #include "imc/stats.h"
+#include "quant/quant_attention.h"
+#include "quant/quant_conv2d.h"
+#include "quant/quant_linear.h"
 #include "tools/pipeline/checkpoint.h"
 #include "tools/pipeline/config.h"
 #include "tools/pipeline/evaluate.h"
@@ -23,14 +28,20 @@
 namespace raoq::tools {
 namespace fs = std::filesystem;
 
-const char* const kInspectHelp = R"(usage: raoq inspect RUN_DIR_OR_CHECKPOINT [--png DIR] [--examples N] [--threads N]
+const char* const kInspectHelp = R"(usage: raoq inspect RUN_DIR_OR_CHECKPOINT [--cost] [--png DIR] [--examples N] [--threads N]
 
 Per-IMC-layer statistics of an adc stage's model on test examples: ADC-input variance in ADC
 steps (all values, and with each column's mean removed), clipped fraction, mean conversion error,
 SQNR (over all values, and column-centred: the honest one under A-shift), E[xs^2] of the array
 inputs against E[xq^2] without A-shift, Var and kurtosis of the weight codes, arrays and row
-utilisation. A run directory means its last adc stage; a checkpoint is any stage checkpoint.
+utilisation, then every quantized layer's hardware (bits, on or off the array, the ADC
+settings after the config's adc.overrides). A run directory means its last adc stage; a
+checkpoint is any stage checkpoint.
 
+  --cost          also the cost per sample, per layer and in total: arrays (row tiles x column
+                  groups x bit-slice pairs), row and column use, ADC conversions, MACs on the
+                  arrays and digital ops, and an energy proxy from the config's "cost" constants
+                  (conversions x FoM x 2^ba + array MACs x E_MAC + digital ops x E_dig)
   --png DIR       also write DIR/<layer>_adc_inputs.png (in ADC steps, clip limits in red; values
                   outside the range as red edge bars) and DIR/<layer>_weight_codes.png
   --examples N    test examples to collect statistics on (default 1000)
@@ -60,6 +71,8 @@ int inspect_cli(const std::vector<std::string>& args, std::ostream& out) {
       return 0;
     } else if (w == "--png") {
       a.png_dir = value();
+    } else if (w == "--cost") {
+      a.cost = true;
     } else if (w == "--examples") {
       a.examples = count(value());
     } else if (w == "--threads") {
@@ -105,6 +118,21 @@ void print_parameter_counts(std::ostream& out, Module& model) {
   }
   out << "\n";
 }
+// Every quantized layer: its bits and, on the array, the hardware it converts on (after overrides).
+void print_layer_hardware(std::ostream& out, Module& model) {
+  out << "\nhardware per layer:\n";
+  for (auto& [path, m] : model.named_modules()) {
+    if (auto* l = dynamic_cast<imc::ImcLayer*>(m.get())) {
+      out << "  " << path << ": " << l->layer_config() << "\n";
+    } else if (auto* c = dynamic_cast<quant::QuantConv2d*>(m.get())) {
+      out << "  " << path << ": off the array, " << c->qopts.bx << "-bit digital\n";
+    } else if (auto* q = dynamic_cast<quant::QuantLinear*>(m.get())) {
+      out << "  " << path << ": off the array, " << q->qopts.bx << "-bit digital\n";
+    } else if (auto* a = dynamic_cast<quant::QuantAttention*>(m.get()); a && !dynamic_cast<imc::ImcLayer*>(m.get())) {
+      out << "  " << path << ": Q K^T off the array, " << a->aopts.bits << "-bit digital\n";
+    }
+  }
+}
 }  // namespace
 
 int inspect_command(const InspectArgs& args, std::ostream& out) {
@@ -136,7 +164,7 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
              " stage without arrays; pass an adc stage's checkpoint");
   config.data.test_subset = config.data.test_subset ? std::min(config.data.test_subset, args.examples) : args.examples;
   config.data.eval_tokens = args.examples;  // a language model: about this many tokens
-  const std::unique_ptr<Task> task = make_task(config.data, config.seed, /*need_train=*/false);
+  const std::unique_ptr<Task> task = make_task(config.data, config.seed, /*need_train=*/args.cost);
   auto model = build_model_for_stage(config, si);
   load_model(*model, ck, path);
   imc::StatsSession session(*model);
@@ -147,6 +175,13 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
   else out << "accuracy " << r.accuracy << "%\n\n";
   imc::print_stats(out, summaries);
   print_parameter_counts(out, *model);
+  print_layer_hardware(out, *model);
+  if (args.cost) {
+    const auto batch = task->train_batches(1, config.seed)->next();
+    RAOQ_CHECK(batch.has_value(), "inspect: the training data has no example to measure the cost on");
+    out << "\n";
+    imc::print_cost(out, imc::model_cost(*model, batch->x, config.cost), config.cost);
+  }
   if (!args.png_dir.empty()) {
     ec.clear();
     fs::create_directories(args.png_dir, ec);

@@ -14,6 +14,7 @@ struct InspectArgs {
   std::string png_dir;      // "" = no images
   int64_t examples = 1000;  // test examples the statistics are collected on
   int threads = 0;
+  bool cost = false;        // also the cost table (imc/cost.h) with the run's "cost" constants
 };
 int inspect_command(const InspectArgs& args, std::ostream& out);
 

@@ -131,7 +131,7 @@ TEST_CASE("config: bad values are one line naming the key path", "[tools]") {
       {{"log.every_steps=0"}, "config: log.every_steps must be a positive integer (got 0)"},
       {{"lr=0.1"},
        "config: lr is not a known key (known keys here: name, description, seed, data, model, stages, "
-       "checkpoint, log)"},
+       "checkpoint, log, cost)"},
       {{"stages[*].epochs=0"}, "config: stages[0].epochs must be an integer in [1, 100000] (got 0)"},
   };
   for (const auto& [overrides, expected] : cases) {

@@ -100,7 +100,11 @@ TEST_CASE("quant stages: keys are validated with one line naming the key path", 
     CHECK(c.stages[4].label == "raoq_k1");
     CHECK(c.stages[4].name == "adc-raoq-ba7");
   }
-  CHECK_THAT(error_for({"stages[1].adc={}"}), Catch::StartsWith("config: stages[1].adc is not a known key"));
+  // a qat stage's adc object holds placement overrides only: no hardware
+  CHECK_THAT(error_for({"stages[1].adc={\"ba\": 6}"}), Catch::StartsWith("config: stages[1].adc.ba is not a known key"));
+  CHECK_THAT(error_for({"stages[1].adc={\"overrides\": [{\"layers\": \"features.*\", \"k\": 2}]}"}),
+             Equals("config: stages[1].adc.overrides[0].k is a hardware key; a qat stage has no arrays (put it in "
+                    "the adc stage's overrides)"));
   CHECK_THAT(error_for({"stages[0].ashift=true"}), Catch::StartsWith("config: stages[0].ashift is not a known key"));
 }
 

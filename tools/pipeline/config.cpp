@@ -144,6 +144,7 @@ StageConfig parse_stage(const Json& j, size_t index) {
   if (!valid_stage_name(s.name))
     f.fail("name",
            "must be 1-64 letters, digits, '-' or '_' (it names checkpoint files), got " + json_brief(Json(s.name)));
+  f.accept("resolved_layers");  // written by raoq train into a run's config.json; derived, so not read
   s.epochs = f.integer("epochs", std::nullopt, 1, 100000);
   s.max_steps = f.integer("max_steps", 0, 0);
   s.batch_size = f.integer("batch_size", 128, 1, 1 << 20);
@@ -236,6 +237,11 @@ Config parse_config(const Json& j, const std::string& default_name) {
     c.log.every_steps = l.integer("every_steps", 50, 1);
     l.finish();
   }
+  {
+    JsonFields k(f.object("cost"), "cost");
+    c.cost = imc::cost_constants_from_json(k);
+    k.finish();
+  }
   f.finish();
   return c;
 }
@@ -308,6 +314,7 @@ Json to_json(const Config& c) {
   j["stages"] = stages;
   j["checkpoint"] = {{"every_steps", c.checkpoint.every_steps}};
   j["log"] = {{"every_steps", c.log.every_steps}};
+  j["cost"] = imc::cost_constants_to_json(c.cost);
   return j;
 }
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/json_fields.h"
+#include "imc/cost.h"
 #include "tools/pipeline/stage_kind.h"
 
 namespace raoq::tools {
@@ -118,6 +119,7 @@ struct Config {
   std::vector<StageConfig> stages;
   CheckpointConfig checkpoint;
   LogConfig log;
+  imc::CostConstants cost;  // the energy proxy's constants (raoq inspect --cost)
 };
 
 // Validates and converts. `default_name` is used when the config has no "name".

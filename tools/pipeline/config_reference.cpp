@@ -92,6 +92,14 @@ stages                a list of stages, run in order; each continues from the pr
     adc.mapping          (direct) direct | bit_sliced, for layers wider than the array's cells
     adc.slice_bits       (4) bits of the native array cells in bit_sliced mapping, in [2, 8]
     adc.weight_noise, adc.output_noise  (0) Gaussian std in weight-code steps / in ADC steps D
+    adc.overrides        ([]) per-layer changes, applied in order to every layer whose path matches:
+                         [{"layers": GLOB, "off_array": true, "bits": 8, ...any adc key above}]; a glob
+                         matching no quantized layer is an error, and so is one whose hardware keys
+                         match no array layer. off_array and bits (placement) take effect where the
+                         layer is quantized: give them to the qat stage (its adc object holds only
+                         overrides, without hardware keys); a later stage must agree. BitAug moves a
+                         layer's own ba by the same offsets. raoq train writes each such stage's
+                         resolved per-layer hardware into config.json ("resolved_layers", not read back)
     bitaug_offsets       ([-1, 1, 2]) BitAug trains at ba + one of these per step, weight cosine 1 -> 0
     bitaug_bn_update     (false) BitAug's pass at ba~ also updates BatchNorm running statistics; false:
                          only the pass at the target ba does, so eval-mode statistics describe the
@@ -119,6 +127,11 @@ checkpoint.every_steps  (500) write last.safetensors every this many steps (and 
                         0 = at epoch ends only
 log.every_steps         (50) a metrics.jsonl row (and a plain progress line off a terminal)
                         every this many steps
+cost                    the energy proxy of `raoq inspect --cost` (imc/cost.h; a proxy, not a measurement):
+                        E = conversions x adc_fom x 2^ba + array MACs x array_mac + digital ops x digital_op
+  adc_fom               (5e-15) J per conversion step, Walden FoM (Murmann's ADC survey: SAR about 1-10 fJ)
+  array_mac             (1e-14) J per multiply-accumulate in an array (IMC macros: about 5-50 fJ at 4 bits)
+  digital_op            (2.3e-13) J per digital op, an 8-bit MAC (Horowitz ISSCC 2014, 45 nm: 0.2 + 0.03 pJ)
 
 Stage kinds:
 )";

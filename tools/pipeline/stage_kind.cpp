@@ -26,11 +26,65 @@ void parse_quant_common(JsonFields& f, QuantStageConfig& q) {
   q.unsigned_inputs = f.strings("unsigned_inputs", std::vector<std::string>{"*"});
 }
 
+// adc.overrides: [{"layers": GLOB, "off_array": bool, "bits": int, ...hardware keys}, ...]. The
+// hardware keys are checked here against the stage's hardware (types and ranges, adc_json.h);
+// whether each glob matches a layer is checked when the stage converts its model (imc/method.h).
+std::vector<imc::LayerOverride> parse_overrides(JsonFields& adc, const imc::AdcConfig& stage_hw, bool hardware) {
+  std::vector<imc::LayerOverride> out;
+  const Json& list = adc.array("overrides");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string at = join_index(adc.key_path("overrides"), i);
+    if (!list[i].is_object()) throw Error("config: " + at + " must be an object {\"layers\": GLOB, ...} (got " +
+                                          json_brief(list[i]) + ")");
+    JsonFields e(list[i], at);
+    imc::LayerOverride o;
+    o.where = at.substr(at.find(".adc.") + 1);  // "adc.overrides[i]": apply_method prefixes the stage
+    o.layers = e.string("layers", std::nullopt);
+    if (o.layers.empty()) e.fail("layers", "must not be empty (a glob over layer paths, e.g. \"features.3.*\")");
+    o.off_array = e.boolean("off_array", false);
+    o.bits = static_cast<int>(e.integer("bits", 0, 0, 8));
+    if (o.bits == 1) e.fail("bits", "must be in [2, 8] (0: the stage's bits) (got 1)");
+    for (auto it = list[i].begin(); it != list[i].end(); ++it)
+      if (it.key() != "layers" && it.key() != "off_array" && it.key() != "bits") o.adc[it.key()] = it.value();
+    if (!o.adc.empty() && !hardware)
+      e.fail(o.adc.begin().key(), "is a hardware key; a qat stage has no arrays (put it in the adc stage's overrides)");
+    if (!o.off_array && !o.bits && o.adc.empty())
+      e.fail("layers", "names layers but the override changes nothing (give off_array, bits or a hardware key)");
+    imc::AdcConfig probe = stage_hw;
+    if (o.bits) probe.bx = probe.bw = o.bits;
+    JsonFields h(o.adc, at);
+    (void)imc::adc_config_from_json(h, probe);  // the one reader validates the keys and their values
+    h.finish();
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+void write_overrides(const QuantStageConfig& q, Json& adc) {
+  if (q.overrides.empty()) return;
+  Json list = Json::array();
+  for (const auto& o : q.overrides) {
+    Json e = o.adc;
+    e["layers"] = o.layers;
+    if (o.off_array) e["off_array"] = true;
+    if (o.bits) e["bits"] = o.bits;
+    list.push_back(e);
+  }
+  adc["overrides"] = list;
+}
+
 void parse_qat(JsonFields& f, StageConfig& s) {
   QuantStageConfig& q = s.quant;
   parse_quant_common(f, q);
   q.ashift = f.boolean("ashift", true);
   q.wreshape = f.number("wreshape", 0.0, Range::non_negative());
+  if (f.has("adc")) {  // placement overrides only: a qat stage computes no arrays
+    JsonFields a(f.object("adc"), f.key_path("adc"));
+    imc::AdcConfig hw;
+    hw.bx = hw.bw = static_cast<int>(q.bits);
+    q.overrides = parse_overrides(a, hw, /*hardware=*/false);
+    a.finish();
+  }
 }
 
 void parse_lora(JsonFields& f, LoraStageConfig& l) {
@@ -70,6 +124,7 @@ void parse_adc(JsonFields& f, StageConfig& s) {
     imc::AdcConfig defaults;
     defaults.bx = defaults.bw = static_cast<int>(q.bits);
     q.adc = imc::adc_config_from_json(a, defaults);
+    q.overrides = parse_overrides(a, q.adc, /*hardware=*/true);
     a.finish();
   }
   q.ashift = f.boolean("ashift", raoq);
@@ -83,6 +138,12 @@ void parse_adc(JsonFields& f, StageConfig& s) {
   if (!q.bitaug && q.bitaug_offsets.empty()) return;
   try {
     bitaug_config(s, 0).validate(f.key_path("bitaug_offsets"));
+    for (const auto& o : q.overrides)  // a layer with its own ba moves by the same offsets
+      if (q.bitaug && o.adc.contains("ba")) {
+        imc::BitAugConfig c = bitaug_config(s, 0);
+        c.ba = o.adc["ba"].get<int>();
+        c.validate(f.key_path("bitaug_offsets") + " (with " + o.where + ".ba " + std::to_string(c.ba) + ")");
+      }
   } catch (const Error& e) {
     throw Error(f.what() + ": " + e.what());
   }
@@ -96,13 +157,19 @@ void write_quant_common(const QuantStageConfig& q, Json& st) {
   st["wreshape"] = q.wreshape;
 }
 
-void write_qat(const StageConfig& s, Json& st) { write_quant_common(s.quant, st); }
+void write_qat(const StageConfig& s, Json& st) {
+  write_quant_common(s.quant, st);
+  if (s.quant.overrides.empty()) return;
+  st["adc"] = Json::object();
+  write_overrides(s.quant, st["adc"]);
+}
 
 void write_adc(const StageConfig& s, Json& st) {
   const QuantStageConfig& q = s.quant;
   write_quant_common(q, st);
   st["method"] = q.method;
   st["adc"] = imc::adc_config_to_json(q.adc);
+  write_overrides(q, st["adc"]);
   st["bitaug"] = q.bitaug;
   st["bitaug_offsets"] = q.bitaug_offsets;
   st["bitaug_bn_update"] = q.bitaug_bn_update;
@@ -266,6 +333,7 @@ imc::MethodConfig method_config(const StageConfig& s) {
   m.on_arrays = kind_of(s).on_arrays;
   m.adc = q.adc;
   m.adc.bx = m.adc.bw = m.bits;
+  m.overrides = q.overrides;
   return m;
 }
 

@@ -55,6 +55,7 @@ struct QuantStageConfig {
   bool ashift = true;        // unsigned LSQ+ codes shifted by 2^(bx-1); false: signed codes, no offset
   std::vector<std::string> unsigned_inputs{"*"};  // the array layers A-shift applies to (imc/method.h)
   double wreshape = 0.0;     // lambda_k of Eq. 7; 0 = off
+  std::vector<imc::LayerOverride> overrides;  // adc.overrides (a qat stage: placement keys only)
   // adc only
   std::string method;  // raoq | vanilla
   imc::AdcConfig adc;  // the hardware (its bx, bw are `bits`)

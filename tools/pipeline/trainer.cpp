@@ -16,6 +16,7 @@
 #include "core/ops.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "imc/method.h"
 #include "models/registry.h"
 #include "models/summary.h"
 #include "optim/clip.h"
@@ -167,6 +168,12 @@ void Run::prepare() {
   config_.model = task_->resolve_model(config_.model_given);
   task_->resolve_data(config_.data);
   config_json_ = to_json(config_);
+  // The per-layer hardware of every stage with adc.overrides, as its conversion resolves them
+  // (models built here draw initial weights; manual_seed below starts the run's stream afresh).
+  for (size_t si = 0; si < config_.stages.size(); ++si)
+    if (!config_.stages[si].quant.overrides.empty())
+      config_json_["stages"][si]["resolved_layers"] =
+          imc::layer_hardware_to_json(imc::layer_hardware(*model_through(static_cast<int64_t>(si))));
   manual_seed(config_.seed);
   model_ = models::build_from_json(config_.model, "config", "model");
   out_ << "model: " << config_.model.at("name").get<std::string>() << ", "
