@@ -15,7 +15,7 @@ bool selected(const BenchOptions& opt, const std::string& name) {
 }
 
 // Sorts ms, prints the JSON line, returns the median.
-double report(const BenchOptions& opt, const std::string& name, int64_t batch, std::vector<double> ms) {
+double report(const BenchOptions& opt, const std::string& name, int64_t batch, std::vector<double> ms, double flop) {
   std::sort(ms.begin(), ms.end());
   auto round3 = [](double v) { return static_cast<double>(static_cast<int64_t>(v * 1000.0 + 0.5)) / 1000.0; };
   nlohmann::ordered_json line = {{"name", name},         {"impl", "raoq-0.1.0"},
@@ -23,6 +23,12 @@ double report(const BenchOptions& opt, const std::string& name, int64_t batch, s
                                  {"median_ms", round3(ms[ms.size() / 2])}, {"min_ms", round3(ms.front())},
                                  {"max_ms", round3(ms.back())},            {"steps", ms.size()}};
   if (batch > 0) line["batch"] = batch;
+  if (flop > 0) {
+    const double gflops = flop / (ms[ms.size() / 2] * 1e-3) / 1e9;
+    line["gflop"] = round3(flop / 1e9);
+    line["gflops"] = round3(gflops);
+    if (opt.peak_gflops > 0) line["pct_peak"] = round3(100.0 * gflops / opt.peak_gflops);
+  }
   std::printf("%s\n", line.dump().c_str());
   std::fflush(stdout);
   return ms[ms.size() / 2];
@@ -35,12 +41,13 @@ double timed_ms(const std::function<void()>& fn) {
 }
 }  // namespace
 
-double time_step(const BenchOptions& opt, const std::string& name, int64_t batch, const std::function<void()>& fn) {
+double time_step(const BenchOptions& opt, const std::string& name, int64_t batch, const std::function<void()>& fn,
+                 double flop) {
   if (!selected(opt, name)) return -1;
   for (int i = 0; i < opt.warmup; ++i) fn();
   std::vector<double> ms;
   for (int i = 0; i < opt.steps; ++i) ms.push_back(timed_ms(fn));
-  return report(opt, name, batch, std::move(ms));
+  return report(opt, name, batch, std::move(ms), flop);
 }
 
 void time_steps_interleaved(const BenchOptions& opt, const std::vector<Step>& steps) {
@@ -52,7 +59,7 @@ void time_steps_interleaved(const BenchOptions& opt, const std::vector<Step>& st
   std::vector<std::vector<double>> ms(run.size());
   for (int i = 0; i < opt.steps; ++i)
     for (size_t j = 0; j < run.size(); ++j) ms[j].push_back(timed_ms(run[j]->fn));
-  for (size_t j = 0; j < run.size(); ++j) report(opt, run[j]->name, run[j]->batch, std::move(ms[j]));
+  for (size_t j = 0; j < run.size(); ++j) report(opt, run[j]->name, run[j]->batch, std::move(ms[j]), run[j]->flop);
 }
 
 }  // namespace raoq::bench
