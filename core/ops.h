@@ -81,6 +81,11 @@ struct Conv2dOptions {
   int64_t padding = 0;
   int64_t dilation = 1;
   int64_t groups = 1;
+  // x and w hold integer codes and the caller needs their exact sums (a QAT layer matching the
+  // array bit for bit): Winograd runs only while its quarter-step transforms stay exact in float,
+  // 4 * 81 * C_in/groups * max|w| * max|x| < 2^24; beyond that the GEMM path (exact while every
+  // sum stays below 2^24) computes it.
+  bool exact_integers = false;
 };
 // x: (N, C_in, H, W)  w: (C_out, C_in/groups, kH, kW)  bias: (C_out) or undefined
 // -> (N, C_out, H_out, W_out), H_out = (H + 2p - d(kH-1) - 1)/s + 1

@@ -53,24 +53,24 @@ BufferGuard::~BufferGuard() {
 double bitaug_backward(Module& model, const BitAugConfig& c, int ba_tilde, double lambda, const LossFn& loss) {
   std::optional<BufferGuard> keep_buffers;
   if (!c.update_buffers) keep_buffers.emplace(model);
-  const int delta = ba_tilde - c.ba;  // every layer moves by it (a layer's own ba from overrides included)
-  shift_adc_bits(model, delta);
+  set_adc_bits(model, ba_tilde);
   double value = 0.0;
   try {
     Tensor l = loss();
     value = l.item();
     if (lambda > 0.0) ops::scale(l, static_cast<float>(lambda)).backward();
   } catch (...) {
-    shift_adc_bits(model, -delta);
+    set_adc_bits(model, c.ba);
     throw;
   }
-  shift_adc_bits(model, -delta);
+  set_adc_bits(model, c.ba);
   return value;
 }
 
 BitAugStep bitaug_step(Module& model, const BitAugConfig& c, const BitAugPosition& at, const LossFn& loss) {
   BitAugStep s;
-  Tensor l = loss();  // at the layers' own ba (c.ba unless the config overrides a layer's)
+  set_adc_bits(model, c.ba);
+  Tensor l = loss();
   s.loss = l.item();
   l.backward();
   s.ba_tilde = bitaug_bits(c, at.draw);

@@ -34,8 +34,7 @@
 namespace raoq::imc {
 
 struct BitAugConfig {
-  int ba = 8;                          // the target ADC bits (the IMC layers run at it outside the ba~ pass;
-                                       // a layer given its own ba by the config's overrides at that one)
+  int ba = 8;                          // the target ADC bits (every IMC layer runs at it outside the ba~ pass)
   std::vector<int> offsets{-1, 1, 2};  // ba~ = ba + one of these, uniformly
   bool update_buffers = false;         // let the pass at ba~ move BatchNorm running statistics
   uint64_t seed = 0;                   // seeds the draws of ba~
@@ -70,10 +69,9 @@ class BufferGuard {
 
 using LossFn = std::function<Tensor()>;  // runs the model's forward on the step's batch: a scalar loss
 
-// The second pass of a step: every IMC layer moved by ba_tilde - config.ba (shift_adc_bits: at
-// ba_tilde unless an override gave it its own ba), (lambda * loss()).backward() (gradients add to
-// those already there; skipped when lambda is 0), then moved back, also when loss() throws.
-// Returns loss()'s value at ba_tilde. The model is expected at config.ba (apply_method leaves it so).
+// The second pass of a step: every IMC layer at ba_tilde, (lambda * loss()).backward() (gradients
+// add to those already there; skipped when lambda is 0), then back to config.ba, also when loss()
+// throws. Returns loss()'s value at ba_tilde.
 double bitaug_backward(Module& model, const BitAugConfig& config, int ba_tilde, double lambda, const LossFn& loss);
 
 struct BitAugStep {

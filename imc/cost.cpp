@@ -49,7 +49,7 @@ LayerCost array_layer_cost(const std::string& path, const std::string& kind, int
   l.row_use = double(K) / double(l.row_tiles * config.rows);
   l.column_use = double(N) / double(l.column_groups * config.cols);
   const double v = double(vectors), pairs = double(l.slice_pairs);
-  l.conversions = v * double(N) * double(l.row_tiles) * pairs;
+  l.conversions = config.enabled ? v * double(N) * double(l.row_tiles) * pairs : 0.0;  // ADC bypassed: none
   l.array_macs = v * double(K) * double(N);
   l.digital_ops = v * double(N) * (double(l.row_tiles) * pairs + 2.0);
   l.energy_adc = l.conversions * constants.adc_fom * std::ldexp(1.0, config.ba);
@@ -93,8 +93,16 @@ ModelCost model_cost(Module& model, const Tensor& batch, const CostConstants& co
   std::vector<ShapeProbe::Record> records;
   {
     autograd::NoGradGuard ng;
+    const bool training = model.is_training();
+    model.train(false);  // no running statistics move, dropout is off
     ShapeProbe probe;
-    (void)model.forward(batch);
+    try {
+      (void)model.forward(batch);
+    } catch (...) {
+      model.train(training);
+      throw;
+    }
+    model.train(training);
     records = probe.records();
   }
   ModelCost cost;
@@ -107,7 +115,9 @@ ModelCost model_cost(Module& model, const Tensor& batch, const CostConstants& co
       RAOQ_CHECK(r.input.size() == 3, "model_cost: attention '", r.path, "' took ", shape_str(r.input));
       const int64_t T = r.input[1], H = a->num_heads, Dh = a->head_dim;
       if (const auto* ia = dynamic_cast<const ImcAttention*>(m)) {
-        cost.layers.push_back(array_layer_cost(r.path, "qk", Dh, T, H * T, ia->layer_config(), constants));
+        LayerCost l = array_layer_cost(r.path, "qk", Dh, T, H * T, ia->layer_config(), constants);
+        l.arrays *= H;  // every head's keys on their own arrays
+        cost.layers.push_back(l);
       } else {
         cost.layers.push_back(digital_layer_cost(r.path, "qk", double(H * T * T * Dh), 0, constants));
       }
@@ -138,6 +148,7 @@ ModelCost model_cost(Module& model, const Tensor& batch, const CostConstants& co
       continue;
     }
     if (!m->named_children().empty()) continue;  // a container: its leaves are counted
+    if (m->type_name() == "Flatten") continue;    // a view: no arithmetic
     LayerCost l = digital_layer_cost("", "other", 0, per_sample(double(numel_of(r.output))), constants);
     add_to(other, l);
   }

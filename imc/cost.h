@@ -9,13 +9,15 @@
 //   arrays        row tiles * column groups * slice pairs                (adc.h, arrays_used)
 //   row use       K / (row tiles * rows)   column use     N / (column groups * cols)
 //   conversions   vectors * N * row tiles * slice pairs       (one ADC conversion per tile column
-//                                                              and input vector)
+//                                                              and input vector; 0 with the ADC
+//                                                              bypassed, adc.enabled false)
 //   array MACs    vectors * K * N                              (each done slice pairs times)
 //   digital ops   vectors * N * (row tiles * slice pairs + 2)  (the tile outputs summed, then
 //                                                              one scale and one offset)
 // A layer off the array (the 8-bit first and last layers, depthwise convolutions, attention's
 // probabilities x V) counts its MACs as digital ops; any other leaf layer (normalisation,
-// activation, pooling, softmax inside attention) one digital op per output element.
+// activation, pooling, softmax inside attention) one digital op per output element (a Flatten
+// none). Q K^T's arrays are counted for all heads (each head's keys on its own arrays).
 //
 // Energy proxy (joules per sample), the constants being config keys ("cost", tools/pipeline):
 //   E = conversions * E_ADC(ba) + array MACs * slice pairs * E_MAC + digital ops * E_dig,
@@ -83,8 +85,9 @@ struct ModelCost {
   LayerCost total;                // sums (arrays, conversions, MACs, ops, energies); path "total"
 };
 
-// Runs model on `batch` (no gradient, shapes probed: layers/module.h ShapeProbe) and counts every
-// layer, per sample (the batch's first dimension divides the counts).
+// Runs model on `batch` in eval mode (no gradient, no running statistics moved; shapes probed:
+// layers/module.h ShapeProbe) and counts every layer, per sample (the batch's first dimension
+// divides the counts).
 ModelCost model_cost(Module& model, const Tensor& batch, const CostConstants& constants);
 
 // The table: one row per layer (array layers and digital weight layers; the other leaf layers in

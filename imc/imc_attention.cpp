@@ -14,10 +14,14 @@ namespace raoq::imc {
 ImcAttention::ImcAttention(int64_t embed_dim_, int64_t num_heads_, bool causal_, bool bias, quant::AttentionOptions a,
                            AdcConfig c)
     : QuantAttention(embed_dim_, num_heads_, causal_, bias, a), bmm1_(bmm1_options()) {
-  RAOQ_CHECK(c.signed_input || c.representation == Representation::minus_one_one,
+  config = c;
+  check_config();
+}
+
+void ImcAttention::check_config() const {
+  RAOQ_CHECK(config.signed_input || config.representation == Representation::minus_one_one,
              "ImcAttention: Q K^T streams signed query codes, which an unsigned-input array cannot take; use a "
              "signed-input array (adc.signed_input) or keep the attention off the arrays (quant off_array)");
-  config = c;
   layer_config().validate();
 }
 

@@ -46,6 +46,7 @@ class ImcAttention : public quant::QuantAttention, public ImcLayer {
   std::string extra_repr() const override;
 
   const quant::QuantOptions& quant_options() const override { return bmm1_; }
+  void check_config() const override;
   Module& as_module() override { return *this; }
   quant::ActQuantizer& activation_quantizer() override { return *q_quant; }
 

@@ -19,7 +19,7 @@ ImcConv2d::ImcConv2d(int64_t in, int64_t out, int64_t k, ops::Conv2dOptions opt,
   RAOQ_CHECK(opt.groups == 1, "ImcConv2d: only groups == 1 is mapped to the array (got groups ", opt.groups,
              "); keep depthwise and grouped convolutions as QuantConv2d");
   config = c;
-  layer_config().validate();
+  check_config();
 }
 
 std::shared_ptr<ImcConv2d> ImcConv2d::from(quant::QuantConv2d& q, const AdcConfig& c) {

@@ -39,7 +39,7 @@ class LayerStats;
 class LoraAdapter;
 
 enum class ImcMode {
-  qat,    // compute as the QAT layer (fake-quantized, no array)
+  qat,    // compute as the QAT layer (the product of codes in float, no array)
   array,  // the per-tile array product with its ADC (AdcConfig::enabled false: exact tile sums)
 };
 inline const char* to_string(ImcMode m) { return m == ImcMode::qat ? "qat" : "array"; }
@@ -51,6 +51,7 @@ class ImcLayer {
   virtual ~ImcLayer() = default;
 
   AdcConfig config;                          // hardware; bx and bw come from the layer's quantizers
+  int ba_offset = 0;                         // config.ba minus the model's ba (an override's own ba; set_adc_bits)
   ImcMode mode = ImcMode::array;
   Rounding adc_rounding = Rounding::apply;   // skip: un-floored ADC (whole-layer gradient checks)
   Generator* noise = nullptr;                // analog-noise draws; the default generator when null
@@ -61,6 +62,9 @@ class ImcLayer {
   virtual const quant::QuantOptions& quant_options() const = 0;
   // config with bx and bw set from the layer's quantizers: what the array runs with.
   AdcConfig layer_config() const;
+  // Throws raoq::Error when the layer cannot run on layer_config() (AdcConfig::validate, and what
+  // the layer itself needs: Q K^T's signed queries need a signed-input array).
+  virtual void check_config() const { layer_config().validate(); }
   // How the streamed codes enter the array (array_input_map of config and the codes' signedness).
   quant::ShiftMap input_map() const;
   virtual Module& as_module() = 0;

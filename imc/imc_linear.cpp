@@ -16,7 +16,7 @@ namespace raoq::imc {
 ImcLinear::ImcLinear(int64_t in, int64_t out, bool has_bias, quant::QuantOptions q, AdcConfig c)
     : QuantLinear(in, out, has_bias, q) {
   config = c;
-  layer_config().validate();
+  check_config();
 }
 
 std::shared_ptr<ImcLinear> ImcLinear::from(quant::QuantLinear& q, const AdcConfig& c) {

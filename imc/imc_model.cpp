@@ -61,17 +61,12 @@ std::vector<std::pair<std::string, ImcLayer*>> imc_layers(Module& root) {
 
 void set_adc_bits(Module& root, int ba) {
   RAOQ_CHECK(ba >= 1 && ba <= 16, "set_adc_bits: ba must be in [1, 16] (got ", ba, ")");
-  for (auto& [path, l] : imc_layers(root)) l->config.ba = ba;
-}
-
-void shift_adc_bits(Module& root, int delta) {
   const auto layers = imc_layers(root);
-  for (auto& [path, l] : layers) {
-    const int ba = l->config.ba + delta;
-    RAOQ_CHECK(ba >= 1 && ba <= 16, "shift_adc_bits: layer '", path, "' would run at ba ", ba,
-               " (", l->config.ba, " + ", delta, "), outside [1, 16]");
-  }
-  for (auto& [path, l] : layers) l->config.ba += delta;
+  for (auto& [path, l] : layers)
+    RAOQ_CHECK(ba + l->ba_offset >= 1 && ba + l->ba_offset <= 16, "set_adc_bits: layer '", path, "' would run at ba ",
+               ba + l->ba_offset, " (", ba, " and its override's ", l->ba_offset > 0 ? "+" : "", l->ba_offset,
+               "), outside [1, 16]");
+  for (auto& [path, l] : layers) l->config.ba = ba + l->ba_offset;
 }
 
 void set_imc_mode(Module& root, ImcMode mode) {

@@ -41,10 +41,9 @@ std::vector<std::string> to_imc(Module& root, const ImcRules& rules);
 // The IMC layers below root, with their paths, in module order (attention's BMM1 included).
 std::vector<std::pair<std::string, ImcLayer*>> imc_layers(Module& root);
 
-void set_adc_bits(Module& root, int ba);            // config.ba of every IMC layer
-// config.ba += delta on every IMC layer (BitAug's ba~ pass; layers keep their own ba from the
-// config's overrides). Nothing changes when a layer would leave [1, 16]: an error names it.
-void shift_adc_bits(Module& root, int delta);
+// config.ba = ba + ba_offset on every IMC layer (BitAug; a layer an override gave its own ba moves
+// with the others). Nothing changes when a layer would leave [1, 16]: an error names it.
+void set_adc_bits(Module& root, int ba);
 void set_imc_mode(Module& root, ImcMode mode);      // the mode of every IMC layer (imc_layer.h)
 void set_noise_generator(Module& root, Generator* gen);
 

@@ -42,22 +42,35 @@ std::string listing(const std::vector<Placement>& ps) {
   return s.empty() ? "none" : s;
 }
 
-// Every glob matches; placement agrees with the model (layers quantized before keep theirs).
+// Every glob matches; placement agrees with the model. A layer quantized by this call follows the
+// overrides by construction; one quantized before keeps what it has, which must be what they say.
 void check_overrides(Module& model, const MethodConfig& m, const std::string& where) {
   const std::vector<Placement> ps = placements(model);
+  for (const Placement& p : ps) {  // what the overrides, in order, make of this layer
+    int bits = 0;
+    std::string bits_at, off_at;
+    for (size_t i = 0; i < m.overrides.size(); ++i) {
+      const LayerOverride& o = m.overrides[i];
+      if (!quant::path_matches(o.layers, p.path)) continue;
+      if (o.bits && p.weight_layer) bits = o.bits, bits_at = where + "." + o.where;
+      if (o.off_array) off_at = where + "." + o.where;
+    }
+    RAOQ_CHECK(off_at.empty() || !p.on_array, off_at, ".off_array is true but layer '", p.path,
+               "' of the model it starts from is on the array; put the same override in the stage that quantized it");
+    RAOQ_CHECK(!bits || p.bits == bits, bits_at, ".bits is ", bits, " but layer '", p.path,
+               "' of the model it starts from has ", p.bits, "-bit codes; put the same override in the stage that"
+               " quantized it");
+  }
   for (const LayerOverride& o : m.overrides) {
     const std::string at = where + "." + o.where;
-    bool any = false, any_array = false;
+    bool any = false, any_array = false, any_weight = false;
     for (const Placement& p : ps) {
       if (!quant::path_matches(o.layers, p.path)) continue;
-      any = true, any_array = any_array || p.on_array;
-      RAOQ_CHECK(!o.off_array || !p.on_array, at, ".off_array is true but layer '", p.path,
-                 "' of the model it starts from is on the array; put the same override in the stage that quantized it");
-      RAOQ_CHECK(!o.bits || !p.weight_layer || p.bits == o.bits, at, ".bits is ", o.bits, " but layer '", p.path,
-                 "' of the model it starts from has ", p.bits, "-bit codes; put the same override in the stage that"
-                 " quantized it");
+      any = true, any_array = any_array || p.on_array, any_weight = any_weight || p.weight_layer;
     }
     RAOQ_CHECK(any, at, ".layers \"", o.layers, "\" matches no quantized layer (they are: ", listing(ps), ")");
+    RAOQ_CHECK(!o.bits || any_weight, at, ".layers \"", o.layers,
+               "\" sets bits but matches no weight layer (attention's Q K^T takes the stage's bits)");
     RAOQ_CHECK(!m.on_arrays || o.adc.empty() || any_array, at, ".layers \"", o.layers,
                "\" sets hardware keys but matches no layer on the array");
   }
@@ -98,8 +111,9 @@ void apply_method(Module& model, const MethodConfig& m, const std::string& where
     // Every array layer (converted now or by an earlier stage) takes this stage's hardware.
     for (auto& [path, layer] : imc_layers(model)) {
       layer->config = resolved_config(m, path, layer->quant_options(), where);
+      layer->ba_offset = layer->config.ba - m.adc.ba;  // BitAug moves it with the others
       try {
-        layer->layer_config().validate();
+        layer->check_config();
       } catch (const Error& e) {
         throw Error(where + ": layer '" + path + "': " + e.what());
       }

@@ -17,10 +17,13 @@
 // of the input codes xs = gain * xq - shift (ashift.h; no_shift() for plain codes):
 //   y = s_x s_w[n] * ((acc + shift * S[n, p]) / gain) + (beta s_w[n] S[n, p] + bias[n])
 // evaluated in that order. The correction (acc + shift S) / gain is exact in float while acc is an
-// exact integer sum below 2^24 (an array without ADC, or a float product of 4-bit codes), so it is
-// then sum_k wq xq whatever the map, and the rest is the same float arithmetic for every caller:
-// the QAT layer and the array layer with the ADC bypassed give the same bits. With 4-bit codes
-// (|xq| <= 15, |wq| <= 8) a float sum is exact up to K = 2^24 / 120, about 140 000 rows.
+// exact integer sum below 2^24 (an array without ADC, or a float product of codes), so it is then
+// sum_k wq xq whatever the map, and the rest is the same float arithmetic for every caller: the
+// QAT layer and the array layer with the ADC bypassed give the same bits. A float product of
+// codes is exact while every partial sum stays below 2^24: with 4-bit codes (|xq| <= 15,
+// |wq| <= 7) up to K = 2^24 / 105, about 160 000 rows; with 8-bit codes (255 x 127) up to K = 518
+// (an 8-bit layer with a longer reduction agrees with the array to float rounding only). A 3x3
+// convolution takes Winograd only inside its own exact range (core/ops.h, exact_integers).
 // Backward: the chain rule of that expression for acc, S, s_x, s_w, beta and bias (smooth, no
 // surrogate).
 #pragma once

@@ -72,7 +72,8 @@ Tensor lsq_codes(const Tensor& x, const Tensor& s, const Tensor& beta, CodeRange
                  float gain = 1.0f, float shift = 0.0f);
 
 // Fused fake quantization s * codes + beta (one pass, no intermediate codes tensor), with the
-// LSQ/LSQ+ gradients above. Used by the QAT layers.
+// LSQ/LSQ+ gradients above. Used for attention's probabilities and V (BMM2, digital); the weight
+// layers compute from codes (lsq_codes, dequantize.h).
 Tensor lsq_fake_quant(const Tensor& x, const Tensor& s, const Tensor& beta, CodeRange r,
                       Rounding rounding = Rounding::apply);
 

@@ -41,7 +41,9 @@ Tensor QuantConv2d::forward(const Tensor& x) {  // x: (N, C_in, H, W) -> (N, C_o
 Tensor QuantConv2d::code_forward(const Tensor& x, const Tensor& w_values) {
   const Quantized a = act_quant->quantize(x);            // xq: (N, C_in, H, W)
   const Quantized w = weight_quant->quantize(w_values);  // wq: (C_out, C_in/groups, k, k)
-  const Tensor acc = ops::conv2d(a.codes, w.codes, Tensor(), options);  // exact integer sums
+  ops::Conv2dOptions exact = options;
+  exact.exact_integers = true;  // Winograd only where its transforms stay exact (core/ops.h)
+  const Tensor acc = ops::conv2d(a.codes, w.codes, Tensor(), exact);  // exact integer sums
   const Tensor S = window_weight_sums(w.codes, x.size(2), x.size(3), options);  // (C_out, H_out*W_out)
   return dequantize_product(acc, 1, S, a.scale, w.scale, a.offset, bias);
 }

@@ -6,7 +6,7 @@
 //   y = linear(act_quant(x), weight_quant(weight), bias)        (QuantLinear)
 // computed from the integer codes, as an array layer computes it (dequantize.h):
 //   xq, s_x, beta = act_quant(x)    wq, s_w = weight_quant(weight)
-//   acc = conv2d(xq, wq) or linear(xq, wq)    (an exact integer sum in float: 4-bit codes)
+//   acc = conv2d(xq, wq) or linear(xq, wq)    (an exact integer sum in float: dequantize.h)
 //   y   = dequantize_product(acc, S = window_weight_sums(wq), s_x, s_w, beta, bias)
 // The same function as the fake-quantized product of s_x xq + beta and s_w wq, with the same
 // LSQ / LSQ+ gradients; evaluated from the codes so that an IMC layer with the ADC bypassed gives

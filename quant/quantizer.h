@@ -50,8 +50,8 @@ class ActQuantizer : public Module {
  public:
   // symmetric requires signed_codes.
   ActQuantizer(int bits, bool signed_codes, bool learn_offset, bool symmetric = false);
-  Tensor forward(const Tensor& x) override;  // fake quantization (QAT)
-  // Codes (IMC layers); with a map, the codes as the array sees them, map.gain * code - map.shift
+  Tensor forward(const Tensor& x) override;  // fake quantization s xq + beta (attention's V)
+  // Codes (the QAT and IMC weight layers, Q K^T); with a map, the codes as the array sees them, map.gain * code - map.shift
   // (A-shift fused into the same pass).
   Quantized quantize(const Tensor& x, ShiftMap map = no_shift());
   CodeRange range() const;
@@ -75,7 +75,7 @@ class WeightQuantizer : public Module {
  public:
   // channels: w.size(0) of the weights it will see (the scale's length when per_channel).
   WeightQuantizer(int bits, bool per_channel, int64_t channels);
-  Tensor forward(const Tensor& w) override;  // fake quantization (QAT)
+  Tensor forward(const Tensor& w) override;  // fake quantization s_w wq, as values (LoRA, tests)
   Quantized quantize(const Tensor& w);       // codes (IMC layers, W-reshape)
   CodeRange range() const;
   bool initialized() const;

@@ -41,7 +41,8 @@ checkpoint is any stage checkpoint.
   --cost          also the cost per sample, per layer and in total: arrays (row tiles x column
                   groups x bit-slice pairs), row and column use, ADC conversions, MACs on the
                   arrays and digital ops, and an energy proxy from the config's "cost" constants
-                  (conversions x FoM x 2^ba + array MACs x E_MAC + digital ops x E_dig)
+                  (conversions x FoM x 2^ba + array MACs x slice pairs x E_MAC + digital ops x
+                  E_dig), measured on one training example
   --png DIR       also write DIR/<layer>_adc_inputs.png (in ADC steps, clip limits in red; values
                   outside the range as red edge bars) and DIR/<layer>_weight_codes.png
   --examples N    test examples to collect statistics on (default 1000)
@@ -128,7 +129,7 @@ void print_layer_hardware(std::ostream& out, Module& model) {
       out << "  " << path << ": off the array, " << c->qopts.bx << "-bit digital\n";
     } else if (auto* q = dynamic_cast<quant::QuantLinear*>(m.get())) {
       out << "  " << path << ": off the array, " << q->qopts.bx << "-bit digital\n";
-    } else if (auto* a = dynamic_cast<quant::QuantAttention*>(m.get()); a && !dynamic_cast<imc::ImcLayer*>(m.get())) {
+    } else if (auto* a = dynamic_cast<quant::QuantAttention*>(m.get())) {
       out << "  " << path << ": Q K^T off the array, " << a->aopts.bits << "-bit digital\n";
     }
   }
@@ -167,9 +168,13 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
   const std::unique_ptr<Task> task = make_task(config.data, config.seed, /*need_train=*/args.cost);
   auto model = build_model_for_stage(config, si);
   load_model(*model, ck, path);
-  imc::StatsSession session(*model);
-  const EvalResult r = task->evaluate(*model, EvalSplit::test, 250);
-  const auto summaries = session.summaries();
+  EvalResult r;
+  std::vector<imc::LayerSummary> summaries;
+  {
+    imc::StatsSession session(*model);  // detached again before the cost is measured
+    r = task->evaluate(*model, EvalSplit::test, 250);
+    summaries = session.summaries();
+  }
   out << "checkpoint: " << path << " (stage " << stage << ")\ndata: " << task->describe() << "; ";
   if (r.per_token) out << "perplexity " << r.perplexity() << "\n\n";
   else out << "accuracy " << r.accuracy << "%\n\n";

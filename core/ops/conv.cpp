@@ -15,6 +15,7 @@
 //   bias, dbias: (C_out)     y, dy: (N, C_out, Ho, Wo), i.e. per image and group (Cg_out, P)
 //   cols, dcols: (K, P)      one image's patches of one group (per-thread scratch)
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "core/autograd.h"
@@ -161,9 +162,18 @@ void gemm_backward(const float* x, const float* w, const float* dy, const ConvGe
 
 // Which kernel computes a convolution (all compute the same function; see the file header).
 enum class ConvKernel { kGemm, kDepthwise, kWinograd };
-ConvKernel choose_kernel(const ConvGeometry& g) {
+float max_abs(const Tensor& t) {
+  float m = 0;
+  const float* p = t.data();
+  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(p[i]));
+  return m;
+}
+
+ConvKernel choose_kernel(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Conv2dOptions& opt) {
   if (detail::depthwise_applies(g)) return ConvKernel::kDepthwise;
-  if (detail::winograd_applies(g)) return ConvKernel::kWinograd;
+  if (detail::winograd_applies(g) &&
+      (!opt.exact_integers || 4.0 * 81.0 * double(g.cg_in()) * double(max_abs(w)) * double(max_abs(x)) < 16777216.0))
+    return ConvKernel::kWinograd;
   return ConvKernel::kGemm;
 }
 }  // namespace
@@ -177,7 +187,7 @@ ConvKernel choose_kernel(const ConvGeometry& g) {
 // saves: x, w (cols are recomputed in backward: keeping them would cost K*P floats per image)
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Conv2dOptions opt) {
   const ConvGeometry g = conv_geometry(x, w, bias, opt, "conv2d");
-  const ConvKernel kernel = choose_kernel(g);
+  const ConvKernel kernel = choose_kernel(g, x, w, opt);
   Tensor y = Tensor::empty({g.n, g.c_out, g.ho, g.wo});
   const float* b = bias.defined() ? bias.data() : nullptr;
   switch (kernel) {

@@ -38,18 +38,21 @@ void require_same_bits(const Tensor& a, const Tensor& b) {
 
 TEST_CASE("ImcConv2d: with the ADC off it is the QAT layer bit for bit (A-shift, -1/1, vanilla, Winograd)",
           "[imc]") {
-  const int variant = GENERATE(0, 1, 2, 3);
+  const int variant = GENERATE(0, 1, 2, 3, 4);
   quant::QuantOptions q;
   AdcConfig hw;
   hw.enabled = false;
   if (variant == 1) hw.representation = Representation::minus_one_one;
   if (variant == 2) q.act_signed = true, q.act_offset = false;  // vanilla QAT*: signed codes, no offset
   CAPTURE(variant);
-  // variant 3: 16 input channels, so both sides take their Winograd kernels (float F(2x2, 3x3) on
-  // the codes in QAT, the exact integer one on the array)
-  const int64_t C = variant == 3 ? 16 : 3;
-  quant::QuantConv2d qat(C, 4, 3, {.stride = 1, .padding = 1}, true, q);
-  set_quantizers(*qat.act_quant, *qat.weight_quant, 0.1f, -0.3f, 0.05f);
+  // variants 3 and 4: 16 channels in and out, so both sides may take their Winograd kernels (float
+  // F(2x2, 3x3) on the codes in QAT, the exact integer one on the array); 4: 8-bit codes, beyond
+  // float Winograd's exact range (4 * 81 * 16 * 127 * 255 > 2^24): QAT takes the GEMM path
+  if (variant == 4) q.bx = q.bw = 8;
+  const int64_t C = variant >= 3 ? 16 : 3, N = variant >= 3 ? 16 : 4;
+  quant::QuantConv2d qat(C, N, 3, {.stride = 1, .padding = 1}, true, q);
+  if (variant == 4) set_quantizers(*qat.act_quant, *qat.weight_quant, 0.005f, -0.3f, 0.002f);  // wide codes
+  else set_quantizers(*qat.act_quant, *qat.weight_quant, 0.1f, -0.3f, 0.05f);
   auto imc = ImcConv2d::from(qat, hw);
   const Tensor x = testing::uniform({2, C, 5, 6}, -0.5f, 1.2f, 1, false);
   // Padding included: the border outputs use fewer taps, and the digital A-shift term follows them.

@@ -110,7 +110,7 @@ TEST_CASE("lora: gradient check into A and B through Q_w(W + A B), and through t
   // adapter's backward exactly. On the arrays the ADC's floor is skipped too (un-floored ADC,
   // 16-row tiles at k = 1, ba 12: nothing clips), so the whole layer is smooth.
   for (const bool arrays : {false, true}) {
-    INFO((arrays ? "ImcLinear on arrays, un-floored ADC" : "ImcLinear in qat mode (fake quantization)"));
+    INFO((arrays ? "ImcLinear on arrays, un-floored ADC" : "ImcLinear in qat mode (product of codes)"));
     manual_seed(5);
     AdcConfig hw;
     hw.rows = 16, hw.k = 1, hw.ba = 12;

@@ -88,7 +88,7 @@ TEST_CASE("gpt: on arrays without ADC it computes the QAT model; with the ADC th
   const Tensor ids = token_ids(2, 8, 11, 32);
   const Tensor exact = m->forward(ids);  // the arrays' exact integer sums, dequantized
   imc::set_imc_mode(*m, imc::ImcMode::qat);
-  const Tensor qat = m->forward(ids);  // the fake-quantized float model
+  const Tensor qat = m->forward(ids);  // the QAT model: float products of the codes
   // Bit for bit: every IMC layer (qkv, proj, fc1, fc2 with A-shift, BMM1) dequantizes the same
   // integer sums the same way as its QAT layer (quant/dequantize.h).
   REQUIRE(exact.to_vector() == qat.to_vector());

@@ -128,7 +128,8 @@ checkpoint.every_steps  (500) write last.safetensors every this many steps (and 
 log.every_steps         (50) a metrics.jsonl row (and a plain progress line off a terminal)
                         every this many steps
 cost                    the energy proxy of `raoq inspect --cost` (imc/cost.h; a proxy, not a measurement):
-                        E = conversions x adc_fom x 2^ba + array MACs x array_mac + digital ops x digital_op
+                        E = conversions x adc_fom x 2^ba + array MACs x slice pairs x array_mac
+                            + digital ops x digital_op
   adc_fom               (5e-15) J per conversion step, Walden FoM (Murmann's ADC survey: SAR about 1-10 fJ)
   array_mac             (1e-14) J per multiply-accumulate in an array (IMC macros: about 5-50 fJ at 4 bits)
   digital_op            (2.3e-13) J per digital op, an 8-bit MAC (Horowitz ISSCC 2014, 45 nm: 0.2 + 0.03 pJ)

@@ -168,6 +168,22 @@ void Run::prepare() {
   config_.model = task_->resolve_model(config_.model_given);
   task_->resolve_data(config_.data);
   config_json_ = to_json(config_);
+  if (resume_from_) {
+    // The run's config read by this version: keys added since it was written take their defaults,
+    // so a run started before them still resumes (a value it set differently still stops it).
+    Json theirs = resume_from_->config;
+    if (theirs.is_object() && theirs.contains("stages") && theirs["stages"].is_array())
+      for (Json& st : theirs["stages"])
+        if (st.is_object()) st.erase("resolved_layers");
+    Json resolved = theirs;
+    try {
+      resolved = to_json(parse_config(theirs, config_.name));
+    } catch (const Error&) {  // not readable as a config: compared as written, the difference named
+    }
+    const std::string diff = first_difference(resolved, config_json_);
+    RAOQ_CHECK(diff.empty(), "train: --resume: this config differs from the run's (", dir_.config(), ") at ", diff,
+               "; resume with the run's settings, or start a new run with --out DIR");
+  }
   // The per-layer hardware of every stage with adc.overrides, as its conversion resolves them
   // (models built here draw initial weights; manual_seed below starts the run's stream afresh).
   for (size_t si = 0; si < config_.stages.size(); ++si)
@@ -179,9 +195,6 @@ void Run::prepare() {
   out_ << "model: " << config_.model.at("name").get<std::string>() << ", "
        << models::with_commas(model_->num_parameters()) << " parameters; threads: " << num_threads() << "\n";
   if (resume_from_) {
-    const std::string diff = first_difference(resume_from_->config, config_json_);
-    RAOQ_CHECK(diff.empty(), "train: --resume: this config differs from the run's (", dir_.config(), ") at ", diff,
-               "; resume with the run's settings, or start a new run with --out DIR");
     state_ = train_state_from_json(resume_from_->state);
     // The checkpoint holds the model as converted for its stage (or, between stages, the previous one).
     const int64_t n = static_cast<int64_t>(config_.stages.size());
