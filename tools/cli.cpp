@@ -9,6 +9,7 @@
 #include "core/json_fields.h"
 #include "tools/cmd_generate.h"
 #include "tools/cmd_inspect.h"
+#include "tools/cmd_sweep.h"
 #include "tools/commands.h"
 #include "tools/pipeline/config.h"
 
@@ -23,6 +24,7 @@ commands:
   train CONFIG.json    train the model a config describes, stage by stage, into a run directory
   eval RUN_DIR         evaluate a run's checkpoint on its test data (or CONFIG.json --checkpoint FILE)
   inspect RUN_DIR      per-IMC-layer ADC statistics of an adc stage, and PNG histograms
+  sweep RUN_DIR        a grid of hardware points (ADC bits, k, rows, ...) from a run's QAT models
   generate RUN_DIR     continue a prompt with a run's language model (on the arrays for an adc stage)
   models [NAME]        list the model builders, or print one model's layers and shapes
   help [TOPIC]         help on a command, or `raoq help config` for every config key
@@ -116,34 +118,6 @@ std::vector<OptionSpec> models_options() {
   return {{"--set", "OPTION=VALUE", "a model option, e.g. --set num_classes=100 (repeatable)", true}};
 }
 
-std::string options_text(const std::vector<OptionSpec>& specs) {
-  std::string out;
-  std::vector<OptionSpec> all = specs;
-  all.push_back({"--help", "", "show this help"});
-  for (const auto& s : all) {
-    std::string left = "  " + s.name + (s.value_name.empty() ? "" : " " + s.value_name);
-    if (left.size() < 24)
-      left += std::string(24 - left.size(), ' ');
-    else
-      left += "\n" + std::string(24, ' ');
-    // Wrap the help at 100 columns, continuing under its first word.
-    std::string line, text;
-    for (size_t at = 0; at < s.help.size();) {
-      size_t end = s.help.find(' ', at);
-      if (end == std::string::npos) end = s.help.size();
-      const std::string word = s.help.substr(at, end - at);
-      if (!line.empty() && 24 + line.size() + 1 + word.size() > 100) {
-        text += line + "\n" + std::string(24, ' ');
-        line.clear();
-      }
-      line += (line.empty() ? "" : " ") + word;
-      at = end + 1;
-    }
-    out += left + text + line + "\n";
-  }
-  return out;
-}
-
 std::string usage_of(const std::string& command) {
   if (command == "train") return "raoq train CONFIG.json [options]";
   if (command == "eval") return "raoq eval RUN_DIR | CONFIG.json --checkpoint FILE [options]";
@@ -171,6 +145,34 @@ int threads_option(const std::string& command, const ParsedArgs& p) {
 }
 
 }  // namespace
+
+std::string options_text(const std::vector<OptionSpec>& specs) {
+  std::string out;
+  std::vector<OptionSpec> all = specs;
+  all.push_back({"--help", "", "show this help"});
+  for (const auto& s : all) {
+    std::string left = "  " + s.name + (s.value_name.empty() ? "" : " " + s.value_name);
+    if (left.size() < 24)
+      left += std::string(24 - left.size(), ' ');
+    else
+      left += "\n" + std::string(24, ' ');
+    // Wrap the help at 100 columns, continuing under its first word.
+    std::string line, text;
+    for (size_t at = 0; at < s.help.size();) {
+      size_t end = s.help.find(' ', at);
+      if (end == std::string::npos) end = s.help.size();
+      const std::string word = s.help.substr(at, end - at);
+      if (!line.empty() && 24 + line.size() + 1 + word.size() > 100) {
+        text += line + "\n" + std::string(24, ' ');
+        line.clear();
+      }
+      line += (line.empty() ? "" : " ") + word;
+      at = end + 1;
+    }
+    out += left + text + line + "\n";
+  }
+  return out;
+}
 
 std::string ParsedArgs::get(const std::string& name, const std::string& fallback) const {
   auto it = values.find(name);
@@ -286,6 +288,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
   }
   if (command == "inspect") return inspect_cli(rest, out);
   if (command == "generate") return generate_cli(rest, out);
+  if (command == "sweep") return sweep_cli(rest, out);
   if (command == "models") {
     const auto p = parse_args(command, models_options(), rest);
     if (p.help) return print_help(command, out);
@@ -294,7 +297,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
     if (p.positional.empty() && p.has("--set")) throw Error("models: --set needs a model NAME");
     return models_command(p.positional.empty() ? "" : p.positional[0], p.all("--set"), out);
   }
-  std::vector<std::string> commands = {"train", "eval", "inspect", "generate", "models", "help"};
+  std::vector<std::string> commands = {"train", "eval", "inspect", "sweep", "generate", "models", "help"};
   const auto near = closest_match(command, commands);
   throw Error("unknown command '" + command + "'" + (near ? " (did you mean " + *near + "?)" : "") +
               "; run raoq --help for the commands");

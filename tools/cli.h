@@ -41,6 +41,9 @@ struct ParsedArgs {
 ParsedArgs parse_args(const std::string& command, const std::vector<OptionSpec>& specs,
                       const std::vector<std::string>& args);
 
+// The options as `raoq CMD --help` lists them (with --help), wrapped at 100 columns.
+std::string options_text(const std::vector<OptionSpec>& specs);
+
 // A positive integer option (--threads, --batch-size) or the fallback when absent.
 int64_t positive_option(const std::string& command, const ParsedArgs& parsed, const std::string& name,
                         int64_t fallback);

@@ -147,7 +147,7 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
     config = parse_config(read_json_file(path), "run");  // a directory without config.json is named as such
     std::string stage;
     for (const auto& s : config.stages)
-      if (kind_of(s).on_arrays) stage = s.name;
+      if (kind_of(s).on_arrays && s.save_checkpoint) stage = s.name;  // sweep points keep none
     RAOQ_CHECK(!stage.empty(), "inspect: the run in '", path, "' has no stage on arrays; pass an adc stage's checkpoint");
     path += "/checkpoints/" + stage + ".safetensors";
     RAOQ_CHECK(fs::exists(path), "inspect: '", path, "' does not exist yet (the stage has not finished)");

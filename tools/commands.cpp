@@ -41,6 +41,10 @@ int train_command(const TrainArgs& args, std::ostream& out) {
     out << to_json(config).dump(2) << "\n";
     return 0;
   }
+  return train_config(std::move(config), args, out);
+}
+
+int train_config(Config config, const TrainArgs& args, std::ostream& out) {
   TrainOptions o;
   o.out_dir = args.out_dir.empty() ? "runs/" + config.name + (args.quick ? "-quick" : "") : args.out_dir;
   // A run directory given instead of a config continues (or, without --resume, guards) itself.

@@ -21,6 +21,10 @@ struct TrainArgs {
 };
 // Trains through every stage; see `raoq help train`.
 int train_command(const TrainArgs& args, std::ostream& out);
+struct Config;
+// The same for a config already read (args: everything but config_path, overrides, quick and
+// print_config; out_dir empty: runs/<name>, or config_path when that is a run directory).
+int train_config(Config config, const TrainArgs& args, std::ostream& out);
 
 struct EvalArgs {
   std::string config_path;  // a config file, or a run directory (its config.json)

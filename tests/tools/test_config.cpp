@@ -76,7 +76,7 @@ TEST_CASE("config: bad values are one line naming the key path", "[tools]") {
       {{"stages[0].optimizer.name=adam"},
        "config: stages[0].optimizer.name must be one of sgd or adamw (got \"adam\"); did you mean \"adamw\"?"},
       {{"stages[0].optimzer={}"}, "config: stages[0].optimzer is not a known key (did you mean stages[0].optimizer?)"},
-      {{"stages[0].kind=lora"}, "config: stages[0].kind must be one of fp, qat or adc (got \"lora\")"},
+      {{"stages[0].kind=lora"}, "config: stages[0].kind must be one of fp, qat, adc or sweep (got \"lora\")"},
       {{"stages[0].schedule.name=cosin"},
        "config: stages[0].schedule.name must be one of cosine, linear, step or constant (got \"cosin\"); did you "
        "mean \"cosine\"?"},

@@ -192,7 +192,11 @@ TEST_CASE("train: an existing run is protected; resume checks the config", "[too
   REQUIRE_THROWS_WITH(train_in(out, changed, true),
                       Catch::Equals("train: --resume: this config differs from the run's (" + out +
                                     "/config.json) at stages[0].epochs (2 in the run, 3 now); resume with the run's "
-                                    "settings, or start a new run with --out DIR"));
+                                    "settings (stages may be added after its own), or start a new run with --out DIR"));
+  // A stage fewer than the run is a difference too (only stages after the run's own extend it).
+  Json fewer = config;
+  fewer["stages"].erase(1);
+  REQUIRE_THROWS_WITH(train_in(out, fewer, true), Catch::Contains("at stages (2 items in the run, 1 item now)"));
   // Resuming a finished run changes nothing and reports the same results.
   const Json before = Json::parse(std::ifstream(out + "/results.json"));
   std::string log;

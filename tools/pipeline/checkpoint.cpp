@@ -105,7 +105,7 @@ Json to_json(const TrainState& s) {
     finished.push_back(summary);
   }
   for (const auto& r : s.rows) rows.push_back(tools::to_json(r));
-  return {{"stage", s.stage},
+  Json j = {{"stage", s.stage},
           {"epoch", s.epoch},
           {"stage_step", s.stage_step},
           {"global_step", s.global_step},
@@ -120,6 +120,12 @@ Json to_json(const TrainState& s) {
           {"generators", s.generators},
           {"finished", finished},
           {"rows", rows}};
+  if (!s.sweep.empty()) {  // absent without a sweep, so checkpoints of other runs keep their bytes
+    Json sweep = Json::array();
+    for (const auto& r : s.sweep) sweep.push_back(tools::to_json(r));
+    j["sweep"] = sweep;
+  }
+  return j;
 }
 
 TrainState train_state_from_json(const Json& j) {
@@ -147,6 +153,8 @@ TrainState train_state_from_json(const Json& j) {
     s.generators = j.at("generators");
     for (const auto& f : j.at("finished")) s.finished.push_back(stage_summary_from_json(f));
     for (const auto& r : j.at("rows")) s.rows.push_back(result_row_from_json(r));
+    if (j.contains("sweep"))
+      for (const auto& r : j.at("sweep")) s.sweep.push_back(sweep_row_from_json(r));
   } catch (const Json::exception& e) {
     throw Error(std::string("checkpoint: the training state is incomplete or malformed (") + e.what() + ")");
   }

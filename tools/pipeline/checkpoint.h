@@ -57,6 +57,7 @@ struct TrainState {
   Json generators;  // {"default": [...], "<dropout path>": [...]}
   std::vector<StageSummary> finished;  // their `seconds` are not stored (see above)
   std::vector<ResultRow> rows;
+  std::vector<SweepRow> sweep;  // sweep points, the one in progress last with done false
 };
 
 Json to_json(const TrainState& s);

@@ -128,13 +128,6 @@ ScheduleConfig parse_schedule(JsonFields& stage, int64_t epochs) {
   return s;
 }
 
-bool valid_stage_name(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-  });
-}
-
 StageConfig parse_stage(const Json& j, size_t index) {
   JsonFields f(j, join_index("stages", index));
   StageConfig s;
@@ -166,6 +159,7 @@ StageConfig parse_stage(const Json& j, size_t index) {
     e.finish();
   }
   s.init_from = f.string("init_from", "");
+  s.save_checkpoint = f.boolean("save_checkpoint", true);
   if (kind.parse) kind.parse(f, s);
   s.label = f.string("label", kind.default_label ? kind.default_label(s) : s.name);
   if (s.label.empty()) f.fail("label", "must not be empty");
@@ -193,6 +187,13 @@ void check_starting_point(const std::vector<StageConfig>& stages, const std::str
 }
 
 }  // namespace
+
+bool valid_stage_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+}
 
 Config parse_config(const Json& j, const std::string& default_name) {
   JsonFields f(j, "");
@@ -224,6 +225,11 @@ Config parse_config(const Json& j, const std::string& default_name) {
       if (!from.empty() && (seen.count(from) == 0 || seen[from] == i))
         throw Error("config: " + join_index("stages", i) + ".init_from must name an earlier stage (got " +
                     json_brief(Json(from)) + ")");
+      for (const StageConfig& t : c.stages)
+        if (!from.empty() && t.name == from && !t.save_checkpoint)
+          throw Error("config: " + join_index("stages", i) + ".init_from names stage " + json_brief(Json(from)) +
+                      ", which saves no checkpoint (save_checkpoint false; a sweep keeps its points' with "
+                      "keep_checkpoints)");
       check_starting_point(c.stages, join_index("stages", i));
     }
   }
@@ -308,6 +314,7 @@ Json to_json(const Config& c) {
     st["eval"] = {{"every_epochs", s.eval.every_epochs}, {"batch_size", s.eval.batch_size}};
     st["init_from"] = s.init_from;
     st["label"] = s.label;
+    st["save_checkpoint"] = s.save_checkpoint;
     if (const auto write = kind_of(s).write) write(s, st);
     stages.push_back(st);
   }

@@ -100,6 +100,8 @@ struct StageConfig {
   std::string init_from;   // an earlier stage whose final checkpoint this stage starts from; "" = the previous stage
   QuantStageConfig quant;  // kinds qat and adc (tools/pipeline/stage_kind.h)
   std::string label;       // the method name of its results rows; default: the stage name (adc: method)
+  bool save_checkpoint = true;  // false: no checkpoints/<name>.safetensors (nor best) for this stage
+  SweepPoint sweep;             // a point of a hardware sweep (adc stages expanded from kind sweep)
 };
 
 struct CheckpointConfig {
@@ -121,6 +123,9 @@ struct Config {
   LogConfig log;
   imc::CostConstants cost;  // the energy proxy's constants (raoq inspect --cost)
 };
+
+// A stage name: 1-64 letters, digits, '-' or '_' (it names checkpoint files).
+bool valid_stage_name(const std::string& name);
 
 // Validates and converts. `default_name` is used when the config has no "name".
 // Throws raoq::Error "config: <key path> <problem>" for the first problem found.

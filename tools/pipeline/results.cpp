@@ -70,6 +70,46 @@ StageSummary stage_summary_from_json(const Json& j) {
   return s;
 }
 
+Json to_json(const SweepRow& r) {
+  return {{"sweep", r.sweep},
+          {"method", r.method},
+          {"stage", r.stage},
+          {"point", r.point},
+          {"values", r.values},
+          {"finetune_steps", r.finetune_steps},
+          {"metric", r.metric},
+          {"before_finetune", r.before},
+          {"after_finetune", r.after ? Json(*r.after) : Json(nullptr)},
+          {"done", r.done},
+          {"arrays", r.arrays},
+          {"conversions_per_sample", r.conversions},
+          {"array_macs_per_sample", r.array_macs},
+          {"digital_ops_per_sample", r.digital_ops},
+          {"energy_proxy_joules_per_sample", r.energy}};
+}
+
+SweepRow sweep_row_from_json(const Json& j) {
+  constexpr const char* what = "sweep row";
+  SweepRow r;
+  r.sweep = j.at("sweep").get<std::string>();
+  r.method = j.at("method").get<std::string>();
+  r.stage = j.at("stage").get<std::string>();
+  r.point = json_int64_at(j, "point", what);
+  r.values = j.at("values");
+  RAOQ_CHECK(r.values.is_object(), what, ": 'values' must be an object");
+  r.finetune_steps = json_int64_at(j, "finetune_steps", what);
+  r.metric = j.at("metric").get<std::string>();
+  r.before = j.at("before_finetune").get<double>();
+  if (!j.at("after_finetune").is_null()) r.after = j.at("after_finetune").get<double>();
+  r.done = j.at("done").get<bool>();
+  r.arrays = json_int64_at(j, "arrays", what);
+  r.conversions = j.at("conversions_per_sample").get<double>();
+  r.array_macs = j.at("array_macs_per_sample").get<double>();
+  r.digital_ops = j.at("digital_ops_per_sample").get<double>();
+  r.energy = j.at("energy_proxy_joules_per_sample").get<double>();
+  return r;
+}
+
 Json to_json(const ResultRow& r) {
   return {{"method", r.method}, {"ba", r.ba ? Json(*r.ba) : Json(nullptr)}, {"metric", r.metric}, {"value", r.value}};
 }
@@ -87,7 +127,17 @@ Json Results::to_json() const {
   Json rows = Json::array(), st = Json::array();
   for (const auto& r : table) rows.push_back(tools::to_json(r));
   for (const auto& s : stages) st.push_back(tools::to_json(s));
-  return {{"table", rows}, {"config", config_name}, {"model", model}, {"stages", st}};
+  Json j = {{"table", rows}, {"config", config_name}, {"model", model}, {"stages", st}};
+  if (!sweep.empty()) {
+    Json points = Json::array();
+    const std::vector<bool> front = pareto_front(sweep);
+    for (size_t i = 0; i < sweep.size(); ++i) {
+      points.push_back(tools::to_json(sweep[i]));
+      points.back()["pareto"] = static_cast<bool>(front[i]);
+    }
+    j["sweep"] = points;
+  }
+  return j;
 }
 
 Results Results::from_json(const Json& j) {
@@ -100,6 +150,8 @@ Results Results::from_json(const Json& j) {
     r.model = j.value("model", "");
     if (j.contains("stages"))
       for (const auto& s : j["stages"]) r.stages.push_back(stage_summary_from_json(s));
+    if (j.contains("sweep"))
+      for (const auto& p : j["sweep"]) r.sweep.push_back(sweep_row_from_json(p));
   } catch (const Json::exception& e) {
     throw Error(std::string("results: malformed entry (") + e.what() + ")");
   }
@@ -109,7 +161,7 @@ Results Results::from_json(const Json& j) {
 std::string Results::markdown() const {
   std::ostringstream os;
   os << "# Results: " << config_name << " (" << model << ")\n\n";
-  os << table1_markdown(*this) << lora_markdown(*this);
+  os << table1_markdown(*this) << lora_markdown(*this) << sweep_markdown(*this);
   os << "| method | ADC bits | metric | value |\n|---|---|---|---|\n";
   for (const auto& r : table)
     os << "| " << r.method << " | " << (r.ba ? std::to_string(*r.ba) : "-") << " | " << metric_label(r.metric) << " | "
@@ -123,7 +175,8 @@ std::string Results::markdown() const {
        << "|---|---|---|---|---|---|---|---|\n";
     for (const auto& s : stages)
       os << "| " << s.name << " | " << s.kind << " | " << s.epochs << " | " << s.steps << " | "
-         << fixed(s.test_accuracy, 2) << " | " << fixed(s.test_loss, 4) << " | " << fixed(s.best_validation_accuracy, 2)
+         << fixed(s.test_accuracy, 2) << " | " << fixed(s.test_loss, 4) << " | "
+         << (s.best_validation_accuracy >= 0 ? fixed(s.best_validation_accuracy, 2) : std::string("-"))  // none: evaluated only
          << " | " << duration(s.seconds) << " |\n";
     // What each stage trained and held (ADC-LoRA's Table 4, and BitAug's memory cost).
     os << "\n| stage | trainable parameters | of all | peak tensor memory per step (MiB) | peak RSS (MiB) |\n"

@@ -34,6 +34,25 @@ struct StageSummary {
   int64_t peak_rss_bytes = -1;    // the process's peak RSS during the stage's training; -1: unknown
 };
 
+// One point of a hardware sweep (kind sweep) for one method: its metric on the arrays before and
+// after the point's fine-tune, and what the point's hardware costs per sample (imc/cost.h).
+struct SweepRow {
+  std::string sweep, method, stage;
+  int64_t point = 0;              // 1-based, in the sweep's order
+  Json values = Json::object();   // {"adc.rows": 256, ...}: the grid's keys and this point's values
+  int64_t finetune_steps = 0;     // 0: evaluated only
+  std::string metric;             // "test_accuracy" or "test_perplexity"
+  double before = 0.0;            // the starting model on the point's arrays
+  std::optional<double> after;    // after the fine-tune; none for an evaluation-only point
+  bool done = false;              // false while the point's fine-tune runs (`after` and the cost not yet known)
+  int64_t arrays = 0;
+  double conversions = 0.0, array_macs = 0.0, digital_ops = 0.0, energy = 0.0;  // per sample; energy in J
+  double final_value() const { return after ? *after : before; }
+};
+
+Json to_json(const SweepRow& r);
+SweepRow sweep_row_from_json(const Json& j);
+
 Json to_json(const StageSummary& s);
 StageSummary stage_summary_from_json(const Json& j);
 Json to_json(const ResultRow& r);
@@ -44,6 +63,7 @@ struct Results {
   std::string model;
   std::vector<ResultRow> table;
   std::vector<StageSummary> stages;
+  std::vector<SweepRow> sweep;  // the finished points of every sweep stage
 
   Json to_json() const;
   static Results from_json(const Json& j);
@@ -56,6 +76,17 @@ std::string table1_markdown(const Results& results);
 
 // ADC-LoRA's Tables 6, 12 and 4 from rows raoq and raoq_lora_* (results_lora.cpp); "" without LoRA rows.
 std::string lora_markdown(const Results& results);
+
+// The sweeps in the paper's layout (results_sweep.cpp): a one-key grid as a row per method with
+// the values as columns (Tables 13 and 14), a two-key grid as one matrix per method, and every
+// point with its cost; "" without sweep rows.
+std::string sweep_markdown(const Results& results);
+// Every sweep point as CSV, one line each with a header; the Pareto column says whether the point
+// is on its method's front (no other point of that method is at least as good at no more energy).
+std::string sweep_csv(const Results& results);
+// Per row of `rows`: on the Pareto front of the rows of its method, by final_value (higher is
+// better for accuracy, lower for perplexity) against energy.
+std::vector<bool> pareto_front(const std::vector<SweepRow>& rows);
 
 // Writes DIR/results.json and DIR/results.md (atomically).
 void write_results(const std::string& json_path, const std::string& md_path, const Results& results);

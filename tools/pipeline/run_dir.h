@@ -7,6 +7,8 @@
 //                                     trains a different kind of model, so stages do not compete)
 //   DIR/checkpoints/<stage>.safetensors   the model at the end of each stage
 //   DIR/results.json, DIR/results.md  the results table, written when the run ends
+//   DIR/sweep.csv, DIR/pareto.{png,svg}  a run with sweep stages: every point, and the accuracy
+//                                     (or perplexity) against the energy proxy
 #pragma once
 
 #include <cstdint>
@@ -29,6 +31,8 @@ struct RunDir {
   std::string stage_checkpoint(const std::string& stage) const { return checkpoints() + "/" + stage + ".safetensors"; }
   std::string results_json() const { return root + "/results.json"; }
   std::string results_md() const { return root + "/results.md"; }
+  std::string sweep_csv() const { return root + "/sweep.csv"; }
+  std::string pareto_figure() const { return root + "/pareto"; }  // .png and .svg
 
   // Whether a run already lives here (it has a last checkpoint or a metrics log).
   bool holds_run() const;

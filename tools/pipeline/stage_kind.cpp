@@ -135,6 +135,18 @@ void parse_adc(JsonFields& f, StageConfig& s) {
   q.bitaug_offsets = f.integers("bitaug_offsets", std::vector<int64_t>{-1, 1, 2}, -64, 64);
   q.bitaug_bn_update = f.boolean("bitaug_bn_update", false);
   if (f.has("lora")) parse_lora(f, q.lora);
+  q.finetune = f.boolean("finetune", true);
+  if (!q.finetune && q.lora.enabled)
+    f.fail("finetune", "is false (evaluate only), but the stage has a lora block, which trains adapters");
+  if (f.has("sweep")) {  // written by the sweep kind's expansion
+    JsonFields w(f.object("sweep"), f.key_path("sweep"));
+    s.sweep.name = w.string("name", std::nullopt);
+    if (s.sweep.name.empty()) w.fail("name", "must name the sweep stage (got \"\")");
+    s.sweep.point = w.integer("point", std::nullopt, 1);
+    s.sweep.points = w.integer("points", std::nullopt, s.sweep.point);
+    s.sweep.values = w.object("values", true);
+    w.finish();
+  }
   if (!q.bitaug && q.bitaug_offsets.empty()) return;
   try {
     bitaug_config(s, 0).validate(f.key_path("bitaug_offsets"));
@@ -174,6 +186,10 @@ void write_adc(const StageConfig& s, Json& st) {
   st["bitaug_offsets"] = q.bitaug_offsets;
   st["bitaug_bn_update"] = q.bitaug_bn_update;
   write_lora(q.lora, st);
+  st["finetune"] = q.finetune;
+  if (s.sweep.active())
+    st["sweep"] = {{"name", s.sweep.name}, {"point", s.sweep.point}, {"points", s.sweep.points},
+                   {"values", s.sweep.values}};
 }
 
 // ---- qat and adc: the hooks
@@ -274,7 +290,11 @@ std::vector<StageKind> make_kinds() {
   adc.before_step = adc_before_step;
   adc.after_backward = adc_after_backward;
   adc.default_label = adc_label;
-  return {fp, qat, adc};
+  StageKind sweep;  // never reaches the trainer: the config reader expands it into adc stages
+  sweep.name = "sweep";
+  sweep.help = "a grid of hardware points on the arrays, each evaluated (and optionally fine-tuned) from one checkpoint";
+  sweep.expand = expand_grid_sweep;
+  return {fp, qat, adc, sweep};
 }
 
 }  // namespace

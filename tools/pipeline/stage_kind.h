@@ -63,6 +63,17 @@ struct QuantStageConfig {
   std::vector<int64_t> bitaug_offsets{-1, 1, 2};
   bool bitaug_bn_update = false;  // BitAug's pass at ba~ also moves BatchNorm running statistics
   LoraStageConfig lora;
+  // false: the stage only evaluates its starting model on the arrays (no training step; its
+  // test figure is the one before fine-tuning)
+  bool finetune = true;
+};
+
+// Where an adc stage sits in a hardware sweep (kind "sweep", stage_sweep.cpp); `name` empty: in none.
+struct SweepPoint {
+  std::string name;                // the sweep stage's name
+  int64_t point = 0, points = 0;   // 1-based position among the sweep's (point, method) stages
+  Json values = Json::object();    // the grid's key paths and this point's values {"adc.ba": 6, ...}
+  bool active() const { return !name.empty(); }
 };
 
 // What a kind's after_backward hook sees of the step.
@@ -121,6 +132,19 @@ imc::BitAugConfig bitaug_config(const StageConfig& s, uint64_t seed);
 // A freshly built model (config.model) with the structure it has once stage si is converted
 // (following init_from); si < 0 gives the float model. Load a checkpoint of that stage into it.
 std::shared_ptr<Module> build_model_for_stage(const Config& config, int64_t si);
+
+// The sweep kind (stage_sweep.cpp): a grid of hardware points on the arrays, each evaluated from
+// one starting checkpoint and optionally fine-tuned, vanilla and RAOQ side by side:
+//   {"kind": "sweep", "name": "rows", "methods": ["vanilla", "raoq"],
+//    "init_from": {"vanilla": "qat_vanilla", "raoq": "qat"},
+//    "grid": {"adc.rows": [128, 256, 512]}, "finetune_steps": 100, "keep_checkpoints": false,
+//    ...any adc stage key (adc, bits, bitaug, optimizer, batch_size, ...)...}
+// stands for one adc stage per (point, method), points in the grid's product order (keys as
+// written, the last varying fastest), each named "<name>-<method>-<key><value>..." and carrying its place
+// ("sweep": {"name", "point", "points", "values"}). A grid key is any key path of an adc stage
+// (set like --set); finetune_steps 0 evaluates only ("finetune": false). Unless keep_checkpoints,
+// the points write no stage checkpoint (a later stage cannot start from one).
+std::vector<Json> expand_grid_sweep(const Json& stage, const std::string& path, const std::string& default_name);
 
 // The adc kind's sweep (stage_sweep.cpp): an adc stage with "methods": [...] and/or a list
 // "adc": {"ba": [...]} stands for one stage per (method, ba), in that order, named

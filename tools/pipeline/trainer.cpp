@@ -16,6 +16,7 @@
 #include "core/ops.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "imc/cost.h"
 #include "imc/method.h"
 #include "models/registry.h"
 #include "models/summary.h"
@@ -23,6 +24,7 @@
 #include "tools/pipeline/atomic_file.h"
 #include "tools/pipeline/checkpoint.h"
 #include "tools/pipeline/evaluate.h"
+#include "tools/pipeline/figures.h"
 #include "tools/pipeline/progress.h"
 #include "tools/pipeline/stage_kind.h"
 #include "tools/pipeline/stage_setup.h"
@@ -120,6 +122,9 @@ class Run {
   Results results() const;
   std::shared_ptr<Module> model_through(int64_t si);
   void evaluate_before_finetune(const StageConfig& s);
+  // A sweep point's stage test figure, cost and results row (finish_stage).
+  void finish_sweep_point(const StageConfig& s, double value);
+  void write_run_results();
   int64_t stage_index(const std::string& name) const;
 
   Config config_;
@@ -142,7 +147,20 @@ class Run {
   int64_t stage_peak_tensor_bytes_ = 0, stage_peak_rss_bytes_ = -1, trainable_parameters_ = 0;
   bool stepped_ = false;  // a training step has run in this process (setup_done was called)
   std::string stage_name_;  // the stage in progress, for messages
+  std::optional<EvalResult> before_finetune_;  // this process's evaluation of the stage's starting model
+  Tensor cost_input_;  // one training example: the sweep points' cost is counted on it
+  bool extended_ = false;  // resumed with stages appended to the run's
 };
+
+// ", sweep rows point 3 of 10: adc.rows=256"; "" outside a sweep.
+std::string sweep_position(const StageConfig& s) {
+  if (!s.sweep.active()) return "";
+  std::string text = ", sweep " + s.sweep.name + " point " + std::to_string(s.sweep.point) + " of " +
+                     std::to_string(s.sweep.points) + ":";
+  for (auto it = s.sweep.values.begin(); it != s.sweep.values.end(); ++it)
+    text += " " + it.key() + "=" + (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
+  return text;
+}
 
 void Run::prepare() {
   namespace fs = std::filesystem;
@@ -180,9 +198,19 @@ void Run::prepare() {
       resolved = to_json(parse_config(theirs, config_.name));
     } catch (const Error&) {  // not readable as a config: compared as written, the difference named
     }
-    const std::string diff = first_difference(resolved, config_json_);
+    // Stages appended after the run's own (raoq sweep RUN adds one) extend it; nothing else may differ.
+    Json mine = config_json_;
+    const size_t theirs_n = resolved.contains("stages") && resolved["stages"].is_array() ? resolved["stages"].size() : 0;
+    const size_t mine_n = mine["stages"].size();
+    if (theirs_n > 0 && mine_n > theirs_n) mine["stages"].erase(mine["stages"].begin() + static_cast<std::ptrdiff_t>(theirs_n), mine["stages"].end());
+    const std::string diff = first_difference(resolved, mine);
     RAOQ_CHECK(diff.empty(), "train: --resume: this config differs from the run's (", dir_.config(), ") at ", diff,
-               "; resume with the run's settings, or start a new run with --out DIR");
+               "; resume with the run's settings (stages may be added after its own), or start a new run with --out DIR");
+    if (mine_n > theirs_n) {
+      out_ << "note: " << mine_n - theirs_n << " stage" << (mine_n - theirs_n == 1 ? "" : "s")
+           << " added after the run's " << theirs_n << "; " << dir_.config() << " now lists them\n";
+      extended_ = true;
+    }
   }
   // The per-layer hardware of every stage with adc.overrides, as its conversion resolves them
   // (models built here draw initial weights; manual_seed below starts the run's stream afresh).
@@ -190,6 +218,7 @@ void Run::prepare() {
     if (!config_.stages[si].quant.overrides.empty())
       config_json_["stages"][si]["resolved_layers"] =
           imc::layer_hardware_to_json(imc::layer_hardware(*model_through(static_cast<int64_t>(si))));
+  if (extended_) write_file_atomic(dir_.config(), config_json_.dump(2) + "\n");
   manual_seed(config_.seed);
   model_ = models::build_from_json(config_.model, "config", "model");
   out_ << "model: " << config_.model.at("name").get<std::string>() << ", "
@@ -245,6 +274,14 @@ void Run::run_stage(size_t si) {
     }
     convert_for_stage(*model_, s, join_index("stages", si));
     if (kind_of(s).on_arrays) evaluate_before_finetune(s);
+    if (!s.quant.finetune && kind_of(s).on_arrays) {  // evaluation only: the figure before fine-tuning is the stage's
+      out_ << "\nstage " << s.name << " (" << s.kind << sweep_position(s) << "): evaluated only" << std::endl;
+      stage_peak_tensor_bytes_ = 0;
+      stage_peak_rss_bytes_ = -1;
+      trainable_parameters_ = 0;
+      finish_stage(si);
+      return;
+    }
   }
   const std::unique_ptr<BatchStream> stream = task_->train_batches(s.batch_size, stage_seed(config_.seed, si));
   BatchStream& loader = *stream;
@@ -257,7 +294,7 @@ void Run::run_stage(size_t si) {
     loader.set_state(state_.loader);
   }
   resume_from_.reset();
-  out_ << "\nstage " << s.name << " (" << s.kind << "): " << describe_stage(s, spe) << std::endl;
+  out_ << "\nstage " << s.name << " (" << s.kind << sweep_position(s) << "): " << describe_stage(s, spe) << std::endl;
   stage_start_ = window_start_ = Clock::now();
   stage_peak_tensor_bytes_ = 0;
   const bool rss_reset = reset_peak_rss();
@@ -423,7 +460,8 @@ void Run::finish_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt
     line += " | " + std::string(held_out ? "validation" : "test") + " " + eval_summary(r);
     if (best) {
       state_.best_accuracy = result_value(*task_, r);
-      save_model(dir_.best_checkpoint(), {{"stage", s.name},
+      if (s.save_checkpoint)
+        save_model(dir_.best_checkpoint(), {{"stage", s.name},
                                           {"epoch", state_.epoch + 1},
                                           {"step", state_.global_step},
                                           {"split", held_out ? "validation" : "test"},
@@ -442,14 +480,18 @@ void Run::finish_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt
 void Run::finish_stage(size_t si) {
   const StageConfig& s = config_.stages[si];
   EvalResult test;
-  if (task_->has_validation()) {
+  if (!s.quant.finetune && before_finetune_) {  // evaluation only
+    test = *before_finetune_;
+  } else if (task_->has_validation()) {
     test = evaluate(EvalSplit::test, "test", s);
     log_.write(eval_row("test", s, test));
   } else {  // the last epoch's evaluation was on the test split already
     test.accuracy = state_.last_validation;
     test.loss = state_.last_validation_loss;
   }
-  save_model(dir_.stage_checkpoint(s.name), {{"stage", s.name}, {"step", state_.global_step}, {"test_accuracy", test.accuracy}});
+  before_finetune_.reset();
+  if (s.save_checkpoint)
+    save_model(dir_.stage_checkpoint(s.name), {{"stage", s.name}, {"step", state_.global_step}, {"test_accuracy", test.accuracy}});
   StageSummary summary;
   summary.name = s.name;
   summary.kind = s.kind;
@@ -469,10 +511,14 @@ void Run::finish_stage(size_t si) {
               {"peak_tensor_bytes", summary.peak_tensor_bytes}, {"peak_rss_bytes", summary.peak_rss_bytes}});
   std::optional<int64_t> ba;
   if (kind_of(s).on_arrays) ba = s.quant.adc.ba;
-  state_.rows.push_back({s.label, ba, result_metric(*task_), result_value(*task_, test)});
-  // Table 4 of the paper: what an ADC stage trains (all of it, or ADC-LoRA's adapters and scales).
-  if (kind_of(s).on_arrays)
-    state_.rows.push_back({s.label, ba, "trainable_parameters", static_cast<double>(trainable_parameters_)});
+  if (s.sweep.active()) {
+    finish_sweep_point(s, result_value(*task_, test));
+  } else {
+    state_.rows.push_back({s.label, ba, result_metric(*task_), result_value(*task_, test)});
+    // Table 4 of the paper: what an ADC stage trains (all of it, or ADC-LoRA's adapters and scales).
+    if (kind_of(s).on_arrays)
+      state_.rows.push_back({s.label, ba, "trainable_parameters", static_cast<double>(trainable_parameters_)});
+  }
   out_ << "stage " << s.name << " done: test " << (test.per_token ? eval_summary(test) : format("accuracy %.2f%%", test.accuracy)) << " in "
        << Progress::format_duration(summary.seconds) << "; trained " << models::with_commas(trainable_parameters_)
        << " of " << models::with_commas(summary.parameters) << " parameters, peak tensor memory "
@@ -490,8 +536,38 @@ void Run::finish_stage(size_t si) {
   stage_base_ = 0.0;
   stage_start_ = Clock::now();
   save_last(nullptr, nullptr);
+  write_run_results();
+}
+
+void Run::finish_sweep_point(const StageConfig& s, double value) {
+  RAOQ_CHECK(!state_.sweep.empty() && state_.sweep.back().stage == s.name && !state_.sweep.back().done,
+             "train: internal: sweep point ", s.name, " has no row from its evaluation before fine-tuning");
+  SweepRow& row = state_.sweep.back();
+  if (s.quant.finetune) row.after = value;
+  if (!cost_input_.defined()) {
+    const auto batch = task_->train_batches(1, config_.seed)->next();
+    RAOQ_CHECK(batch.has_value(), "train: the training data has no example to count a sweep point's cost on");
+    cost_input_ = batch->x;
+  }
+  const imc::ModelCost cost = imc::model_cost(*model_, cost_input_, config_.cost);
+  row.arrays = cost.total.arrays;
+  row.conversions = cost.total.conversions;
+  row.array_macs = cost.total.array_macs;
+  row.digital_ops = cost.total.digital_ops;
+  row.energy = cost.total.energy();
+  row.done = true;
+  out_ << "sweep " << s.sweep.name << " point " << s.sweep.point << " of " << s.sweep.points << ": "
+       << format("%.0f arrays, %.4g ADC conversions and an energy proxy of %.4g nJ per sample", static_cast<double>(row.arrays),
+                 row.conversions, row.energy * 1e9)
+       << std::endl;
+}
+
+void Run::write_run_results() {
   const Results r = results();
   write_results(dir_.results_json(), dir_.results_md(), r);
+  if (r.sweep.empty()) return;
+  write_file_atomic(dir_.sweep_csv(), sweep_csv(r));
+  write_pareto_figure(dir_.pareto_figure(), r);
 }
 
 void Run::save_last(const Optimizer* opt, const BatchStream* loader) {
@@ -541,7 +617,21 @@ void Run::evaluate_before_finetune(const StageConfig& s) {
   Json row = eval_row("test", s, r);
   row["before_finetune"] = true;
   log_.write(row);
-  state_.rows.push_back({s.label + "_noft", s.quant.adc.ba, result_metric(*task_), result_value(*task_, r)});
+  before_finetune_ = r;
+  if (s.sweep.active()) {  // completed by finish_sweep_point; a resumed fine-tune finds it in its checkpoint
+    SweepRow p;
+    p.sweep = s.sweep.name;
+    p.method = s.quant.method;
+    p.stage = s.name;
+    p.point = s.sweep.point;
+    p.values = s.sweep.values;
+    p.finetune_steps = s.quant.finetune ? s.max_steps : 0;
+    p.metric = result_metric(*task_);
+    p.before = result_value(*task_, r);
+    state_.sweep.push_back(p);
+  } else {
+    state_.rows.push_back({s.label + "_noft", s.quant.adc.ba, result_metric(*task_), result_value(*task_, r)});
+  }
   out_ << "stage " << s.name << " before fine-tuning (ADC inserted): test "
        << (r.per_token ? eval_summary(r) : format("accuracy %.2f%%", r.accuracy)) << std::endl;
 }
@@ -558,6 +648,8 @@ Results Run::results() const {
   r.model = config_.model.at("name").get<std::string>();
   r.table = state_.rows;
   r.stages = state_.finished;
+  for (const SweepRow& p : state_.sweep)
+    if (p.done) r.sweep.push_back(p);
   return r;
 }
 

@@ -1,0 +1,19 @@
+// tools/pipeline/figures.h — the figures a run writes beside its results, drawn with PLplot
+// (Debian's libplplot: PNG through its cairo driver, SVG through its own), with axes, units,
+// a title and a legend.
+#pragma once
+
+#include <string>
+
+#include "tools/pipeline/results.h"
+
+namespace raoq::tools {
+
+// BASE.png and BASE.svg: every finished sweep point's metric (after its fine-tune, or on the
+// arrays without one) against its energy proxy per sample (log scale), one marker and colour per
+// method, each method's Pareto front joined by a line. Each file is written atomically. Returns ""
+// or, when a file could not be drawn (no sweep rows, a PLplot driver missing, an unwritable
+// folder), one line saying why; training never fails for a figure.
+std::string write_pareto_figure(const std::string& base, const Results& results);
+
+}  // namespace raoq::tools
