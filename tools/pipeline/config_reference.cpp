@@ -121,6 +121,21 @@ stages                a list of stages, run in order; each continues from the pr
                       start ({"vanilla": "qat_vanilla", "raoq": "qat"}); label_suffix ("") labels its rows
                       METHOD + suffix (a second sweep, e.g. "_k1"). Each adc stage first evaluates
                       the model it starts from with the ADC inserted (results row LABEL_noft)
+    finetune             (true) false: the stage only evaluates its starting model on the arrays
+  kind sweep:         a grid of hardware points, one adc stage per (point, method), each evaluated with
+                      the ADC inserted from its method's start and optionally fine-tuned:
+    grid                 (required) {"adc.ba": [5, 6, 7, 8], "adc.k": [1, 4, 16], ...}: any key path of an
+                         adc stage and its values; points are the product (keys as written, the last
+                         fastest), stages NAME-METHOD-<key><value>... (NAME-METHOD-pN otherwise)
+    methods, init_from   as for the adc sweep above (default ["raoq"])
+    finetune_steps       (0 = evaluate only) steps of each point's fine-tune (its max_steps)
+    keep_checkpoints     (false) write each point's stage checkpoint (save_checkpoint)
+    any adc stage key    the points' common settings (adc, bits, bitaug, optimizer, batch_size, ...)
+                      Each point adds a row to results.json's "sweep" (before and after its fine-tune,
+                      arrays, ADC conversions, array MACs, digital ops and energy proxy per sample,
+                      on the Pareto front or not), results.md, sweep.csv and pareto.png / .svg
+  save_checkpoint     (true) false: no checkpoints/NAME.safetensors (nor best) for the stage; no later
+                      stage may start from it
   label               (the stage name; adc: its method) the method name of the stage's results rows
 
 checkpoint.every_steps  (500) write last.safetensors every this many steps (and at epoch ends);
