@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <cmath>
 #include <set>
 
 #include "core/error.h"
@@ -59,8 +60,13 @@ struct Fd {
 
 // ---------------------------------------------------------------- writing
 
+// Bytes per element of tensor i: 1 for the names written as I8, else 4.
+uint64_t element_bytes(const std::string& name, const std::set<std::string>& int8) {
+  return int8.count(name) ? 1 : sizeof(float);
+}
+
 std::string build_header(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
-                         const std::map<std::string, std::string>& metadata) {
+                         const std::map<std::string, std::string>& metadata, const std::set<std::string>& int8) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) {
     nlohmann::ordered_json meta = nlohmann::ordered_json::object();
@@ -74,8 +80,15 @@ std::string build_header(const std::string& path, const std::vector<std::pair<st
     if (!t.defined()) fail(path, "tensor '" + printable(name) + "' (entry " + std::to_string(i) + ") is undefined");
     if (name == "__metadata__") fail(path, "'__metadata__' is reserved and cannot name a tensor");
     if (!seen.insert(name).second) fail(path, "duplicate tensor name '" + printable(name) + "'");
-    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * sizeof(float);
-    header[name] = {{"dtype", "F32"}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
+    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * element_bytes(name, int8);
+    if (int8.count(name))
+      for (int64_t k = 0; k < t.numel(); ++k) {
+        const float v = t.data()[k];
+        if (!(v >= -128.0f && v <= 127.0f && v == std::nearbyint(v)))
+          fail(path, "tensor '" + printable(name) + "' is written as I8 but element " + std::to_string(k) + " is " +
+                         std::to_string(v) + ", expected an integer in [-128, 127]");
+      }
+    header[name] = {{"dtype", int8.count(name) ? "I8" : "F32"}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text;
@@ -199,6 +212,7 @@ struct Entry {
   std::string name;
   Shape shape;
   uint64_t begin = 0, end = 0;  // byte range inside the data section
+  bool int8 = false;            // I8 elements (read into float), else F32
 };
 
 // Validates one tensor's header entry against the data section's size (data_size bytes).
@@ -209,10 +223,12 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
     if (!value.contains(key)) fail(path, where + "missing '" + key + "'");
 
   const auto& dtype = value["dtype"];
-  if (!dtype.is_string()) fail(path, where + "dtype " + brief(dtype) + " is not a string, expected \"F32\"");
-  if (dtype.get<std::string>() != "F32") fail(path, where + "dtype " + dtype.get<std::string>() + ", expected F32");
+  if (!dtype.is_string()) fail(path, where + "dtype " + brief(dtype) + " is not a string, expected \"F32\" or \"I8\"");
+  const std::string type = dtype.get<std::string>();
+  if (type != "F32" && type != "I8") fail(path, where + "dtype " + printable(type) + ", expected F32 or I8");
 
-  Entry e{name, {}, 0, 0};
+  Entry e{name, {}, 0, 0, type == "I8"};
+  const uint64_t elem = e.int8 ? 1 : sizeof(float);
   const auto& shape = value["shape"];
   if (!shape.is_array()) fail(path, where + "shape " + brief(shape) + " is not an array, expected [d0, d1, ...]");
   uint64_t numel = 1;
@@ -238,10 +254,10 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
   if (e.begin > e.end) fail(path, where + range + ": begin is after end, expected [begin, end] with begin <= end");
   if (e.end > data_size)
     fail(path, where + range + " run past the data section, which holds " + std::to_string(data_size) + " bytes");
-  if (e.end - e.begin != numel * sizeof(float))
+  if (e.end - e.begin != numel * elem)
     fail(path, where + range + " hold " + std::to_string(e.end - e.begin) + " bytes, expected " +
-                   std::to_string(numel * sizeof(float)) + " (4 * " + std::to_string(numel) + " elements of shape " +
-                   shape_str(e.shape) + ")");
+                   std::to_string(numel * elem) + " (" + std::to_string(elem) + " * " + std::to_string(numel) +
+                   " elements of shape " + shape_str(e.shape) + ")");
   return e;
 }
 
@@ -284,8 +300,8 @@ bool SafetensorsFile::contains(const std::string& name) const {
 }
 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
-  const std::string header = build_header(path, tensors, metadata);
+                      const std::map<std::string, std::string>& metadata, const std::set<std::string>& int8) {
+  const std::string header = build_header(path, tensors, metadata, int8);
   uint8_t length[8];
   for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
 
@@ -297,7 +313,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (out.fd < 0) fail(path, "cannot create temporary file '" + tmp + "' (" + errno_text() + ")");
   uint64_t total = sizeof length + header.size();
-  for (const auto& [name, t] : tensors) total += static_cast<uint64_t>(t.numel()) * sizeof(float);
+  for (const auto& [name, t] : tensors) total += static_cast<uint64_t>(t.numel()) * element_bytes(name, int8);
   const uint64_t kill_at = fault_kill_at(number + 1, total);
   uint64_t written = 0;
   const auto put = [&](const void* data, uint64_t bytes) {
@@ -311,7 +327,15 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   try {
     put(length, sizeof length);
     put(header.data(), header.size());
-    for (const auto& [name, t] : tensors) put(t.data(), static_cast<uint64_t>(t.numel()) * sizeof(float));
+    for (const auto& [name, t] : tensors) {
+      if (!int8.count(name)) {
+        put(t.data(), static_cast<uint64_t>(t.numel()) * sizeof(float));
+        continue;
+      }
+      std::vector<int8_t> bytes(static_cast<size_t>(t.numel()));
+      for (size_t k = 0; k < bytes.size(); ++k) bytes[k] = static_cast<int8_t>(t.data()[k]);  // checked integral above
+      put(bytes.data(), bytes.size());
+    }
     if (::fsync(out.fd) != 0) throw Error("safetensors: cannot fsync '" + tmp + "' (" + errno_text() + ")");
     const int fd = out.fd;
     out.fd = -1;
@@ -367,7 +391,13 @@ SafetensorsFile load_safetensors(const std::string& path) {
   // Only now, with every byte range checked against the file, are the tensors allocated.
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape);
-    read_at(in.fd, t.data(), e.end - e.begin, data_start + e.begin, path);
+    if (e.int8) {
+      std::vector<int8_t> bytes(static_cast<size_t>(e.end - e.begin));
+      read_at(in.fd, bytes.data(), bytes.size(), data_start + e.begin, path);
+      for (size_t k = 0; k < bytes.size(); ++k) t.data()[k] = bytes[k];
+    } else {
+      read_at(in.fd, t.data(), e.end - e.begin, data_start + e.begin, path);
+    }
     t.set_name(e.name);
     file.tensors.emplace_back(e.name, t);
   }

@@ -3,14 +3,16 @@
 // The format (https://github.com/huggingface/safetensors): an 8-byte little-endian header length N,
 // N bytes of JSON, then the data section. The JSON object maps each tensor name to
 //   {"dtype": "F32", "shape": [d0, d1, ...], "data_offsets": [begin, end]}
+// (or "I8": integer codes, one byte each, read back into float tensors)
 // (offsets in bytes, relative to the data section) and may hold "__metadata__", a map of strings
 // to strings. raoq stores structure (configs, loader state) as JSON text inside a metadata value.
 //
-// What it deliberately does not do: dtypes other than F32 (raoq tensors are float32; a BF16 or
-// F16 file is refused with the dtype named), memory mapping, partial loads.
+// What it deliberately does not do: dtypes other than F32 and I8 (raoq tensors are float32; a BF16
+// or F16 file is refused with the dtype named), memory mapping, partial loads.
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,12 +36,14 @@ struct SafetensorsFile {
 // requires: names unique and not "__metadata__"; every tensor defined; names and metadata valid UTF-8.
 // Test hook: RAOQ_FAULT_KILL_IN_WRITE=N in the environment kills the process (SIGKILL) halfway
 // through the N-th file it writes, leaving the temporary file half written and `path` untouched.
+// The tensors named in `int8` are written as I8 (an export's weight codes): each value must be an
+// integer in [-128, 127], else the write fails naming the tensor and element.
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata = {});
+                      const std::map<std::string, std::string>& metadata = {}, const std::set<std::string>& int8 = {});
 
 // Reads and validates a whole file. Every size is checked against the file length before any
 // tensor is allocated; any malformation (bad header length, non-JSON or non-object header, dtype
-// other than F32, bad shape, bad/overlapping/uncovered data_offsets, duplicate names) throws
+// other than F32 and I8, bad shape, bad/overlapping/uncovered data_offsets, duplicate names) throws
 // raoq::Error with one line naming the file, the tensor or byte offset, and what was expected.
 SafetensorsFile load_safetensors(const std::string& path);
 

@@ -58,6 +58,8 @@ Tensor ImcConv2d::array_forward(const Tensor& x, const Tensor& w_values, const A
   if (stats && observed) {
     stats->record_forward(xs, w.codes, map, c, ArrayGeometry::patches(options), x.size(2), x.size(3));
     opt.observer = stats.get();
+  } else if (tile_observer && observed) {
+    opt.observer = tile_observer;
   }
   const Tensor acc = array_product(xs, w.codes, c, ArrayGeometry::patches(options), opt);  // (N, C_out, H_out, W_out)
   const Tensor S = quant::window_weight_sums(w.codes, x.size(2), x.size(3), options);  // (C_out, H_out*W_out)

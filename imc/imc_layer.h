@@ -36,6 +36,7 @@ class Generator;
 namespace raoq::imc {
 
 class LayerStats;
+class TileObserver;
 class LoraAdapter;
 
 enum class ImcMode {
@@ -56,6 +57,9 @@ class ImcLayer {
   Rounding adc_rounding = Rounding::apply;   // skip: un-floored ADC (whole-layer gradient checks)
   Generator* noise = nullptr;                // analog-noise draws; the default generator when null
   std::shared_ptr<LayerStats> stats;         // set while statistics are collected (imc/stats.h)
+  // Sees every tile's column sums when no statistics are collected (an export's code comparison);
+  // not owned. ImcConv2d and ImcLinear only.
+  TileObserver* tile_observer = nullptr;
 
   // The quantization of the array's operands: bx and act_signed of the streamed codes, bw of the
   // stored codes (for ImcAttention: {bits, bits, signed, no offset}).

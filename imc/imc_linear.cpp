@@ -54,6 +54,8 @@ Tensor ImcLinear::array_forward(const Tensor& x, const Tensor& w_values, const A
   if (stats && observed) {
     stats->record_forward(xs, w.codes, map, c, ArrayGeometry::matrix());
     opt.observer = stats.get();
+  } else if (tile_observer && observed) {
+    opt.observer = tile_observer;
   }
   const Tensor acc = array_product(xs, w.codes, c, ArrayGeometry::matrix(), opt);  // (M, out)
   const Tensor S = quant::window_weight_sums(w.codes, 1, 1);     // (out, 1)

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/json_fields.h"
+#include "tools/cmd_export.h"
 #include "tools/cmd_generate.h"
 #include "tools/cmd_inspect.h"
 #include "tools/cmd_sweep.h"
@@ -25,6 +26,8 @@ commands:
   eval RUN_DIR         evaluate a run's checkpoint on its test data (or CONFIG.json --checkpoint FILE)
   inspect RUN_DIR      per-IMC-layer ADC statistics of an adc stage, and PNG histograms
   sweep RUN_DIR        a grid of hardware points (ADC bits, k, rows, ...) from a run's QAT models
+  export RUN_DIR       an adc stage as the arrays would be programmed with it (codes, ADC, scales)
+  run-export DIR       the integer reference on an export, optionally compared code by code
   generate RUN_DIR     continue a prompt with a run's language model (on the arrays for an adc stage)
   models [NAME]        list the model builders, or print one model's layers and shapes
   help [TOPIC]         help on a command, or `raoq help config` for every config key
@@ -289,6 +292,8 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
   if (command == "inspect") return inspect_cli(rest, out);
   if (command == "generate") return generate_cli(rest, out);
   if (command == "sweep") return sweep_cli(rest, out);
+  if (command == "export") return export_cli(rest, out);
+  if (command == "run-export") return run_export_cli(rest, out);
   if (command == "models") {
     const auto p = parse_args(command, models_options(), rest);
     if (p.help) return print_help(command, out);
@@ -297,7 +302,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
     if (p.positional.empty() && p.has("--set")) throw Error("models: --set needs a model NAME");
     return models_command(p.positional.empty() ? "" : p.positional[0], p.all("--set"), out);
   }
-  std::vector<std::string> commands = {"train", "eval", "inspect", "sweep", "generate", "models", "help"};
+  std::vector<std::string> commands = {"train", "eval", "inspect", "sweep", "export", "run-export", "generate", "models", "help"};
   const auto near = closest_match(command, commands);
   throw Error("unknown command '" + command + "'" + (near ? " (did you mean " + *near + "?)" : "") +
               "; run raoq --help for the commands");

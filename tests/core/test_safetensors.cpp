@@ -118,6 +118,38 @@ TEST_CASE("safetensors: tensors come back in data-offset order", "[core]") {
   CHECK(file.tensors[1].first == "b");
 }
 
+TEST_CASE("safetensors: I8 tensors (integer codes) take one byte per element and read back exactly", "[core]") {
+  TempDir dir("st_int8");
+  const std::string path = dir.file("codes.safetensors");
+  const Tensor codes = Tensor::from_vector({-128, -7, 0, 3, 127, 1}, {2, 3});
+  const Tensor scale = Tensor::from_vector({0.125f}, {1});
+  save_safetensors(path, {{"codes", codes}, {"scale", scale}}, {}, {"codes"});
+  // 8-byte length, the header padded to 8, then 6 bytes of codes and 4 of the float.
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  REQUIRE(bytes.size() > 8);
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t(uint8_t(bytes[size_t(i)])) << (8 * i);
+  const std::string header = bytes.substr(8, n);
+  CHECK(bytes.size() == 8 + n + 10);
+  CHECK_THAT(header, Contains(R"("codes":{"dtype":"I8","shape":[2,3],"data_offsets":[0,6]})"));
+  CHECK_THAT(header, Contains(R"("scale":{"dtype":"F32","shape":[1],"data_offsets":[6,10]})"));
+  const SafetensorsFile file = load_safetensors(path);
+  CHECK(file.at("codes").to_vector() == codes.to_vector());
+  CHECK(file.at("codes").shape() == Shape{2, 3});
+  CHECK(file.at("scale").to_vector() == std::vector<float>{0.125f});
+  // Only integers in [-128, 127] fit a byte; the file is then not written.
+  const std::string bad = dir.file("bad.safetensors");
+  CHECK_THROWS_WITH(save_safetensors(bad, {{"c", Tensor::from_vector({1, 128}, {2})}}, {}, {"c"}),
+                    Contains("tensor 'c' is written as I8 but element 1 is 128") && Contains("[-128, 127]"));
+  CHECK_THROWS_WITH(save_safetensors(bad, {{"c", Tensor::from_vector({0.5f}, {1})}}, {}, {"c"}),
+                    Contains("element 0 is 0.5"));
+  CHECK(!fs::exists(bad));
+  // An I8 entry whose byte count is not one per element.
+  CHECK_THROWS_WITH(load_safetensors(write_raw(dir, R"({"c":{"dtype":"I8","shape":[3],"data_offsets":[0,4]}})", 4)),
+                    Contains("hold 4 bytes, expected 3 (1 * 3 elements of shape [3])"));
+}
+
 TEST_CASE("safetensors: save refuses bad input", "[core]") {
   TempDir dir("st_save");
   const std::string path = dir.file("x.safetensors");
@@ -154,7 +186,7 @@ TEST_CASE("safetensors: each malformed file gets its own one-line error", "[core
       {"nested too deep", "{\"w\":" + std::string(70, '[') + std::string(70, ']') + "}", 0, own,
        "header nests deeper than 64 levels, expected at most 64 (a safetensors header nests 3)"},
       {"dtype BF16", R"({"fc.weight":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", 4, own,
-       "tensor 'fc.weight': dtype BF16, expected F32"},
+       "tensor 'fc.weight': dtype BF16, expected F32 or I8"},
       {"dtype not a string", R"({"w":{"dtype":7,"shape":[2],"data_offsets":[0,8]}})", 8, own, "tensor 'w': dtype 7 is not a string"},
       {"entry not an object", R"({"w":[1]})", 0, own, "tensor 'w': entry is of type array"},
       {"missing shape", R"({"w":{"dtype":"F32","data_offsets":[0,8]}})", 8, own, "tensor 'w': missing 'shape'"},
