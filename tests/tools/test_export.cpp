@@ -27,14 +27,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string& data_dir() {
-  static const std::string dir = [] {
-    const std::string d = testing::make_temp_dir("raoq_export_idx_");
-    testing::write_synthetic_idx(d, 64, 32, 8, 4, 9);
-    return d;
-  }();
-  return dir;
-}
+const std::string& data_dir() { return testing::synthetic_idx_dir("raoq_export_idx_", 64, 32, 8, 4, 9); }
 
 // fp -> qat (A-shift) and qat_v (signed codes) -> one adc stage per method on 16-row, 8-column
 // arrays, so layers span several row tiles and column groups.

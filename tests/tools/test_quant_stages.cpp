@@ -194,14 +194,7 @@ TEST_CASE("quant stages: BitAug's pass at ba~ leaves BatchNorm running statistic
 
 namespace {
 
-const std::string& data_dir() {
-  static const std::string dir = [] {
-    const std::string d = testing::make_temp_dir("raoq_quant_idx_");
-    testing::write_synthetic_idx(d, 64, 32, 8, 4, 5);
-    return d;
-  }();
-  return dir;
-}
+const std::string& data_dir() { return testing::synthetic_idx_dir("raoq_quant_idx_", 64, 32, 8, 4, 5); }
 
 // fp -> qat (A-shift, W-reshape) and fp -> qat_v (signed codes); a sweep over ba {5, 6} of both
 // methods, raoq from qat and vanilla from qat_v, on 16-row arrays so that layers use several row tiles.

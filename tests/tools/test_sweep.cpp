@@ -190,14 +190,7 @@ TEST_CASE("sweep: the Pareto front per method, the one- and two-key layouts and 
 
 namespace {
 
-const std::string& data_dir() {
-  static const std::string dir = [] {
-    const std::string d = testing::make_temp_dir("raoq_sweep_idx_");
-    testing::write_synthetic_idx(d, 64, 32, 8, 4, 5);
-    return d;
-  }();
-  return dir;
-}
+const std::string& data_dir() { return testing::synthetic_idx_dir("raoq_sweep_idx_", 64, 32, 8, 4, 5); }
 
 // fp -> qat -> qat_v, one adc stage (raoq at ba 5 on 16-row arrays), then a sweep over rows
 // {16, 32} at ba 5 of both methods, 2 fine-tune steps per point.

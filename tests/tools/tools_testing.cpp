@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <iterator>
 #include <sstream>
 #include <vector>
@@ -71,6 +72,20 @@ void write_synthetic_idx(const std::string& dir, int64_t train, int64_t test, in
   Generator gen(seed);
   write_split(dir + "/train-images-idx3-ubyte", dir + "/train-labels-idx1-ubyte", train, side, classes, gen);
   write_split(dir + "/t10k-images-idx3-ubyte", dir + "/t10k-labels-idx1-ubyte", test, side, classes, gen);
+}
+
+const std::string& synthetic_idx_dir(const std::string& prefix, int64_t train, int64_t test, int64_t side,
+                                     int64_t classes, uint64_t seed) {
+  static std::map<std::string, std::string> made;
+  const std::string key = prefix + "/" + std::to_string(train) + "/" + std::to_string(test) + "/" + std::to_string(side) +
+                          "/" + std::to_string(classes) + "/" + std::to_string(seed);
+  auto it = made.find(key);
+  if (it == made.end()) {
+    const std::string d = make_temp_dir(prefix);
+    write_synthetic_idx(d, train, test, side, classes, seed);
+    it = made.emplace(key, d).first;
+  }
+  return it->second;
 }
 
 Json tiny_config(const std::string& data_dir, const Json& model) {

@@ -24,6 +24,11 @@ std::string read_text(const std::string& path);
 void write_synthetic_idx(const std::string& dir, int64_t train, int64_t test, int64_t side, int64_t classes,
                          uint64_t seed);
 
+// The same dataset written once per process for each distinct set of arguments (a test file's
+// fixture), in its own temporary folder named after `prefix`.
+const std::string& synthetic_idx_dir(const std::string& prefix, int64_t train, int64_t test, int64_t side,
+                                     int64_t classes, uint64_t seed);
+
 // A two-stage config over that dataset: stage "a" (SGD, nesterov, cosine with warm-up, 2 epochs)
 // and stage "b" (AdamW, step schedule, 1 epoch), validation split, augmentation, frequent
 // checkpoints and log rows. `model` is the model description.

@@ -11,12 +11,6 @@
 namespace raoq::tools {
 namespace {
 
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
 std::string metric_label(const std::string& metric) {
   if (metric == "test_accuracy") return "test accuracy (%)";
   if (metric == "test_perplexity") return "test perplexity";
@@ -32,6 +26,12 @@ std::string duration(double seconds) {
 }
 
 }  // namespace
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
 
 Json to_json(const StageSummary& s) {
   return {{"name", s.name},

@@ -88,6 +88,9 @@ std::string sweep_csv(const Results& results);
 // better for accuracy, lower for perplexity) against energy.
 std::vector<bool> pareto_front(const std::vector<SweepRow>& rows);
 
+// v with `digits` digits after the point ("92.41"): how every results table prints a number.
+std::string fixed(double v, int digits);
+
 // Writes DIR/results.json and DIR/results.md (atomically).
 void write_results(const std::string& json_path, const std::string& md_path, const Results& results);
 

@@ -13,12 +13,6 @@
 namespace raoq::tools {
 namespace {
 
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
 std::string cell(const SweepRow* r, bool after) {
   if (!r || !r->done) return "-";
   if (after) return r->after ? fixed(*r->after, 2) : "-";
