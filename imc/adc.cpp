@@ -77,16 +77,20 @@ quant::CodeRange adc_codes(int ba) {
 
 int64_t row_tiles(const AdcConfig& c, int64_t K) { return (K + c.rows - 1) / c.rows; }
 
-int64_t slice_pairs(const AdcConfig& c) {
-  if (c.mapping != Mapping::bit_sliced) return 1;
-  const int sb = c.slice_bits;
-  return ((c.bx + sb - 1) / sb) * ((c.bw - 1 + sb - 2) / (sb - 1));
+int64_t input_slices(const AdcConfig& c) {
+  return c.mapping == Mapping::bit_sliced ? (c.bx + c.slice_bits - 1) / c.slice_bits : 1;
 }
+
+int64_t weight_slices(const AdcConfig& c) {
+  return c.mapping == Mapping::bit_sliced ? (c.bw - 1 + c.slice_bits - 2) / (c.slice_bits - 1) : 1;
+}
+
+int64_t slice_pairs(const AdcConfig& c) { return input_slices(c) * weight_slices(c); }
 
 int64_t column_groups(const AdcConfig& c, int64_t N) { return (N + c.cols - 1) / c.cols; }
 
 int64_t arrays_used(const AdcConfig& c, int64_t K, int64_t N) {
-  return row_tiles(c, K) * column_groups(c, N) * slice_pairs(c);
+  return row_tiles(c, K) * column_groups(c, N) * weight_slices(c);
 }
 
 // y: any shape -> D * floor(clip(y/D, lo, hi)): same shape.   saves: y

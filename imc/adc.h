@@ -73,11 +73,16 @@ float adc_step(const AdcConfig& config);
 // ADC code range [-2^(ba-1), 2^(ba-1) - 1].
 quant::CodeRange adc_codes(int ba);
 
-// Number of arrays a (K x N) weight occupies: ceil(K/rows) * ceil(N/cols) * slice pairs.
+// Number of arrays a (K x N) weight occupies: ceil(K/rows) * ceil(N/cols) * weight slices. An
+// array stores one weight slice; the input slices are successive passes over the same arrays.
 int64_t arrays_used(const AdcConfig& config, int64_t K, int64_t N);
 int64_t row_tiles(const AdcConfig& config, int64_t K);      // ceil(K / rows)
 int64_t column_groups(const AdcConfig& config, int64_t N);  // ceil(N / cols)
-// (input slice, weight slice) pairs of bit_sliced mapping, each its own array; 1 in direct mapping.
+// Slices of bit_sliced mapping (detail/bit_slice.h), 1 each in direct mapping: the input codes'
+// slice_bits-wide digits, the weights' sign-magnitude slices of slice_bits - 1 magnitude bits,
+// and their (input slice, weight slice) pairs, each pair one conversion per tile column and vector.
+int64_t input_slices(const AdcConfig& config);
+int64_t weight_slices(const AdcConfig& config);
 int64_t slice_pairs(const AdcConfig& config);
 
 // ---- Eq. 2 for one column sum y, with [lo, hi] = adc_codes(ba). Every loop of imc/ that converts

@@ -44,6 +44,7 @@ LayerCost array_layer_cost(const std::string& path, const std::string& kind, int
   l.K = K, l.N = N, l.vectors = vectors;
   l.row_tiles = row_tiles(config, K);
   l.column_groups = column_groups(config, N);
+  l.weight_slices = weight_slices(config);
   l.slice_pairs = slice_pairs(config);
   l.arrays = arrays_used(config, K, N);
   l.row_use = double(K) / double(l.row_tiles * config.rows);
@@ -186,7 +187,7 @@ void print_cost(std::ostream& os, const ModelCost& cost, const CostConstants& co
     char arrays[32] = "-", rows[16] = "-", cols[16] = "-";
     if (l.on_array) {
       std::snprintf(arrays, sizeof arrays, "%lldx%lldx%lld", (long long)l.row_tiles, (long long)l.column_groups,
-                    (long long)l.slice_pairs);
+                    (long long)l.weight_slices);
       std::snprintf(rows, sizeof rows, "%.1f", 100 * l.row_use);
       std::snprintf(cols, sizeof cols, "%.1f", 100 * l.column_use);
     }
@@ -203,7 +204,7 @@ void print_cost(std::ostream& os, const ModelCost& cost, const CostConstants& co
                 si(cost.total.array_macs, "").c_str(), si(cost.total.digital_ops, "").c_str(),
                 si(total, "J").c_str());
   os << line;
-  os << "  * on the arrays; arrays = row tiles x column groups x slice pairs; energy: ADC "
+  os << "  * on the arrays; arrays = row tiles x column groups x weight slices (x heads for qk); energy: ADC "
      << si(cost.total.energy_adc, "J") << ", array " << si(cost.total.energy_array, "J") << ", digital "
      << si(cost.total.energy_digital, "J") << "\n  constants: E_ADC(ba) = " << si(constants.adc_fom, "J")
      << " x 2^ba, E_MAC " << si(constants.array_mac, "J") << ", E_dig " << si(constants.digital_op, "J")

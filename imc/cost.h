@@ -6,7 +6,8 @@
 // against N = Tk stored keys of length K = Dh):
 //   row tiles     ceil(K / rows)           column groups  ceil(N / cols)
 //   slice pairs   1 (direct), or the (input slice, weight slice) pairs of bit_sliced mapping
-//   arrays        row tiles * column groups * slice pairs                (adc.h, arrays_used)
+//   arrays        row tiles * column groups * weight slices  (adc.h, arrays_used: an array stores one
+//                                                              weight slice; input slices are passes)
 //   row use       K / (row tiles * rows)   column use     N / (column groups * cols)
 //   conversions   vectors * N * row tiles * slice pairs       (one ADC conversion per tile column
 //                                                              and input vector; 0 with the ADC
@@ -65,7 +66,7 @@ struct LayerCost {
   bool on_array = false;
   AdcConfig config;  // the layer's hardware (on_array only)
   int64_t K = 0, N = 0, vectors = 0;  // per sample; K, N of a weight layer also off the array
-  int64_t row_tiles = 0, column_groups = 0, slice_pairs = 0, arrays = 0;
+  int64_t row_tiles = 0, column_groups = 0, weight_slices = 0, slice_pairs = 0, arrays = 0;
   double row_use = 0, column_use = 0;                         // fractions in (0, 1]
   double conversions = 0, array_macs = 0, digital_ops = 0;    // per sample
   double energy_adc = 0, energy_array = 0, energy_digital = 0;  // J per sample

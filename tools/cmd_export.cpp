@@ -30,7 +30,7 @@ last adc stage with a checkpoint): every array's integer weight codes (rows x co
 it sits (layer, row tile, column group), its ADC settings (ba, k, the step D), each array layer's
 input map (gain, shift), scales (s_x, beta, s_w, bias) and the digital layers' weights, as
 DIR/tensors.safetensors with the manifest DIR/manifest.json (schema: docs/export.md). Chain models
-only (cnn-small, mlp), direct mapping, no analog noise.
+only (cnn-small, mlp), direct or bit_sliced mapping (one array per weight slice), no analog noise.
 
 options:
 )";
@@ -123,7 +123,7 @@ class Comparison : public Module {
       const LayerCodes& c = ref_->last_codes[i];
       RAOQ_CHECK(c.path == recorders_[i]->codes.path, "run-export: array layer ", i, " is '", c.path,
                  "' in the export and '", recorders_[i]->codes.path, "' in the compared model");
-      recorders_[i]->codes.reset(c.streams, c.tiles, c.rows, c.cols);
+      recorders_[i]->codes.reset(c.streams, c.tiles, c.pairs, c.rows, c.cols);
     }
     Tensor b;
     {

@@ -39,7 +39,7 @@ settings after the config's adc.overrides). A run directory means its last adc s
 checkpoint is any stage checkpoint.
 
   --cost          also the cost per sample, per layer and in total: arrays (row tiles x column
-                  groups x bit-slice pairs), row and column use, ADC conversions, MACs on the
+                  groups x weight slices), row and column use, ADC conversions, MACs on the
                   arrays and digital ops, and an energy proxy from the config's "cost" constants
                   (conversions x FoM x 2^ba + array MACs x slice pairs x E_MAC + digital ops x
                   E_dig), measured on one training example

@@ -133,5 +133,8 @@ TEST_CASE("array geometry: row tiles and arrays used", "[imc]") {
   CHECK(arrays_used(c, 1152, 600) == 3 * 2);
   c.bx = c.bw = 8;
   c.mapping = Mapping::bit_sliced;  // 2 input slices x 3 weight slices (sign + 3 magnitude bits each)
-  CHECK(arrays_used(c, 100, 10) == 6);
+  CHECK(input_slices(c) == 2);
+  CHECK(weight_slices(c) == 3);
+  CHECK(slice_pairs(c) == 6);
+  CHECK(arrays_used(c, 100, 10) == 3);  // one array per weight slice; the input slices are passes over it
 }

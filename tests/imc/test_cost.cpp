@@ -55,10 +55,12 @@ TEST_CASE("cost: bit-sliced 8-bit codes on 4-bit cells", "[imc]") {
   AdcConfig c;
   c.bx = c.bw = 8, c.mapping = Mapping::bit_sliced, c.slice_bits = 4, c.ba = 8;
   // inputs: two unsigned 4-bit slices; signed 8-bit weights: a signed top slice and 3-bit ones,
-  // (8 - 1 + 4 - 2) / 3 = 3 slices: 2 x 3 = 6 arrays per tile
+  // (8 - 1 + 4 - 2) / 3 = 3 slices: 3 arrays per tile (one per weight slice), each run once per
+  // input slice: 2 x 3 = 6 slice pairs, each converted
   const LayerCost l = array_layer_cost("fc", "linear", 100, 10, 1, c, CostConstants{});
+  CHECK(l.weight_slices == 3);
   CHECK(l.slice_pairs == 6);
-  CHECK(l.arrays == 6);
+  CHECK(l.arrays == 3);
   CHECK(l.conversions == 10 * 6);
   CHECK(l.array_macs == 1000);
   CHECK(l.energy_array == Approx(1000 * 6 * 1e-14).epsilon(1e-12));  // each MAC once per slice pair

@@ -2,6 +2,7 @@
 // mlp runs (both methods, several row tiles and column groups) the reference reads only the export
 // and gives raoq's ADC codes and logits bit for bit; a changed code is found; the manifest's counts
 // agree with the cost model; malformed exports and unexportable models are one-line errors.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -42,7 +43,10 @@ Json config_for(const Json& model) {
        "ashift": false, "init_from": "fp"},
       {"name": "adc", "kind": "adc", "methods": ["vanilla", "raoq"], "init_from": {"vanilla": "qat_v", "raoq": "qat"},
        "epochs": 1, "batch_size": 16, "max_steps": 2, "optimizer": {"name": "sgd", "lr": 0.004},
-       "adc": {"ba": 5, "rows": 16, "cols": 8}}
+       "adc": {"ba": 5, "rows": 16, "cols": 8}},
+      {"name": "adc-sliced", "kind": "adc", "init_from": "qat", "epochs": 1, "batch_size": 16, "max_steps": 2,
+       "optimizer": {"name": "sgd", "lr": 0.004},
+       "adc": {"ba": 5, "rows": 16, "cols": 8, "mapping": "bit_sliced", "slice_bits": 2}}
     ]
   })");
   c["data"]["root"] = data_dir();
@@ -93,7 +97,8 @@ TEST_CASE("export: the integer reference gives raoq's ADC codes and logits bit f
     INFO(model.dump());
     const std::string run = testing::make_temp_dir("raoq_export_run_");
     testing::train_run(run, config_for(model), "tinyexport", false);
-    for (const char* stage : {"adc-vanilla-ba5", "adc-raoq-ba5"}) {
+    // adc-sliced: 4-bit codes on 2-bit cells, two input slices and three weight slices (sign + 1 bit).
+    for (const char* stage : {"adc-vanilla-ba5", "adc-raoq-ba5", "adc-sliced"}) {
       INFO(stage);
       const std::string ck = run + "/checkpoints/" + stage + ".safetensors";
       const std::string dir = run + "/export-" + stage;
@@ -122,17 +127,23 @@ TEST_CASE("export: the integer reference gives raoq's ADC codes and logits bit f
       CHECK(manifest["totals"]["arrays"] == cost.total.arrays);
       int64_t code_bytes = 0;
       for (const auto& l : cost.layers)
-        if (l.on_array) code_bytes += l.K * l.N;
+        if (l.on_array) code_bytes += l.K * l.N * l.weight_slices;
       CHECK(manifest["totals"]["code_bytes"] == code_bytes);
-      // Each array is an I8 tensor of at most 16 rows and 8 columns.
+      // Each array is an I8 tensor of at most 16 rows and 8 columns, its codes in the cells' range.
+      const bool sliced = std::string(stage) == "adc-sliced";
+      const float cell_max = sliced ? 1.0f : 7.0f;
       const SafetensorsFile file = load_safetensors(dir + "/tensors.safetensors");
       for (const Json& layer : manifest["layers"])
-        if (layer.contains("arrays"))
+        if (layer.contains("arrays")) {
+          CHECK(layer["weight_slices"] == (sliced ? 3 : 1));
+          CHECK(layer["slices"]["input_factors"].size() == (sliced ? 2u : 1u));
           for (const Json& a : layer["arrays"]) {
             const Tensor& t = file.at(a["tensor"].get<std::string>());
             CHECK(t.size(0) <= 16);
             CHECK(t.size(1) <= 8);
+            for (float v : t.to_vector()) CHECK(std::fabs(v) <= cell_max);
           }
+        }
     }
 
     // One weight code changed in the export: the reference no longer matches raoq's model.
@@ -161,7 +172,7 @@ TEST_CASE("export: a malformed export, another version and an unexportable model
   const std::string dir = run + "/export";
   std::ostringstream text;
   REQUIRE(export_command({run, "", dir, 1}, text) == 0);  // the run's last adc stage
-  CHECK_THAT(text.str(), Contains("(stage adc-raoq-ba5)"));
+  CHECK_THAT(text.str(), Contains("(stage adc-sliced)"));
   CHECK(load_error(dir).empty());
   const std::string manifest = dir + "/manifest.json";
   const std::string original = testing::read_text(manifest);
@@ -200,10 +211,10 @@ TEST_CASE("export: a malformed export, another version and an unexportable model
     std::set<std::string> int8;
     for (auto& [n, t] : file.tensors) {
       if (n.find(".arrays.") != std::string::npos) int8.insert(n);
-      if (n == name) t.data()[0] = 9;  // outside the 4-bit weight codes [-7, 7]
+      if (n == name) t.data()[0] = 3;  // outside the 2-bit cells' codes [-1, 1] (adc-sliced)
     }
     save_safetensors(dir + "/tensors.safetensors", file.tensors, file.metadata, int8);
-    CHECK_THAT(load_error(dir), Contains("tensor '" + name + "' element 0 is 9, expected a weight code in [-7, 7]"));
+    CHECK_THAT(load_error(dir), Contains("tensor '" + name + "' element 0 is 3, expected a weight code in [-1, 1]"));
   }
   fs::remove(manifest);
   CHECK_THAT(load_error(dir), Equals("export: '" + dir + "' has no manifest.json"));

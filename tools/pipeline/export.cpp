@@ -13,6 +13,7 @@
 #include "core/parallel.h"
 #include "core/safetensors.h"
 #include "imc/adc.h"
+#include "imc/detail/bit_slice.h"
 #include "imc/imc_conv2d.h"
 #include "imc/imc_linear.h"
 #include "imc/lora.h"
@@ -31,18 +32,20 @@
 namespace raoq::tools {
 namespace fs = std::filesystem;
 
-void LayerCodes::reset(int64_t s, int64_t t, int64_t r, int64_t c) {
-  streams = s, tiles = t, rows = r, cols = c;
-  codes.assign(static_cast<size_t>(s * t * r * c), 0);
+void LayerCodes::reset(int64_t s, int64_t t, int64_t p, int64_t r, int64_t c) {
+  streams = s, tiles = t, pairs = p, rows = r, cols = c;
+  codes.assign(static_cast<size_t>(s * t * p * r * c), 0);
 }
 
 void CodeRecorder::observe(const imc::TileView& v) {
   const quant::CodeRange range = imc::adc_codes(ba_);
-  RAOQ_CHECK(v.stream < codes.streams && v.tile < codes.tiles && v.m0 + v.m_count <= codes.rows && v.n_cols == codes.cols,
+  RAOQ_CHECK(v.stream < codes.streams && v.tile < codes.tiles && v.pair < codes.pairs &&
+                 v.m0 + v.m_count <= codes.rows && v.n_cols == codes.cols,
              "export: the code recorder of ", codes.path, " was sized for another product");
   for (int64_t r = 0; r < v.m_count; ++r)
     for (int64_t n = 0; n < v.n_cols; ++n) {
-      const size_t at = static_cast<size_t>(((v.stream * codes.tiles + v.tile) * codes.rows + v.m0 + r) * codes.cols + n);
+      const size_t at = static_cast<size_t>(
+          (((v.stream * codes.tiles + v.tile) * codes.pairs + v.pair) * codes.rows + v.m0 + r) * codes.cols + n);
       codes.codes[at] = static_cast<int8_t>(imc::adc_convert(v.at(r, n), v.D, range.lo, range.hi));
     }
 }
@@ -87,8 +90,6 @@ void add_module(Writer& w, const std::string& path, Module& m, Json entry) {
 void add_array_layer(Writer& w, const std::string& path, imc::ImcWeightLayer& l, quant::QuantOptions q, bool conv) {
   const imc::AdcConfig c = l.layer_config();
   RAOQ_CHECK(l.mode == imc::ImcMode::array, "export: layer '", path, "' computes in QAT mode, not on its arrays");
-  RAOQ_CHECK(c.mapping == imc::Mapping::direct, "export: layer '", path,
-             "' uses bit_sliced mapping; the export describes direct mapping only");
   RAOQ_CHECK(c.weight_noise == 0 && c.output_noise == 0, "export: layer '", path,
              "' has analog noise configured; an export describes the deterministic array");
   const quant::Quantized wq = l.weight_quantizer().quantize(l.layer_weight());
@@ -106,7 +107,20 @@ void add_array_layer(Writer& w, const std::string& path, imc::ImcWeightLayer& l,
             {"N", N},
             {"adc", {{"rows", c.rows}, {"cols", c.cols}, {"ba", c.ba}, {"k", c.k}, {"bx", c.bx}, {"bw", c.bw},
                      {"signed_input", c.signed_input}, {"representation", quant::to_string(c.representation)},
-                     {"enabled", c.enabled}, {"D", imc::adc_step(c)}, {"lo", adc.lo}, {"hi", adc.hi}}}};
+                     {"enabled", c.enabled}, {"mapping", imc::to_string(c.mapping)}, {"slice_bits", c.slice_bits},
+                     {"D", imc::adc_step(c)}, {"lo", adc.lo}, {"hi", adc.hi}}}};
+  // Bit slicing (imc/detail/bit_slice.h): the arrays store the weights' slices; the input codes are
+  // sliced as they stream, v = sum_i f_i part_i + offset, the offset added back digitally.
+  std::vector<Tensor> wparts{codes};
+  std::vector<float> wfactors{1.0f}, xfactors{1.0f};
+  float xoffset = 0.0f;
+  if (c.mapping == imc::Mapping::bit_sliced) {
+    imc::detail::Slices sw = imc::detail::slice_weights(codes, c);
+    wparts = std::move(sw.parts), wfactors = std::move(sw.factors);
+    const imc::detail::Slices sx = imc::detail::slice_inputs(Tensor::zeros({1}), c);  // factors and offset only
+    xfactors = sx.factors, xoffset = sx.offset;
+  }
+  e["slices"] = {{"input_factors", xfactors}, {"input_offset", xoffset}, {"weight_factors", wfactors}};
   if (conv) {
     auto& cv = dynamic_cast<quant::QuantConv2d&>(l.as_module());
     e["conv"] = conv_json(cv.in_channels, cv.out_channels, cv.kernel_size, cv.options);
@@ -124,25 +138,31 @@ void add_array_layer(Writer& w, const std::string& path, imc::ImcWeightLayer& l,
   e["tensors"] = {{"s_x", path + ".s_x"}, {"beta", act.learn_offset ? Json(path + ".beta") : Json(nullptr)},
                   {"s_w", path + ".s_w"}, {"bias", bias.defined() ? Json(path + ".bias") : Json(nullptr)}};
   // The arrays: row tile t holds reduction rows [t rows, (t+1) rows), column group g the outputs
-  // [g cols, (g+1) cols); element [r, c] of its codes is wq[n0 + c, k0 + r].
-  const int64_t T = imc::row_tiles(c, K), G = imc::column_groups(c, N);
+  // [g cols, (g+1) cols), weight slice j its slice; element [r, c] of its codes is the slice of
+  // wq[n0 + c, k0 + r].
+  const int64_t T = imc::row_tiles(c, K), G = imc::column_groups(c, N), J = static_cast<int64_t>(wparts.size());
   Json arrays = Json::array();
   for (int64_t t = 0; t < T; ++t)
-    for (int64_t g = 0; g < G; ++g) {
-      const int64_t k0 = t * c.rows, k1 = std::min(K, k0 + c.rows), n0 = g * c.cols, n1 = std::min(N, n0 + c.cols);
-      Tensor block = Tensor::empty({k1 - k0, n1 - n0});
-      for (int64_t r = k0; r < k1; ++r)
-        for (int64_t n = n0; n < n1; ++n) block.data()[(r - k0) * (n1 - n0) + (n - n0)] = codes.data()[n * K + r];
-      const std::string name = path + ".arrays.t" + std::to_string(t) + ".g" + std::to_string(g);
-      w.add(name, block);
-      w.int8.insert(name);
-      w.summary.code_bytes += block.numel();
-      arrays.push_back({{"tensor", name}, {"row_tile", t}, {"column_group", g}, {"rows", {k0, k1}}, {"cols", {n0, n1}}});
-    }
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t j = 0; j < J; ++j) {
+        const int64_t k0 = t * c.rows, k1 = std::min(K, k0 + c.rows), n0 = g * c.cols, n1 = std::min(N, n0 + c.cols);
+        const float* part = wparts[static_cast<size_t>(j)].data();
+        Tensor block = Tensor::empty({k1 - k0, n1 - n0});
+        for (int64_t r = k0; r < k1; ++r)
+          for (int64_t n = n0; n < n1; ++n) block.data()[(r - k0) * (n1 - n0) + (n - n0)] = part[n * K + r];
+        const std::string name = path + ".arrays.t" + std::to_string(t) + ".g" + std::to_string(g) +
+                                 (J > 1 ? ".s" + std::to_string(j) : "");
+        w.add(name, block);
+        w.int8.insert(name);
+        w.summary.code_bytes += block.numel();
+        arrays.push_back({{"tensor", name}, {"row_tile", t}, {"column_group", g}, {"weight_slice", j},
+                          {"rows", {k0, k1}}, {"cols", {n0, n1}}});
+      }
   e["row_tiles"] = T;
   e["column_groups"] = G;
+  e["weight_slices"] = J;
   e["arrays"] = arrays;
-  w.summary.arrays += T * G;
+  w.summary.arrays += T * G * J;
   ++w.summary.array_layers;
   w.layers.push_back(e);
 }
@@ -248,8 +268,8 @@ struct ModuleStep : ExportedModel::Step {
 };
 
 struct ArrayBlock {
-  int64_t k0 = 0, k1 = 0, n0 = 0, n1 = 0;
-  IntMat codes;  // (k1 - k0, n1 - n0)
+  int64_t k0 = 0, k1 = 0, n0 = 0, n1 = 0, slice = 0;
+  IntMat codes;  // (k1 - k0, n1 - n0): weight slice `slice` of those rows and columns
 };
 
 struct ArrayStep : ExportedModel::Step {
@@ -259,32 +279,52 @@ struct ArrayStep : ExportedModel::Step {
   ops::Conv2dOptions options;
   quant::CodeRange input_codes;
   quant::ShiftMap map;
+  imc::AdcConfig hw;  // what the input slicing needs (mapping, slice_bits, bx, representation)
   bool adc_on = true;
   float D = 1, lo = 0, hi = 0;
+  std::vector<int64_t> x_factors{1}, w_factors{1};  // slice factors (powers of two); 1 in direct mapping
+  float x_offset = 0;                               // bit slicing's digital offset, times the weight sums
   Tensor s_x, beta, s_w, bias, wq;  // wq: (N, C, k, k) or (N, K), assembled from the arrays
-  std::vector<ArrayBlock> blocks;   // tile-major, groups within
+  std::vector<ArrayBlock> blocks;   // tile-major, then column groups, then weight slices
 
-  // One matrix of input rows X (M, K): the tiles' ADC codes summed per output, into acc (M, N),
-  // and the codes themselves into `rec` (rows M, stream s) when recording.
-  void product(const IntMat& X, float* acc, LayerCodes* rec, int64_t stream) const {
-    const int64_t M = X.rows();
+  // The input rows X_i (M, K) of every input slice: the arrays' ADC codes, weighted by their
+  // slices' factors, summed per output into acc (M, N); the codes into `rec` (stream s) when recording.
+  void product(const std::vector<IntMat>& X, float* acc, LayerCodes* rec, int64_t stream) const {
+    const int64_t M = X.front().rows(), J = static_cast<int64_t>(w_factors.size());
     std::vector<int64_t> sum(static_cast<size_t>(M * N), 0);
     for (const ArrayBlock& b : blocks) {
       const int64_t t = b.k0 / rows, kt = b.k1 - b.k0, nb = b.n1 - b.n0;
-      const IntMat Y = X.middleCols(b.k0, kt) * b.codes;  // the array's column sums, in int32
-      for (int64_t m = 0; m < M; ++m)
-        for (int64_t c = 0; c < nb; ++c) {
-          const float y = static_cast<float>(Y(m, c));
-          const float code = adc_on ? imc::adc_convert(y, D, lo, hi) : y;  // Eq. 2
-          sum[static_cast<size_t>(m * N + b.n0 + c)] += static_cast<int64_t>(code);
-          if (rec)
-            rec->codes[static_cast<size_t>(((stream * rec->tiles + t) * rec->rows + m) * rec->cols + b.n0 + c)] =
-                static_cast<int8_t>(code);
-        }
+      for (size_t i = 0; i < X.size(); ++i) {
+        const IntMat Y = X[i].middleCols(b.k0, kt) * b.codes;  // the array's column sums, in int32
+        const int64_t f = x_factors[i] * w_factors[static_cast<size_t>(b.slice)], pair = int64_t(i) * J + b.slice;
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t c = 0; c < nb; ++c) {
+            const float y = static_cast<float>(Y(m, c));
+            const float code = adc_on ? imc::adc_convert(y, D, lo, hi) : y;  // Eq. 2
+            sum[static_cast<size_t>(m * N + b.n0 + c)] += f * static_cast<int64_t>(code);
+            if (rec)
+              rec->codes[static_cast<size_t>((((stream * rec->tiles + t) * rec->pairs + pair) * rec->rows + m) * rec->cols +
+                                             b.n0 + c)] = static_cast<int8_t>(code);
+          }
+      }
     }
-    // The tiles' codes add up exactly; one multiplication by D reconstructs the product.
+    // The weighted codes add up exactly; one multiplication by D reconstructs the product.
     for (int64_t i = 0; i < M * N; ++i)
       acc[i] = adc_on ? static_cast<float>(sum[static_cast<size_t>(i)]) * D : static_cast<float>(sum[static_cast<size_t>(i)]);
+  }
+
+  // The input codes as the array is driven with them: each slice's parts (one, the codes, in direct mapping).
+  std::vector<Tensor> input_parts(const Tensor& xs) const {
+    if (hw.mapping != imc::Mapping::bit_sliced) return {xs};
+    return imc::detail::slice_inputs(xs, hw).parts;
+  }
+
+  // acc (outer, N, P) += x_offset * S (N, P): bit slicing's offset, added back digitally.
+  void add_offset(Tensor& acc, const Tensor& S) const {
+    if (x_offset == 0.0f) return;
+    const int64_t per = S.numel(), outer = acc.numel() / per;
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < per; ++i) acc.data()[o * per + i] += x_offset * S.data()[i];
   }
 
   Tensor run(const Tensor& x, ExportedModel& owner) override {
@@ -295,14 +335,18 @@ struct ArrayStep : ExportedModel::Step {
       rec = &owner.last_codes.back();
       rec->path = path;
     }
+    const std::vector<Tensor> parts = input_parts(xs);
+    const int64_t pairs = static_cast<int64_t>(parts.size() * w_factors.size());
     if (!conv) {
       const int64_t M = xs.numel() / K;
-      IntMat X(M, K);
-      for (int64_t i = 0; i < M * K; ++i) X.data()[i] = static_cast<int32_t>(xs.data()[i]);
-      if (rec) rec->reset(1, tiles, M, N);
+      std::vector<IntMat> X(parts.size(), IntMat(M, K));
+      for (size_t p = 0; p < parts.size(); ++p)
+        for (int64_t i = 0; i < M * K; ++i) X[p].data()[i] = static_cast<int32_t>(parts[p].data()[i]);
+      if (rec) rec->reset(1, tiles, pairs, M, N);
       Tensor acc = Tensor::empty({M, N});
       product(X, acc.data(), rec, 0);
       const Tensor S = quant::window_weight_sums(wq, 1, 1);
+      add_offset(acc, S);
       Tensor y = quant::dequantize_product(acc, -1, S, s_x, s_w, beta, bias, map);
       Shape shape = x.shape();
       shape.back() = N;
@@ -314,30 +358,32 @@ struct ArrayStep : ExportedModel::Step {
     const int64_t Ho = (H + 2 * options.padding - options.dilation * (kernel - 1) - 1) / options.stride + 1;
     const int64_t Wo = (W + 2 * options.padding - options.dilation * (kernel - 1) - 1) / options.stride + 1;
     const int64_t P = Ho * Wo;
-    if (rec) rec->reset(B, tiles, P, N);
+    if (rec) rec->reset(B, tiles, pairs, P, N);
     Tensor acc = Tensor::empty({B, N, Ho, Wo});
     parallel_for(B, [&](int64_t b0, int64_t b1) {
-      IntMat X(P, K);
+      std::vector<IntMat> X(parts.size(), IntMat(P, K));
       std::vector<float> block(static_cast<size_t>(P * N));
       for (int64_t b = b0; b < b1; ++b) {
         // The patch of output p, rows in (c, i, j) order; a padded position drives no row (0).
-        for (int64_t ho = 0; ho < Ho; ++ho)
-          for (int64_t wo = 0; wo < Wo; ++wo)
-            for (int64_t c = 0; c < in; ++c)
-              for (int64_t i = 0; i < kernel; ++i)
-                for (int64_t j = 0; j < kernel; ++j) {
-                  const int64_t h = ho * options.stride - options.padding + i * options.dilation;
-                  const int64_t v = wo * options.stride - options.padding + j * options.dilation;
-                  const bool inside = h >= 0 && h < H && v >= 0 && v < W;
-                  X(ho * Wo + wo, (c * kernel + i) * kernel + j) =
-                      inside ? static_cast<int32_t>(xs.data()[((b * in + c) * H + h) * W + v]) : 0;
-                }
+        for (size_t s = 0; s < parts.size(); ++s)
+          for (int64_t ho = 0; ho < Ho; ++ho)
+            for (int64_t wo = 0; wo < Wo; ++wo)
+              for (int64_t c = 0; c < in; ++c)
+                for (int64_t i = 0; i < kernel; ++i)
+                  for (int64_t j = 0; j < kernel; ++j) {
+                    const int64_t h = ho * options.stride - options.padding + i * options.dilation;
+                    const int64_t v = wo * options.stride - options.padding + j * options.dilation;
+                    const bool inside = h >= 0 && h < H && v >= 0 && v < W;
+                    X[s](ho * Wo + wo, (c * kernel + i) * kernel + j) =
+                        inside ? static_cast<int32_t>(parts[s].data()[((b * in + c) * H + h) * W + v]) : 0;
+                  }
         product(X, block.data(), rec, b);
         for (int64_t p = 0; p < P; ++p)
           for (int64_t n = 0; n < N; ++n) acc.data()[(b * N + n) * P + p] = block[static_cast<size_t>(p * N + n)];
       }
     });
     const Tensor S = quant::window_weight_sums(wq, H, W, options);
+    add_offset(acc, S);
     return quant::dequantize_product(acc, 1, S, s_x, s_w, beta, bias, map);
   }
 };
@@ -462,15 +508,18 @@ class Reader {
     s->N = f.integer("N", std::nullopt, 1);
     {
       JsonFields a(f.object("adc", true), f.key_path("adc"), what_);
-      s->rows = a.integer("rows", std::nullopt, 1);
-      s->cols = a.integer("cols", std::nullopt, 1);
-      a.integer("ba", std::nullopt, 1, 16);
-      a.integer("k", std::nullopt, 1);
-      a.integer("bx", std::nullopt, 1, 8);
-      a.integer("bw", std::nullopt, 2, 8);
-      a.boolean("signed_input", std::nullopt);
-      a.choice("representation", std::nullopt, {"zero_one", "minus_one_one"});
-      s->adc_on = a.boolean("enabled", std::nullopt);
+      imc::AdcConfig& h = s->hw;
+      s->rows = h.rows = a.integer("rows", std::nullopt, 1);
+      s->cols = h.cols = a.integer("cols", std::nullopt, 1);
+      h.ba = static_cast<int>(a.integer("ba", std::nullopt, 1, 16));
+      h.k = static_cast<int>(a.integer("k", std::nullopt, 1, 1 << 20));
+      h.bx = static_cast<int>(a.integer("bx", std::nullopt, 1, 8));
+      h.bw = static_cast<int>(a.integer("bw", std::nullopt, 2, 8));
+      h.signed_input = a.boolean("signed_input", std::nullopt);
+      h.representation = quant::representation_from_string(a.choice("representation", std::nullopt, {"zero_one", "minus_one_one"}));
+      s->adc_on = h.enabled = a.boolean("enabled", std::nullopt);
+      h.mapping = imc::mapping_from_string(a.choice("mapping", std::nullopt, {"direct", "bit_sliced"}));
+      h.slice_bits = static_cast<int>(a.integer("slice_bits", std::nullopt, 2, 8));
       s->D = static_cast<float>(a.number("D", std::nullopt, Range::positive()));
       s->lo = static_cast<float>(a.number("lo", std::nullopt));
       s->hi = static_cast<float>(a.number("hi", std::nullopt));
@@ -506,29 +555,63 @@ class Reader {
       if (s->s_w.numel() != (q.per_channel ? s->N : 1))
         f.fail("tensors", "s_w must hold " + std::to_string(q.per_channel ? s->N : 1) + " values");
     }
+    {
+      JsonFields sl(f.object("slices", true), f.key_path("slices"), what_);
+      const std::vector<double> xf = sl.numbers("input_factors", std::nullopt, Range::positive());
+      s->x_offset = static_cast<float>(sl.number("input_offset", std::nullopt));
+      const std::vector<double> wf = sl.numbers("weight_factors", std::nullopt, Range::positive());
+      sl.finish();
+      // The slicing these fields describe must be the one the mapping defines (imc/detail/bit_slice.h).
+      imc::detail::Slices want_x{{Tensor::zeros({1})}, {1.0f}, 0.0f}, want_w{{Tensor::zeros({1})}, {1.0f}, 0.0f};
+      if (s->hw.mapping == imc::Mapping::bit_sliced) {
+        want_x = imc::detail::slice_inputs(Tensor::zeros({1}), s->hw);
+        want_w = imc::detail::slice_weights(Tensor::zeros({1}), s->hw);
+      }
+      const auto same = [](const std::vector<double>& a, const std::vector<float>& b) {
+        if (a.size() != b.size()) return false;
+        for (size_t i = 0; i < a.size(); ++i)
+          if (float(a[i]) != b[i]) return false;
+        return true;
+      };
+      if (!same(xf, want_x.factors) || s->x_offset != want_x.offset || !same(wf, want_w.factors))
+        f.fail("slices", "does not describe adc.mapping " + std::string(imc::to_string(s->hw.mapping)) + " with slice_bits " +
+                             std::to_string(s->hw.slice_bits) + " and bx " + std::to_string(s->hw.bx) + ", bw " +
+                             std::to_string(s->hw.bw));
+      s->x_factors.assign(want_x.factors.begin(), want_x.factors.end());
+      s->w_factors.assign(want_w.factors.begin(), want_w.factors.end());
+    }
     s->tiles = f.integer("row_tiles", std::nullopt, 1);
     const int64_t groups = f.integer("column_groups", std::nullopt, 1);
+    const int64_t J = f.integer("weight_slices", std::nullopt, 1);
+    if (J != static_cast<int64_t>(s->w_factors.size()))
+      f.fail("weight_slices", "must be " + std::to_string(s->w_factors.size()) + " for this mapping");
     if (s->tiles != (s->K + s->rows - 1) / s->rows)
       f.fail("row_tiles", "must be ceil(K / adc.rows) = " + std::to_string((s->K + s->rows - 1) / s->rows));
     if (groups != (s->N + s->cols - 1) / s->cols)
       f.fail("column_groups", "must be ceil(N / adc.cols) = " + std::to_string((s->N + s->cols - 1) / s->cols));
-    // The arrays cover the K x N weight once, tile-major: array i is row tile i / G, column group
-    // i % G, holding rows [t rows, (t+1) rows) and columns [g cols, (g+1) cols), cut at K and N.
+    // The arrays cover the K x N weight once per weight slice, tile-major: array i is row tile
+    // i / (G J), column group i / J % G, weight slice i % J, holding rows [t rows, (t+1) rows) and
+    // columns [g cols, (g+1) cols), cut at K and N.
     const Json& arrays = f.array("arrays", true);
-    if (static_cast<int64_t>(arrays.size()) != s->tiles * groups)
-      f.fail("arrays", "lists " + std::to_string(arrays.size()) + " arrays, expected row_tiles x column_groups = " +
-                           std::to_string(s->tiles * groups));
+    if (static_cast<int64_t>(arrays.size()) != s->tiles * groups * J)
+      f.fail("arrays", "lists " + std::to_string(arrays.size()) +
+                           " arrays, expected row_tiles x column_groups x weight_slices = " +
+                           std::to_string(s->tiles * groups * J));
     Tensor wq = Tensor::zeros({s->N, s->K});
-    const float wmax = static_cast<float>((1 << (q.bw - 1)) - 1);
+    const int slice_bits = s->hw.mapping == imc::Mapping::bit_sliced ? s->hw.slice_bits : q.bw;
+    const float wmax = static_cast<float>((1 << (slice_bits - 1)) - 1);
     for (size_t i = 0; i < arrays.size(); ++i) {
       const std::string where = join_index(f.key_path("arrays"), i);
       JsonFields a(arrays[i], where, what_);
-      const int64_t t = static_cast<int64_t>(i) / groups, g = static_cast<int64_t>(i) % groups;
+      const int64_t t = static_cast<int64_t>(i) / (groups * J), g = static_cast<int64_t>(i) / J % groups,
+                    j = static_cast<int64_t>(i) % J;
       ArrayBlock b;
       b.k0 = t * s->rows, b.k1 = std::min(s->K, b.k0 + s->rows);
       b.n0 = g * s->cols, b.n1 = std::min(s->N, b.n0 + s->cols);
+      b.slice = j;
       if (a.integer("row_tile", std::nullopt, 0) != t) a.fail("row_tile", "must be " + std::to_string(t) + " (arrays are listed tile by tile)");
       if (a.integer("column_group", std::nullopt, 0) != g) a.fail("column_group", "must be " + std::to_string(g));
+      if (a.integer("weight_slice", std::nullopt, 0) != j) a.fail("weight_slice", "must be " + std::to_string(j));
       if (a.integers("rows", std::nullopt, 0) != std::vector<int64_t>{b.k0, b.k1})
         a.fail("rows", "must be [" + std::to_string(b.k0) + ", " + std::to_string(b.k1) + "]");
       if (a.integers("cols", std::nullopt, 0) != std::vector<int64_t>{b.n0, b.n1})
@@ -543,8 +626,11 @@ class Reader {
                    name, "' element ", k, " is ", v, ", expected a weight code in [", -wmax, ", ", wmax, "] (", where, ")");
         b.codes.data()[k] = static_cast<int32_t>(v);
       }
+      // The whole codes, for the digital weight sums: sum_j factor_j * slice_j.
+      const float factor = static_cast<float>(s->w_factors[static_cast<size_t>(j)]);
       for (int64_t k = b.k0; k < b.k1; ++k)
-        for (int64_t n = b.n0; n < b.n1; ++n) wq.data()[n * s->K + k] = static_cast<float>(b.codes(k - b.k0, n - b.n0));
+        for (int64_t n = b.n0; n < b.n1; ++n)
+          wq.data()[n * s->K + k] += factor * static_cast<float>(b.codes(k - b.k0, n - b.n0));
       s->blocks.push_back(std::move(b));
     }
     f.finish();

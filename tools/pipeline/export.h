@@ -11,8 +11,8 @@
 //                           bias; the digital layers' weights and statistics as F32
 //
 // Exportable: models whose forward runs their leaf layers one after the other (cnn-small, mlp),
-// with array layers in direct mapping and no analog noise; anything else is a one-line error
-// naming the model or the layer.
+// array layers in direct or bit_sliced mapping without analog noise; anything else is a one-line
+// error naming the model or the layer.
 //
 // The reference (ExportedModel) reads only the export. Per array layer it takes the input codes
 // xs = gain * xq - shift (quant/lsq.h, with the exported scales), sums every array's column sums
@@ -51,13 +51,14 @@ ExportSummary write_export(Module& model, const Json& model_json, const Json& da
                            const std::vector<double>& normalize_mean, const std::vector<double>& normalize_std,
                            const std::string& dir);
 
-// The ADC codes of one array layer in one forward: [stream][tile][row][column] with stream the
-// image (a convolution) or 0 (a linear layer), row the output position or the input row.
+// The ADC codes of one array layer in one forward: [stream][tile][pair][row][column] with stream
+// the image (a convolution) or 0 (a linear layer), pair the (input slice, weight slice) pair
+// i * weight_slices + j (0 in direct mapping), row the output position or the input row.
 struct LayerCodes {
   std::string path;
-  int64_t streams = 0, tiles = 0, rows = 0, cols = 0;
+  int64_t streams = 0, tiles = 0, pairs = 0, rows = 0, cols = 0;
   std::vector<int8_t> codes;
-  void reset(int64_t s, int64_t t, int64_t r, int64_t c);
+  void reset(int64_t s, int64_t t, int64_t p, int64_t r, int64_t c);
 };
 
 // Records raoq's own ADC codes of one IMC layer (imc::ImcLayer::tile_observer), in LayerCodes's

@@ -1,0 +1,73 @@
+// bench/blas/gemm_blas.cpp — raoq's GEMM (Eigen, as core/ops and the array kernels call it) against
+// the single-threaded BLAS this program is linked with (Debian's serial OpenBLAS or BLIS), on the
+// benchmark GEMMs and the shapes the models run, one thread. One JSON line per (shape, impl):
+// {"name", "impl", "threads", "median_ms", "min_ms", "gflops"} (median of 15 after 3 warm-ups).
+// Built only when the library is installed (bench/CMakeLists.txt); raoq itself never links a BLAS.
+#include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+extern "C" void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*, const float*,
+                       const int*, const float*, const int*, const float*, float*, const int*);
+
+#ifndef RAOQ_BLAS_NAME
+#define RAOQ_BLAS_NAME "blas"
+#endif
+
+namespace {
+
+using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+struct Shape {
+  const char* what;  // where the model runs it
+  int M, N, K;       // C (M x N) = A (M x K) B (K x N), row-major
+};
+
+void report(const Shape& s, const char* impl, const std::function<void()>& fn) {
+  for (int i = 0; i < 3; ++i) fn();
+  std::vector<double> ms;
+  for (int i = 0; i < 15; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms[ms.size() / 2];
+  std::printf(
+      "{\"name\": \"gemm/%dx%dx%d\", \"what\": \"%s\", \"impl\": \"%s\", \"threads\": 1, \"median_ms\": %.4f, "
+      "\"min_ms\": %.4f, \"gflops\": %.1f}\n",
+      s.M, s.K, s.N, s.what, impl, median, ms.front(), 2.0 * s.M * s.N * s.K / (median * 1e6));
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main() {
+  const std::vector<Shape> shapes = {
+      {"benchmark", 512, 512, 512},
+      {"benchmark", 4096, 2048, 512},
+      {"cnn-small features.1 (W x im2col, one image)", 64, 784, 288},
+      {"cnn-small features.3", 64, 196, 576},
+      {"cnn-small features.4", 128, 196, 576},
+      {"cnn-small features.6", 128, 49, 1152},
+      {"resnet20 stage-1 conv (16 channels, 32x32)", 16, 1024, 144},
+      {"resnet20 stage-3 conv (64 channels, 8x8)", 64, 64, 576},
+      {"gpt-tiny qkv (32 x 128 tokens)", 4096, 768, 256},
+      {"gpt-tiny fc1", 4096, 1024, 256},
+      {"gpt-tiny fc2", 4096, 256, 1024},
+      {"gpt-tiny Q K^T per head", 128, 128, 64},
+  };
+  for (const Shape& s : shapes) {
+    Mat A = Mat::Random(s.M, s.K), B = Mat::Random(s.K, s.N), C(s.M, s.N);
+    report(s, "eigen", [&] { C.noalias() = A * B; });
+    const float one = 1, zero = 0;
+    // Row-major C = A B is column-major C^T = B^T A^T.
+    report(s, RAOQ_BLAS_NAME, [&] {
+      sgemm_("N", "N", &s.N, &s.M, &s.K, &one, B.data(), &s.N, A.data(), &s.K, &zero, C.data(), &s.N);
+    });
+  }
+}
