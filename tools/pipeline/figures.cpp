@@ -39,7 +39,7 @@ struct Series {
 };
 
 struct Figure {
-  std::string title, x_label, y_label;
+  std::string title, subtitle, x_label, y_label;
   double x_min = 0, x_max = 1, y_min = 0, y_max = 1;
   std::vector<Series> series;
   bool legend_on_top = false;
@@ -59,13 +59,18 @@ void draw(const Figure& f, const char* device, const std::string& file) {
   plscol0(4, 160, 160, 160);  // grid
   plschr(0, 1.15);
   pladv(0);
-  plvpor(0.12, 0.95, 0.14, 0.9);
+  plvpor(0.12, 0.95, 0.14, 0.86);
   plwind(f.x_min, f.x_max, f.y_min, f.y_max);
   plcol0(4);
   plbox(f.log_x ? "gl" : "g", 0, 0, "g", 0, 0);  // the grid under everything, in grey
   plcol0(1);
   plbox(f.log_x ? "bcnstl" : "bcnst", 0, 0, "bcnstv", 0, 0);
   pllab(f.x_label.c_str(), f.y_label.c_str(), f.title.c_str());
+  if (!f.subtitle.empty()) {
+    plschr(0, 0.8);
+    plmtex("t", 0.6, 0.5, 0.5, f.subtitle.c_str());
+    plschr(0, 1.15);
+  }
   for (const Series& s : f.series) {
     plcol0(s.colour);
     plstring(static_cast<PLINT>(s.x.size()), s.x.data(), s.y.data(), s.symbol.c_str());
@@ -148,6 +153,7 @@ std::string write_pareto_figure(const std::string& base, const Results& results)
   const bool perplexity = metric == "test_perplexity";
   f.legend_on_top = perplexity;  // accuracy: the bottom right holds nothing on a front; perplexity: the top right
   f.title = results.config_name + ": sweep points and each method's Pareto front";
+  f.subtitle = "after the fine-tune where a sweep fine-tunes; the energy is a proxy (imc/cost.h)";
   f.x_label = f.log_x ? "energy proxy per sample (nJ, log scale)" : "energy proxy per sample (nJ)";
   f.y_label = perplexity ? "test perplexity (lower is better)" : "test accuracy (%)";
   std::string problems;
