@@ -1,8 +1,10 @@
 // tools/cli.h — the raoq command line: argument parsing, help, and dispatch to the commands.
 //
 //   raoq train CONFIG.json [--out DIR] [--set key.path=value ...] [--resume] [--quick] [--threads N]
-//   raoq eval CONFIG.json --checkpoint FILE
-//   raoq models [NAME]
+//   raoq eval RUN_DIR | CONFIG.json --checkpoint FILE
+//   raoq inspect RUN_DIR [--cost] [--png DIR]        raoq generate RUN_DIR --prompt TEXT
+//   raoq sweep RUN_DIR --grid KEY=V1,V2,...           raoq export RUN_DIR --out DIR
+//   raoq run-export DIR [--compare CHECKPOINT]        raoq models [NAME]
 //   raoq help [train|eval|models|config]
 //
 // run_command_line returns the exit status and throws raoq::Error for every user error; main()
