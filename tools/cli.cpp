@@ -138,8 +138,19 @@ int print_help(const std::string& topic, std::ostream& out) {
     out << kModelsHelp << options_text(models_options());
   else if (topic == "config")
     out << config_reference();
+  else if (topic == "inspect")
+    return inspect_cli({"--help"}, out);
+  else if (topic == "generate")
+    return generate_cli({"--help"}, out);
+  else if (topic == "sweep")
+    return sweep_cli({"--help"}, out);
+  else if (topic == "export")
+    return export_cli({"--help"}, out);
+  else if (topic == "run-export")
+    return run_export_cli({"--help"}, out);
   else
-    throw Error("help: no help on '" + topic + "' (topics: train, eval, models, config)");
+    throw Error("help: no help on '" + topic +
+                "' (topics: train, eval, inspect, sweep, export, run-export, generate, models, config)");
   return 0;
 }
 

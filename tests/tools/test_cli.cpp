@@ -101,7 +101,16 @@ TEST_CASE("cli: bad command lines are one-line errors", "[tools]") {
                                                       "mobilenetv2, sequential, gpt, gpt-tiny, bert or bert-tiny (got \"resnet21\"); "
                                                       "did you mean \"resnet20\"?"));
   CHECK_THAT(error_of({"models", "--set", "width=2"}), Equals("models: --set needs a model NAME"));
-  CHECK_THAT(error_of({"help", "trainn"}), Equals("help: no help on 'trainn' (topics: train, eval, models, config)"));
+  CHECK_THAT(error_of({"help", "trainn"}),
+             Equals("help: no help on 'trainn' (topics: train, eval, inspect, sweep, export, run-export, generate, "
+                    "models, config)"));
+  // Each command's help is also a topic of raoq help.
+  for (const char* topic : {"inspect", "sweep", "export", "run-export", "generate"}) {
+    INFO(topic);
+    std::ostringstream out;
+    CHECK(run_command_line({"help", topic}, out) == 0);
+    CHECK_THAT(out.str(), Catch::StartsWith(std::string("usage: raoq ") + topic));
+  }
 }
 
 TEST_CASE("cli: config errors surface before any work, naming the key", "[tools]") {
