@@ -258,6 +258,22 @@ TEST_CASE("sweep: a tiny run evaluates and fine-tunes every point, counts its co
   REQUIRE(png.size() > 8);
   CHECK(std::string(png.begin() + 1, png.begin() + 4) == "PNG");
   CHECK_THAT(testing::read_text(out + "/pareto.svg"), Contains("<svg"));
+  // The run's other figures: training curves and the Table 1 rows against the ADC bits.
+  for (const char* figure : {"/training_curves", "/results"}) {
+    INFO(figure);
+    const std::vector<char> bytes = testing::file_bytes(out + figure + ".png");
+    REQUIRE(bytes.size() > 8);
+    CHECK(std::string(bytes.begin() + 1, bytes.begin() + 4) == "PNG");
+    CHECK_THAT(testing::read_text(out + figure + ".svg"), Contains("<svg"));
+  }
+  // Train rows of a BitAug stage log lambda_b, falling from 1 (the cosine of imc/bitaug.h).
+  std::vector<double> lambdas;
+  std::istringstream metrics(testing::read_text(out + "/metrics.jsonl"));
+  for (std::string line; std::getline(metrics, line);) {
+    const Json row = Json::parse(line);
+    if (row.value("stage", "") == "adc" && row.contains("bitaug_lambda")) lambdas.push_back(row["bitaug_lambda"].get<double>());
+  }
+  CHECK(lambdas == std::vector<double>{1.0, 0.0});  // 2 steps, a row after each
 
   // Interrupted inside the third point's fine-tune (steps: fp 4 + qat 4 + qat_v 4 + adc 2, then 2 per point)
   // and resumed: the same rows, bit for bit.

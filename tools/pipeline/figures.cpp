@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -30,6 +32,57 @@ bool has_device(const char* wanted) {
   return false;
 }
 
+// Draws BASE.png (cairo) and BASE.svg through `draw(device, file)`, each into a temporary file
+// renamed over its target; returns "" or one line per file that could not be made.
+std::string write_both(const std::string& base, const std::function<void(const char*, const std::string&)>& draw) {
+  namespace fs = std::filesystem;
+  std::string problems;
+  for (const auto& [device, ext] : {std::pair{"pngcairo", ".png"}, std::pair{"svg", ".svg"}}) {
+    const std::string target = base + ext;
+    if (!has_device(device)) {
+      problems += (problems.empty() ? "" : "; ") + target + ": PLplot has no " + device + " driver here (Debian: " +
+                  (std::string(device) == "pngcairo" ? "plplot-driver-cairo" : "libplplot17") + ")";
+      continue;
+    }
+    const fs::path p(target);
+    const std::string tmp =
+        (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
+    if (std::FILE* probe = std::fopen(tmp.c_str(), "wb")) {
+      std::fclose(probe);
+    } else {
+      problems += (problems.empty() ? "" : "; ") + target + ": cannot write in its folder";
+      continue;
+    }
+    draw(device, tmp);
+    std::error_code ec;
+    fs::rename(tmp, target, ec);
+    if (ec) {
+      fs::remove(tmp, ec);
+      problems += (problems.empty() ? "" : "; ") + target + ": " + ec.message();
+    }
+  }
+  return problems;
+}
+
+// A fresh stream on `device` into `file`, white, with the palette every figure uses; `panels`
+// subpages stacked vertically.
+void begin(const char* device, const std::string& file, int panels, const char* geometry) {
+  plsstrm(0);
+  plsdev(device);
+  plsfnam(file.c_str());
+  plsetopt("geometry", geometry);
+  plscolbg(255, 255, 255);
+  plssub(1, panels);
+  plinit();
+  plscol0(1, 0, 0, 0);        // axes, labels
+  plscol0(2, 213, 94, 0);     // QAT*: vermilion
+  plscol0(3, 0, 114, 178);    // RAOQ: blue (colour-blind safe pair)
+  plscol0(4, 160, 160, 160);  // grid, stage marks
+  plscol0(5, 0, 158, 115);    // a third series: green
+  plscol0(6, 204, 121, 167);  // a fourth: purple
+  plscol0(7, 90, 90, 90);     // reference lines
+}
+
 struct Series {
   std::string label;
   int colour = 2;
@@ -47,16 +100,7 @@ struct Figure {
 };
 
 void draw(const Figure& f, const char* device, const std::string& file) {
-  plsstrm(0);
-  plsdev(device);
-  plsfnam(file.c_str());
-  plsetopt("geometry", "1200x800");
-  plscolbg(255, 255, 255);
-  plinit();
-  plscol0(1, 0, 0, 0);        // axes, labels
-  plscol0(2, 213, 94, 0);     // QAT*: vermilion
-  plscol0(3, 0, 114, 178);    // RAOQ: blue (colour-blind safe pair)
-  plscol0(4, 160, 160, 160);  // grid
+  begin(device, file, 1, "1200x800");
   plschr(0, 1.15);
   pladv(0);
   plvpor(0.12, 0.95, 0.14, 0.86);
@@ -101,7 +145,6 @@ void draw(const Figure& f, const char* device, const std::string& file) {
 }  // namespace
 
 std::string write_pareto_figure(const std::string& base, const Results& results) {
-  namespace fs = std::filesystem;
   const std::vector<bool> front = pareto_front(results.sweep);
   Figure f;
   std::string metric;
@@ -156,32 +199,217 @@ std::string write_pareto_figure(const std::string& base, const Results& results)
   f.subtitle = "after the fine-tune where a sweep fine-tunes; the energy is a proxy (imc/cost.h)";
   f.x_label = f.log_x ? "energy proxy per sample (nJ, log scale)" : "energy proxy per sample (nJ)";
   f.y_label = perplexity ? "test perplexity (lower is better)" : "test accuracy (%)";
-  std::string problems;
-  for (const auto& [device, ext] : {std::pair{"pngcairo", ".png"}, std::pair{"svg", ".svg"}}) {
-    const std::string target = base + ext;
-    if (!has_device(device)) {
-      problems += (problems.empty() ? "" : "; ") + target + ": PLplot has no " + device + " driver here (Debian: " +
-                  (std::string(device) == "pngcairo" ? "plplot-driver-cairo" : "libplplot17") + ")";
-      continue;
-    }
-    const fs::path p(target);
-    const std::string tmp =
-        (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
-    if (std::FILE* probe = std::fopen(tmp.c_str(), "wb")) {
-      std::fclose(probe);
-    } else {
-      problems += (problems.empty() ? "" : "; ") + target + ": cannot write in its folder";
-      continue;
-    }
-    draw(f, device, tmp);
-    std::error_code ec;
-    fs::rename(tmp, target, ec);
-    if (ec) {
-      fs::remove(tmp, ec);
-      problems += (problems.empty() ? "" : "; ") + target + ": " + ec.message();
+  return write_both(base, [&](const char* device, const std::string& file) { draw(f, device, file); });
+}
+
+namespace {
+
+// The range [lo, hi] of `v` padded by `pad` of its width (a flat range by `flat`).
+std::pair<double, double> padded(const std::vector<double>& v, double pad, double flat) {
+  double lo = INFINITY, hi = -INFINITY;
+  for (double x : v) lo = std::min(lo, x), hi = std::max(hi, x);
+  if (!(lo <= hi)) return {0, 1};
+  const double d = hi > lo ? pad * (hi - lo) : flat;
+  return {lo - d, hi + d};
+}
+
+// One panel of the training curves: its box, labels and the stage marks.
+void panel(int index, double x0, double x1, double y0, double y1, bool log_y, const char* y_label, const char* title,
+           const std::vector<std::pair<double, std::string>>& stages, bool name_stages, bool x_label) {
+  pladv(index);
+  plvpor(0.09, 0.97, x_label ? 0.22 : 0.12, 0.84);
+  plwind(x0, x1, y0, y1);
+  plcol0(4);
+  plbox("g", 0, 0, log_y ? "gl" : "g", 0, 0);
+  for (const auto& [x, name] : stages) {  // a stage starts here
+    const PLFLT xs[2] = {x, x}, ys[2] = {y0, y1};
+    pllsty(2);
+    plline(2, xs, ys);
+    pllsty(1);
+    if (name_stages) {
+      plschr(0, 0.7);
+      plptex(x + 0.004 * (x1 - x0), y1 - 0.04 * (y1 - y0), 1, 0, 0, name.c_str());
+      plschr(0, 1.0);
     }
   }
-  return problems;
+  plcol0(1);
+  plbox("bcnst", 0, 0, log_y ? "bcnstlv" : "bcnstv", 0, 0);
+  pllab(x_label ? "global step" : "", y_label, title);
+}
+
+}  // namespace
+
+std::string write_training_curves(const std::string& base, const std::vector<Json>& rows, const std::string& title) {
+  // Per stage, the train rows' (step, loss, lr, lambda_b); the evaluations as points.
+  struct Trace {
+    std::vector<double> step, loss, lr, lam;
+  };
+  std::vector<std::pair<std::string, Trace>> traces;
+  std::vector<double> eval_step, eval_value, before_step, before_value;
+  bool perplexity = false, any_lambda = false;
+  for (const Json& r : rows) {
+    if (!r.is_object() || !r.contains("step") || !r["step"].is_number()) continue;
+    const std::string kind = r.value("kind", ""), stage = r.value("stage", "");
+    const double step = r["step"].get<double>();
+    if (kind == "train" && r.contains("loss") && r["loss"].is_number() && r.contains("lr") && r["lr"].is_number()) {
+      if (traces.empty() || traces.back().first != stage) traces.push_back({stage, {}});
+      Trace& t = traces.back().second;
+      t.step.push_back(step), t.loss.push_back(r["loss"].get<double>()), t.lr.push_back(r["lr"].get<double>());
+      const bool has = r.contains("bitaug_lambda") && r["bitaug_lambda"].is_number();
+      t.lam.push_back(has ? r["bitaug_lambda"].get<double>() : NAN);
+      any_lambda = any_lambda || has;
+    } else if (kind == "eval") {
+      const bool ppl = r.contains("perplexity") && r["perplexity"].is_number();
+      perplexity = perplexity || ppl;
+      const Json& v = ppl ? r["perplexity"] : r["accuracy"];
+      if (!v.is_number()) continue;
+      (r.value("before_finetune", false) ? before_step : eval_step).push_back(step);
+      (r.value("before_finetune", false) ? before_value : eval_value).push_back(v.get<double>());
+    }
+  }
+  if (traces.empty()) return "no training rows to draw";
+  std::vector<double> steps, losses, lrs, evals = eval_value;
+  evals.insert(evals.end(), before_value.begin(), before_value.end());
+  std::vector<std::pair<double, std::string>> stages;
+  for (const auto& [name, t] : traces) {
+    steps.insert(steps.end(), t.step.begin(), t.step.end());
+    losses.insert(losses.end(), t.loss.begin(), t.loss.end());
+    for (double lr : t.lr)
+      if (lr > 0) lrs.push_back(std::log10(lr));
+    if (stages.empty() || stages.back().second != name) stages.push_back({t.step.front(), name});
+  }
+  steps.insert(steps.end(), eval_step.begin(), eval_step.end());
+  const auto [x0, x1] = padded(steps, 0.01, 1);
+  const auto [l0, l1] = padded(losses, 0.06, 0.1);
+  const auto [e0, e1] = padded(evals.empty() ? std::vector<double>{0, 1} : evals, 0.08, 0.5);
+  const auto [r0, r1] = padded(lrs.empty() ? std::vector<double>{-4, -1} : lrs, 0.06, 0.3);
+  const bool name_stages = stages.size() <= 12;
+  const int panels = any_lambda ? 4 : 3;
+  return write_both(base, [&](const char* device, const std::string& file) {
+    begin(device, file, panels, any_lambda ? "1400x1500" : "1400x1150");
+    plschr(0, 1.0);
+    const std::string top = title + ": training loss (mean over each logged window)";
+    panel(1, x0, x1, l0, l1, false, "loss (nats)", top.c_str(), stages, name_stages, false);
+    for (const auto& [name, t] : traces) {
+      plcol0(3);
+      plwidth(1.5);
+      plline(static_cast<PLINT>(t.step.size()), t.step.data(), t.loss.data());
+      plwidth(1.0);
+    }
+    panel(2, x0, x1, e0, e1, false, perplexity ? "perplexity" : "accuracy (%)",
+          perplexity ? "evaluations (validation or test perplexity); hollow: with the ADC inserted, before fine-tuning"
+                     : "evaluations (validation or test accuracy); hollow: with the ADC inserted, before fine-tuning",
+          stages, false, false);
+    plcol0(2);
+    if (!eval_step.empty()) plstring(static_cast<PLINT>(eval_step.size()), eval_step.data(), eval_value.data(), "\u25CF");
+    if (!before_step.empty())
+      plstring(static_cast<PLINT>(before_step.size()), before_step.data(), before_value.data(), "\u25CB");
+    panel(3, x0, x1, r0, r1, true, "learning rate", "learning rate (log scale)", stages, false, !any_lambda);
+    for (const auto& [name, t] : traces) {
+      std::vector<double> x, y;
+      for (size_t i = 0; i < t.lr.size(); ++i)
+        if (t.lr[i] > 0) x.push_back(t.step[i]), y.push_back(std::log10(t.lr[i]));
+      plcol0(5);
+      plwidth(1.5);
+      if (x.size() > 1) plline(static_cast<PLINT>(x.size()), x.data(), y.data());
+      plwidth(1.0);
+    }
+    if (any_lambda) {
+      panel(4, x0, x1, -0.05, 1.05, false, "lambda_b", "BitAug's lambda_b (weight of the pass at ba~)", stages, false,
+            true);
+      for (const auto& [name, t] : traces) {
+        std::vector<double> x, y;
+        for (size_t i = 0; i < t.lam.size(); ++i)
+          if (!std::isnan(t.lam[i])) x.push_back(t.step[i]), y.push_back(t.lam[i]);
+        plcol0(6);
+        plwidth(1.5);
+        if (x.size() > 1) plline(static_cast<PLINT>(x.size()), x.data(), y.data());
+        plwidth(1.0);
+      }
+    }
+    plend();
+  });
+}
+
+std::string write_results_figure(const std::string& base, const Results& results) {
+  bool perplexity = false;
+  for (const auto& r : results.table) perplexity = perplexity || r.metric == "test_perplexity";
+  const std::string metric = perplexity ? "test_perplexity" : "test_accuracy";
+  // method -> (ba -> value), for the adc rows; fp and qat as reference levels.
+  std::map<std::string, std::map<int64_t, double>> by;
+  std::vector<std::string> order;
+  double fp = NAN, qat = NAN;
+  for (const auto& r : results.table) {
+    if (r.metric != metric) continue;
+    if (!r.ba) {
+      if (r.method == "fp") fp = r.value;
+      if (r.method == "qat") qat = r.value;
+      continue;
+    }
+    if (!by.count(r.method)) order.push_back(r.method);
+    by[r.method][*r.ba] = r.value;
+  }
+  if (order.empty()) return "";
+  std::vector<double> xs, ys;
+  for (const auto& [m, points] : by)
+    for (const auto& [ba, v] : points) xs.push_back(double(ba)), ys.push_back(v);
+  if (!std::isnan(fp)) ys.push_back(fp);
+  if (!std::isnan(qat)) ys.push_back(qat);
+  const auto [x0, x1] = padded(xs, 0.08, 0.5);
+  const auto [y0, y1] = padded(ys, 0.08, 0.5);
+  return write_both(base, [&](const char* device, const std::string& file) {
+    begin(device, file, 1, "1200x800");
+    plschr(0, 1.1);
+    pladv(0);
+    plvpor(0.13, 0.66, 0.13, 0.88);
+    plwind(x0, x1, y0, y1);
+    plcol0(4);
+    plbox("g", 1, 0, "g", 0, 0);
+    plcol0(1);
+    plbox("bcnst", 1, 0, "bcnstv", 0, 0);
+    const std::string title = results.config_name + " (" + results.model + ")";
+    pllab("ADC bits ba", perplexity ? "test perplexity (lower is better)" : "test accuracy (%)", title.c_str());
+    std::vector<std::string> labels;
+    std::vector<PLINT> colours, styles, opts;
+    const auto ref = [&](double v, int style, const std::string& label) {
+      if (std::isnan(v)) return;
+      const PLFLT lx[2] = {x0, x1}, ly[2] = {v, v};
+      plcol0(7);
+      pllsty(style);
+      plline(2, lx, ly);
+      labels.push_back(label), colours.push_back(7), styles.push_back(style), opts.push_back(PL_LEGEND_LINE);
+    };
+    ref(fp, 3, "full precision");
+    ref(qat, 2, "QAT, no ADC");
+    const int palette[] = {2, 3, 5, 6};
+    std::map<std::string, int> colour_of;  // a base method (and suffix) keeps its colour with and without fine-tune
+    for (const std::string& m : order) {
+      const bool noft = m.size() > 5 && m.compare(m.size() - 5, 5, "_noft") == 0;
+      const std::string key = noft ? m.substr(0, m.size() - 5) : m;
+      if (!colour_of.count(key)) colour_of[key] = palette[colour_of.size() % 4];
+      std::vector<double> x, y;
+      for (const auto& [ba, v] : by[m]) x.push_back(double(ba)), y.push_back(v);
+      plcol0(colour_of[key]);
+      pllsty(noft ? 2 : 1);
+      plwidth(2.0);
+      plline(static_cast<PLINT>(x.size()), x.data(), y.data());
+      plstring(static_cast<PLINT>(x.size()), x.data(), y.data(), noft ? "\u25CB" : "\u25CF");
+      plwidth(1.0);
+      std::string name = key.rfind("vanilla", 0) == 0 ? "QAT*" + key.substr(7) : key.rfind("raoq", 0) == 0 ? "RAOQ" + key.substr(4) : key;
+      labels.push_back(name + (noft ? ", no fine-tune" : ", fine-tuned"));
+      colours.push_back(colour_of[key]), styles.push_back(noft ? 2 : 1), opts.push_back(PL_LEGEND_LINE);
+    }
+    pllsty(1);
+    const auto n = static_cast<PLINT>(labels.size());
+    std::vector<const char*> texts;
+    for (const auto& l : labels) texts.push_back(l.c_str());
+    std::vector<PLFLT> widths(n, 2.0);
+    PLFLT w = 0, h = 0;
+    pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, PL_POSITION_RIGHT | PL_POSITION_OUTSIDE,
+             0.02, 0.0, 0.06, 0, 1, 1, 0, 0, n, opts.data(), 1.0, 0.8, 2.0, 0.0, colours.data(), texts.data(), nullptr,
+             nullptr, nullptr, nullptr, colours.data(), styles.data(), widths.data(), nullptr, nullptr, nullptr, nullptr);
+    plend();
+  });
 }
 
 }  // namespace raoq::tools

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "tools/pipeline/results.h"
 
@@ -15,5 +16,15 @@ namespace raoq::tools {
 // or, when a file could not be drawn (no sweep rows, a PLplot driver missing, an unwritable
 // folder), one line saying why; training never fails for a figure.
 std::string write_pareto_figure(const std::string& base, const Results& results);
+
+// BASE.png and BASE.svg from a run's metrics.jsonl rows: panels of the training loss, the
+// evaluations (accuracy, or perplexity for a language model), the learning rate and BitAug's
+// lambda_b, against the global step, the stages marked (named when there are at most 12).
+std::string write_training_curves(const std::string& base, const std::vector<Json>& rows, const std::string& title);
+
+// BASE.png and BASE.svg of the Table 1/2 rows: the metric against the ADC bits, a line per method
+// (fine-tuned solid, before fine-tuning dashed), full precision and no ADC as reference lines; ""
+// and nothing written without ADC rows.
+std::string write_results_figure(const std::string& base, const Results& results);
 
 }  // namespace raoq::tools

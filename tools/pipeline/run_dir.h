@@ -7,6 +7,8 @@
 //                                     trains a different kind of model, so stages do not compete)
 //   DIR/checkpoints/<stage>.safetensors   the model at the end of each stage
 //   DIR/results.json, DIR/results.md  the results table, written when the run ends
+//   DIR/training_curves.{png,svg}     loss, evaluations, learning rate and lambda_b per step
+//   DIR/results.{png,svg}             the Table 1/2 rows against the ADC bits (runs with adc stages)
 //   DIR/sweep.csv, DIR/pareto.{png,svg}  a run with sweep stages: every point, and the accuracy
 //                                     (or perplexity) against the energy proxy
 #pragma once
@@ -33,6 +35,8 @@ struct RunDir {
   std::string results_md() const { return root + "/results.md"; }
   std::string sweep_csv() const { return root + "/sweep.csv"; }
   std::string pareto_figure() const { return root + "/pareto"; }  // .png and .svg
+  std::string curves_figure() const { return root + "/training_curves"; }
+  std::string results_figure() const { return root + "/results"; }
 
   // Whether a run already lives here (it has a last checkpoint or a metrics log).
   bool holds_run() const;

@@ -16,6 +16,7 @@
 #include "core/ops.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "imc/bitaug.h"
 #include "imc/cost.h"
 #include "imc/method.h"
 #include "models/registry.h"
@@ -150,6 +151,7 @@ class Run {
   std::optional<EvalResult> before_finetune_;  // this process's evaluation of the stage's starting model
   Tensor cost_input_;  // one training example: the sweep points' cost is counted on it
   bool extended_ = false;  // resumed with stages appended to the run's
+  bool figure_note_given_ = false;
 };
 
 // ", sweep rows point 3 of 10: adc.rows=256"; "" outside a sweep.
@@ -367,7 +369,7 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
                    static_cast<double>(epoch_examples_) / std::max(1e-9, since(epoch_start_)));
     if (state_.global_step % config_.log.every_steps == 0) {
       const double window = std::max(1e-9, since(window_start_));
-      log_.write({{"kind", "train"},
+      Json row = {{"kind", "train"},
                   {"stage", s.name},
                   {"epoch", state_.epoch + 1},
                   {"step", state_.global_step},
@@ -377,7 +379,10 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
                   {"accuracy", state_.window_totals.accuracy()},
                   {"seconds", elapsed()},
                   {"stage_seconds", stage_elapsed()},
-                  {"examples_per_second", static_cast<double>(state_.window_totals.examples) / window}});
+                  {"examples_per_second", static_cast<double>(state_.window_totals.examples) / window}};
+      if (s.quant.bitaug && kind_of(s).on_arrays)  // the weight of this step's pass at ba~ (Eq. 9)
+        row["bitaug_lambda"] = imc::bitaug_lambda(state_.stage_step - 1, total);
+      log_.write(row);
       state_.window_totals = {};
       window_start_ = Clock::now();
     }
@@ -565,9 +570,26 @@ void Run::finish_sweep_point(const StageConfig& s, double value) {
 void Run::write_run_results() {
   const Results r = results();
   write_results(dir_.results_json(), dir_.results_md(), r);
-  if (r.sweep.empty()) return;
-  write_file_atomic(dir_.sweep_csv(), sweep_csv(r));
-  write_pareto_figure(dir_.pareto_figure(), r);
+  // The figures beside the tables; a figure that cannot be drawn is a note, never a failed run.
+  std::vector<Json> rows;
+  const std::string text = read_file(dir_.metrics());
+  for (size_t at = 0; at < text.size();) {
+    const size_t end = std::min(text.find('\n', at), text.size());
+    if (end > at) rows.push_back(Json::parse(text.substr(at, end - at), nullptr, /*allow_exceptions=*/false));
+    at = end + 1;
+  }
+  std::string problems = write_training_curves(dir_.curves_figure(), rows, config_.name);
+  const std::string table = write_results_figure(dir_.results_figure(), r);
+  if (!table.empty()) problems += (problems.empty() ? "" : "; ") + table;
+  if (!r.sweep.empty()) {
+    write_file_atomic(dir_.sweep_csv(), sweep_csv(r));
+    const std::string pareto = write_pareto_figure(dir_.pareto_figure(), r);
+    if (!pareto.empty()) problems += (problems.empty() ? "" : "; ") + pareto;
+  }
+  if (!problems.empty() && !figure_note_given_) {
+    out_ << "note: figures not drawn: " << problems << "\n";
+    figure_note_given_ = true;
+  }
 }
 
 void Run::save_last(const Optimizer* opt, const BatchStream* loader) {
