@@ -45,6 +45,8 @@ demo: finished. The run directory is $out:
   $out/results.json     the same, for programs
   $out/metrics.jsonl    loss, learning rate and accuracy per logged step and per evaluation
   $out/checkpoints/     last, best and per-stage checkpoints (safetensors)
+  $out/results.png      Table 1 against the ADC bits, QAT* and RAOQ, before and after fine-tuning (and .svg)
+  $out/training_curves.png  loss, evaluations, learning rate and BitAug's lambda_b per step (and .svg)
 Evaluate a checkpoint again with:
   $build/tools/raoq eval $out/config.json --checkpoint $out/checkpoints/best.safetensors
 
