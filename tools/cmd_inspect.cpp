@@ -21,14 +21,14 @@
 #include "tools/pipeline/checkpoint.h"
 #include "tools/pipeline/config.h"
 #include "tools/pipeline/evaluate.h"
-#include "tools/histogram_png.h"
+#include "tools/pipeline/figures.h"
 #include "tools/pipeline/stage_kind.h"
 #include "tools/pipeline/task.h"
 
 namespace raoq::tools {
 namespace fs = std::filesystem;
 
-const char* const kInspectHelp = R"(usage: raoq inspect RUN_DIR_OR_CHECKPOINT [--cost] [--png DIR] [--examples N] [--threads N]
+const char* const kInspectHelp = R"(usage: raoq inspect RUN_DIR_OR_CHECKPOINT [--cost] [--png DIR [--against CKPT]] [--examples N] [--threads N]
 
 Per-IMC-layer statistics of an adc stage's model on test examples: ADC-input variance in ADC
 steps (all values, and with each column's mean removed), clipped fraction, mean conversion error,
@@ -43,8 +43,11 @@ checkpoint is any stage checkpoint.
                   arrays and digital ops, and an energy proxy from the config's "cost" constants
                   (conversions x FoM x 2^ba + array MACs x slice pairs x E_MAC + digital ops x
                   E_dig), measured on one training example
-  --png DIR       also write DIR/<layer>_adc_inputs.png (in ADC steps, clip limits in red; values
-                  outside the range as red edge bars) and DIR/<layer>_weight_codes.png
+  --png DIR       also write figures (PNG and SVG) per array layer: DIR/<layer>_adc_inputs (the
+                  column sums in ADC steps, the ADC's step grid and clip limits, the clipped
+                  share in the legend) and DIR/<layer>_weight_codes (with Var[wq] and kurtosis)
+  --against CKPT  overlay another adc stage's same layers in those figures (e.g. the vanilla QAT*
+                  checkpoint beside RAOQ's, as the paper's Figs. 3 to 6 compare them)
   --examples N    test examples to collect statistics on (default 1000)
   --threads N     worker threads (default: every core)
   --help          show this help
@@ -74,6 +77,8 @@ int inspect_cli(const std::vector<std::string>& args, std::ostream& out) {
       a.png_dir = value();
     } else if (w == "--cost") {
       a.cost = true;
+    } else if (w == "--against") {
+      a.against = value();
     } else if (w == "--examples") {
       a.examples = count(value());
     } else if (w == "--threads") {
@@ -152,53 +157,98 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
     path += "/checkpoints/" + stage + ".safetensors";
     RAOQ_CHECK(fs::exists(path), "inspect: '", path, "' does not exist yet (the stage has not finished)");
   }
-  const Checkpoint ck = read_checkpoint(path);
-  RAOQ_CHECK(ck.config.is_object() && ck.state.contains("stage") && ck.state["stage"].is_string(), "inspect: '", path,
-             "' is not a stage checkpoint of a run (it names no config or stage)");
-  config = parse_config(ck.config, "run");
-  const std::string stage = ck.state["stage"].get<std::string>();
-  int64_t si = -1;
-  for (size_t i = 0; i < config.stages.size(); ++i)
-    if (config.stages[i].name == stage) si = static_cast<int64_t>(i);
-  RAOQ_CHECK(si >= 0, "inspect: '", path, "' names stage '", stage, "', which its config does not have");
-  RAOQ_CHECK(kind_of(config.stages[si]).on_arrays, "inspect: stage '", stage, "' is a ", config.stages[si].kind,
-             " stage without arrays; pass an adc stage's checkpoint");
-  config.data.test_subset = config.data.test_subset ? std::min(config.data.test_subset, args.examples) : args.examples;
-  config.data.eval_tokens = args.examples;  // a language model: about this many tokens
-  const std::unique_ptr<Task> task = make_task(config.data, config.seed, /*need_train=*/args.cost);
-  auto model = build_model_for_stage(config, si);
-  load_model(*model, ck, path);
-  EvalResult r;
-  std::vector<imc::LayerSummary> summaries;
-  {
-    imc::StatsSession session(*model);  // detached again before the cost is measured
-    r = task->evaluate(*model, EvalSplit::test, 250);
-    summaries = session.summaries();
-  }
-  out << "checkpoint: " << path << " (stage " << stage << ")\ndata: " << task->describe() << "; ";
-  if (r.per_token) out << "perplexity " << r.perplexity() << "\n\n";
-  else out << "accuracy " << r.accuracy << "%\n\n";
-  imc::print_stats(out, summaries);
-  print_parameter_counts(out, *model);
-  print_layer_hardware(out, *model);
+  // One stage checkpoint's model, evaluated on the test examples with statistics collected (and,
+  // with need_train, one training example for the cost table).
+  struct Inspected {
+    Config config;
+    int64_t si = -1;
+    std::string stage, data;
+    std::shared_ptr<Module> model;
+    EvalResult r;
+    std::vector<imc::LayerSummary> summaries;
+    Tensor example;
+  };
+  const auto inspect = [&](const std::string& file, bool need_train) {
+    Inspected in;
+    const Checkpoint ck = read_checkpoint(file);
+    RAOQ_CHECK(ck.config.is_object() && ck.state.contains("stage") && ck.state["stage"].is_string(), "inspect: '", file,
+               "' is not a stage checkpoint of a run (it names no config or stage)");
+    in.config = parse_config(ck.config, "run");
+    in.stage = ck.state["stage"].get<std::string>();
+    for (size_t i = 0; i < in.config.stages.size(); ++i)
+      if (in.config.stages[i].name == in.stage) in.si = static_cast<int64_t>(i);
+    RAOQ_CHECK(in.si >= 0, "inspect: '", file, "' names stage '", in.stage, "', which its config does not have");
+    RAOQ_CHECK(kind_of(in.config.stages[in.si]).on_arrays, "inspect: stage '", in.stage, "' is a ",
+               in.config.stages[in.si].kind, " stage without arrays; pass an adc stage's checkpoint");
+    DataConfig data = in.config.data;
+    data.test_subset = data.test_subset ? std::min(data.test_subset, args.examples) : args.examples;
+    data.eval_tokens = args.examples;  // a language model: about this many tokens
+    const std::unique_ptr<Task> task = make_task(data, in.config.seed, need_train);
+    in.data = task->describe();
+    in.model = build_model_for_stage(in.config, in.si);
+    load_model(*in.model, ck, file);
+    {
+      imc::StatsSession session(*in.model);  // detached again before the cost is measured
+      in.r = task->evaluate(*in.model, EvalSplit::test, 250);
+      in.summaries = session.summaries();
+    }
+    if (need_train) {
+      const auto batch = task->train_batches(1, in.config.seed)->next();
+      RAOQ_CHECK(batch.has_value(), "inspect: the training data has no example to measure the cost on");
+      in.example = batch->x;
+    }
+    return in;
+  };
+  const Inspected main = inspect(path, args.cost);
+  const std::string& description = main.data;
+  out << "checkpoint: " << path << " (stage " << main.stage << ")\ndata: " << description << "; ";
+  if (main.r.per_token) out << "perplexity " << main.r.perplexity() << "\n\n";
+  else out << "accuracy " << main.r.accuracy << "%\n\n";
+  imc::print_stats(out, main.summaries);
+  print_parameter_counts(out, *main.model);
+  print_layer_hardware(out, *main.model);
   if (args.cost) {
-    const auto batch = task->train_batches(1, config.seed)->next();
-    RAOQ_CHECK(batch.has_value(), "inspect: the training data has no example to measure the cost on");
     out << "\n";
-    imc::print_cost(out, imc::model_cost(*model, batch->x, config.cost), config.cost);
+    imc::print_cost(out, imc::model_cost(*main.model, main.example, main.config.cost), main.config.cost);
   }
   if (!args.png_dir.empty()) {
     ec.clear();
     fs::create_directories(args.png_dir, ec);
     RAOQ_CHECK(!ec, "inspect: cannot create --png directory '", args.png_dir, "' (", ec.message(), ")");
-    const auto codes = imc::adc_codes(config.stages[si].quant.adc.ba);
-    for (const auto& s : summaries) {
-      const std::string base = args.png_dir + "/" + s.path;
-      // ADC inputs in ADC steps; the red lines are the clip limits -2^(ba-1) and 2^(ba-1).
-      write_histogram_png(base + "_adc_inputs.png", s.adc_inputs, {codes.lo, codes.hi + 1.0});
-      write_histogram_png(base + "_weight_codes.png", s.weight_codes, {});
-      out << "wrote " << base << "_adc_inputs.png, " << base << "_weight_codes.png\n";
+    // --against: the same layers of another stage (vanilla QAT* beside RAOQ), overlaid.
+    std::vector<imc::LayerSummary> other;
+    std::string other_stage;
+    if (!args.against.empty()) {
+      Inspected o = inspect(args.against, false);
+      other = std::move(o.summaries);
+      other_stage = o.stage;
     }
+    const auto codes = imc::adc_codes(main.config.stages[main.si].quant.adc.ba);
+    const auto weights_label = [](const std::string& stage, const imc::LayerSummary& l) {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "%s: Var[wq] %.2f, kurtosis %.2f", stage.c_str(), l.wq_var, l.wq_kurtosis);
+      return std::string(buf);
+    };
+    std::string problems;
+    for (const auto& l : main.summaries) {
+      const std::string base = args.png_dir + "/" + l.path;
+      std::vector<HistogramSeries> inputs{{main.stage, l.adc_inputs}}, weights{{weights_label(main.stage, l), l.weight_codes}};
+      for (const auto& o : other)
+        if (o.path == l.path) {
+          inputs.push_back({other_stage, o.adc_inputs});
+          weights.push_back({weights_label(other_stage, o), o.weight_codes});
+        }
+      // ADC inputs in ADC steps, the clip limits -2^(ba-1) and 2^(ba-1) dashed.
+      const std::string a = write_histogram_figure(base + "_adc_inputs", l.path + ": ADC inputs (column sums y / D)",
+                                                   "ADC input in ADC steps", inputs, {codes.lo, codes.hi + 1.0});
+      const std::string b =
+          write_histogram_figure(base + "_weight_codes", l.path + ": stored weight codes", "weight code", weights, {},
+                                 /*codes=*/true);
+      for (const std::string* e : {&a, &b})
+        if (!e->empty()) problems += (problems.empty() ? "" : "; ") + *e;
+      out << "wrote " << base << "_adc_inputs.png (.svg), " << base << "_weight_codes.png (.svg)\n";
+    }
+    RAOQ_CHECK(problems.empty(), "inspect: ", problems);
   }
   return 0;
 }

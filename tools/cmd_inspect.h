@@ -15,6 +15,7 @@ struct InspectArgs {
   int64_t examples = 1000;  // test examples the statistics are collected on
   int threads = 0;
   bool cost = false;        // also the cost table (imc/cost.h) with the run's "cost" constants
+  std::string against;      // another adc stage's checkpoint, overlaid in the images ("" = none)
 };
 int inspect_command(const InspectArgs& args, std::ostream& out);
 

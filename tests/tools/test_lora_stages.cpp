@@ -162,7 +162,7 @@ TEST_CASE("lora stages: W stays frozen bit for bit, A and B move, the counts are
 
   // raoq inspect on it: per array layer, the weight and the adapter's r (K + N), and the totals.
   std::ostringstream inspected;
-  CHECK(inspect_command({out + "/checkpoints/lora_hu.safetensors", "", 16, 1}, inspected) == 0);
+  CHECK(inspect_command({out + "/checkpoints/lora_hu.safetensors", "", 16, 1, false, ""}, inspected) == 0);
   CHECK_THAT(inspected.str(), Catch::Contains("trainable parameters per array layer") &&
                                   Catch::Contains("blocks.0.fc1") && Catch::Contains(std::to_string(2 * (16 + 64))) &&
                                   Catch::Contains("of which the stage trained " + std::to_string(closed_form)));

@@ -221,6 +221,21 @@ Json pipeline_config() {
 
 struct Interrupted {};
 
+// PLplot's SVG writes every character of a text as a hex entity (&#x61;): the text, decoded.
+std::string svg_text(const std::string& svg) {
+  std::string out;
+  for (size_t i = 0; i < svg.size(); ++i) {
+    const size_t end = svg.compare(i, 3, "&#x") == 0 ? svg.find(';', i) : std::string::npos;
+    if (end == std::string::npos || end - i > 8) {
+      out += svg[i];
+      continue;
+    }
+    out += static_cast<char>(std::stoi(svg.substr(i + 3, end - i - 3), nullptr, 16));
+    i = end;
+  }
+  return out;
+}
+
 Results train_in(const std::string& out, bool resume, std::function<void(int64_t)> hook = {}) {
   return testing::train_run(out, pipeline_config(), "tinyq", resume, std::move(hook));
 }
@@ -274,23 +289,29 @@ TEST_CASE("quant stages: fp -> qat -> adc runs end to end, both methods, and res
   // raoq inspect on the run directory: its last adc stage, a table row per IMC layer, PNG files.
   std::ostringstream text;
   const std::string png = out + "/png";
-  CHECK(inspect_command({out, png, 16, 1}, text) == 0);
+  // --against overlays the vanilla stage at the same ADC bits in every figure.
+  CHECK(inspect_command({out, png, 16, 1, false, out + "/checkpoints/adc-vanilla-ba6.safetensors"}, text) == 0);
   INFO(text.str());
   CHECK_THAT(text.str(), Catch::Contains("(stage adc-raoq-ba6)"));
   CHECK_THAT(text.str(), Catch::Contains("SQNR-c"));
   for (const auto& [path, layer] : imc::imc_layers(*m)) {
     CHECK_THAT(text.str(), Catch::Contains(path));
-    for (const char* kind : {"_adc_inputs.png", "_weight_codes.png"}) {
-      const std::vector<char> bytes = testing::file_bytes(png + "/" + path + kind);
+    for (const char* kind : {"_adc_inputs", "_weight_codes"}) {
+      const std::vector<char> bytes = testing::file_bytes(png + "/" + path + kind + ".png");
       REQUIRE(bytes.size() > 8);
       CHECK(std::string(bytes.begin() + 1, bytes.begin() + 4) == "PNG");
+      // Both stages in the legend of the SVG (text elements), the weights with their statistics.
+      const std::string svg = svg_text(testing::read_text(png + "/" + path + kind + ".svg"));
+      CHECK_THAT(svg, Catch::Contains("adc-raoq-ba6"));
+      CHECK_THAT(svg, Catch::Contains("adc-vanilla-ba6"));
+      if (std::string(kind) == "_weight_codes") CHECK_THAT(svg, Catch::Contains("kurtosis"));
     }
   }
   // raoq eval takes a quantized stage's checkpoint too.
   const std::string eval_text = testing::eval_output(out, "adc-vanilla-ba5");
   CHECK_THAT(eval_text, Catch::Contains("(stage adc-vanilla-ba5)"));
   CHECK_THAT(eval_text, Catch::Contains("accuracy"));
-  CHECK_THROWS_WITH(inspect_command({out + "/checkpoints/qat.safetensors", "", 16, 1}, text),
+  CHECK_THROWS_WITH(inspect_command({out + "/checkpoints/qat.safetensors", "", 16, 1, false, ""}, text),
                     Catch::Contains("is a qat stage without arrays"));
 
   // Interrupted inside adc-vanilla-ba6 (4 steps per stage: its steps are 17-20) and resumed: same parameters.

@@ -412,4 +412,102 @@ std::string write_results_figure(const std::string& base, const Results& results
   });
 }
 
+std::string write_histogram_figure(const std::string& base, const std::string& title, const std::string& x_label,
+                                   const std::vector<HistogramSeries>& series, const std::vector<double>& marks,
+                                   bool codes) {
+  const double shift = codes ? -0.5 * series.front().h.width : 0.0;  // a code's bar centred on it
+  double x0 = INFINITY, x1 = -INFINITY, top = 0;
+  for (const auto& s : series) {
+    const double total = double(std::max<int64_t>(1, s.h.total()));
+    for (size_t i = 0; i < s.h.counts.size(); ++i)
+      if (s.h.counts[i] > 0) {
+        x0 = std::min(x0, s.h.lo + double(i) * s.h.width + shift);
+        x1 = std::max(x1, s.h.lo + double(i + 1) * s.h.width + shift);
+        top = std::max(top, double(s.h.counts[i]) / total);
+      }
+  }
+  if (!(x0 < x1)) return "no values to draw in " + base;
+  const double pad = 0.05 * (x1 - x0) + series.front().h.width;
+  x0 -= pad, x1 += pad;
+  std::string outside;
+  for (double m : marks)
+    if (m < x0 || m > x1) outside += (outside.empty() ? "" : ", ") + std::to_string(static_cast<long long>(std::lround(m)));
+  const std::string subtitle = outside.empty() ? "" : "clip limits at " + outside + " (outside the view)";
+  return write_both(base, [&](const char* device, const std::string& file) {
+    begin(device, file, 1, "1200x800");
+    plschr(0, 1.1);
+    pladv(0);
+    plvpor(0.11, 0.95, 0.13, 0.84);
+    plwind(x0, x1, 0, top * 1.4);
+    const double width = series.front().h.width;
+    if ((x1 - x0) / width <= 64) {  // the step grid: every bin edge
+      plcol0(4);
+      for (double e = series.front().h.lo + shift; e <= x1; e += width)
+        if (e >= x0) {
+          const PLFLT gx[2] = {e, e}, gy[2] = {0, top * 1.4};
+          plwidth(0.5);
+          plline(2, gx, gy);
+          plwidth(1.0);
+        }
+    }
+    plcol0(1);
+    plbox("bcnst", 0, 0, "bcnstv", 0, 0);
+    pllab(x_label.c_str(), "fraction of values", title.c_str());
+    if (!subtitle.empty()) {
+      plschr(0, 0.8);
+      plmtex("t", 0.6, 0.5, 0.5, subtitle.c_str());
+      plschr(0, 1.1);
+    }
+    const int palette[] = {3, 2, 5, 6};
+    std::vector<std::string> labels;
+    std::vector<PLINT> colours, styles, opts;
+    for (size_t k = 0; k < series.size(); ++k) {
+      const imc::Histogram& h = series[k].h;
+      const double total = double(std::max<int64_t>(1, h.total()));
+      std::vector<double> x, y;  // the outline of the bars
+      for (size_t i = 0; i < h.counts.size(); ++i) {
+        const double left = h.lo + double(i) * h.width + shift, f = double(h.counts[i]) / total;
+        x.push_back(left), y.push_back(i ? y.back() : 0.0);
+        x.push_back(left), y.push_back(f);
+        x.push_back(left + h.width), y.push_back(f);
+      }
+      x.push_back(x.back()), y.push_back(0.0);
+      plcol0(palette[k % 4]);
+      plwidth(2.0);
+      plline(static_cast<PLINT>(x.size()), x.data(), y.data());
+      plwidth(1.0);
+      std::string label = series[k].label;
+      if (h.below || h.above) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, " (%.2f%% below, %.2f%% above)", 100.0 * double(h.below) / total,
+                      100.0 * double(h.above) / total);
+        label += buf;
+      }
+      labels.push_back(label), colours.push_back(palette[k % 4]), styles.push_back(1), opts.push_back(PL_LEGEND_LINE);
+    }
+    plcol0(9);
+    plscol0(9, 200, 0, 0);
+    for (double m : marks)
+      if (m >= x0 && m <= x1) {
+        const PLFLT mx[2] = {m, m}, my[2] = {0, top * 1.4};
+        plcol0(9);
+        pllsty(2);
+        plwidth(2.0);
+        plline(2, mx, my);
+        plwidth(1.0);
+        pllsty(1);
+      }
+    if (!marks.empty()) labels.push_back("ADC clip limits"), colours.push_back(9), styles.push_back(2), opts.push_back(PL_LEGEND_LINE);
+    const auto n = static_cast<PLINT>(labels.size());
+    std::vector<const char*> texts;
+    for (const auto& l : labels) texts.push_back(l.c_str());
+    std::vector<PLFLT> widths(n, 2.0);
+    PLFLT w = 0, hgt = 0;
+    pllegend(&w, &hgt, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, PL_POSITION_RIGHT | PL_POSITION_TOP | PL_POSITION_INSIDE,
+             0.02, 0.03, 0.06, 0, 1, 1, 0, 0, n, opts.data(), 1.0, 0.8, 2.0, 0.0, colours.data(), texts.data(), nullptr,
+             nullptr, nullptr, nullptr, colours.data(), styles.data(), widths.data(), nullptr, nullptr, nullptr, nullptr);
+    plend();
+  });
+}
+
 }  // namespace raoq::tools

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "imc/stats.h"
 #include "tools/pipeline/results.h"
 
 namespace raoq::tools {
@@ -21,6 +22,22 @@ std::string write_pareto_figure(const std::string& base, const Results& results)
 // evaluations (accuracy, or perplexity for a language model), the learning rate and BitAug's
 // lambda_b, against the global step, the stages marked (named when there are at most 12).
 std::string write_training_curves(const std::string& base, const std::vector<Json>& rows, const std::string& title);
+
+// One histogram of a figure: its label (the legend) and its bins.
+struct HistogramSeries {
+  std::string label;
+  imc::Histogram h;
+};
+
+// BASE.png and BASE.svg: the histograms as fractions of their totals (outlined bars, one colour
+// each, overlaid) against x_label, the values beyond the bins counted in the legend, `marks` (the
+// ADC's clip limits) as red dashed lines, and faint lines at every bin edge while at most 64 bins
+// are in view (the ADC's step grid). The view spans the occupied bins; marks outside it are named
+// in the subtitle.
+// With `codes`, bin i counts the integer code lo + i and is drawn centred on it.
+std::string write_histogram_figure(const std::string& base, const std::string& title, const std::string& x_label,
+                                   const std::vector<HistogramSeries>& series, const std::vector<double>& marks,
+                                   bool codes = false);
 
 // BASE.png and BASE.svg of the Table 1/2 rows: the metric against the ADC bits, a line per method
 // (fine-tuned solid, before fine-tuning dashed), full precision and no ADC as reference lines; ""
