@@ -4,6 +4,7 @@
 #include "tools/cmd_inspect.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <ostream>
@@ -46,6 +47,8 @@ checkpoint is any stage checkpoint.
   --png DIR       also write figures (PNG and SVG) per array layer: DIR/<layer>_adc_inputs (the
                   column sums in ADC steps, the ADC's step grid and clip limits, the clipped
                   share in the legend) and DIR/<layer>_weight_codes (with Var[wq] and kurtosis)
+                  and DIR/sqnr (per layer: SQNR over all values and column-centred, and the
+                  clipped share, as bars)
   --against CKPT  overlay another adc stage's same layers in those figures (e.g. the vanilla QAT*
                   checkpoint beside RAOQ's, as the paper's Figs. 3 to 6 compare them)
   --examples N    test examples to collect statistics on (default 1000)
@@ -248,6 +251,34 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
         if (!e->empty()) problems += (problems.empty() ? "" : "; ") + *e;
       out << "wrote " << base << "_adc_inputs.png (.svg), " << base << "_weight_codes.png (.svg)\n";
     }
+    // Per layer: SQNR over all values and column-centred (the honest one under A-shift), and the
+    // share of clipped conversions, for this stage and the --against one.
+    std::vector<std::string> layers;
+    for (const auto& l : main.summaries) layers.push_back(l.path);
+    const auto values = [&](const std::vector<imc::LayerSummary>& of, double imc::LayerSummary::*field, double scale) {
+      std::vector<double> v;
+      for (const std::string& path : layers) {
+        double x = NAN;
+        for (const auto& l : of)
+          if (l.path == path) x = l.*field * scale;
+        v.push_back(x);
+      }
+      return v;
+    };
+    BarPanel sqnr{"SQNR of the ADC per layer", "SQNR (dB)", {}}, clip{"conversions clipped per layer", "clipped (%)", {}};
+    // Colours: this stage blue (centred the lighter), the --against one vermilion (figures.cpp).
+    sqnr.series.push_back({main.stage + ", all values", values(main.summaries, &imc::LayerSummary::sqnr_db_all, 1), 3});
+    sqnr.series.push_back(
+        {main.stage + ", column-centred", values(main.summaries, &imc::LayerSummary::sqnr_db_centered, 1), 10});
+    clip.series.push_back({main.stage, values(main.summaries, &imc::LayerSummary::clip_fraction, 100), 3});
+    if (!other.empty()) {
+      sqnr.series.push_back({other_stage + ", all values", values(other, &imc::LayerSummary::sqnr_db_all, 1), 2});
+      sqnr.series.push_back({other_stage + ", column-centred", values(other, &imc::LayerSummary::sqnr_db_centered, 1), 11});
+      clip.series.push_back({other_stage, values(other, &imc::LayerSummary::clip_fraction, 100), 2});
+    }
+    const std::string bars = write_bars_figure(args.png_dir + "/sqnr", layers, {sqnr, clip});
+    if (!bars.empty()) problems += (problems.empty() ? "" : "; ") + bars;
+    out << "wrote " << args.png_dir << "/sqnr.png (.svg)\n";
     RAOQ_CHECK(problems.empty(), "inspect: ", problems);
   }
   return 0;

@@ -307,6 +307,14 @@ TEST_CASE("quant stages: fp -> qat -> adc runs end to end, both methods, and res
       if (std::string(kind) == "_weight_codes") CHECK_THAT(svg, Catch::Contains("kurtosis"));
     }
   }
+  {  // the per-layer SQNR and clipping bars, both stages in the legend
+    const std::vector<char> bytes = testing::file_bytes(png + "/sqnr.png");
+    REQUIRE(bytes.size() > 8);
+    CHECK(std::string(bytes.begin() + 1, bytes.begin() + 4) == "PNG");
+    const std::string svg = svg_text(testing::read_text(png + "/sqnr.svg"));
+    CHECK_THAT(svg, Catch::Contains("adc-vanilla-ba6, column-centred"));
+    CHECK_THAT(svg, Catch::Contains("features.3.conv"));
+  }
   // raoq eval takes a quantized stage's checkpoint too.
   const std::string eval_text = testing::eval_output(out, "adc-vanilla-ba5");
   CHECK_THAT(eval_text, Catch::Contains("(stage adc-vanilla-ba5)"));

@@ -81,6 +81,8 @@ void begin(const char* device, const std::string& file, int panels, const char* 
   plscol0(5, 0, 158, 115);    // a third series: green
   plscol0(6, 204, 121, 167);  // a fourth: purple
   plscol0(7, 90, 90, 90);     // reference lines
+  plscol0(10, 86, 180, 233);  // RAOQ's lighter blue (a second bar of the same stage)
+  plscol0(11, 230, 159, 0);   // QAT*'s lighter orange
 }
 
 struct Series {
@@ -506,6 +508,68 @@ std::string write_histogram_figure(const std::string& base, const std::string& t
     pllegend(&w, &hgt, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, PL_POSITION_RIGHT | PL_POSITION_TOP | PL_POSITION_INSIDE,
              0.02, 0.03, 0.06, 0, 1, 1, 0, 0, n, opts.data(), 1.0, 0.8, 2.0, 0.0, colours.data(), texts.data(), nullptr,
              nullptr, nullptr, nullptr, colours.data(), styles.data(), widths.data(), nullptr, nullptr, nullptr, nullptr);
+    plend();
+  });
+}
+
+std::string write_bars_figure(const std::string& base, const std::vector<std::string>& categories,
+                              const std::vector<BarPanel>& panels) {
+  if (categories.empty() || panels.empty()) return "no bars to draw in " + base;
+  const auto C = static_cast<double>(categories.size());
+  return write_both(base, [&](const char* device, const std::string& file) {
+    begin(device, file, static_cast<int>(panels.size()), panels.size() > 1 ? "1300x1100" : "1300x700");
+    const int palette[] = {3, 5, 2, 6};
+    for (size_t p = 0; p < panels.size(); ++p) {
+      const BarPanel& panel = panels[p];
+      double lo = 0, hi = 0;
+      for (const auto& s : panel.series)
+        for (double v : s.values)
+          if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+      if (hi <= lo) hi = lo + 1;
+      const double top = hi + 0.45 * (hi - lo);  // room for the legend
+      pladv(static_cast<int>(p) + 1);
+      plschr(0, 1.0);
+      plvpor(0.08, 0.97, p + 1 == panels.size() ? 0.4 : 0.12, 0.86);
+      plwind(-0.5, C - 0.5, lo, top);
+      plcol0(4);
+      plbox("", 0, 0, "g", 0, 0);
+      const double group = 0.8, width = group / double(panel.series.size());
+      std::vector<std::string> labels;
+      std::vector<PLINT> colours, opts, patterns;
+      std::vector<PLFLT> scales;
+      for (size_t k = 0; k < panel.series.size(); ++k) {
+        const BarSeries& s = panel.series[k];
+        const int colour = s.colour ? s.colour : palette[k % 4];
+        for (size_t c = 0; c < s.values.size() && c < categories.size(); ++c) {
+          if (!std::isfinite(s.values[c])) continue;
+          const double x0 = double(c) - group / 2 + double(k) * width, x1 = x0 + 0.9 * width;
+          const PLFLT bx[4] = {x0, x0, x1, x1}, by[4] = {0, s.values[c], s.values[c], 0};
+          plcol0(colour);
+          plfill(4, bx, by);
+        }
+        labels.push_back(s.label), colours.push_back(colour), opts.push_back(PL_LEGEND_COLOR_BOX);
+        patterns.push_back(0), scales.push_back(0.8);
+      }
+      plcol0(1);
+      plbox("bct", 1, 0, "bcnstv", 0, 0);
+      if (p + 1 == panels.size()) {  // the layer names under the last panel, rotated
+        plschr(0, 0.72);
+        for (size_t c = 0; c < categories.size(); ++c)
+          plmtex("bv", 0.5, (double(c) + 0.5) / C, 1.0, categories[c].c_str());
+        plschr(0, 1.0);
+      }
+      pllab("", panel.y_label.c_str(), panel.title.c_str());
+      const auto n = static_cast<PLINT>(labels.size());
+      std::vector<const char*> texts;
+      for (const auto& l : labels) texts.push_back(l.c_str());
+      std::vector<PLFLT> box_widths(n, 1.0);
+      PLFLT w = 0, h = 0;
+      const PLINT columns = std::min<PLINT>(n, 2), rows = (n + columns - 1) / columns;
+      pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX | PL_LEGEND_ROW_MAJOR,
+               PL_POSITION_TOP | PL_POSITION_INSIDE, 0.0, 0.03, 0.05, 0, 1, 1, rows, columns, n, opts.data(), 1.0, 0.8, 1.5,
+               0.0, colours.data(), texts.data(), colours.data(), patterns.data(), scales.data(), box_widths.data(),
+               nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    }
     plend();
   });
 }

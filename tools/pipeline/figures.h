@@ -39,6 +39,22 @@ std::string write_histogram_figure(const std::string& base, const std::string& t
                                    const std::vector<HistogramSeries>& series, const std::vector<double>& marks,
                                    bool codes = false);
 
+// One set of bars of a grouped bar chart: its label and one value per category.
+struct BarSeries {
+  std::string label;
+  std::vector<double> values;
+  int colour = 0;  // 0: the next of the figure palette; else a palette entry (figures.cpp, begin)
+};
+// A panel of grouped bars: a bar per series in each category.
+struct BarPanel {
+  std::string title, y_label;
+  std::vector<BarSeries> series;
+};
+
+// BASE.png and BASE.svg: the panels stacked, `categories` along x (rotated names), a legend per panel.
+std::string write_bars_figure(const std::string& base, const std::vector<std::string>& categories,
+                              const std::vector<BarPanel>& panels);
+
 // BASE.png and BASE.svg of the Table 1/2 rows: the metric against the ADC bits, a line per method
 // (fine-tuned solid, before fine-tuning dashed), full precision and no ADC as reference lines; ""
 // and nothing written without ADC rows.
