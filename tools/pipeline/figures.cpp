@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace raoq::tools {
@@ -281,10 +282,13 @@ std::string write_training_curves(const std::string& base, const std::vector<Jso
     if (stages.empty() || stages.back().second != name) stages.push_back({t.step.front(), name});
   }
   steps.insert(steps.end(), eval_step.begin(), eval_step.end());
-  const auto [x0, x1] = padded(steps, 0.01, 1);
-  const auto [l0, l1] = padded(losses, 0.06, 0.1);
-  const auto [e0, e1] = padded(evals.empty() ? std::vector<double>{0, 1} : evals, 0.08, 0.5);
-  const auto [r0, r1] = padded(lrs.empty() ? std::vector<double>{-4, -1} : lrs, 0.06, 0.3);
+  // Plain variables, not structured bindings: the drawing lambda captures them (clang before 16
+  // refuses to capture a binding).
+  double x0, x1, l0, l1, e0, e1, r0, r1;
+  std::tie(x0, x1) = padded(steps, 0.01, 1);
+  std::tie(l0, l1) = padded(losses, 0.06, 0.1);
+  std::tie(e0, e1) = padded(evals.empty() ? std::vector<double>{0, 1} : evals, 0.08, 0.5);
+  std::tie(r0, r1) = padded(lrs.empty() ? std::vector<double>{-4, -1} : lrs, 0.06, 0.3);
   const bool name_stages = stages.size() <= 12;
   const int panels = any_lambda ? 4 : 3;
   return write_both(base, [&](const char* device, const std::string& file) {
@@ -357,8 +361,9 @@ std::string write_results_figure(const std::string& base, const Results& results
     for (const auto& [ba, v] : points) xs.push_back(double(ba)), ys.push_back(v);
   if (!std::isnan(fp)) ys.push_back(fp);
   if (!std::isnan(qat)) ys.push_back(qat);
-  const auto [x0, x1] = padded(xs, 0.08, 0.5);
-  const auto [y0, y1] = padded(ys, 0.08, 0.5);
+  double x0, x1, y0, y1;  // captured by the drawing lambda (no structured bindings there)
+  std::tie(x0, x1) = padded(xs, 0.08, 0.5);
+  std::tie(y0, y1) = padded(ys, 0.08, 0.5);
   return write_both(base, [&](const char* device, const std::string& file) {
     begin(device, file, 1, "1200x800");
     plschr(0, 1.1);
