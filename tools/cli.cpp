@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <ostream>
 
+#include "bench/bench.h"
 #include "core/error.h"
 #include "core/json_fields.h"
 #include "tools/cmd_export.h"
@@ -28,6 +29,7 @@ commands:
   sweep RUN_DIR        a grid of hardware points (ADC bits, k, rows, ...) from a run's QAT models
   export RUN_DIR       an adc stage as the arrays would be programmed with it (codes, ADC, scales)
   run-export DIR       the integer reference on an export, optionally compared code by code
+  bench                the benchmark table as JSON lines (bench/README.md), as raoq-bench prints it
   generate RUN_DIR     continue a prompt with a run's language model (on the arrays for an adc stage)
   models [NAME]        list the model builders, or print one model's layers and shapes
   help [TOPIC]         help on a command, or `raoq help config` for every config key
@@ -148,9 +150,11 @@ int print_help(const std::string& topic, std::ostream& out) {
     return export_cli({"--help"}, out);
   else if (topic == "run-export")
     return run_export_cli({"--help"}, out);
+  else if (topic == "bench")
+    return bench::bench_cli({"--help"}, "bench");
   else
     throw Error("help: no help on '" + topic +
-                "' (topics: train, eval, inspect, sweep, export, run-export, generate, models, config)");
+                "' (topics: train, eval, inspect, sweep, export, run-export, generate, bench, models, config)");
   return 0;
 }
 
@@ -305,6 +309,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
   if (command == "sweep") return sweep_cli(rest, out);
   if (command == "export") return export_cli(rest, out);
   if (command == "run-export") return run_export_cli(rest, out);
+  if (command == "bench") return bench::bench_cli(rest, "bench");
   if (command == "models") {
     const auto p = parse_args(command, models_options(), rest);
     if (p.help) return print_help(command, out);
@@ -313,7 +318,8 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
     if (p.positional.empty() && p.has("--set")) throw Error("models: --set needs a model NAME");
     return models_command(p.positional.empty() ? "" : p.positional[0], p.all("--set"), out);
   }
-  std::vector<std::string> commands = {"train", "eval", "inspect", "sweep", "export", "run-export", "generate", "models", "help"};
+  std::vector<std::string> commands = {"train",      "eval",     "inspect", "sweep", "export",
+                                       "run-export", "generate", "bench",   "models", "help"};
   const auto near = closest_match(command, commands);
   throw Error("unknown command '" + command + "'" + (near ? " (did you mean " + *near + "?)" : "") +
               "; run raoq --help for the commands");

@@ -1,4 +1,5 @@
-// bench/bench_main.cpp — raoq-bench: the benchmark table of the peer README, timed here.
+// bench/benchmarks.cpp — the benchmark table of bench/README.md, timed here (bench.h): what
+// raoq-bench and `raoq bench` run.
 //
 //   raoq-bench [--threads N] [--only SUBSTRING] [--steps N]
 //
@@ -14,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench.h"
 #include "bench/harness.h"
 #include "bench/peak.h"
 #include "bench/work.h"
@@ -158,39 +160,49 @@ void run_all(const bench::BenchOptions& opt) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  prefer_passive_omp_wait(argv);
-  bench::BenchOptions opt;
-  try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      auto value = [&]() -> std::string {
-        RAOQ_CHECK(i + 1 < argc, "raoq-bench: ", a, " needs a value");
-        return argv[++i];
-      };
-      if (a == "--threads") opt.threads = std::stoi(value());
-      else if (a == "--only") opt.only = value();
-      else if (a == "--steps") opt.steps = std::stoi(value());
-      else if (a == "--help" || a == "-h") {
-        std::puts("usage: raoq-bench [--threads N] [--only SUBSTRING] [--steps N]\n"
-                  "Measures the fp32 and int8 peak at N threads (lines peak/fp32, peak/int8), times the\n"
-                  "benchmark table of bench/README (gemm, conv2d, cnn-small, resnet20, gpt-tiny) and prints\n"
-                  "one JSON line per benchmark, with its work (gflop, counted as plain GEMM / direct\n"
-                  "convolution: Winograd can show above peak), gflops and pct_peak. cnn-small's fp, qat,\n"
-                  "adc and bitaug steps are timed round-robin (one step of each in turn), so that their\n"
-                  "ratios share the same minutes.");
-        return 0;
-      } else {
-        RAOQ_CHECK(false, "raoq-bench: unknown argument '", a, "' (see --help)");
+namespace raoq::bench {
+
+int bench_cli(const std::vector<std::string>& args, const std::string& command) {
+  BenchOptions opt;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      RAOQ_CHECK(i + 1 < args.size(), command, ": ", a, " needs a value");
+      return args[++i];
+    };
+    auto count = [&](const std::string& v) {
+      try {
+        size_t used = 0;
+        const int n = std::stoi(v, &used);
+        if (used == v.size() && n >= 1) return n;
+      } catch (const std::exception&) {
       }
+      throw Error(command + ": " + a + " must be a positive integer (got '" + v + "')");
+    };
+    if (a == "--threads") {
+      opt.threads = count(value());
+    } else if (a == "--only") {
+      opt.only = value();
+    } else if (a == "--steps") {
+      opt.steps = count(value());
+    } else if (a == "--help" || a == "-h") {
+      const std::string usage = command == "raoq-bench" ? command : "raoq " + command;
+      std::printf("usage: %s [--threads N] [--only SUBSTRING] [--steps N]\n", usage.c_str());
+      std::puts("Measures the fp32 and int8 peak at N threads (lines peak/fp32, peak/int8), times the\n"
+                "benchmark table of bench/README.md (gemm, conv2d, cnn-small, resnet20, gpt-tiny) and prints\n"
+                "one JSON line per benchmark, with its work (gflop, counted as plain GEMM / direct\n"
+                "convolution: Winograd can show above peak), gflops and pct_peak. cnn-small's fp, qat,\n"
+                "adc and bitaug steps are timed round-robin (one step of each in turn), so that their\n"
+                "ratios share the same minutes.");
+      return 0;
+    } else {
+      throw Error(command + ": unknown argument '" + a + "' (see --help)");
     }
-    RAOQ_CHECK(opt.steps >= 1, "raoq-bench: --steps must be >= 1");
-    set_num_threads(opt.threads);
-    print_peaks(opt);
-    run_all(opt);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "raoq-bench: %s\n", e.what());
-    return 1;
   }
+  set_num_threads(opt.threads);
+  print_peaks(opt);
+  run_all(opt);
   return 0;
 }
+
+}  // namespace raoq::bench
