@@ -121,7 +121,7 @@ class Comparison : public Module {
                " array layers, the compared model ", recorders_.size());
     for (size_t i = 0; i < recorders_.size(); ++i) {
       const LayerCodes& c = ref_->last_codes[i];
-      RAOQ_CHECK(c.path == recorders_[i]->codes.path, "run-export: array layer ", i, " is '", c.path,
+      RAOQ_CHECK(c.path == recorders_[i]->codes.path, "run-export: array layer ", i, " is '", printable(c.path),
                  "' in the export and '", recorders_[i]->codes.path, "' in the compared model");
       recorders_[i]->codes.reset(c.streams, c.tiles, c.pairs, c.rows, c.cols);
     }

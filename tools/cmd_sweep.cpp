@@ -73,7 +73,7 @@ std::string last_qat(const Json& stages, bool ashift) {
 
 }  // namespace
 
-Json sweep_stage_for_run(const Json& run_config, const SweepArgs& args) {
+Json sweep_stage_for_run(const Json& run_config, const SweepArgs& args, std::string* settings_from) {
   RAOQ_CHECK(run_config.is_object() && run_config.contains("stages") && run_config["stages"].is_array(),
              "sweep: the run's config has no stages list");
   const Json& stages = run_config["stages"];
@@ -121,12 +121,14 @@ Json sweep_stage_for_run(const Json& run_config, const SweepArgs& args) {
     if (s.value("kind", "") == "adc" && !s.contains("sweep")) adc = &s;
   Json stage = Json::object();
   if (adc) {
+    if (settings_from) *settings_from = adc->value("name", "");
     stage = *adc;
     for (const char* key : {"name", "label", "init_from", "method", "ashift", "wreshape", "bitaug", "sweep",
                             "finetune", "save_checkpoint", "max_steps", "resolved_layers", "lora"})
       stage.erase(key);
   } else {
     const std::string from = init[methods.front()].get<std::string>();
+    if (settings_from) *settings_from = from;
     for (const Json& s : stages)
       if (s.value("name", "") == from)
         for (const char* key : {"bits", "per_channel", "unsigned_inputs", "batch_size", "optimizer", "eval",
@@ -163,7 +165,10 @@ int sweep_command(const SweepArgs& args, std::ostream& out) {
   RAOQ_CHECK(fs::is_regular_file(fs::path(args.run_dir) / "checkpoints" / "last.safetensors", ec), "sweep: '",
              args.run_dir, "' has no checkpoints/last.safetensors; train the run first (raoq train)");
   Json raw = read_json_file(args.run_dir);
-  raw["stages"].push_back(sweep_stage_for_run(raw, args));
+  std::string settings_from;
+  raw["stages"].push_back(sweep_stage_for_run(raw, args, &settings_from));
+  // The hardware the grid does not vary, and the fine-tune's settings, are that stage's.
+  out << "sweep: the hardware and fine-tune settings the grid does not set come from stage " << settings_from << "\n";
   Config config = parse_config(raw, fs::path(args.run_dir).filename().string());
   TrainArgs t;
   t.config_path = args.run_dir;

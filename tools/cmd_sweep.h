@@ -25,7 +25,8 @@ struct SweepArgs {
 // config.json): grid values parsed as JSON (a plain string when not), the fine-tune's settings
 // taken from the run's last adc stage (or, without one, the starting QAT stage). Throws
 // raoq::Error "sweep: ..." naming the argument at fault.
-Json sweep_stage_for_run(const Json& run_config, const SweepArgs& args);
+// *settings_from (when given) receives the stage those settings were copied from.
+Json sweep_stage_for_run(const Json& run_config, const SweepArgs& args, std::string* settings_from = nullptr);
 
 int sweep_command(const SweepArgs& args, std::ostream& out);
 // `raoq sweep ARGS...` (the words after "sweep").

@@ -205,6 +205,19 @@ TEST_CASE("export: a malformed export, another version and an unexportable model
   rewrite_manifest(dir, [&](Json& m) { m["layers"][first]["K"] = 3; });
   CHECK_THAT(load_error(dir), Contains(at + ".conv does not match K 3"));
   restore();
+  // Numbers that would take the int32 column sums or the byte codes out of range.
+  rewrite_manifest(dir, [&](Json& m) { m["layers"][first]["input_map"]["shift"] = 1e12; });
+  CHECK_THAT(load_error(dir), Contains(at + ".input_map must have gain 1 or 2 and |shift| <= 2^bx"));
+  restore();
+  rewrite_manifest(dir, [&](Json& m) { m["layers"][first]["input_codes"]["hi"] = 1e9; });
+  CHECK_THAT(load_error(dir), Contains(at + ".input_codes must be the unsigned or signed codes of adc.bx 4"));
+  restore();
+  rewrite_manifest(dir, [&](Json& m) { m["layers"][first]["adc"]["ba"] = 10; });
+  CHECK_THAT(load_error(dir), Contains(at + ".adc.ba must be at most 8 with the ADC enabled"));
+  restore();
+  rewrite_manifest(dir, [&](Json& m) { m["layers"][first]["adc"]["D"] = 1.5; });
+  CHECK_THAT(load_error(dir), Contains(at + ".adc D must be the step Eq. 3 gives this hardware"));
+  restore();
   {
     SafetensorsFile file = load_safetensors(dir + "/tensors.safetensors");
     const std::string name = Json::parse(original)["layers"][first]["arrays"][0]["tensor"].get<std::string>();

@@ -131,6 +131,15 @@ TEST_CASE("sweep: bad grids are one line naming the key", "[tools]") {
   after["stages"].push_back(
       {{"name", "after"}, {"kind", "adc"}, {"epochs", 1}, {"init_from", "hw-raoq-ba6-k4"}, {"optimizer", {{"name", "sgd"}}}});
   CHECK_THAT(testing::config_error(after, {}), Contains("init_from names stage \"hw-raoq-ba6-k4\", which saves no checkpoint"));
+  // Two sweeps of one name would merge their rows; a sweep without a start would chain its points.
+  Json twice = sweep_config();
+  twice["stages"].push_back(twice["stages"][3]);
+  twice["stages"][4]["grid"] = {{"adc.rows", {64, 128}}};
+  CHECK_THAT(testing::config_error(twice, {}),
+             Equals("config: stages[4] is point 1 of sweep \"hw\", which stages[3] already has: give each sweep its own name"));
+  Json unstarted = sweep_config();
+  unstarted["stages"][3].erase("init_from");
+  CHECK_THAT(testing::config_error(unstarted, {}), StartsWith("config: stages[3].init_from is required"));
 }
 
 TEST_CASE("sweep: the Pareto front per method, the one- and two-key layouts and the CSV", "[tools]") {

@@ -207,7 +207,9 @@ Config parse_config(const Json& j, const std::string& default_name) {
   c.model = models::validate_model(c.model_given, "config", "model");
   const Json& stages = f.array("stages", true);
   if (stages.empty()) f.fail("stages", "must list at least one stage");
-  std::map<std::string, size_t> seen;
+  std::map<std::string, size_t> seen;  // stage names to the raw stage that made them
+  // A sweep's points are numbered from 1: a second sweep of the same name repeats a number.
+  std::map<std::pair<std::string, int64_t>, size_t> sweep_points;
   for (size_t i = 0; i < stages.size(); ++i) {
     // A sweep stage stands for several stages; each is validated under the sweep's key path.
     const Json& raw = stages[i];
@@ -217,6 +219,13 @@ Config parse_config(const Json& j, const std::string& default_name) {
     const std::string path = join_index("stages", i), stage_name = kind + (i ? std::to_string(i) : "");
     for (const Json& one : k && k->expand ? k->expand(raw, path, stage_name) : std::vector<Json>{raw}) {
       c.stages.push_back(parse_stage(one, i));
+      if (const SweepPoint& p = c.stages.back().sweep; p.active()) {  // one sweep's rows must not merge with another's
+        auto [sw, fresh_point] = sweep_points.emplace(std::make_pair(p.name, p.point), i);
+        if (!fresh_point)
+          throw Error("config: " + join_index("stages", i) + " is point " + std::to_string(p.point) + " of sweep " +
+                      json_brief(Json(p.name)) + ", which " + join_index("stages", sw->second) +
+                      " already has: give each sweep its own name");
+      }
       auto [it, fresh] = seen.emplace(c.stages.back().name, i);
       if (!fresh)
         throw Error("config: " + join_index("stages", i) + ".name " + json_brief(Json(c.stages.back().name)) +

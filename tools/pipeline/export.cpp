@@ -92,6 +92,8 @@ void add_array_layer(Writer& w, const std::string& path, imc::ImcWeightLayer& l,
   RAOQ_CHECK(l.mode == imc::ImcMode::array, "export: layer '", path, "' computes in QAT mode, not on its arrays");
   RAOQ_CHECK(c.weight_noise == 0 && c.output_noise == 0, "export: layer '", path,
              "' has analog noise configured; an export describes the deterministic array");
+  RAOQ_CHECK(c.enabled && c.ba <= 8, "export: layer '", path, "' has ", c.enabled ? "ba " + std::to_string(c.ba) : "its ADC bypassed",
+             "; an export describes ADCs of at most 8 bits (its codes are compared as bytes)");
   const quant::Quantized wq = l.weight_quantizer().quantize(l.layer_weight());
   const int64_t K = l.reduction_length(), N = l.output_columns();
   const Tensor codes = wq.codes.view_as_shape({N, K});
@@ -352,7 +354,7 @@ struct ArrayStep : ExportedModel::Step {
       shape.back() = N;
       return ops::reshape(y, shape);
     }
-    RAOQ_CHECK(x.dim() == 4 && x.size(1) == in, "run-export: layer '", path, "' expects (N, ", in, ", H, W), got ",
+    RAOQ_CHECK(x.dim() == 4 && x.size(1) == in, "run-export: layer '", printable(path), "' expects (N, ", in, ", H, W), got ",
                shape_str(x.shape()));
     const int64_t B = x.size(0), H = x.size(2), W = x.size(3);
     const int64_t Ho = (H + 2 * options.padding - options.dilation * (kernel - 1) - 1) / options.stride + 1;
@@ -520,10 +522,29 @@ class Reader {
       s->adc_on = h.enabled = a.boolean("enabled", std::nullopt);
       h.mapping = imc::mapping_from_string(a.choice("mapping", std::nullopt, {"direct", "bit_sliced"}));
       h.slice_bits = static_cast<int>(a.integer("slice_bits", std::nullopt, 2, 8));
+      if (!h.enabled || h.ba > 8) a.fail("ba", "must be at most 8 with the ADC enabled (an export's codes are bytes)");
+      try {  // the hardware's own rules, the exactness of its column sums among them
+        h.validate(a.path());
+      } catch (const Error& e) {
+        throw Error(what_ + ": " + e.what());
+      }
       s->D = static_cast<float>(a.number("D", std::nullopt, Range::positive()));
       s->lo = static_cast<float>(a.number("lo", std::nullopt));
       s->hi = static_cast<float>(a.number("hi", std::nullopt));
       a.finish();
+      const quant::CodeRange adc = imc::adc_codes(h.ba);
+      if (s->lo != adc.lo || s->hi != adc.hi)
+        f.fail("adc", "lo and hi must be the ADC's codes for ba " + std::to_string(h.ba) + ", [" +
+                          std::to_string(int(adc.lo)) + ", " + std::to_string(int(adc.hi)) + "]");
+      if (s->D != imc::adc_step(h)) f.fail("adc", "D must be the step Eq. 3 gives this hardware");
+      // The input codes and their map must be what an input of bx bits can be (so every column
+      // sum stays inside the int32 products and the float exactness AdcConfig::validate checks).
+      const quant::CodeRange u = quant::unsigned_codes(h.bx), sg = quant::signed_codes(h.bx);
+      const bool range_ok = (s->input_codes.lo == u.lo && s->input_codes.hi == u.hi) ||
+                            (s->input_codes.lo == sg.lo && s->input_codes.hi == sg.hi);
+      if (!range_ok) f.fail("input_codes", "must be the unsigned or signed codes of adc.bx " + std::to_string(h.bx));
+      if ((s->map.gain != 1 && s->map.gain != 2) || std::fabs(s->map.shift) > std::ldexp(1.0f, h.bx))
+        f.fail("input_map", "must have gain 1 or 2 and |shift| <= 2^bx");
     }
     Shape wshape{s->N, s->K};
     if (conv) {
@@ -623,7 +644,7 @@ class Reader {
       for (int64_t k = 0; k < b.codes.size(); ++k) {
         const float v = codes.data()[k];
         RAOQ_CHECK(v == std::nearbyint(v) && std::fabs(v) <= wmax, "export: '", dir_, "/tensors.safetensors': tensor '",
-                   name, "' element ", k, " is ", v, ", expected a weight code in [", -wmax, ", ", wmax, "] (", where, ")");
+                   printable(name), "' element ", k, " is ", v, ", expected a weight code in [", -wmax, ", ", wmax, "] (", where, ")");
         b.codes.data()[k] = static_cast<int32_t>(v);
       }
       // The whole codes, for the digital weight sums: sum_j factor_j * slice_j.

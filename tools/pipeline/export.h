@@ -42,7 +42,8 @@ struct ExportSummary {
   int64_t manifest_bytes = 0, tensor_file_bytes = 0;
 };
 
-// Writes DIR (created if needed; its two files replaced atomically) from `model`, converted as
+// Writes DIR (created if needed; each of its two files replaced atomically, the tensors first: a
+// crash between them leaves the old manifest, which the reader then finds inconsistent) from `model`, converted as
 // its adc stage left it. model_json: the resolved model description; data_json: the run's resolved
 // data config (the default test data of run-export); input_shape: one example's shape (C, H, W);
 // normalize_mean/std: the data's per-channel normalisation (empty: none).

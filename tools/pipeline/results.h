@@ -84,8 +84,9 @@ std::string sweep_markdown(const Results& results);
 // Every sweep point as CSV, one line each with a header; the Pareto column says whether the point
 // is on its method's front (no other point of that method is at least as good at no more energy).
 std::string sweep_csv(const Results& results);
-// Per row of `rows`: on the Pareto front of the rows of its method, by final_value (higher is
-// better for accuracy, lower for perplexity) against energy.
+// Per row of `rows`: on the Pareto front of the rows of its method (all of a run's sweeps
+// together: fine-tuned and evaluation-only points compete), by final_value (higher is better for
+// accuracy, lower for perplexity) against energy.
 std::vector<bool> pareto_front(const std::vector<SweepRow>& rows);
 
 // v with `digits` digits after the point ("92.41"): how every results table prints a number.

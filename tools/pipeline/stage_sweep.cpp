@@ -35,7 +35,7 @@ MethodStarts read_methods(const Json& stage, const std::string& path, JsonFields
   if (by.is_object()) {
     for (auto it = by.begin(); it != by.end(); ++it)
       if (std::find(m.methods.begin(), m.methods.end(), it.key()) == m.methods.end())
-        throw Error("config: " + join_key(path, "init_from") + "." + it.key() +
+        throw Error("config: " + join_key(path, "init_from") + "." + printable(it.key()) +
                     " names no method of this stage (methods: " + Json(m.methods).dump() + ")");
     for (const auto& name : m.methods) {
       if (!by.contains(name) || !by[name].is_string())
@@ -77,6 +77,10 @@ std::vector<Json> expand_grid_sweep(const Json& stage, const std::string& path, 
   f.accept("kind");
   const std::string name = f.string("name", default_name);
   const MethodStarts starts = read_methods(stage, path, f);
+  // Every point starts from the same checkpoint (per method), never from the point before it.
+  if (!stage.contains("init_from"))
+    f.fail("init_from", "is required: the stage every point starts from, or one per method "
+                        "({\"vanilla\": \"qat_vanilla\", \"raoq\": \"qat\"})");
   f.accept("init_from");
   const int64_t finetune_steps = f.integer("finetune_steps", 0, 0);
   const bool keep = f.boolean("keep_checkpoints", false);

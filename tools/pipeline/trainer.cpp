@@ -549,6 +549,7 @@ void Run::finish_sweep_point(const StageConfig& s, double value) {
              "train: internal: sweep point ", s.name, " has no row from its evaluation before fine-tuning");
   SweepRow& row = state_.sweep.back();
   if (s.quant.finetune) row.after = value;
+  row.finetune_steps = s.quant.finetune ? state_.stage_step : 0;  // the steps taken (an epoch may end it first)
   if (!cost_input_.defined()) {
     const auto batch = task_->train_batches(1, config_.seed)->next();
     RAOQ_CHECK(batch.has_value(), "train: the training data has no example to count a sweep point's cost on");
