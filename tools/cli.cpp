@@ -158,11 +158,11 @@ int print_help(const std::string& topic, std::ostream& out) {
   return 0;
 }
 
+}  // namespace
+
 int threads_option(const std::string& command, const ParsedArgs& p) {
   return static_cast<int>(std::min<int64_t>(positive_option(command, p, "--threads", 0), 4096));
 }
-
-}  // namespace
 
 std::string options_text(const std::vector<OptionSpec>& specs) {
   std::string out;

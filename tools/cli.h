@@ -46,6 +46,9 @@ ParsedArgs parse_args(const std::string& command, const std::vector<OptionSpec>&
 // The options as `raoq CMD --help` lists them (with --help), wrapped at 100 columns.
 std::string options_text(const std::vector<OptionSpec>& specs);
 
+// --threads N (0 when absent), capped at 4096.
+int threads_option(const std::string& command, const ParsedArgs& parsed);
+
 // A positive integer option (--threads, --batch-size) or the fallback when absent.
 int64_t positive_option(const std::string& command, const ParsedArgs& parsed, const std::string& name,
                         int64_t fallback);

@@ -13,6 +13,7 @@
 #include "imc/imc_layer.h"
 #include "imc/imc_model.h"
 #include "tools/cli.h"
+#include "tools/commands.h"
 #include "tools/pipeline/checkpoint.h"
 #include "tools/pipeline/config.h"
 #include "tools/pipeline/export.h"
@@ -58,18 +59,6 @@ std::vector<OptionSpec> run_export_options() {
           {"--examples", "N", "the first N test examples (default: all)"},
           {"--batch-size", "N", "evaluation batch (default 250)"},
           {"--threads", "N", "worker threads (default: every core)"}};
-}
-
-// A run directory's last adc stage that kept a checkpoint, or the file itself.
-std::string adc_checkpoint(const std::string& target, const char* command) {
-  if (!fs::is_directory(target)) return target;
-  const Config config = parse_config(read_json_file(target), "run");
-  std::string stage;
-  for (const auto& s : config.stages)
-    if (kind_of(s).on_arrays && s.save_checkpoint && fs::exists(target + "/checkpoints/" + s.name + ".safetensors"))
-      stage = s.name;
-  RAOQ_CHECK(!stage.empty(), command, ": the run in '", target, "' has no finished adc stage with a checkpoint");
-  return target + "/checkpoints/" + stage + ".safetensors";
 }
 
 // The model a stage checkpoint holds, as its stage converted it, with its run's config.
@@ -181,7 +170,7 @@ std::string number(double v, const char* fmt) {
 int export_command(const ExportArgs& args, std::ostream& out) {
   if (args.threads > 0) set_num_threads(args.threads);
   RAOQ_CHECK(!args.out.empty(), "export: missing --out DIR (the folder to write)");
-  const std::string path = args.checkpoint.empty() ? adc_checkpoint(args.target, "export") : args.checkpoint;
+  const std::string path = args.checkpoint.empty() ? last_adc_checkpoint(args.target, "export") : args.checkpoint;
   StageModel m = load_stage_model(path, "export");
   // One training example gives the input shape (the model description does not hold the image size).
   const std::unique_ptr<Task> task = make_task(m.config.data, m.config.seed);
@@ -216,7 +205,7 @@ int run_export_command(const RunExportArgs& args, std::ostream& out) {
         << number(r.loss, "%.4f") << " (" << number(r.seconds, "%.1f") << " s)\n";
     return 0;
   }
-  StageModel m = load_stage_model(adc_checkpoint(args.compare, "run-export"), "run-export");
+  StageModel m = load_stage_model(last_adc_checkpoint(args.compare, "run-export"), "run-export");
   const EvalResult theirs = task->evaluate(*m.model, EvalSplit::test, args.batch_size);
   Comparison cmp(ref, m.model);
   const EvalResult r = task->evaluate(cmp, EvalSplit::test, args.batch_size);
@@ -239,7 +228,7 @@ int export_cli(const std::vector<std::string>& args, std::ostream& out) {
   a.target = p.positional[0];
   a.checkpoint = p.get("--checkpoint");
   a.out = p.get("--out");
-  a.threads = static_cast<int>(std::min<int64_t>(positive_option("export", p, "--threads", 0), 4096));
+  a.threads = threads_option("export", p);
   return export_command(a, out);
 }
 
@@ -253,7 +242,7 @@ int run_export_cli(const std::vector<std::string>& args, std::ostream& out) {
   a.compare = p.get("--compare");
   a.examples = positive_option("run-export", p, "--examples", 0);
   a.batch_size = positive_option("run-export", p, "--batch-size", 250);
-  a.threads = static_cast<int>(std::min<int64_t>(positive_option("run-export", p, "--threads", 0), 4096));
+  a.threads = threads_option("run-export", p);
   return run_export_command(a, out);
 }
 

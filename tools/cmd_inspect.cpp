@@ -19,6 +19,7 @@
 #include "quant/quant_attention.h"
 #include "quant/quant_conv2d.h"
 #include "quant/quant_linear.h"
+#include "tools/commands.h"
 #include "tools/pipeline/checkpoint.h"
 #include "tools/pipeline/config.h"
 #include "tools/pipeline/evaluate.h"
@@ -149,17 +150,7 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
   std::error_code ec;
   RAOQ_CHECK(args.png_dir.empty() || !fs::exists(args.png_dir, ec) || fs::is_directory(args.png_dir, ec), "inspect: --png '",
              args.png_dir, "' is a file, expected a directory for the histograms");
-  std::string path = args.target;
-  Config config;
-  if (fs::is_directory(path)) {  // a run directory: its last adc stage
-    config = parse_config(read_json_file(path), "run");  // a directory without config.json is named as such
-    std::string stage;
-    for (const auto& s : config.stages)
-      if (kind_of(s).on_arrays && s.save_checkpoint) stage = s.name;  // sweep points keep none
-    RAOQ_CHECK(!stage.empty(), "inspect: the run in '", path, "' has no stage on arrays; pass an adc stage's checkpoint");
-    path += "/checkpoints/" + stage + ".safetensors";
-    RAOQ_CHECK(fs::exists(path), "inspect: '", path, "' does not exist yet (the stage has not finished)");
-  }
+  const std::string path = last_adc_checkpoint(args.target, "inspect");
   // One stage checkpoint's model, evaluated on the test examples with statistics collected (and,
   // with need_train, one training example for the cost table).
   struct Inspected {
@@ -257,10 +248,10 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
     for (const auto& l : main.summaries) layers.push_back(l.path);
     const auto values = [&](const std::vector<imc::LayerSummary>& of, double imc::LayerSummary::*field, double scale) {
       std::vector<double> v;
-      for (const std::string& path : layers) {
+      for (const std::string& layer : layers) {
         double x = NAN;
         for (const auto& l : of)
-          if (l.path == path) x = l.*field * scale;
+          if (l.path == layer) x = l.*field * scale;
         v.push_back(x);
       }
       return v;

@@ -202,7 +202,7 @@ int sweep_cli(const std::vector<std::string>& args, std::ostream& out) {
   a.init_from = p.all("--init-from");
   a.finetune_steps = positive_option("sweep", p, "--finetune-steps", 0);
   a.name = p.get("--name");
-  a.threads = static_cast<int>(std::min<int64_t>(positive_option("sweep", p, "--threads", 0), 4096));
+  a.threads = threads_option("sweep", p);
   return sweep_command(a, out);
 }
 

@@ -34,6 +34,17 @@ std::string last_stage_checkpoint(const std::string& run_dir, const Config& conf
 
 }  // namespace
 
+std::string last_adc_checkpoint(const std::string& target, const char* command) {
+  if (!fs::is_directory(target)) return target;
+  const Config config = parse_config(read_json_file(target), "run");  // a directory without config.json is named
+  std::string stage;
+  for (const auto& s : config.stages)
+    if (kind_of(s).on_arrays && s.save_checkpoint && fs::exists(target + "/checkpoints/" + s.name + ".safetensors"))
+      stage = s.name;
+  RAOQ_CHECK(!stage.empty(), command, ": the run in '", target, "' has no finished adc stage with a checkpoint");
+  return target + "/checkpoints/" + stage + ".safetensors";
+}
+
 int train_command(const TrainArgs& args, std::ostream& out) {
   Config config = load_config(args.config_path, args.overrides);
   if (args.quick) make_quick(config);

@@ -37,6 +37,10 @@ struct EvalArgs {
 // Evaluates a checkpoint on the test split and prints loss and accuracy.
 int eval_command(const EvalArgs& args, std::ostream& out);
 
+// The checkpoint a run directory means for a command on the arrays: its last adc stage that kept
+// one (sweep points keep none); a path that is no directory is returned as it is.
+std::string last_adc_checkpoint(const std::string& target, const char* command);
+
 // Lists the models, or (with a name) prints one model's tree and layer table.
 int models_command(const std::string& name, const std::vector<std::string>& options, std::ostream& out);
 
