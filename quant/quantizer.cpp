@@ -1,7 +1,11 @@
 // quant/quantizer.cpp — ActQuantizer and WeightQuantizer (contract in quantizer.h).
 #include "quant/quantizer.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "core/autograd.h"
+#include "core/distributed.h"
 #include "core/error.h"
 
 namespace raoq::quant {
@@ -33,7 +37,15 @@ CodeRange ActQuantizer::range() const {
 bool ActQuantizer::initialized() const { return init.item() != 0.0f; }
 
 void ActQuantizer::initialize_from(const Tensor& x) {
-  const ScaleOffset so = lsq_plus_activation_init(x, range(), learn_offset);
+  // Data-parallel: from the global batch, every rank's slice in rank order (batch order), so every
+  // rank starts from the same scale and offset.
+  Tensor batch = x;
+  if (dist::distributed()) {
+    const std::vector<float> all = dist::gather_all(x.data(), x.numel());
+    batch = Tensor::empty({static_cast<int64_t>(all.size())});
+    std::copy(all.begin(), all.end(), batch.data());
+  }
+  const ScaleOffset so = lsq_plus_activation_init(batch, range(), learn_offset);
   scale.data()[0] = so.scale;
   if (learn_offset) beta.data()[0] = so.offset;
   init.data()[0] = 1.0f;

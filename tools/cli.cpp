@@ -13,6 +13,7 @@
 #include "tools/cmd_inspect.h"
 #include "tools/cmd_sweep.h"
 #include "tools/commands.h"
+#include "tools/mpi_session.h"
 #include "tools/pipeline/config.h"
 
 namespace raoq::tools {
@@ -105,6 +106,9 @@ std::vector<OptionSpec> train_options() {
           {"--overwrite", "", "start again in a DIR that already holds a run (deletes its checkpoints and logs)"},
           {"--quick", "", "smoke test: every stage runs one epoch on 4096 training and 1000 test examples"},
           {"--threads", "N", "worker threads (default: every core)"},
+          {"--emulate-ranks", "N",
+           "train data-parallel as N ranks in this one process, one after another: bitwise what `mpirun -np N` "
+           "computes at the same --threads (each rank takes 1/N of every global batch)"},
           {"--detect-anomaly", "",
            "check every op's output and gradient for NaN and infinity and name the first op that made one, with the "
            "step (slow: for debugging a diverging run)"},
@@ -266,6 +270,10 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
   const std::string command = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "-h" || command == "--help") return print_help("", out);
+  if (command == "--version") {
+    out << "raoq " << RAOQ_VERSION << "\nMPI: " << mpi_build_description() << "\n";
+    return 0;
+  }
   if (command == "help") {
     if (rest.size() > 1) throw Error("help: expected at most one topic (got " + std::to_string(rest.size()) + ")");
     return print_help(rest.empty() ? "" : rest[0], out);
@@ -289,6 +297,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
       t.print_config = p.has("--print-config");
       t.detect_anomaly = p.has("--detect-anomaly");
       t.threads = threads_option(command, p);
+      t.emulate_ranks = static_cast<int>(std::min<int64_t>(positive_option(command, p, "--emulate-ranks", 0), 1024));
       if (t.resume && t.overwrite) throw Error("train: --resume and --overwrite contradict each other; choose one");
       return train_command(t, out);
     }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "core/distributed.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "models/registry.h"
@@ -73,7 +74,18 @@ int train_config(Config config, const TrainArgs& args, std::ostream& out) {
   TrainInterrupts interrupts;
   o.stop = interrupts.stop();
   o.setup_done = [&interrupts] { interrupts.graceful(); };
-  run_training(std::move(config), o);
+  if (args.emulate_ranks <= 1) {
+    run_training(std::move(config), o);
+    return 0;
+  }
+  RAOQ_CHECK(!dist::distributed(), "train: --emulate-ranks emulates ranks in one process; under mpirun there are ",
+             dist::size(), " real ones already");
+  std::ostream quiet(nullptr);  // rank 0 speaks for the run
+  dist::run_emulated_ranks(args.emulate_ranks, [&](int rank) {
+    TrainOptions mine = o;
+    if (rank > 0) mine.out = &quiet, mine.terminal = false, mine.setup_done = nullptr;
+    run_training(config, mine);
+  });
   return 0;
 }
 

@@ -18,6 +18,7 @@ struct TrainArgs {
   bool print_config = false;
   bool detect_anomaly = false;
   int threads = 0;  // 0: leave the default (all cores)
+  int emulate_ranks = 0;  // > 1: data-parallel as that many ranks in this process (dist::run_emulated_ranks)
 };
 // Trains through every stage; see `raoq help train`.
 int train_command(const TrainArgs& args, std::ostream& out);

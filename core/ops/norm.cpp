@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/autograd.h"
+#include "core/distributed.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/ops/detail/kernels.h"
@@ -64,6 +65,116 @@ template <typename Fn>
 void for_channel_blocks(const BnShape& b, int64_t c, const Fn& fn) {
   for (int64_t n = 0; n < b.n; ++n) fn((n * b.c + c) * b.s);
 }
+
+// Channel c's sums over this rank's values: sum (x - shift) and sum (x - shift)^2 with shift the
+// mean of the channel's first block (see batch_norm), block sums in float, totals in double.
+void shifted_sums(const BnShape& b, const float* xd, int64_t c, double* shift, double* sum, double* sq) {
+  const float k = ConstArr(xd + c * b.s, b.s).mean();
+  double s1t = 0, s2t = 0;
+  for_channel_blocks(b, c, [&](int64_t off) {
+    const float* xb = xd + off;
+    float s1 = 0.0f, s2 = 0.0f;
+#pragma omp simd reduction(+ : s1, s2)
+    for (int64_t i = 0; i < b.s; ++i) {
+      const float d = xb[i] - k;
+      s1 += d;
+      s2 += d * d;
+    }
+    s1t += s1;
+    s2t += s2;
+  });
+  *shift = k, *sum = s1t, *sq = s2t;
+}
+
+// The batch statistics of the global batch: each rank's count, mean and centred sum of squares per
+// channel, combined over ranks in rank order (Chan et al.'s pairwise update, in double), so every
+// rank gets the same mean, rstd and running statistics. Returns the global count per channel.
+int64_t synced_batch_stats(const Tensor& x, const BnShape& b, const Tensor& running_mean, const Tensor& running_var,
+                           float momentum, float eps, std::vector<float>& mean_of, std::vector<float>& rstd) {
+  std::vector<double> mine(static_cast<size_t>(3 * b.c));  // per channel: count, mean, centred sum of squares
+  parallel_for(b.c, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double shift, sum, sq;
+      shifted_sums(b, x.data(), c, &shift, &sum, &sq);
+      const double m = double(b.m()), ms = m > 0 ? sum / m : 0.0;
+      mine[static_cast<size_t>(3 * c)] = m;
+      mine[static_cast<size_t>(3 * c + 1)] = shift + ms;
+      mine[static_cast<size_t>(3 * c + 2)] = std::max(0.0, sq - m * ms * ms);
+    }
+  }, detail::grain_items(2 * b.m()));
+  const std::vector<double> all = dist::gather_all(mine.data(), 3 * b.c);
+  const int ranks = dist::size();
+  int64_t total = 0;
+  for (int64_t c = 0; c < b.c; ++c) {
+    double n = 0, mean = 0, m2 = 0;
+    for (int r = 0; r < ranks; ++r) {
+      const double* p = all.data() + static_cast<size_t>(3 * (r * b.c + c));
+      if (p[0] == 0) continue;
+      const double n1 = n + p[0], delta = p[1] - mean;
+      mean += delta * p[0] / n1;
+      m2 += p[2] + delta * delta * n * p[0] / n1;
+      n = n1;
+    }
+    RAOQ_CHECK(n > 1, "batch_norm: expected more than 1 value per channel in training, given ", n,
+               " over all ranks (x on this rank is ", x.shape(), ")");
+    const double var = m2 / n;
+    mean_of[static_cast<size_t>(c)] = static_cast<float>(mean);
+    rstd[static_cast<size_t>(c)] = static_cast<float>(1.0 / std::sqrt(var + double(eps)));
+    if (running_mean.defined()) {
+      float& rm = running_mean.data()[c];
+      float& rv = running_var.data()[c];
+      rm = (1.0f - momentum) * rm + momentum * static_cast<float>(mean);
+      rv = (1.0f - momentum) * rv + momentum * static_cast<float>(var * n / (n - 1));
+    }
+    total = static_cast<int64_t>(n);
+  }
+  return total;
+}
+
+// batch_norm's training backward over the global batch: sum dy and sum dy xhat are this rank's for
+// dweight and dbias (the gradient sum over ranks adds the others), and summed over ranks for dx.
+void synced_batch_norm_backward(const BnShape& b, int64_t m_total, const float* dy, const float* xv,
+                                const std::vector<float>& mean_of, const std::vector<float>& rstd, const Tensor& weight,
+                                float* dx, float* dw, float* db) {
+  std::vector<double> sums(static_cast<size_t>(2 * b.c));  // per channel: sum dy, sum dy xhat
+  parallel_for(b.c, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const float mean = mean_of[static_cast<size_t>(c)], r = rstd[static_cast<size_t>(c)];
+      double sum_dy = 0, sum_dy_xhat = 0;
+      for_channel_blocks(b, c, [&](int64_t off) {
+        const float *g = dy + off, *xb = xv + off;
+        float s1 = 0.0f, s2 = 0.0f;
+#pragma omp simd reduction(+ : s1, s2)
+        for (int64_t i = 0; i < b.s; ++i) {
+          s1 += g[i];
+          s2 += g[i] * ((xb[i] - mean) * r);
+        }
+        sum_dy += s1;
+        sum_dy_xhat += s2;
+      });
+      if (dw) dw[c] += static_cast<float>(sum_dy_xhat);
+      if (db) db[c] += static_cast<float>(sum_dy);
+      sums[static_cast<size_t>(2 * c)] = sum_dy;
+      sums[static_cast<size_t>(2 * c + 1)] = sum_dy_xhat;
+    }
+  }, detail::grain_items(2 * b.m()));
+  if (!dx) return;
+  dist::sum_over_ranks(sums.data(), 2 * b.c);
+  parallel_for(b.c, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const float mean = mean_of[static_cast<size_t>(c)], r = rstd[static_cast<size_t>(c)];
+      const float scale = (weight.defined() ? weight.data()[c] : 1.0f) * r;
+      const float mean_dy = static_cast<float>(sums[static_cast<size_t>(2 * c)] / double(m_total));
+      const float mean_dy_xhat = static_cast<float>(sums[static_cast<size_t>(2 * c + 1)] / double(m_total));
+      for_channel_blocks(b, c, [&](int64_t off) {
+        const float *g = dy + off, *xb = xv + off;
+        float* d = dx + off;
+#pragma omp simd
+        for (int64_t i = 0; i < b.s; ++i) d[i] = scale * ((g[i] - mean_dy) - ((xb[i] - mean) * r) * mean_dy_xhat);
+      });
+    }
+  }, detail::grain_items(3 * b.m()));
+}
 }  // namespace
 
 // batch_norm (per channel c, over its M values):
@@ -88,7 +199,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
              "batch_norm: expected running_mean and running_var both defined or both undefined");
   RAOQ_CHECK(training || running_mean.defined(), "batch_norm: eval mode expects running_mean and running_var, given none",
              " (hint: run in training mode, or keep running statistics)");
-  RAOQ_CHECK(!training || b.m() > 1, "batch_norm: expected more than 1 value per channel in training, given x ",
+  // Data-parallel training normalises with the statistics of the global batch (every rank's slice).
+  const bool sync = training && dist::distributed();
+  RAOQ_CHECK(!training || sync || b.m() > 1, "batch_norm: expected more than 1 value per channel in training, given x ",
              x.shape(), " (the batch variance of one value is 0 and its unbiased estimate undefined)");
   RAOQ_CHECK(eps > 0.0f && momentum >= 0.0f && momentum <= 1.0f, "batch_norm: expected eps > 0 and momentum in [0, 1], given eps ",
              eps, ", momentum ", momentum);
@@ -98,10 +211,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   auto mean_of = std::make_shared<std::vector<float>>(static_cast<size_t>(b.c));
   auto rstd = std::make_shared<std::vector<float>>(static_cast<size_t>(b.c));
   const float* xd = x.data();
+  const int64_t m_total = sync ? synced_batch_stats(x, b, running_mean, running_var, momentum, eps, *mean_of, *rstd) : b.m();
   parallel_for(b.c, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       float mean, r;
-      if (training) {
+      if (sync) {
+        mean = (*mean_of)[static_cast<size_t>(c)];
+        r = (*rstd)[static_cast<size_t>(c)];
+      } else if (training) {
         // One pass of sums shifted by K, the mean of the channel's first block: var =
         // E[(x-K)^2] - E[x-K]^2 then cancels nothing that matters, since K is within about
         // std/sqrt(S) of the mean, even when |mean| >> std (a second pass over x would cost a
@@ -154,13 +271,17 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   if (!keep) return y;
   return autograd::record(
       "batch_norm", {x, weight, bias}, y, {"x", "mean", "rstd", "weight"},
-      [b, training, x = x.detach(), mean_of, rstd, weight = weight.defined() ? weight.detach() : Tensor()](
+      [b, training, sync, m_total, x = x.detach(), mean_of, rstd, weight = weight.defined() ? weight.detach() : Tensor()](
           BackwardContext& ctx) {
         const float* dy = ctx.dout_tensor().data();
         const float* xv = x.data();
         float* dx = ctx.needs(0) ? ctx.dinput_uninit(0).data() : nullptr;  // every element written below
         float* dw = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
         float* db = ctx.needs(2) ? ctx.dinput_tensor(2).data() : nullptr;
+        if (sync) {
+          synced_batch_norm_backward(b, m_total, dy, xv, *mean_of, *rstd, weight, dx, dw, db);
+          return;
+        }
         parallel_for(b.c, [&](int64_t c0, int64_t c1) {
           for (int64_t c = c0; c < c1; ++c) {
             const float mean = (*mean_of)[static_cast<size_t>(c)], r = (*rstd)[static_cast<size_t>(c)];

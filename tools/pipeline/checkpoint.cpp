@@ -117,6 +117,7 @@ Json to_json(const TrainState& s) {
           {"last_validation_loss", s.last_validation_loss},
           {"metrics_rows", s.metrics_rows},
           {"threads", s.threads},
+          {"ranks", s.ranks},
           {"generators", s.generators},
           {"finished", finished},
           {"rows", rows}};
@@ -150,6 +151,11 @@ TrainState train_state_from_json(const Json& j) {
     const int64_t threads = json_int64_at(j, "threads", what);
     RAOQ_CHECK(threads >= 1 && threads <= INT_MAX, what, ": 'threads' must be a positive int, got ", threads);
     s.threads = static_cast<int>(threads);
+    if (j.contains("ranks")) {  // absent in checkpoints written before data-parallel runs: one process
+      const int64_t ranks = json_int64_at(j, "ranks", what);
+      RAOQ_CHECK(ranks >= 1 && ranks <= INT_MAX, what, ": 'ranks' must be a positive int, got ", ranks);
+      s.ranks = static_cast<int>(ranks);
+    }
     s.generators = j.at("generators");
     for (const auto& f : j.at("finished")) s.finished.push_back(stage_summary_from_json(f));
     for (const auto& r : j.at("rows")) s.rows.push_back(result_row_from_json(r));

@@ -54,6 +54,7 @@ struct TrainState {
   double last_validation_loss = 0.0;
   int64_t metrics_rows = 0;  // rows of metrics.jsonl written when this state was saved
   int threads = 1;
+  int ranks = 1;  // data-parallel ranks (core/distributed.h) the state was trained with
   Json generators;  // {"default": [...], "<dropout path>": [...]}
   std::vector<StageSummary> finished;  // their `seconds` are not stored (see above)
   std::vector<ResultRow> rows;

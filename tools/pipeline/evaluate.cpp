@@ -3,7 +3,11 @@
 
 #include <chrono>
 
+#include <algorithm>
+#include <numeric>
+
 #include "core/autograd.h"
+#include "core/distributed.h"
 #include "core/ops.h"
 
 namespace raoq::tools {
@@ -21,12 +25,29 @@ int64_t count_correct(const Tensor& logits, const std::vector<int64_t>& labels) 
   return correct;
 }
 
+void finish_sums(double* loss_sum, int64_t* correct, int64_t* seen) {
+  if (!dist::distributed()) return;
+  double t[3] = {*loss_sum, static_cast<double>(*correct), static_cast<double>(*seen)};
+  dist::sum_over_ranks(t, 3);  // counts stay exact in double below 2^53
+  *loss_sum = t[0];
+  *correct = static_cast<int64_t>(t[1]);
+  *seen = static_cast<int64_t>(t[2]);
+}
+
 EvalResult evaluate(Module& model, const data::DatasetPtr& dataset, const data::LoaderOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   const bool was_training = model.is_training();
   model.eval();
   autograd::NoGradGuard no_grad;
-  data::DataLoader loader(dataset, options);
+  // Data-parallel: each rank evaluates its contiguous share of the examples; the sums are global.
+  data::DatasetPtr share = dataset;
+  if (dist::distributed()) {
+    const int64_t n = dataset->size(), r = dist::rank(), ranks = dist::size();
+    std::vector<int64_t> idx(static_cast<size_t>(n * (r + 1) / ranks - n * r / ranks));
+    std::iota(idx.begin(), idx.end(), n * r / ranks);
+    share = std::make_shared<data::SubsetDataset>(dataset, std::move(idx));
+  }
+  data::DataLoader loader(share, options);
   double loss_sum = 0.0;
   int64_t correct = 0, seen = 0;
   try {
@@ -42,6 +63,7 @@ EvalResult evaluate(Module& model, const data::DatasetPtr& dataset, const data::
     throw;
   }
   model.train(was_training);
+  finish_sums(&loss_sum, &correct, &seen);
   EvalResult r;
   r.examples = seen;
   r.loss = seen ? loss_sum / static_cast<double>(seen) : 0.0;

@@ -21,8 +21,12 @@ struct EvalResult {
 };
 
 // Runs the whole dataset in order in eval mode without recording a graph; restores the
-// model's train/eval mode afterwards.
+// model's train/eval mode afterwards. Data-parallel, each rank runs its contiguous share.
 EvalResult evaluate(Module& model, const data::DatasetPtr& dataset, const data::LoaderOptions& options);
+
+// Data-parallel (core/distributed.h): sums each rank's loss sum, correct rows and rows over ranks,
+// in rank order; nothing at one rank.
+void finish_sums(double* loss_sum, int64_t* correct, int64_t* seen);
 
 // The number of rows of logits (N, K) whose first largest entry is the label.
 int64_t count_correct(const Tensor& logits, const std::vector<int64_t>& labels);

@@ -259,7 +259,10 @@ Json adc_after_backward(Module& model, const StageConfig& s, const StageStep& st
   const float smoothing = static_cast<float>(s.label_smoothing);
   imc::bitaug_backward(model, c, imc::bitaug_bits(c, step.global_step),
                        imc::bitaug_lambda(step.stage_step, step.stage_steps),
-                       [&] { return batch_loss(model, StepBatch{step.x, step.y, step.rows}, smoothing); });
+                       [&] {
+                         const Tensor loss = batch_loss(model, StepBatch{step.x, step.y, step.rows}, smoothing);
+                         return step.loss_weight == 1.0f ? loss : ops::scale(loss, step.loss_weight);
+                       });
   return nullptr;
 }
 

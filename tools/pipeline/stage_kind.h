@@ -84,6 +84,8 @@ struct StageStep {
   int64_t stage_step = 0, stage_steps = 1;
   uint64_t seed = 0;  // the run's seed
   int64_t global_step = 0;
+  // A data-parallel rank's weight on its slice's mean loss, N n_r / n (data_parallel.h); 1 otherwise.
+  float loss_weight = 1.0f;
 };
 
 struct StageKind {

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "core/autograd.h"
+#include "core/distributed.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "data/text_loader.h"
@@ -149,12 +150,23 @@ EvalResult TextTask::evaluate(Module& model, EvalSplit split, int64_t batch_size
   model.eval();
   autograd::NoGradGuard no_grad;
   const int64_t limit = d_.eval_tokens > 0 ? d_.eval_tokens : loader.tokens(which) - 1;
+  const auto batch_at = [&](int64_t i) {
+    return step_batch(loader.eval_batch(which, i), d_.objective, tokenizer_.vocab_size(), mix(0x5eed, static_cast<uint64_t>(i)));
+  };
+  // The batches one process evaluates: up to the one that reaches `limit` scored tokens. Data-parallel,
+  // each rank takes a contiguous share of them (counted without running the model).
+  int64_t first = 0, end = loader.eval_batch_count(which);
+  if (dist::distributed()) {
+    int64_t count = 0;
+    for (int64_t seen = 0; count < end && seen < limit; ++count) seen += static_cast<int64_t>(batch_at(count).y.size());
+    first = count * dist::rank() / dist::size();
+    end = count * (dist::rank() + 1) / dist::size();
+  }
   double loss_sum = 0.0;
   int64_t correct = 0, scored = 0;
   try {
-    for (int64_t i = 0; i < loader.eval_batch_count(which) && scored < limit; ++i) {
-      const data::TextBatch b = loader.eval_batch(which, i);
-      const StepBatch batch = step_batch(b, d_.objective, tokenizer_.vocab_size(), mix(0x5eed, static_cast<uint64_t>(i)));
+    for (int64_t i = first; i < end && (dist::distributed() || scored < limit); ++i) {
+      const StepBatch batch = batch_at(i);
       Tensor logits;
       const double mean = batch_loss(model, batch, 0.0f, &logits).item();
       const auto n = static_cast<int64_t>(batch.y.size());
@@ -167,6 +179,7 @@ EvalResult TextTask::evaluate(Module& model, EvalSplit split, int64_t batch_size
     throw;
   }
   model.train(was_training);
+  finish_sums(&loss_sum, &correct, &scored);
   EvalResult r;
   r.examples = scored;
   r.per_token = true;

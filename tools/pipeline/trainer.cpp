@@ -12,6 +12,7 @@
 #endif
 
 #include "core/autograd.h"
+#include "core/distributed.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/parallel.h"
@@ -24,6 +25,7 @@
 #include "optim/clip.h"
 #include "tools/pipeline/atomic_file.h"
 #include "tools/pipeline/checkpoint.h"
+#include "tools/pipeline/data_parallel.h"
 #include "tools/pipeline/evaluate.h"
 #include "tools/pipeline/figures.h"
 #include "tools/pipeline/progress.h"
@@ -152,6 +154,14 @@ class Run {
   Tensor cost_input_;  // one training example: the sweep points' cost is counted on it
   bool extended_ = false;  // resumed with stages appended to the run's
   bool figure_note_given_ = false;
+  // Data-parallel (core/distributed.h): every rank runs all of this; only rank 0 writes the run.
+  int rank_ = dist::rank(), ranks_ = dist::size();
+  bool writer_ = rank_ == 0;
+  void log(const Json& row) {
+    if (writer_) log_.write(row);
+  }
+  // Whether a stop was requested, on any rank (a collective when there are several).
+  bool stop_wanted() const;
 };
 
 // ", sweep rows point 3 of 10: adc.rows=256"; "" outside a sweep.
@@ -171,17 +181,23 @@ void Run::prepare() {
   std::error_code ec;
   RAOQ_CHECK(!fs::exists(dir_.root, ec) || fs::is_directory(dir_.root, ec), "train: '", dir_.root,
              "' is a file, expected a run directory");
-  if (const int partial = dir_.remove_partial_writes())
-    out_ << "note: removed " << partial << " partial file" << (partial == 1 ? "" : "s")
-         << " that an interrupted write left in " << dir_.root << "\n";
-  if (opt_.resume && fs::exists(dir_.last_checkpoint())) {
+  // Rank 0 tidies the directory; the other ranks read it only after that (the barrier).
+  const bool resuming = opt_.resume && fs::exists(dir_.last_checkpoint());
+  if (writer_) {
+    if (const int partial = dir_.remove_partial_writes())
+      out_ << "note: removed " << partial << " partial file" << (partial == 1 ? "" : "s")
+           << " that an interrupted write left in " << dir_.root << "\n";
+    if (!resuming && dir_.holds_run()) {
+      RAOQ_CHECK(opt_.resume || opt_.overwrite, "train: '", dir_.root, "' already holds a run; pass --resume to ",
+                 "continue it, --overwrite to start again, or --out DIR for a new directory");
+      if (opt_.resume) out_ << "note: no checkpoint in " << dir_.root << " yet; starting the run from the beginning\n";
+      dir_.clear();
+    }
+  }
+  dist::barrier();
+  if (resuming) {
     resume_from_ = read_checkpoint(dir_.last_checkpoint());
     RAOQ_CHECK(resume_from_->kind == "train", "train: '", dir_.last_checkpoint(), "' is not a training checkpoint");
-  } else if (dir_.holds_run()) {
-    RAOQ_CHECK(opt_.resume || opt_.overwrite, "train: '", dir_.root, "' already holds a run; pass --resume to ",
-               "continue it, --overwrite to start again, or --out DIR for a new directory");
-    if (opt_.resume) out_ << "note: no checkpoint in " << dir_.root << " yet; starting the run from the beginning\n";
-    dir_.clear();
   }
   task_ = make_task(config_.data, config_.seed);
   out_ << "data: " << task_->describe() << "\n";
@@ -220,7 +236,7 @@ void Run::prepare() {
     if (!config_.stages[si].quant.overrides.empty())
       config_json_["stages"][si]["resolved_layers"] =
           imc::layer_hardware_to_json(imc::layer_hardware(*model_through(static_cast<int64_t>(si))));
-  if (extended_) write_file_atomic(dir_.config(), config_json_.dump(2) + "\n");
+  if (extended_ && writer_) write_file_atomic(dir_.config(), config_json_.dump(2) + "\n");
   manual_seed(config_.seed);
   model_ = models::build_from_json(config_.model, "config", "model");
   out_ << "model: " << config_.model.at("name").get<std::string>() << ", "
@@ -236,8 +252,12 @@ void Run::prepare() {
     if (state_.threads != num_threads())
       out_ << "note: this run was checkpointed at " << state_.threads << " threads and continues at " << num_threads()
            << ": the result is reproducible, but not bitwise equal to an uninterrupted run\n";
+    if (state_.ranks != ranks_)
+      out_ << "note: this run was checkpointed at " << state_.ranks << " rank" << (state_.ranks == 1 ? "" : "s")
+           << " and continues at " << ranks_ << " (the global batch and its order are the same; the sums are not"
+           << " grouped the same, so the result is not bitwise equal to an uninterrupted run)\n";
     // The clock is not in the checkpoint: the metrics rows it had seen carry it.
-    const MetricsTimes times = log_.open(dir_.metrics(), state_.metrics_rows);
+    const MetricsTimes times = writer_ ? log_.open(dir_.metrics(), state_.metrics_rows) : MetricsTimes{};
     elapsed_base_ = times.seconds;
     const auto stage_time = [&](const std::string& name) {
       const auto it = times.stage_seconds.find(name);
@@ -254,14 +274,19 @@ void Run::prepare() {
            << state_.epoch + 1 << ", step " << state_.global_step << "\n";
     else
       out_ << dir_.root << " is already complete\n";
-  } else {
+  } else if (writer_) {
     dir_.create();
     write_file_atomic(dir_.config(), config_json_.dump(2) + "\n");
     log_.open(dir_.metrics(), -1);
     out_ << "run directory: " << dir_.root << "\n";
   }
+  if (ranks_ > 1) {
+    out_ << "data-parallel: " << dist::world().describe() << ", each with its slice of every global batch\n";
+    dist::require_same(model_checksum(*model_), "the model at the start");
+  }
   out_ << std::flush;  // a log file is block-buffered; show the set-up before the first step
   state_.threads = num_threads();
+  state_.ranks = ranks_;
 }
 
 void Run::run_stage(size_t si) {
@@ -270,6 +295,7 @@ void Run::run_stage(size_t si) {
   if (stepped_) stop_if_requested(s, nullptr, nullptr);  // between stages: last.safetensors is saved already
   if (state_.loader.is_null()) {  // the stage starts: its model is the init_from stage's, or the current one
     if (!s.init_from.empty()) {
+      dist::barrier();  // rank 0 has written the stage's checkpoint
       model_ = model_through(stage_index(s.init_from));
       const std::string path = dir_.stage_checkpoint(s.init_from);
       load_model(*model_, read_checkpoint(path), path);
@@ -285,6 +311,8 @@ void Run::run_stage(size_t si) {
       return;
     }
   }
+  RAOQ_CHECK(s.batch_size % ranks_ == 0, "train: stages[", si, "].batch_size is ", s.batch_size, ", which does not ",
+             "divide among the ", ranks_, " ranks: the global batch is the config's, each rank takes an equal slice");
   const std::unique_ptr<BatchStream> stream = task_->train_batches(s.batch_size, stage_seed(config_.seed, si));
   BatchStream& loader = *stream;
   const int64_t spe = loader.batches_per_epoch();
@@ -328,7 +356,18 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
     const double lr = sched.at(state_.stage_step);
     opt.set_lr(lr);
     opt.zero_grad();
-    const StageStep step{batch->x, batch->y, batch->rows, state_.stage_step, total, config_.seed, state_.global_step};
+    // Data-parallel: this rank's slice, its loss weight N n_r / n and its own random streams.
+    std::optional<RankStreams> streams;
+    float loss_weight = 1.0f;
+    if (ranks_ > 1) {
+      const int64_t n_global = scored_rows(*batch);
+      batch = rank_slice(*batch, rank_, ranks_);
+      loss_weight = static_cast<float>(static_cast<double>(ranks_) * static_cast<double>(scored_rows(*batch)) /
+                                       static_cast<double>(std::max<int64_t>(1, n_global)));
+      streams.emplace(*model_, config_.seed, state_.global_step, rank_);
+    }
+    StageStep step{batch->x, batch->y, batch->rows, state_.stage_step, total, config_.seed, state_.global_step};
+    step.loss_weight = loss_weight;
     before_step(*model_, s, step);
     reset_tensor_memory_peak();
     Tensor logits;  // (N, K) rows: images, or the B*T positions of a language model
@@ -336,7 +375,8 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
     Json extra;
     try {
       Tensor task_loss = batch_loss(*model_, *batch, static_cast<float>(s.label_smoothing), &logits);
-      Tensor loss = stage_loss(*model_, s, task_loss);  // the kind's loss: + lambda_k sum kappa (W-reshape)
+      const Tensor weighted = loss_weight == 1.0f ? task_loss : ops::scale(task_loss, loss_weight);
+      Tensor loss = stage_loss(*model_, s, weighted);  // the kind's loss: + lambda_k sum kappa (W-reshape)
       loss_value = task_loss.item();
       if (opt_.detect_anomaly) check_state("the forward pass", s, lr);  // running statistics are no op's output
       RAOQ_CHECK(std::isfinite(loss_value), "train: the loss became ", value_text(loss_value), " at step ",
@@ -349,6 +389,8 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
       throw Error(std::string(e.what()) + ", at step " + std::to_string(state_.global_step + 1) + " (stage " + s.name +
                   ", epoch " + std::to_string(state_.epoch + 1) + ")");
     }
+    streams.reset();
+    sum_gradients_over_ranks(*model_);
     if (s.grad_clip > 0) clip_grad_norm(opt.params(), s.grad_clip);
     opt.step();
     if (opt_.detect_anomaly) check_state("the optimizer step", s, lr);  // an update is no op of the graph
@@ -356,10 +398,17 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
     if (!extra.is_null()) {  // a row of the kind's own (ADC-LoRA's Eq. 12 objective), on the run's clock
       Json row = extra;
       row["seconds"] = elapsed(), row["stage_seconds"] = stage_elapsed();
-      log_.write(row);
+      log(row);
     }
-    const auto n = static_cast<int64_t>(batch->y.size());
-    const int64_t correct = count_correct(logits, batch->y);
+    auto n = static_cast<int64_t>(batch->y.size());
+    int64_t correct = count_correct(logits, batch->y);
+    if (ranks_ > 1) {  // the global batch's mean loss, correct rows and rows
+      double t[3] = {loss_value * static_cast<double>(n), static_cast<double>(correct), static_cast<double>(n)};
+      dist::sum_over_ranks(t, 3);
+      loss_value = t[0] / std::max(1.0, t[2]);
+      correct = static_cast<int64_t>(t[1]);
+      n = static_cast<int64_t>(t[2]);
+    }
     state_.epoch_totals.add(loss_value, correct, n);
     state_.window_totals.add(loss_value, correct, n);
     ++state_.stage_step;
@@ -382,7 +431,7 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
                   {"examples_per_second", static_cast<double>(state_.window_totals.examples) / window}};
       if (s.quant.bitaug && kind_of(s).on_arrays)  // the weight of this step's pass at ba~ (Eq. 9)
         row["bitaug_lambda"] = imc::bitaug_lambda(state_.stage_step - 1, total);
-      log_.write(row);
+      log(row);
       state_.window_totals = {};
       window_start_ = Clock::now();
     }
@@ -401,8 +450,14 @@ void Run::check_state(const char* what, const StageConfig& s, double lr) const {
              s.name, ", epoch ", state_.epoch + 1, ", lr ", lr, ")");
 }
 
+bool Run::stop_wanted() const {
+  double wanted = opt_.stop && opt_.stop->load() ? 1.0 : 0.0;
+  dist::sum_over_ranks(&wanted, 1);  // a rank that stops alone would leave the others in a collective
+  return wanted > 0;
+}
+
 void Run::stop_if_requested(const StageConfig& s, const Optimizer* opt, const BatchStream* loader) {
-  if (!opt_.stop || !opt_.stop->load()) return;
+  if (!stop_wanted()) return;
   if (opt) save_last(opt, loader);
   progress_.clear();
   throw Error("interrupted at step " + std::to_string(state_.global_step) + " (stage " + s.name + ", epoch " +
@@ -435,6 +490,7 @@ EvalResult Run::evaluate(EvalSplit split, const char* split_name, const StageCon
 }
 
 void Run::save_model(const std::string& path, const Json& info) {
+  if (!writer_) return;
   try {
     save_model_checkpoint(path, *model_, info, config_json_);
   } catch (const NonFiniteError& e) {
@@ -458,7 +514,7 @@ void Run::finish_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt
     Json row = eval_row(held_out ? "validation" : "test", s, r);
     row["train_loss"] = t.mean_loss();
     row["train_accuracy"] = t.accuracy();
-    log_.write(row);
+    log(row);
     state_.last_validation = r.accuracy;
     state_.last_validation_loss = r.loss;
     const bool best = better(*task_, r, state_.best_accuracy);
@@ -489,7 +545,7 @@ void Run::finish_stage(size_t si) {
     test = *before_finetune_;
   } else if (task_->has_validation()) {
     test = evaluate(EvalSplit::test, "test", s);
-    log_.write(eval_row("test", s, test));
+    log(eval_row("test", s, test));
   } else {  // the last epoch's evaluation was on the test split already
     test.accuracy = state_.last_validation;
     test.loss = state_.last_validation_loss;
@@ -511,7 +567,7 @@ void Run::finish_stage(size_t si) {
   summary.peak_tensor_bytes = stage_peak_tensor_bytes_;
   summary.peak_rss_bytes = stage_peak_rss_bytes_;
   state_.finished.push_back(summary);
-  log_.write({{"kind", "stage_done"}, {"stage", s.name}, {"seconds", elapsed()}, {"stage_seconds", summary.seconds},
+  log({{"kind", "stage_done"}, {"stage", s.name}, {"seconds", elapsed()}, {"stage_seconds", summary.seconds},
               {"trainable_parameters", summary.trainable_parameters}, {"parameters", summary.parameters},
               {"peak_tensor_bytes", summary.peak_tensor_bytes}, {"peak_rss_bytes", summary.peak_rss_bytes}});
   std::optional<int64_t> ba;
@@ -569,6 +625,7 @@ void Run::finish_sweep_point(const StageConfig& s, double value) {
 }
 
 void Run::write_run_results() {
+  if (!writer_) return;
   const Results r = results();
   write_results(dir_.results_json(), dir_.results_md(), r);
   // The figures beside the tables; a figure that cannot be drawn is a note, never a failed run.
@@ -594,6 +651,9 @@ void Run::write_run_results() {
 }
 
 void Run::save_last(const Optimizer* opt, const BatchStream* loader) {
+  // Every rank holds the model rank 0 saves (a cheap check that the ranks never drifted apart).
+  if (ranks_ > 1) dist::require_same(model_checksum(*model_), "the model " + position());
+  if (!writer_) return;
   TrainState s = state_;
   if (loader) s.loader = loader->state();
   s.metrics_rows = log_.rows();
@@ -639,7 +699,7 @@ void Run::evaluate_before_finetune(const StageConfig& s) {
   const EvalResult r = evaluate(EvalSplit::test, "test (ADC inserted, before fine-tuning)", s);
   Json row = eval_row("test", s, r);
   row["before_finetune"] = true;
-  log_.write(row);
+  log(row);
   before_finetune_ = r;
   if (s.sweep.active()) {  // completed by finish_sweep_point; a resumed fine-tune finds it in its checkpoint
     SweepRow p;
