@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/distributed.h"
 #include "core/error.h"
 #include "quant/dequantize.h"
 #include "imc/imc_model.h"
@@ -45,6 +46,7 @@ void LayerStats::record_forward(const Tensor& xs, const Tensor& wq, quant::Shift
   x_count_ += double(xs.numel());
   // A weight layer's codes are the same every batch (replaced); keys are new every batch (gathered).
   record_weights(wq, config.bw, batched);
+  weights_gathered_ = batched;
 
   // Tile t's weight sums over the taps inside the image, for the column sums without A-shift.
   // Batched: the keys' sums change every batch and are not kept (unshifted == shifted without a shift).
@@ -124,8 +126,59 @@ void LayerStats::observe(const TileView& v) {
   clipped_ += clipped;
 }
 
+namespace {
+void add_histogram(Histogram& into, const double* p, size_t bins) {  // p: below, above, counts
+  if (into.counts.size() < bins) into.counts.resize(bins, 0);
+  into.below += int64_t(p[0]), into.above += int64_t(p[1]);
+  for (size_t i = 0; i < bins; ++i) into.counts[i] += int64_t(p[2 + i]);
+}
+}  // namespace
+
+LayerStats::Totals LayerStats::totals() const {
+  Totals t{columns_, clipped_, xs_ss_, xq_ss_, x_count_, w_count_, w_s1_, w_s2_, w_s3_, w_s4_, adc_hist_, weight_hist_};
+  if (!dist::distributed()) return t;
+  // One record per rank: 9 scalars; the lengths of the ADC histogram, weight histogram and columns;
+  // then each histogram's below, above and counts, and each column's 9 sums. Counts stay exact in
+  // double; the column index n * T + t is the same on every rank (a longer key length appends).
+  constexpr size_t kColumnSums = 9;
+  std::vector<double> mine = {double(clipped_), xs_ss_, xq_ss_, x_count_, w_count_, w_s1_, w_s2_, w_s3_, w_s4_,
+                              double(adc_hist_.counts.size()), double(weight_hist_.counts.size()), double(columns_.size())};
+  for (const Histogram* h : {&adc_hist_, &weight_hist_}) {
+    mine.push_back(double(h->below)), mine.push_back(double(h->above));
+    for (int64_t c : h->counts) mine.push_back(double(c));
+  }
+  for (const Column& c : columns_) mine.insert(mine.end(), {c.n, c.sy, c.syy, c.se, c.see, c.su, c.suu, c.seu, c.seeu});
+  const std::vector<double> all = dist::gather_all(mine.data(), int64_t(mine.size()));
+  t = Totals{};
+  t.adc = adc_hist_, t.weights = weight_hist_;  // the bin layout; counts are rebuilt below
+  t.adc.counts.assign(t.adc.counts.size(), 0), t.adc.below = t.adc.above = 0;
+  if (weights_gathered_) t.weights.counts.assign(t.weights.counts.size(), 0), t.weights.below = t.weights.above = 0;
+  for (size_t at = 0; at < all.size();) {
+    const double* r = all.data() + at;
+    const auto na = size_t(r[9]), nw = size_t(r[10]), nc = size_t(r[11]);
+    t.clipped += int64_t(r[0]), t.xs_ss += r[1], t.xq_ss += r[2], t.x_count += r[3];
+    if (weights_gathered_) t.w_count += r[4], t.w_s1 += r[5], t.w_s2 += r[6], t.w_s3 += r[7], t.w_s4 += r[8];
+    const double* p = r + 12;
+    add_histogram(t.adc, p, na);
+    p += 2 + na;
+    if (weights_gathered_) add_histogram(t.weights, p, nw);
+    p += 2 + nw;
+    if (t.columns.size() < nc) t.columns.resize(nc);
+    for (size_t i = 0; i < nc; ++i, p += kColumnSums) {
+      Column& c = t.columns[i];
+      c.n += p[0], c.sy += p[1], c.syy += p[2], c.se += p[3], c.see += p[4], c.su += p[5], c.suu += p[6], c.seu += p[7],
+          c.seeu += p[8];
+    }
+    at = size_t(p - all.data());
+  }
+  if (!weights_gathered_)  // a weight layer's codes: the same on every rank
+    t.w_count = w_count_, t.w_s1 = w_s1_, t.w_s2 = w_s2_, t.w_s3 = w_s3_, t.w_s4 = w_s4_;
+  return t;
+}
+
 LayerSummary LayerStats::summary() const {
   std::lock_guard<std::mutex> lock(mu_);
+  const Totals tot = totals();
   LayerSummary s;
   std::ostringstream cfg;
   cfg << config_;
@@ -134,7 +187,7 @@ LayerSummary LayerStats::summary() const {
   s.row_utilisation = T_ ? double(K_) / double(T_ * config_.rows) : 0.0;
   double n = 0, sy = 0, syy = 0, se = 0, see = 0, su = 0, suu = 0, seu = 0, seeu = 0;
   double sig_c = 0, err_c = 0, sigu_c = 0, erru_c = 0;
-  for (const Column& c : columns_) {
+  for (const Column& c : tot.columns) {
     if (c.n == 0) continue;
     n += c.n, sy += c.sy, syy += c.syy, se += c.se, see += c.see, su += c.su, suu += c.suu, seu += c.seu, seeu += c.seeu;
     sig_c += c.syy - c.sy * c.sy / c.n, err_c += c.see - c.se * c.se / c.n;
@@ -146,7 +199,7 @@ LayerSummary LayerStats::summary() const {
   s.conversions = int64_t(n);
   s.adc_input_var_steps = var(sy, syy);
   s.adc_input_var_steps_centered = n > 0 ? sig_c / n : nan;
-  s.clip_fraction = n > 0 ? double(clipped_) / n : nan;
+  s.clip_fraction = n > 0 ? double(tot.clipped) / n : nan;
   s.mean_error_steps = n > 0 ? se / n : nan;
   s.sqnr_db_all = db(var(sy, syy), var(se, see));
   s.sqnr_db_centered = db(sig_c, err_c);
@@ -155,16 +208,16 @@ LayerSummary LayerStats::summary() const {
   s.adc_input_var_steps_unshifted_centered = u_ok ? sigu_c / n : nan;
   s.sqnr_db_all_unshifted = u_ok ? db(var(su, suu), var(seu, seeu)) : nan;
   s.sqnr_db_centered_unshifted = u_ok ? db(sigu_c, erru_c) : nan;
-  s.xs_second_moment = x_count_ > 0 ? xs_ss_ / x_count_ : nan;
-  s.xq_second_moment = x_count_ > 0 ? xq_ss_ / x_count_ : nan;
+  s.xs_second_moment = tot.x_count > 0 ? tot.xs_ss / tot.x_count : nan;
+  s.xq_second_moment = tot.x_count > 0 ? tot.xq_ss / tot.x_count : nan;
   // Central moments from the raw ones: var = E[w^2] - mu^2, E[(w - mu)^4] = E[w^4] - 4 mu E[w^3]
   // + 6 mu^2 E[w^2] - 3 mu^4.
-  if (w_count_ > 0) {
-    const double mu = w_s1_ / w_count_, e2 = w_s2_ / w_count_, e3 = w_s3_ / w_count_, e4 = w_s4_ / w_count_;
+  if (tot.w_count > 0) {
+    const double mu = tot.w_s1 / tot.w_count, e2 = tot.w_s2 / tot.w_count, e3 = tot.w_s3 / tot.w_count, e4 = tot.w_s4 / tot.w_count;
     const double m2 = e2 - mu * mu, m4 = e4 - 4 * mu * e3 + 6 * mu * mu * e2 - 3 * mu * mu * mu * mu;
     s.wq_var = m2, s.wq_kurtosis = m2 > 0 ? m4 / (m2 * m2) : 0.0;
   }
-  s.adc_inputs = adc_hist_, s.weight_codes = weight_hist_;
+  s.adc_inputs = tot.adc, s.weight_codes = tot.weights;
   return s;
 }
 

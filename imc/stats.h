@@ -37,7 +37,8 @@
 // batch). Its *_unshifted figures equal the shifted ones (signed query codes need no shift), and
 // are NaN on a -1/1 array (there the map does shift, and per-batch key sums are not kept).
 // Sums are kept in double and merged under a lock as worker threads report; their last digits can
-// depend on thread scheduling (histogram counts cannot). PNG rendering of the histograms is left
+// depend on thread scheduling (histogram counts cannot). Under data-parallel evaluation each rank
+// collects its share of the examples and summary() adds every rank's sums (rank order). PNG rendering of the histograms is left
 // to the tools (they own stb_image_write).
 #pragma once
 
@@ -94,6 +95,15 @@ class LayerStats : public TileObserver {
     double n = 0, sy = 0, syy = 0, se = 0, see = 0, su = 0, suu = 0, seu = 0, seeu = 0;
   };
   void record_weights(const Tensor& wq, int bw, bool gather);
+  // What summary() reads; data-parallel (core/distributed.h), every rank's sums added in rank order
+  // (a collective: every rank calls summary() alike).
+  struct Totals {
+    std::vector<Column> columns;
+    int64_t clipped = 0;
+    double xs_ss = 0, xq_ss = 0, x_count = 0, w_count = 0, w_s1 = 0, w_s2 = 0, w_s3 = 0, w_s4 = 0;
+    Histogram adc, weights;
+  };
+  Totals totals() const;
   mutable std::mutex mu_;
   std::string path_;
   AdcConfig config_;
@@ -106,6 +116,7 @@ class LayerStats : public TileObserver {
   double xs_ss_ = 0, xq_ss_ = 0, x_count_ = 0;
   double w_count_ = 0, w_s1_ = 0, w_s2_ = 0, w_s3_ = 0, w_s4_ = 0;  // raw moments of the stored codes (exact)
   Histogram adc_hist_, weight_hist_;
+  bool weights_gathered_ = false;  // the stored codes change every batch (BMM1's keys): summed over ranks too
 };
 
 // Attaches a fresh LayerStats to every IMC layer below root for its lifetime.

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <ostream>
 
+#include "core/distributed.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "imc/adc.h"
@@ -206,9 +207,6 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
     imc::print_cost(out, imc::model_cost(*main.model, main.example, main.config.cost), main.config.cost);
   }
   if (!args.png_dir.empty()) {
-    ec.clear();
-    fs::create_directories(args.png_dir, ec);
-    RAOQ_CHECK(!ec, "inspect: cannot create --png directory '", args.png_dir, "' (", ec.message(), ")");
     // --against: the same layers of another stage (vanilla QAT* beside RAOQ), overlaid.
     std::vector<imc::LayerSummary> other;
     std::string other_stage;
@@ -217,6 +215,10 @@ int inspect_command(const InspectArgs& args, std::ostream& out) {
       other = std::move(o.summaries);
       other_stage = o.stage;
     }
+    if (dist::rank() != 0) return 0;  // under mpirun rank 0 draws the figures of the whole job's statistics
+    ec.clear();
+    fs::create_directories(args.png_dir, ec);
+    RAOQ_CHECK(!ec, "inspect: cannot create --png directory '", args.png_dir, "' (", ec.message(), ")");
     const auto codes = imc::adc_codes(main.config.stages[main.si].quant.adc.ba);
     const auto weights_label = [](const std::string& stage, const imc::LayerSummary& l) {
       char buf[128];

@@ -4,7 +4,7 @@
 # optional clang, libFuzzer and clang's OpenMP that tools/fuzz.sh needs). Runs apt-get only when needed.
 set -euo pipefail
 packages=(g++ cmake ninja-build libeigen3-dev catch2 nlohmann-json3-dev libstb-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev
-          libplplot-dev plplot-driver-cairo fonts-dejavu-core)
+          libplplot-dev plplot-driver-cairo fonts-dejavu-core libopenmpi-dev openmpi-bin)
 for option in "$@"; do
   case $option in
     --demo) packages+=(dataset-fashion-mnist fortunes) ;;  # the embedded datasets: Fashion-MNIST, fortunes

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/distributed.h"
 #include "imc/imc_conv2d.h"
 #include "imc/imc_linear.h"
 #include "imc/imc_model.h"
@@ -95,4 +96,39 @@ TEST_CASE("stats: an ImcConv2d counts one conversion per image, position, channe
   CHECK(s.adc_inputs.total() == s.conversions);
   CHECK(std::isfinite(s.sqnr_db_centered_unshifted));
   CHECK(s.wq_var > 0);
+}
+
+TEST_CASE("stats: two ranks' halves of the examples summarise as one process over all of them", "[imc]") {
+  quant::QuantLinear qat(1024, 4, false, quant::QuantOptions{});
+  set_quantizers(*qat.act_quant, *qat.weight_quant, 0.1f, -0.2f, 0.01f);
+  AdcConfig hw;
+  hw.ba = 6;
+  hw.k = 64;  // a narrow ADC range: some sums clip
+  const Tensor x = testing::uniform({64, 1024}, -0.2f, 1.0f, 3, false);
+  const auto summarise = [&](int64_t lo, int64_t hi) {
+    auto net = std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Module>>{ImcLinear::from(qat, hw)});
+    StatsSession session(*net);
+    autograd::NoGradGuard ng;
+    Tensor part = Tensor::empty({hi - lo, 1024});
+    std::copy(x.data() + lo * 1024, x.data() + hi * 1024, part.data());
+    net->forward(part);
+    return session.summaries().at(0);
+  };
+  const LayerSummary one = summarise(0, 64);
+  std::vector<LayerSummary> ranks(2);
+  dist::run_emulated_ranks(2, [&](int r) { ranks[size_t(r)] = summarise(32 * r, 32 * (r + 1)); });
+  for (const LayerSummary& s : ranks) {
+    CHECK(s.conversions == one.conversions);
+    CHECK(s.adc_inputs.counts == one.adc_inputs.counts);
+    CHECK(s.adc_inputs.below == one.adc_inputs.below);
+    CHECK(s.adc_inputs.above == one.adc_inputs.above);
+    CHECK(s.weight_codes.counts == one.weight_codes.counts);  // the weights once, not once per rank
+    CHECK(s.clip_fraction == one.clip_fraction);
+    CHECK(s.clip_fraction > 0);
+    CHECK(s.sqnr_db_centered == Approx(one.sqnr_db_centered).epsilon(1e-9));
+    CHECK(s.sqnr_db_all == Approx(one.sqnr_db_all).epsilon(1e-9));
+    CHECK(s.adc_input_var_steps == Approx(one.adc_input_var_steps).epsilon(1e-9));
+    CHECK(s.xs_second_moment == Approx(one.xs_second_moment).epsilon(1e-12));
+    CHECK(s.wq_var == one.wq_var);
+  }
 }
