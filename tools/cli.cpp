@@ -61,6 +61,9 @@ Every config key is checked before any work starts; a problem is one line naming
 Ctrl-C during set-up (reading data, building the model) exits at once; once training steps
 run, it stops at the next step boundary after writing last.safetensors; --resume continues.
 Checkpoints hold no time, so two identical runs write identical checkpoint bytes.
+Under `mpirun -np N` (or --emulate-ranks N) the run is data-parallel: each rank trains on 1/N of
+every global batch, gradients and BatchNorm statistics are combined in rank order, and rank 0
+alone prints and writes (README: "Data-parallel training").
 
 options:
 )";

@@ -119,6 +119,35 @@ TEST_CASE("data-parallel: 2 emulated ranks train what one process trains, within
   fs::remove_all(two);
 }
 
+TEST_CASE("data-parallel: language models, causal and masked, train as one process does", "[tools]") {
+  // gpt: every position of a window scores (equal slices); bert-tiny's masked objective scores
+  // chosen positions, so the ranks' shares differ and their losses carry the weight N n_r / n.
+  for (const bool masked : {false, true}) {
+    INFO((masked ? "bert-tiny, masked" : "gpt, causal"));
+    Json c = testing::tiny_text_config("dptext");
+    // Plain SGD: AdamW's first steps move every weight by about lr whatever its gradient's size, so
+    // a gradient that is zero up to rounding would move by lr on one side and not the other.
+    for (auto& st : c["stages"]) st["max_steps"] = 2, st["optimizer"] = {{"name", "sgd"}, {"lr", 0.05}};
+    if (masked) {
+      c["model"] = {{"name", "bert-tiny"}, {"d_model", 16}, {"layers", 1}, {"heads", 2}};
+      c["data"]["objective"] = "masked";
+    }
+    const std::string one = testing::make_temp_dir("raoq_dpt1_"), two = testing::make_temp_dir("raoq_dpt2_");
+    const Results r1 = train_ranks(one, c, 1, false);
+    const Results r2 = train_ranks(two, c, 2, false);
+    for (const char* stage : {"fp", "qat"}) {
+      INFO(stage);
+      CHECK(relative_difference(one + "/checkpoints/" + stage + ".safetensors",
+                                two + "/checkpoints/" + stage + ".safetensors") < 1e-4);
+    }
+    REQUIRE(r1.stages.size() == 2);
+    REQUIRE(r2.stages.size() == 2);
+    for (size_t i = 0; i < 2; ++i) CHECK(r2.stages[i].test_loss == Approx(r1.stages[i].test_loss).epsilon(1e-5));
+    fs::remove_all(one);
+    fs::remove_all(two);
+  }
+}
+
 TEST_CASE("data-parallel: emulated ranks are bitwise reproducible and resume at another rank count", "[tools]") {
   const std::string a = testing::make_temp_dir("raoq_dpa_"), b = testing::make_temp_dir("raoq_dpb_");
   train_ranks(a, dp_config(3), 2, false);
