@@ -131,6 +131,12 @@ TEST_CASE("data-parallel: language models, causal and masked, train as one proce
     if (masked) {
       c["model"] = {{"name", "bert-tiny"}, {"d_model", 16}, {"layers", 1}, {"heads", 2}};
       c["data"]["objective"] = "masked";
+    } else {  // and ADC-LoRA's Eq. 12 phase, whose objective rows are averaged over the ranks
+      c["stages"].push_back({{"name", "lora"},       {"kind", "adc"},        {"method", "raoq"},
+                             {"epochs", 1},          {"max_steps", 3},       {"batch_size", 4},
+                             {"bitaug", true},       {"adc", {{"rows", 16}, {"ba", 6}}},
+                             {"optimizer", {{"name", "sgd"}, {"lr", 0.05}}}, {"eval", {{"batch_size", 8}}},
+                             {"lora", {{"rank", 2}, {"targets", {"*.fc1"}}, {"init", "adc_mse"}, {"init_steps", 2}}}});
     }
     const std::string one = testing::make_temp_dir("raoq_dpt1_"), two = testing::make_temp_dir("raoq_dpt2_");
     const Results r1 = train_ranks(one, c, 1, false);
@@ -140,9 +146,21 @@ TEST_CASE("data-parallel: language models, causal and masked, train as one proce
       CHECK(relative_difference(one + "/checkpoints/" + stage + ".safetensors",
                                 two + "/checkpoints/" + stage + ".safetensors") < 1e-4);
     }
-    REQUIRE(r1.stages.size() == 2);
-    REQUIRE(r2.stages.size() == 2);
-    for (size_t i = 0; i < 2; ++i) CHECK(r2.stages[i].test_loss == Approx(r1.stages[i].test_loss).epsilon(1e-5));
+    REQUIRE(r1.stages.size() == r2.stages.size());
+    for (size_t i = 0; i < r1.stages.size(); ++i) CHECK(r2.stages[i].test_loss == Approx(r1.stages[i].test_loss).epsilon(1e-5));
+    if (!masked) {
+      const auto objectives = [](const std::string& dir) {
+        std::vector<double> v;
+        std::istringstream in(testing::read_text(dir + "/metrics.jsonl"));
+        for (std::string line; std::getline(in, line);)
+          if (line.find("\"lora_init\"") != std::string::npos) v.push_back(Json::parse(line).at("objective").get<double>());
+        return v;
+      };
+      const std::vector<double> o1 = objectives(one), o2 = objectives(two);
+      REQUIRE(o1.size() == 2);
+      REQUIRE(o2.size() == 2);
+      for (size_t i = 0; i < 2; ++i) CHECK(o2[i] == Approx(o1[i]).epsilon(1e-4));
+    }
     fs::remove_all(one);
     fs::remove_all(two);
   }

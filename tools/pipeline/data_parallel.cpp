@@ -91,6 +91,20 @@ RankStreams::RankStreams(Module& model, uint64_t seed, int64_t global_step, int 
 
 RankStreams::~RankStreams() { default_generator().set_state(saved_); }
 
+void mean_over_ranks(Json& row) {
+  if (!dist::distributed()) return;
+  std::vector<Json*> slots;
+  if (row.contains("objective") && row["objective"].is_number()) slots.push_back(&row["objective"]);
+  if (row.contains("layers") && row["layers"].is_object())
+    for (auto& [name, v] : row["layers"].items())
+      if (v.is_number()) slots.push_back(&v);
+  std::vector<double> values;
+  for (const Json* v : slots) values.push_back(v->get<double>());
+  dist::require_same(values.size(), "the number of values in a metrics row");
+  dist::sum_over_ranks(values.data(), static_cast<int64_t>(values.size()));
+  for (size_t i = 0; i < slots.size(); ++i) *slots[i] = values[i] / dist::size();
+}
+
 uint64_t model_checksum(const Module& model) {
   uint64_t h = dist::checksum(nullptr, 0);
   for (const auto& [name, t] : model.state_dict()) {

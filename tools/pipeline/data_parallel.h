@@ -42,6 +42,10 @@ class RankStreams {
   std::array<uint64_t, 6> saved_;
 };
 
+// A metrics row of the kind's own (ADC-LoRA's Eq. 12 objective: "objective" and each of "layers"),
+// averaged over ranks in rank order: each rank measured it on its equal slice of the batch.
+void mean_over_ranks(Json& row);
+
 // A checksum of the model's state dict (parameters and buffers), for dist::require_same.
 uint64_t model_checksum(const Module& model);
 

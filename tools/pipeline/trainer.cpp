@@ -385,6 +385,7 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
       loss.backward();
       // The kind's further passes: BitAug's lambda_b * loss at ba~ adds to the gradients (RAOQ Eq. 9).
       extra = after_backward(*model_, s, step);
+      if (ranks_ > 1 && !extra.is_null()) mean_over_ranks(extra);
     } catch (const autograd::AnomalyError& e) {
       throw Error(std::string(e.what()) + ", at step " + std::to_string(state_.global_step + 1) + " (stage " + s.name +
                   ", epoch " + std::to_string(state_.epoch + 1) + ")");
