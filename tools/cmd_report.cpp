@@ -8,6 +8,7 @@
 #include "tools/cli.h"
 #include "tools/pipeline/atomic_file.h"
 #include "tools/pipeline/report.h"
+#include "tools/pipeline/run_dir.h"
 
 namespace raoq::tools {
 namespace {
@@ -36,7 +37,7 @@ int report_command(const ReportArgs& args, std::ostream& out) {
   options.figure_dirs = args.figure_dirs;
   int figures = 0;
   const std::string html = report_html(args.run_dir, options, &figures);
-  const std::string path = args.out.empty() ? args.run_dir + "/report.html" : args.out;
+  const std::string path = args.out.empty() ? RunDir{args.run_dir}.report() : args.out;
   write_file_atomic(path, html);
   out << "wrote " << path << " (" << figures << (figures == 1 ? " figure" : " figures") << ")\n";
   return 0;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <functional>
@@ -163,10 +164,15 @@ std::vector<Figure> collect_figures(const RunDir& run, const Results* results, c
   return figures;
 }
 
+// "0.42 s" under a minute (a tiny run's stages would all read 0:00:00), else "1:02:03".
 std::string duration(double seconds) {
-  const auto s = static_cast<long long>(std::llround(seconds));
   char buf[48];
-  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+  if (seconds < 59.995) {
+    std::snprintf(buf, sizeof buf, "%.2f s", seconds);
+  } else {
+    const auto s = static_cast<long long>(std::llround(seconds));
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+  }
   return buf;
 }
 
