@@ -67,9 +67,10 @@ cat >"$work/broken.html" <<'HTML'
 HTML
 render "$work/broken.html" "$work/broken"
 found=$(problems "$work/broken")
-grep -q 'console: "Uncaught ReferenceError: undefined_function is not defined"' <<<"$found" &&
-  grep -q 'console: "deliberate"' <<<"$found" ||
-  fail "the console check missed the broken page's errors (Chromium's log format changed?): $(cat "$work/broken.log" | tail -5)"
+if ! grep -q 'console: "Uncaught ReferenceError: undefined_function is not defined"' <<<"$found" ||
+  ! grep -q 'console: "deliberate"' <<<"$found"; then
+  fail "the console check missed the broken page's errors (Chromium's log format changed?): $(tail -5 "$work/broken.log")"
+fi
 printf '<!DOCTYPE html><html><body style="color:#fff"><h1>Results</h1><p>%s</p></body></html>\n' \
   "$(printf 'invisible text %.0s' {1..200})" >"$work/white.html"
 render "$work/white.html" "$work/white"
@@ -79,7 +80,9 @@ if [[ -z $page ]]; then
   # A tiny run: 8x8 synthetic IDX images of 4 classes, fp -> qat -> adc, inspect's figures in the run.
   data="$work/data"
   mkdir -p "$data"
-  idx() {  # idx FILE COUNT IMAGES(0/1)
+  # idx FILE COUNT IMAGES(0/1): the big-endian header, then the bytes (printf formats built from
+  # octal escapes, since bash's printf is the portable way to write a byte).
+  idx() {
     local n=$3 count=$2
     {
       if ((n)); then printf '\0\0\010\003'; else printf '\0\0\010\001'; fi
