@@ -2,7 +2,7 @@
 // report_html.cpp.
 #include "tools/pipeline/report.h"
 
-#include <unistd.h>
+#include <stdlib.h>  // mkdtemp
 
 #include <algorithm>
 #include <chrono>
@@ -77,12 +77,10 @@ std::vector<Json> metrics_rows(const std::string& text) {
 // Draws a figure the run lacks into a temporary folder (the run stays as it was) and returns the
 // SVG's text, "" when it could not be drawn.
 std::string draw_svg(const std::function<std::string(const std::string&)>& draw) {
-  static int counter = 0;
-  const fs::path dir = fs::temp_directory_path() /
-                       ("raoq_report_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return "";
+  std::string name = (fs::temp_directory_path(ec) / "raoq_report_XXXXXX").string();
+  if (ec || ::mkdtemp(name.data()) == nullptr) return "";
+  const fs::path dir(name);
   std::string svg;
   if (draw((dir / "figure").string()).empty()) svg = text_if_present(dir / "figure.svg");
   fs::remove_all(dir, ec);
