@@ -18,7 +18,7 @@ if [[ ${1:-} == --page ]]; then
 fi
 cd "$(dirname "$0")/.."
 build=${1:-${RAOQ_BUILD_DIR:-build}}
-raoq="$PWD/$build/tools/raoq"
+raoq=$(realpath -m "$build/tools/raoq")  # BUILD_DIR relative to the repository, or absolute
 browser=$(command -v chromium || command -v chromium-browser || true)
 if [[ -z $browser ]]; then
   echo "tools/check_report.sh: chromium not installed: the report rendering check is skipped (apt-get install chromium)"
@@ -138,7 +138,7 @@ grep -q '<h1>raoq report: ' "$dom" || found+=$'\n'"blank: the rendered DOM has n
   found+=$'\n'"the run's name is not in the rendered page, escaped"
 if [[ -n ${RAOQ_REPORT_KEEP:-} ]]; then
   mkdir -p "$RAOQ_REPORT_KEEP" && cp -r "$work"/*.png "$work"/*.log "$RAOQ_REPORT_KEEP"/
-  if [[ -d $work/run ]]; then cp -r "$work/run" "$RAOQ_REPORT_KEEP"/; fi
+  if [[ -d $work/run ]]; then cp -r "$work/run" "$work/data" "$RAOQ_REPORT_KEEP"/; fi
 fi
 found=$(sed '/^$/d' <<<"$found")
 [[ -z $found ]] || fail "$page renders with problems:"$'\n'"$found"
