@@ -11,6 +11,7 @@
 #include "tools/cmd_export.h"
 #include "tools/cmd_generate.h"
 #include "tools/cmd_inspect.h"
+#include "tools/cmd_report.h"
 #include "tools/cmd_sweep.h"
 #include "tools/commands.h"
 #include "tools/mpi_session.h"
@@ -27,6 +28,7 @@ commands:
   train CONFIG.json    train the model a config describes, stage by stage, into a run directory
   eval RUN_DIR         evaluate a run's checkpoint on its test data (or CONFIG.json --checkpoint FILE)
   inspect RUN_DIR      per-IMC-layer ADC statistics of an adc stage, and PNG histograms
+  report RUN_DIR       the run as one self-contained HTML page: results, figures, environment, config
   sweep RUN_DIR        a grid of hardware points (ADC bits, k, rows, ...) from a run's QAT models
   export RUN_DIR       an adc stage as the arrays would be programmed with it (codes, ADC, scales)
   run-export DIR       the integer reference on an export, optionally compared code by code
@@ -149,6 +151,8 @@ int print_help(const std::string& topic, std::ostream& out) {
     out << config_reference();
   else if (topic == "inspect")
     return inspect_cli({"--help"}, out);
+  else if (topic == "report")
+    return report_cli({"--help"}, out);
   else if (topic == "generate")
     return generate_cli({"--help"}, out);
   else if (topic == "sweep")
@@ -161,7 +165,7 @@ int print_help(const std::string& topic, std::ostream& out) {
     return bench::bench_cli({"--help"}, "bench");
   else
     throw Error("help: no help on '" + topic +
-                "' (topics: train, eval, inspect, sweep, export, run-export, generate, bench, models, config)");
+                "' (topics: train, eval, inspect, report, sweep, export, run-export, generate, bench, models, config)");
   return 0;
 }
 
@@ -317,6 +321,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
     return eval_command(e, out);
   }
   if (command == "inspect") return inspect_cli(rest, out);
+  if (command == "report") return report_cli(rest, out);
   if (command == "generate") return generate_cli(rest, out);
   if (command == "sweep") return sweep_cli(rest, out);
   if (command == "export") return export_cli(rest, out);
@@ -331,7 +336,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
     return models_command(p.positional.empty() ? "" : p.positional[0], p.all("--set"), out);
   }
   std::vector<std::string> commands = {"train",      "eval",     "inspect", "sweep", "export",
-                                       "run-export", "generate", "bench",   "models", "help"};
+                                       "run-export", "generate", "bench",   "models", "help", "report"};
   const auto near = closest_match(command, commands);
   throw Error("unknown command '" + command + "'" + (near ? " (did you mean " + *near + "?)" : "") +
               "; run raoq --help for the commands");

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tools/test.sh — the whole test run: installs what is missing, builds, runs every test
-# (ctest), checks the folder dependency table, builds a consumer project against the
-# installed library, runs each fuzz harness for a short smoke when clang is installed, and runs
-# the demo's quick mode end to end. Non-zero on any failure.
+# (ctest), renders a run report in headless Chromium when it is installed, checks the folder
+# dependency table, builds a consumer project against the installed library, runs each fuzz
+# harness for a short smoke when clang is installed, and runs the demo's quick mode end to end.
+# Non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh --demo
@@ -10,6 +11,8 @@ build=${RAOQ_BUILD_DIR:-build}
 tools/build.sh "$build"
 tools/check_deps.sh
 ctest --test-dir "$build" --output-on-failure -j 2
+# The report page of a tiny run, rendered in headless Chromium when it is installed (else a skip line).
+tools/check_report.sh "$build"
 # Embedding: install, then build and run a tiny project that uses find_package(raoq).
 rm -rf "$build/install" "$build/consumer"
 cmake --install "$build" --prefix "$build/install" >/dev/null

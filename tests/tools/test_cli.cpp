@@ -102,12 +102,12 @@ TEST_CASE("cli: bad command lines are one-line errors", "[tools]") {
                                                       "did you mean \"resnet20\"?"));
   CHECK_THAT(error_of({"models", "--set", "width=2"}), Equals("models: --set needs a model NAME"));
   CHECK_THAT(error_of({"help", "trainn"}),
-             Equals("help: no help on 'trainn' (topics: train, eval, inspect, sweep, export, run-export, generate, "
+             Equals("help: no help on 'trainn' (topics: train, eval, inspect, report, sweep, export, run-export, generate, "
                     "bench, models, config)"));
   CHECK_THAT(error_of({"bench", "--steps", "0"}), Equals("bench: --steps must be a positive integer (got '0')"));
   CHECK_THAT(error_of({"bench", "--fast"}), Equals("bench: unknown argument '--fast' (see --help)"));
   // Each command's help is also a topic of raoq help.
-  for (const char* topic : {"inspect", "sweep", "export", "run-export", "generate"}) {
+  for (const char* topic : {"inspect", "report", "sweep", "export", "run-export", "generate"}) {
     INFO(topic);
     std::ostringstream out;
     CHECK(run_command_line({"help", topic}, out) == 0);

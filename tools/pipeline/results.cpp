@@ -128,6 +128,7 @@ Json Results::to_json() const {
   for (const auto& r : table) rows.push_back(tools::to_json(r));
   for (const auto& s : stages) st.push_back(tools::to_json(s));
   Json j = {{"table", rows}, {"config", config_name}, {"model", model}, {"stages", st}};
+  if (!environment.is_null()) j["environment"] = environment;
   if (!sweep.empty()) {
     Json points = Json::array();
     const std::vector<bool> front = pareto_front(sweep);
@@ -152,6 +153,7 @@ Results Results::from_json(const Json& j) {
       for (const auto& s : j["stages"]) r.stages.push_back(stage_summary_from_json(s));
     if (j.contains("sweep"))
       for (const auto& p : j["sweep"]) r.sweep.push_back(sweep_row_from_json(p));
+    if (j.contains("environment") && j["environment"].is_object()) r.environment = j["environment"];
   } catch (const Json::exception& e) {
     throw Error(std::string("results: malformed entry (") + e.what() + ")");
   }

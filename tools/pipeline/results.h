@@ -4,7 +4,8 @@
 //   {"method": "fp", "ba": null, "metric": "test_accuracy", "value": 92.41}
 // (accuracies in percent). Quantized and ADC stages add rows with their method name and ADC
 // bit width, so a sweep over ADC bits is more rows of the same table.
-// results.json also carries per-stage details (epochs, best validation accuracy, time).
+// results.json also carries per-stage details (epochs, best validation accuracy, time) and the
+// environment the run ran on (raoq version, threads, CPU model).
 #pragma once
 
 #include <cstdint>
@@ -64,6 +65,8 @@ struct Results {
   std::vector<ResultRow> table;
   std::vector<StageSummary> stages;
   std::vector<SweepRow> sweep;  // the finished points of every sweep stage
+  // What the run ran on (environment.h): version, threads, CPU; null in results written before it was kept.
+  Json environment;
 
   Json to_json() const;
   static Results from_json(const Json& j);

@@ -24,7 +24,7 @@ void RunDir::create() const {
 void RunDir::clear() const {
   for (const std::string& figure : {pareto_figure(), curves_figure(), results_figure()})
     for (const char* ext : {".png", ".svg"}) fs::remove(figure + ext);
-  for (const auto& file : {config(), metrics(), results_json(), results_md(), sweep_csv()}) fs::remove(file);
+  for (const auto& file : {config(), metrics(), results_json(), results_md(), sweep_csv(), report()}) fs::remove(file);
   if (fs::is_directory(checkpoints())) {
     for (const auto& entry : fs::directory_iterator(checkpoints()))
       if (entry.path().extension() == ".safetensors") fs::remove(entry.path());

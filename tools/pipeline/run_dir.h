@@ -11,6 +11,7 @@
 //   DIR/results.{png,svg}             the Table 1/2 rows against the ADC bits (runs with adc stages)
 //   DIR/sweep.csv, DIR/pareto.{png,svg}  a run with sweep stages: every point, and the accuracy
 //                                     (or perplexity) against the energy proxy
+//   DIR/report.html                   `raoq report`'s page (tools/pipeline/report.h), when asked for
 #pragma once
 
 #include <cstdint>
@@ -37,6 +38,7 @@ struct RunDir {
   std::string pareto_figure() const { return root + "/pareto"; }  // .png and .svg
   std::string curves_figure() const { return root + "/training_curves"; }
   std::string results_figure() const { return root + "/results"; }
+  std::string report() const { return root + "/report.html"; }
 
   // Whether a run already lives here (it has a last checkpoint or a metrics log).
   bool holds_run() const;

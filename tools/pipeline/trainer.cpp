@@ -27,6 +27,7 @@
 #include "tools/pipeline/checkpoint.h"
 #include "tools/pipeline/data_parallel.h"
 #include "tools/pipeline/evaluate.h"
+#include "tools/pipeline/environment.h"
 #include "tools/pipeline/figures.h"
 #include "tools/pipeline/progress.h"
 #include "tools/pipeline/stage_kind.h"
@@ -734,6 +735,7 @@ Results Run::results() const {
   r.stages = state_.finished;
   for (const SweepRow& p : state_.sweep)
     if (p.done) r.sweep.push_back(p);
+  r.environment = run_environment(num_threads());  // this process's: a resumed run's last part
   return r;
 }
 
