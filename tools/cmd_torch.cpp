@@ -26,17 +26,20 @@ const char* const kImportHelp = R"(usage: raoq import-torch FILE.safetensors --m
 Loads a PyTorch state_dict saved as safetensors (safetensors.torch.save_file(model.state_dict(),
 FILE)) into a raoq model and writes RUN as a run whose full-precision stage is finished: its
 config.json, checkpoints/<stage>.safetensors and last.safetensors, as raoq train leaves them.
-Continue with the QAT and ADC stages (the paper starts from pre-trained models):
+Continue with the QAT and ADC stages (the paper starts from pre-trained models): with --config,
+  raoq train RUN --resume
+runs that config's later stages; without it, RUN/config.json has the one fp stage, and
   raoq train CONFIG.json --out RUN --resume
-where CONFIG.json is RUN/config.json (or the --config given) with stages added after the first.
+runs CONFIG.json, a copy of RUN/config.json with stages added after the first.
 
 PyTorch names: torchvision's for resnet18, resnet20 (layerN.M.downsample.0/.1) and mobilenetv2
 (features.N.conv.K, classifier.1); cnn-small's conv-BN units are nn.Sequential (features.N.0/.1);
 gpt and bert use nn.MultiheadAttention (attn.in_proj_weight, whose rows [q | k | v] are raoq's
-qkv_proj layout) and otherwise raoq's names; other models use raoq's names. The reference modules
-are in tests/fixtures/make_torch_fixtures.py. Layouts are PyTorch's (conv OIHW, Linear out x in),
-so tensors are copied as they are. BatchNorm's num_batches_tracked is checked (one whole count)
-and dropped: raoq keeps no count. A missing, extra or mis-shaped tensor is an error naming it.
+qkv_proj layout) and otherwise raoq's names, a tied head's tok_emb.weight being checked equal to
+head.weight; other models use raoq's names. The reference modules are in
+tests/fixtures/make_torch_fixtures.py. Layouts are PyTorch's (conv OIHW, Linear out x in), so
+tensors are copied as they are. BatchNorm's num_batches_tracked is checked (one whole count) and
+dropped: raoq keeps no count. A missing, extra or mis-shaped tensor is an error naming it.
 
 options:
 )";
