@@ -231,7 +231,11 @@ TEST_CASE("import-torch: the run it writes continues with qat and adc stages und
   config["stages"] = Json::array({fp, {{"name", "qat"}, {"kind", "qat"}, {"epochs", 1}, {"batch_size", 32},
                                        {"optimizer", {{"name", "sgd"}, {"lr", 0.01}}}},
                                   {{"name", "adc"}, {"kind", "adc"}, {"epochs", 1}, {"batch_size", 32},
-                                   {"optimizer", {{"name", "sgd"}, {"lr", 0.004}}}, {"adc", {{"ba", 6}}}}});
+                                   {"optimizer", {{"name", "sgd"}, {"lr", 0.004}}}, {"adc", {{"ba", 6}}}},
+                                  {{"name", "lora"}, {"kind", "adc"}, {"epochs", 1}, {"max_steps", 2},
+                                   {"batch_size", 32}, {"init_from", "qat"}, {"adc", {{"ba", 6}}},
+                                   {"optimizer", {{"name", "adamw"}, {"lr", 0.01}}},
+                                   {"lora", {{"rank", 2}, {"targets", {"features.*.conv"}}}}}});
   const std::string config_path = dir + "/tiny.json";
   std::ofstream(config_path) << config.dump(2);
   ImportTorchArgs in;
@@ -253,18 +257,30 @@ TEST_CASE("import-torch: the run it writes continues with qat and adc stages und
   std::string train_log;
   const Results r = testing::train_run(in.out, config, "tiny", /*resume=*/true, {}, &train_log);
   CHECK_THAT(train_log, Contains("resuming " + in.out + " at stage qat"));
-  REQUIRE(r.stages.size() == 2);
+  REQUIRE(r.stages.size() == 3);
   CHECK(r.stages[0].name == "qat");
   CHECK(r.stages[1].name == "adc");
   CHECK(fs::exists(in.out + "/checkpoints/adc.safetensors"));
-  // An export of the adc stage writes the float weights and leaves the quantizer state out.
+  // An export of an adc stage writes the float weights and leaves the quantizer state out.
+  const size_t torch_keys = load_safetensors(state_file("cnn-small")).tensors.size();
   ExportTorchArgs ex;
   ex.run = in.out;
+  ex.checkpoint = in.out + "/checkpoints/adc.safetensors";
   ex.out = dir + "/adc.safetensors";
   std::ostringstream export_log;
   REQUIRE(export_torch_command(ex, export_log) == 0);
   CHECK_THAT(export_log.str(), Contains("adc.safetensors (cnn-small)") && Contains("left out"));
-  CHECK(load_safetensors(ex.out).tensors.size() == load_safetensors(state_file("cnn-small")).tensors.size());
+  CHECK(load_safetensors(ex.out).tensors.size() == torch_keys);
+  // ADC-LoRA's adapters are merged: the exported weight is W + A B, not the frozen W.
+  ex.checkpoint = "";  // the run's last finished stage: lora
+  ex.out = dir + "/lora.safetensors";
+  REQUIRE(export_torch_command(ex, export_log) == 0);
+  CHECK_THAT(export_log.str(), Contains("lora.safetensors (cnn-small)") && Contains("merged 4 ADC-LoRA adapters"));
+  const SafetensorsFile lora = load_safetensors(ex.out);
+  CHECK(lora.tensors.size() == torch_keys);
+  const Checkpoint stage = read_checkpoint(in.out + "/checkpoints/lora.safetensors");
+  CHECK(stage.file.contains("model.features.1.conv.lora.A"));
+  CHECK(!bitwise_equal(lora.at("features.1.0.weight"), stage.file.at("model.features.1.conv.weight")));
   fs::remove_all(dir);
 }
 
