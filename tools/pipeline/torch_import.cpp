@@ -54,6 +54,8 @@ NamedTensors torch_to_raoq(const SafetensorsFile& torch, const Module& model, co
     else
       found.emplace(e.raoq, t);
   }
+  // safetensors.torch.save_model keeps one key of a tied pair: the alias then stands for the tensor.
+  for (const auto& [e, t] : aliases) found.emplace(e->raoq, t);
   NamedTensors out;
   for (const auto& e : names.entries) {
     if (e.alias) continue;

@@ -26,7 +26,8 @@
 namespace raoq::tools {
 
 // The file's tensors under raoq's names, checked against `model`'s state_dict: every raoq tensor
-// present with its shape, no tensor left over, aliases equal to their tensor, counters single
+// present with its shape, no tensor left over, aliases equal to their tensor (either key of a tied
+// pair alone also does: safetensors.torch.save_model writes shared tensors once), counters single
 // whole numbers. Errors are one line naming `file` and the tensor by both names (and both shapes):
 //   import-torch: 'w.safetensors': tensor 'fc.weight' has shape [10, 32], but raoq's 'fc.weight'
 //   (model resnet20) is [10, 64]

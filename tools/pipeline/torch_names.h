@@ -45,7 +45,8 @@ struct TorchName {
   std::string raoq;   // "layer1.0.conv1.weight": a key of the model's state_dict()
   std::string torch;  // "layer1.0.conv1.weight": the PyTorch state_dict key
   // An alias is a second PyTorch key for the same raoq tensor (a tied weight): on import it
-  // must equal the first bit for bit; on export it is written as a copy.
+  // must equal the first bit for bit (or stand for it when the first key is absent); on export
+  // it is written as a copy.
   bool alias = false;
 };
 
