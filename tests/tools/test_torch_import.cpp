@@ -6,7 +6,7 @@
 // logits. raoq's forward on the imported weights must give those logits to within
 // kLogitTolerance, measured as max |raoq - torch| / max |torch| over the whole logits tensor.
 // Every model of the fixtures script is matched (cnn-small, resnet20, resnet18 with the imagenet
-// stem, mobilenetv2 with the cifar stem, gpt, and gpt with a tied head).
+// stem, mobilenetv2 with the cifar stem, gpt, gpt with a tied head, and bert).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -108,7 +108,7 @@ std::string edited_state(const std::string& dir, const std::string& name,
   return path;
 }
 
-const char* const kModels[] = {"cnn-small", "resnet20", "resnet18", "mobilenetv2", "gpt", "gpt-tied"};
+const char* const kModels[] = {"cnn-small", "resnet20", "resnet18", "mobilenetv2", "gpt", "gpt-tied", "bert"};
 
 }  // namespace
 
