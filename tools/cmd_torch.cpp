@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "imc/lora.h"
 #include "models/registry.h"
+#include "models/summary.h"
 #include "tools/cli.h"
 #include "tools/pipeline/checkpoint.h"
 #include "tools/pipeline/config.h"
@@ -160,7 +161,7 @@ int import_torch_command(const ImportTorchArgs& args, std::ostream& out) {
   if (args.overwrite && dir.holds_run()) dir.clear();
   write_imported_run(dir, config_json, first.name, *model, args.file);
   out << "import-torch: " << names.entries.size() << " tensors of " << args.file << " into " << model_name << " ("
-      << model->num_parameters() << " parameters); " << dir.root << " has finished stage " << first.name << "\n";
+      << models::with_commas(model->num_parameters()) << " parameters); " << dir.root << " has finished stage " << first.name << "\n";
   if (config.stages.size() > 1) {
     out << "next: raoq train " << dir.root << " --resume    (runs";
     for (size_t i = 1; i < config.stages.size(); ++i) out << " " << config.stages[i].name;
