@@ -266,6 +266,10 @@ TEST_CASE("import-torch: the run it writes continues with qat and adc stages und
   const auto reference = imported("cnn-small", f.model);
   const NamedTensors a = model->state_dict(), b = reference->state_dict();
   for (size_t i = 0; i < a.size(); ++i) CHECK(bitwise_equal(a[i].second, b[i].second));
+  ImportTorchArgs other = in;
+  other.model = "resnet20";
+  CHECK_THAT(error_of([&] { import_torch_command(other, log); }),
+             Equals("import-torch: --model is \"resnet20\" but the config's model is \"cnn-small\"; give one of them"));
   // Importing into a directory that holds a run needs --overwrite.
   CHECK_THAT(error_of([&] { import_torch_command(in, log); }),
              Equals("import-torch: '" + in.out + "' already holds a run; pass --overwrite or another --out"));
