@@ -36,6 +36,10 @@ static_assert(std::endian::native == std::endian::little,
 
 // The reference implementation refuses headers above 100 MB; a larger one is a corrupt length.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+// I64 tensors (PyTorch's num_batches_tracked, say) travel through float: whole numbers up to 2^24
+// are exact there, and anything larger is refused rather than rounded.
+constexpr int64_t kExactInFloatInt = int64_t{1} << 24;
+constexpr double kExactInFloat = static_cast<double>(kExactInFloatInt);
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw Error("safetensors: '" + path + "': " + what);
@@ -60,13 +64,26 @@ struct Fd {
 
 // ---------------------------------------------------------------- writing
 
-// Bytes per element of tensor i: 1 for the names written as I8, else 4.
-uint64_t element_bytes(const std::string& name, const std::set<std::string>& int8) {
-  return int8.count(name) ? 1 : sizeof(float);
+// Bytes per element of tensor i: 1 for the names written as I8, 8 for I64, else 4.
+uint64_t element_bytes(const std::string& name, const std::set<std::string>& int8, const std::set<std::string>& int64) {
+  return int8.count(name) ? 1 : int64.count(name) ? sizeof(int64_t) : sizeof(float);
+}
+
+// An integer-typed tensor must hold whole numbers in the dtype's range: nothing is rounded or wrapped.
+void check_integers(const std::string& path, const std::string& name, const Tensor& t, const char* dtype, double lo,
+                    double hi) {
+  for (int64_t k = 0; k < t.numel(); ++k) {
+    const float v = t.data()[k];
+    if (!(v >= lo && v <= hi && v == std::nearbyint(v)))
+      fail(path, "tensor '" + printable(name) + "' is written as " + dtype + " but element " + std::to_string(k) +
+                     " is " + std::to_string(v) + ", expected an integer in [" + std::to_string(static_cast<int64_t>(lo)) +
+                     ", " + std::to_string(static_cast<int64_t>(hi)) + "]");
+  }
 }
 
 std::string build_header(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
-                         const std::map<std::string, std::string>& metadata, const std::set<std::string>& int8) {
+                         const std::map<std::string, std::string>& metadata, const std::set<std::string>& int8,
+                         const std::set<std::string>& int64) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) {
     nlohmann::ordered_json meta = nlohmann::ordered_json::object();
@@ -80,15 +97,12 @@ std::string build_header(const std::string& path, const std::vector<std::pair<st
     if (!t.defined()) fail(path, "tensor '" + printable(name) + "' (entry " + std::to_string(i) + ") is undefined");
     if (name == "__metadata__") fail(path, "'__metadata__' is reserved and cannot name a tensor");
     if (!seen.insert(name).second) fail(path, "duplicate tensor name '" + printable(name) + "'");
-    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * element_bytes(name, int8);
-    if (int8.count(name))
-      for (int64_t k = 0; k < t.numel(); ++k) {
-        const float v = t.data()[k];
-        if (!(v >= -128.0f && v <= 127.0f && v == std::nearbyint(v)))
-          fail(path, "tensor '" + printable(name) + "' is written as I8 but element " + std::to_string(k) + " is " +
-                         std::to_string(v) + ", expected an integer in [-128, 127]");
-      }
-    header[name] = {{"dtype", int8.count(name) ? "I8" : "F32"}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
+    if (int8.count(name) && int64.count(name)) fail(path, "tensor '" + printable(name) + "' is asked for as both I8 and I64");
+    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * element_bytes(name, int8, int64);
+    if (int8.count(name)) check_integers(path, name, t, "I8", -128.0, 127.0);
+    if (int64.count(name)) check_integers(path, name, t, "I64", -kExactInFloat, kExactInFloat);
+    const char* dtype = int8.count(name) ? "I8" : int64.count(name) ? "I64" : "F32";
+    header[name] = {{"dtype", dtype}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text;
@@ -212,7 +226,8 @@ struct Entry {
   std::string name;
   Shape shape;
   uint64_t begin = 0, end = 0;  // byte range inside the data section
-  bool int8 = false;            // I8 elements (read into float), else F32
+  bool int8 = false;            // I8 elements (read into float)
+  bool int64 = false;           // I64 elements (read into float; each must be exact in float)
 };
 
 // Validates one tensor's header entry against the data section's size (data_size bytes).
@@ -223,12 +238,13 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
     if (!value.contains(key)) fail(path, where + "missing '" + key + "'");
 
   const auto& dtype = value["dtype"];
-  if (!dtype.is_string()) fail(path, where + "dtype " + brief(dtype) + " is not a string, expected \"F32\" or \"I8\"");
+  if (!dtype.is_string()) fail(path, where + "dtype " + brief(dtype) + " is not a string, expected \"F32\", \"I8\" or \"I64\"");
   const std::string type = dtype.get<std::string>();
-  if (type != "F32" && type != "I8") fail(path, where + "dtype " + printable(type) + ", expected F32 or I8");
+  if (type != "F32" && type != "I8" && type != "I64")
+    fail(path, where + "dtype " + printable(type) + ", expected F32, I8 or I64");
 
-  Entry e{name, {}, 0, 0, type == "I8"};
-  const uint64_t elem = e.int8 ? 1 : sizeof(float);
+  Entry e{name, {}, 0, 0, type == "I8", type == "I64"};
+  const uint64_t elem = e.int8 ? 1 : e.int64 ? sizeof(int64_t) : sizeof(float);
   const auto& shape = value["shape"];
   if (!shape.is_array()) fail(path, where + "shape " + brief(shape) + " is not an array, expected [d0, d1, ...]");
   uint64_t numel = 1;
@@ -300,8 +316,9 @@ bool SafetensorsFile::contains(const std::string& name) const {
 }
 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata, const std::set<std::string>& int8) {
-  const std::string header = build_header(path, tensors, metadata, int8);
+                      const std::map<std::string, std::string>& metadata, const std::set<std::string>& int8,
+                      const std::set<std::string>& int64) {
+  const std::string header = build_header(path, tensors, metadata, int8, int64);
   uint8_t length[8];
   for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
 
@@ -313,7 +330,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (out.fd < 0) fail(path, "cannot create temporary file '" + tmp + "' (" + errno_text() + ")");
   uint64_t total = sizeof length + header.size();
-  for (const auto& [name, t] : tensors) total += static_cast<uint64_t>(t.numel()) * element_bytes(name, int8);
+  for (const auto& [name, t] : tensors) total += static_cast<uint64_t>(t.numel()) * element_bytes(name, int8, int64);
   const uint64_t kill_at = fault_kill_at(number + 1, total);
   uint64_t written = 0;
   const auto put = [&](const void* data, uint64_t bytes) {
@@ -328,6 +345,12 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     put(length, sizeof length);
     put(header.data(), header.size());
     for (const auto& [name, t] : tensors) {
+      if (int64.count(name)) {
+        std::vector<int64_t> words(static_cast<size_t>(t.numel()));
+        for (size_t k = 0; k < words.size(); ++k) words[k] = static_cast<int64_t>(t.data()[k]);  // checked integral above
+        put(words.data(), words.size() * sizeof(int64_t));
+        continue;
+      }
       if (!int8.count(name)) {
         put(t.data(), static_cast<uint64_t>(t.numel()) * sizeof(float));
         continue;
@@ -395,6 +418,15 @@ SafetensorsFile load_safetensors(const std::string& path) {
       std::vector<int8_t> bytes(static_cast<size_t>(e.end - e.begin));
       read_at(in.fd, bytes.data(), bytes.size(), data_start + e.begin, path);
       for (size_t k = 0; k < bytes.size(); ++k) t.data()[k] = bytes[k];
+    } else if (e.int64) {
+      std::vector<int64_t> words(static_cast<size_t>((e.end - e.begin) / sizeof(int64_t)));
+      read_at(in.fd, words.data(), words.size() * sizeof(int64_t), data_start + e.begin, path);
+      for (size_t k = 0; k < words.size(); ++k) {
+        if (words[k] < -kExactInFloatInt || words[k] > kExactInFloatInt)
+          fail(path, "tensor '" + printable(e.name) + "': I64 element " + std::to_string(k) + " is " +
+                         std::to_string(words[k]) + ", which a float tensor cannot hold exactly (|v| <= 2^24)");
+        t.data()[k] = static_cast<float>(words[k]);
+      }
     } else {
       read_at(in.fd, t.data(), e.end - e.begin, data_start + e.begin, path);
     }

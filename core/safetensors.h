@@ -3,11 +3,12 @@
 // The format (https://github.com/huggingface/safetensors): an 8-byte little-endian header length N,
 // N bytes of JSON, then the data section. The JSON object maps each tensor name to
 //   {"dtype": "F32", "shape": [d0, d1, ...], "data_offsets": [begin, end]}
-// (or "I8": integer codes, one byte each, read back into float tensors)
+// (or "I8": integer codes, one byte each, or "I64": PyTorch's integer buffers such as BatchNorm's
+// num_batches_tracked, both read back into float tensors; an I64 value beyond 2^24 is refused)
 // (offsets in bytes, relative to the data section) and may hold "__metadata__", a map of strings
 // to strings. raoq stores structure (configs, loader state) as JSON text inside a metadata value.
 //
-// What it deliberately does not do: dtypes other than F32 and I8 (raoq tensors are float32; a BF16
+// What it deliberately does not do: dtypes other than F32, I8 and I64 (raoq tensors are float32; a BF16
 // or F16 file is refused with the dtype named), memory mapping, partial loads.
 #pragma once
 
@@ -37,13 +38,15 @@ struct SafetensorsFile {
 // Test hook: RAOQ_FAULT_KILL_IN_WRITE=N in the environment kills the process (SIGKILL) halfway
 // through the N-th file it writes, leaving the temporary file half written and `path` untouched.
 // The tensors named in `int8` are written as I8 (an export's weight codes): each value must be an
-// integer in [-128, 127], else the write fails naming the tensor and element.
+// integer in [-128, 127], else the write fails naming the tensor and element. Those in `int64` are
+// written as I64 (what PyTorch keeps as int64, e.g. num_batches_tracked): integers of at most 2^24.
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata = {}, const std::set<std::string>& int8 = {});
+                      const std::map<std::string, std::string>& metadata = {}, const std::set<std::string>& int8 = {},
+                      const std::set<std::string>& int64 = {});
 
 // Reads and validates a whole file. Every size is checked against the file length before any
 // tensor is allocated; any malformation (bad header length, non-JSON or non-object header, dtype
-// other than F32 and I8, bad shape, bad/overlapping/uncovered data_offsets, duplicate names) throws
+// other than F32, I8 and I64, bad shape, bad/overlapping/uncovered data_offsets, duplicate names) throws
 // raoq::Error with one line naming the file, the tensor or byte offset, and what was expected.
 SafetensorsFile load_safetensors(const std::string& path);
 

@@ -13,6 +13,7 @@
 #include "tools/cmd_inspect.h"
 #include "tools/cmd_report.h"
 #include "tools/cmd_sweep.h"
+#include "tools/cmd_torch.h"
 #include "tools/commands.h"
 #include "tools/mpi_session.h"
 #include "tools/pipeline/config.h"
@@ -34,6 +35,8 @@ commands:
   run-export DIR       the integer reference on an export, optionally compared code by code
   bench                the benchmark table as JSON lines (bench/README.md), as raoq-bench prints it
   generate RUN_DIR     continue a prompt with a run's language model (on the arrays for an adc stage)
+  import-torch FILE    a PyTorch state_dict (safetensors) as a run whose fp stage is finished
+  export-torch RUN     a run's checkpoint as a PyTorch state_dict (safetensors)
   models [NAME]        list the model builders, or print one model's layers and shapes
   help [TOPIC]         help on a command, or `raoq help config` for every config key
 
@@ -161,11 +164,16 @@ int print_help(const std::string& topic, std::ostream& out) {
     return export_cli({"--help"}, out);
   else if (topic == "run-export")
     return run_export_cli({"--help"}, out);
+  else if (topic == "import-torch")
+    return import_torch_cli({"--help"}, out);
+  else if (topic == "export-torch")
+    return export_torch_cli({"--help"}, out);
   else if (topic == "bench")
     return bench::bench_cli({"--help"}, "bench");
   else
     throw Error("help: no help on '" + topic +
-                "' (topics: train, eval, inspect, report, sweep, export, run-export, generate, bench, models, config)");
+                "' (topics: train, eval, inspect, report, sweep, export, run-export, generate, bench, models, config, "
+                "import-torch, export-torch)");
   return 0;
 }
 
@@ -327,6 +335,8 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
   if (command == "export") return export_cli(rest, out);
   if (command == "run-export") return run_export_cli(rest, out);
   if (command == "bench") return bench::bench_cli(rest, "bench");
+  if (command == "import-torch") return import_torch_cli(rest, out);
+  if (command == "export-torch") return export_torch_cli(rest, out);
   if (command == "models") {
     const auto p = parse_args(command, models_options(), rest);
     if (p.help) return print_help(command, out);
@@ -337,6 +347,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
   }
   std::vector<std::string> commands = {"train",      "eval",     "inspect", "sweep", "export",
                                        "run-export", "generate", "bench",   "models", "help", "report"};
+  commands.insert(commands.end(), {"import-torch", "export-torch"});
   const auto near = closest_match(command, commands);
   throw Error("unknown command '" + command + "'" + (near ? " (did you mean " + *near + "?)" : "") +
               "; run raoq --help for the commands");

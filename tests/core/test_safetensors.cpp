@@ -150,6 +150,32 @@ TEST_CASE("safetensors: I8 tensors (integer codes) take one byte per element and
                     Contains("hold 4 bytes, expected 3 (1 * 3 elements of shape [3])"));
 }
 
+TEST_CASE("safetensors: I64 tensors (PyTorch's integer buffers) read into float exactly, or are refused", "[core]") {
+  TempDir dir("st_int64");
+  const std::string path = dir.file("counts.safetensors");
+  // A 0-dimensional count, as PyTorch stores num_batches_tracked, and the largest exact value.
+  const Tensor count = Tensor::from_vector({7}, {});
+  const Tensor big = Tensor::from_vector({-16777216.0f, 16777216.0f}, {2});
+  save_safetensors(path, {{"count", count}, {"big", big}}, {}, {}, {"count", "big"});
+  const SafetensorsFile file = load_safetensors(path);
+  CHECK(file.at("count").shape() == Shape{});
+  CHECK(file.at("count").to_vector() == std::vector<float>{7});
+  CHECK(file.at("big").to_vector() == big.to_vector());
+  CHECK_THROWS_WITH(save_safetensors(dir.file("bad.safetensors"), {{"c", Tensor::from_vector({0.5f}, {1})}}, {}, {}, {"c"}),
+                    Contains("tensor 'c' is written as I64 but element 0 is 0.5"));
+  // 2^24 + 1 has no exact float: the reader refuses it instead of rounding.
+  std::string data(8, '\0');
+  const uint64_t v = (uint64_t{1} << 24) + 1;
+  for (int i = 0; i < 8; ++i) data[size_t(i)] = static_cast<char>(v >> (8 * i));
+  const std::string raw = write_raw(dir, R"({"n":{"dtype":"I64","shape":[],"data_offsets":[0,8]}})", 8);
+  {
+    std::fstream f(raw, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(-8, std::ios::end);
+    f.write(data.data(), 8);
+  }
+  CHECK_THROWS_WITH(load_safetensors(raw), Contains("tensor 'n': I64 element 0 is 16777217") && Contains("2^24"));
+}
+
 TEST_CASE("safetensors: save refuses bad input", "[core]") {
   TempDir dir("st_save");
   const std::string path = dir.file("x.safetensors");
@@ -186,7 +212,7 @@ TEST_CASE("safetensors: each malformed file gets its own one-line error", "[core
       {"nested too deep", "{\"w\":" + std::string(70, '[') + std::string(70, ']') + "}", 0, own,
        "header nests deeper than 64 levels, expected at most 64 (a safetensors header nests 3)"},
       {"dtype BF16", R"({"fc.weight":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", 4, own,
-       "tensor 'fc.weight': dtype BF16, expected F32 or I8"},
+       "tensor 'fc.weight': dtype BF16, expected F32, I8 or I64"},
       {"dtype not a string", R"({"w":{"dtype":7,"shape":[2],"data_offsets":[0,8]}})", 8, own, "tensor 'w': dtype 7 is not a string"},
       {"entry not an object", R"({"w":[1]})", 0, own, "tensor 'w': entry is of type array"},
       {"missing shape", R"({"w":{"dtype":"F32","data_offsets":[0,8]}})", 8, own, "tensor 'w': missing 'shape'"},

@@ -250,7 +250,7 @@ void Run::prepare() {
     if (through >= 0) model_ = model_through(through);
     load_model(*model_, *resume_from_, dir_.last_checkpoint());
     restore_generators(*model_, state_.generators);
-    if (state_.threads != num_threads())
+    if (state_.threads != num_threads() && state_.global_step > 0)  // no step taken (an import): nothing to differ
       out_ << "note: this run was checkpointed at " << state_.threads << " threads and continues at " << num_threads()
            << ": the result is reproducible, but not bitwise equal to an uninterrupted run\n";
     if (state_.ranks != ranks_)
