@@ -10,7 +10,9 @@
 #include "core/json_fields.h"
 #include "tools/cmd_export.h"
 #include "tools/cmd_generate.h"
+#include "tools/cmd_gradcheck.h"
 #include "tools/cmd_inspect.h"
+#include "tools/cmd_step.h"
 #include "tools/cmd_sweep.h"
 #include "tools/commands.h"
 #include "tools/pipeline/config.h"
@@ -32,6 +34,8 @@ commands:
   bench                the benchmark table as JSON lines (bench/README.md), as raoq-bench prints it
   generate RUN_DIR     continue a prompt with a run's language model (on the arrays for an adc stage)
   models [NAME]        list the model builders, or print one model's layers and shapes
+  gradcheck [OP...]    every op's backward against finite differences, as a table
+  step CONFIG|RUN      one training step with every activation, gradient and scale dumped to a folder
   help [TOPIC]         help on a command, or `raoq help config` for every config key
 
 Getting started:
@@ -152,6 +156,10 @@ int print_help(const std::string& topic, std::ostream& out) {
     return run_export_cli({"--help"}, out);
   else if (topic == "bench")
     return bench::bench_cli({"--help"}, "bench");
+  else if (topic == "gradcheck")
+    return gradcheck_cli({"--help"}, out);
+  else if (topic == "step")
+    return step_cli({"--help"}, out);
   else
     throw Error("help: no help on '" + topic +
                 "' (topics: train, eval, inspect, sweep, export, run-export, generate, bench, models, config)");
@@ -310,6 +318,8 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
   if (command == "export") return export_cli(rest, out);
   if (command == "run-export") return run_export_cli(rest, out);
   if (command == "bench") return bench::bench_cli(rest, "bench");
+  if (command == "gradcheck") return gradcheck_cli(rest, out);
+  if (command == "step") return step_cli(rest, out);
   if (command == "models") {
     const auto p = parse_args(command, models_options(), rest);
     if (p.help) return print_help(command, out);
@@ -319,7 +329,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
     return models_command(p.positional.empty() ? "" : p.positional[0], p.all("--set"), out);
   }
   std::vector<std::string> commands = {"train",      "eval",     "inspect", "sweep", "export",
-                                       "run-export", "generate", "bench",   "models", "help"};
+                                       "run-export", "generate", "bench",   "models", "help", "gradcheck", "step"};
   const auto near = closest_match(command, commands);
   throw Error("unknown command '" + command + "'" + (near ? " (did you mean " + *near + "?)" : "") +
               "; run raoq --help for the commands");
