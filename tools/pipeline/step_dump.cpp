@@ -148,15 +148,17 @@ void write_walkthrough(const std::string& path, const std::string& header,
 // the column sum y_t of each row tile from the codes the array saw, its ADC code
 // yq_t = floor(clip(y_t / D, -2^(ba-1), 2^(ba-1) - 1)) and the digital sum of D * yq_t, next to
 // the array_product op's own value. Direct mapping without noise only (else "").
-std::string tile_example(const std::string& path, imc::ImcLayer& layer, const std::vector<std::shared_ptr<Node>>& nodes) {
+std::string tile_example(const std::string& path, imc::ImcLayer& layer, const std::vector<std::shared_ptr<Node>>& nodes,
+                         const std::unordered_map<const Node*, Tensor>& outputs) {
   const imc::AdcConfig cfg = layer.layer_config();
   if (cfg.mapping != imc::Mapping::direct || cfg.has_noise() || !cfg.enabled) return "";
   Tensor out;  // the array_product's output: what the dequantization named "<path>:out" reads
+  const Node* deq = nullptr;
   for (const auto& n : nodes)
-    if (n->live_output_name() == path + ":out" && !n->inputs.empty() && n->inputs[0].defined() &&
-        n->inputs[0].grad_fn() && n->inputs[0].grad_fn()->op == "array_product")
-      out = n->inputs[0];
-  if (!out.defined() || out.grad_fn()->inputs.size() < 2) return "";
+    if (n->live_output_name() == path + ":out" && n->op == "dequantize_product" && n->inputs.size() == 6 &&
+        n->inputs[0].defined() && n->inputs[0].grad_fn() && n->inputs[0].grad_fn()->op == "array_product")
+      out = n->inputs[0], deq = n.get();
+  if (!out.defined() || out.grad_fn()->inputs.size() < 2 || !outputs.count(deq)) return "";
   const Tensor xs = out.grad_fn()->inputs[0], wq = out.grad_fn()->inputs[1];
   auto* conv = dynamic_cast<Conv2d*>(&layer.as_module());
   const int64_t N = wq.size(0), K = wq.numel() / N;
@@ -201,8 +203,21 @@ std::string tile_example(const std::string& path, imc::ImcLayer& layer, const st
                   imc::adc_clipped(float(y), D, r.lo, r.hi) ? " (clipped)" : "");
     os << line;
   }
-  os << "    sum of D * yq = " << digital << "; array_product's value there: " << out.data()[conv ? oh * Wo + ow : 0]
-     << "\n";
+  const int64_t p = conv ? oh * Wo + ow : 0;
+  os << "    sum of D * yq = " << digital << "; array_product's value there: " << out.data()[p] << "\n";
+  // The digital side (DESIGN.md "Dequantization"): y = s_x s_w (acc + shift S) / gain + beta s_w S + bias.
+  const auto& in = deq->inputs;  // acc, S (N, P), s_x, s_w, beta, bias
+  const double S = in[1].data()[p], sx = in[2].data()[0], sw = in[3].data()[0];
+  const double beta = in[4].defined() ? in[4].data()[0] : 0.0, bias = in[5].defined() ? in[5].data()[0] : 0.0;
+  const quant::ShiftMap map = layer.input_map();
+  const double y = sx * sw * (digital + map.shift * S) / map.gain + beta * sw * S + bias;
+  char line[320];
+  std::snprintf(line, sizeof line,
+                "    dequantized: s_x %.6g, s_w %.6g, beta %.6g, bias %.6g, shift C %g, sum of wq over the window S %g:\n"
+                "      y = s_x s_w (%g + %g * %g) + beta s_w S + bias = %.6g; the layer's output there: %.6g\n",
+                sx, sw, beta, bias, double(map.shift), S, digital, double(map.shift), S, y,
+                double(outputs.at(deq).data()[p]));
+  os << line;
   return os.str();
 }
 
@@ -263,7 +278,7 @@ void dump_training_step(const StepDumpOptions& o) {
   fs::create_directories(o.out_dir);
   autograd::write_dot(loss, o.out_dir + "/graph.dot");
   std::map<std::string, std::string> examples;  // before backward, which frees the graph's edges
-  for (const auto& [path, layer] : imc::imc_layers(*model)) examples[path] = tile_example(path, *layer, nodes);
+  for (const auto& [path, layer] : imc::imc_layers(*model)) examples[path] = tile_example(path, *layer, nodes, outputs);
   loss.backward();
   const bool bitaug = s.quant.bitaug && kind_of(s).on_arrays;
   const NamedTensors params = model->named_parameters();
