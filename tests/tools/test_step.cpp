@@ -99,6 +99,9 @@ TEST_CASE("step: --dump of an adc stage of a config at step 2", "[tools]") {
   CHECK_THROWS_WITH(tools::run_command_line({"step", config, "--stage", "adc", "--step", "3", "--dump", dir + "/x"}, o),
                     Contains("--step 3 is beyond stage adc, which has 3 steps"));
   CHECK_THROWS_WITH(tools::run_command_line({"step", config}, o), Contains("missing --dump DIR"));
+  CHECK_THROWS_WITH(tools::run_command_line({"step", config, "--step", "-1", "--dump", dir + "/x"}, o),
+                    Contains("--step must be a whole number"));
+  CHECK_THAT(run({"help", "step"}), Contains("usage: raoq step") && Contains("walkthrough.txt"));
   fs::remove_all(dir);
 }
 
