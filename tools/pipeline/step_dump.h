@@ -20,7 +20,7 @@
 //                                     its gradient as the optimizer used it (all passes summed)
 //   grad_at_ba.<name>                 with BitAug: the gradient of the pass at ba alone
 //   update.<name>                     the optimizer's change to each parameter
-//   buffer.<name>                     running statistics and other buffers, after the forward
+//   buffer.<name>                     running statistics and other buffers, after the step
 //   adc.<path>.D, adc.<path>.ba       each array layer's ADC step D (Eq. 3) and bits
 //   loss, task_loss                   the stage's loss (with W-reshape) and the task's
 // DIR/graph.dot (and graph.svg when Graphviz's `dot` is installed): the graph of the loss.
