@@ -1,6 +1,7 @@
 // core/gradcheck.cpp — finite-difference gradient checking (see gradcheck.h for the method).
 #include "core/gradcheck.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -91,6 +92,9 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
       const double err = std::abs(analytic - numeric);
       const double ratio = err / (opt.atol + opt.rtol * std::abs(numeric));
       ++res.checked;
+      res.max_abs_error = std::max(res.max_abs_error, err);
+      if (std::abs(numeric) > opt.atol) res.max_rel_error = std::max(res.max_rel_error, err / std::abs(numeric));
+      res.max_tolerance_ratio = std::max(res.max_tolerance_ratio, ratio);
       if (ratio > worst_ratio) {
         worst_ratio = ratio;
         res.input = static_cast<int>(i);

@@ -35,6 +35,11 @@ struct GradcheckResult {
   int input = -1;
   Shape position;
   double analytic = 0, numeric = 0, error = 0;
+  // Over all elements: the largest |analytic - numeric|; the largest |analytic - numeric| / |numeric|
+  // among elements with |numeric| > atol (below that the absolute criterion decides, and a ratio to
+  // a near-zero number says nothing); and the largest error / (atol + rtol |numeric|), which is
+  // what fails an element when it exceeds 1.
+  double max_abs_error = 0, max_rel_error = 0, max_tolerance_ratio = 0;
   std::vector<std::string> ops_seen;  // op names in f's graph (to prove which op was checked)
   std::string report() const;         // "input 0 at [2, 4]: analytic 0.4199 numeric 0.42 err 2e-4 (ok)"
 };

@@ -10,8 +10,10 @@
 #include "core/json_fields.h"
 #include "tools/cmd_export.h"
 #include "tools/cmd_generate.h"
+#include "tools/cmd_gradcheck.h"
 #include "tools/cmd_inspect.h"
 #include "tools/cmd_report.h"
+#include "tools/cmd_step.h"
 #include "tools/cmd_sweep.h"
 #include "tools/cmd_torch.h"
 #include "tools/commands.h"
@@ -38,6 +40,8 @@ commands:
   import-torch FILE    a PyTorch state_dict (safetensors) as a run whose fp stage is finished
   export-torch RUN     a run's checkpoint as a PyTorch state_dict (safetensors)
   models [NAME]        list the model builders, or print one model's layers and shapes
+  gradcheck [OP...]    every op's backward against finite differences, as a table
+  step CONFIG|RUN      one training step with every activation, gradient and scale dumped to a folder
   help [TOPIC]         help on a command, or `raoq help config` for every config key
 
 Getting started:
@@ -170,10 +174,14 @@ int print_help(const std::string& topic, std::ostream& out) {
     return export_torch_cli({"--help"}, out);
   else if (topic == "bench")
     return bench::bench_cli({"--help"}, "bench");
+  else if (topic == "gradcheck")
+    return gradcheck_cli({"--help"}, out);
+  else if (topic == "step")
+    return step_cli({"--help"}, out);
   else
     throw Error("help: no help on '" + topic +
                 "' (topics: train, eval, inspect, report, sweep, export, run-export, generate, bench, models, config, "
-                "import-torch, export-torch)");
+                "import-torch, export-torch, gradcheck, step)");
   return 0;
 }
 
@@ -337,6 +345,8 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
   if (command == "bench") return bench::bench_cli(rest, "bench");
   if (command == "import-torch") return import_torch_cli(rest, out);
   if (command == "export-torch") return export_torch_cli(rest, out);
+  if (command == "gradcheck") return gradcheck_cli(rest, out);
+  if (command == "step") return step_cli(rest, out);
   if (command == "models") {
     const auto p = parse_args(command, models_options(), rest);
     if (p.help) return print_help(command, out);
@@ -346,7 +356,8 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
     return models_command(p.positional.empty() ? "" : p.positional[0], p.all("--set"), out);
   }
   std::vector<std::string> commands = {"train",      "eval",     "inspect", "sweep", "export",
-                                       "run-export", "generate", "bench",   "models", "help", "report"};
+                                       "run-export", "generate", "bench",   "models", "help", "report",
+                                       "gradcheck",  "step"};
   commands.insert(commands.end(), {"import-torch", "export-torch"});
   const auto near = closest_match(command, commands);
   throw Error("unknown command '" + command + "'" + (near ? " (did you mean " + *near + "?)" : "") +

@@ -103,7 +103,7 @@ TEST_CASE("cli: bad command lines are one-line errors", "[tools]") {
   CHECK_THAT(error_of({"models", "--set", "width=2"}), Equals("models: --set needs a model NAME"));
   CHECK_THAT(error_of({"help", "trainn"}),
              Equals("help: no help on 'trainn' (topics: train, eval, inspect, report, sweep, export, run-export, generate, "
-                    "bench, models, config, import-torch, export-torch)"));
+                    "bench, models, config, import-torch, export-torch, gradcheck, step)"));
   CHECK_THAT(error_of({"bench", "--steps", "0"}), Equals("bench: --steps must be a positive integer (got '0')"));
   CHECK_THAT(error_of({"bench", "--fast"}), Equals("bench: unknown argument '--fast' (see --help)"));
   // Each command's help is also a topic of raoq help.

@@ -35,6 +35,9 @@
 #include "tools/pipeline/task.h"
 
 namespace raoq::tools {
+
+uint64_t stage_seed(uint64_t seed, size_t stage) { return seed * 1000003ULL + 17ULL * (stage + 1); }
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -78,10 +81,6 @@ bool reset_peak_rss() {
   const bool ok = std::fputs("5", f) >= 0;
   return std::fclose(f) == 0 && ok;
 }
-
-// Each stage's loader gets its own stream, so a stage's batches do not depend on how many
-// batches earlier stages drew.
-uint64_t stage_seed(uint64_t seed, size_t stage) { return seed * 1000003ULL + 17ULL * (stage + 1); }
 
 class Run {
  public:

@@ -53,6 +53,10 @@ struct TrainOptions {
 // directory). Throws raoq::Error on a user error, before training when it can be known then.
 Results run_training(Config config, const TrainOptions& options);
 
+// The seed of stage `stage`'s training batches: each stage's loader gets its own stream, so a
+// stage's batches do not depend on how many batches earlier stages drew (raoq step draws the same).
+uint64_t stage_seed(uint64_t seed, size_t stage);
+
 // The first key path at which two JSON values differ, with both values ("" when equal), e.g.
 // "stages[0].epochs (2 in the run, 3 now)"; `a_is` and `b_is` say where each value comes from.
 std::string first_difference(const Json& a, const Json& b, const std::string& path = "",
