@@ -19,6 +19,7 @@
 #include "tools/commands.h"
 #include "tools/mpi_session.h"
 #include "tools/pipeline/config.h"
+#include "tools/pipeline/environment.h"
 
 namespace raoq::tools {
 namespace {
@@ -294,7 +295,7 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "-h" || command == "--help") return print_help("", out);
   if (command == "--version") {
-    out << "raoq " << RAOQ_VERSION << "\nMPI: " << mpi_build_description() << "\n";
+    out << "raoq " << raoq_version() << "\nMPI: " << mpi_build_description() << "\n";
     return 0;
   }
   if (command == "help") {

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <thread>
 
+#include "core/distributed.h"
+
 #ifndef RAOQ_VERSION
 #define RAOQ_VERSION "unknown"  // set by CMake for this file only, so a version bump rebuilds one file
 #endif
@@ -46,6 +48,8 @@ std::string raoq_version() { return RAOQ_VERSION; }
 Json run_environment(int threads) {
   return {{"raoq_version", raoq_version()},
           {"threads", threads},
+          {"ranks", dist::size()},
+          {"world", dist::world().describe()},
           {"cpu_model", cpu_model()},
           {"logical_cpus", static_cast<int64_t>(std::thread::hardware_concurrency())},
           {"compiler", compiler()}};

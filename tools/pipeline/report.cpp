@@ -189,6 +189,7 @@ void environment_section(std::ostringstream& os, const Results* results, const s
   row("raoq version of the run", recorded(env, "raoq_version"));
   row("raoq version of this report", raoq_version());
   row("threads", recorded(env, "threads"));
+  row("data-parallel ranks", recorded(env, "world"));
   row("CPU model", recorded(env, "cpu_model"));
   row("logical CPUs", recorded(env, "logical_cpus"));
   row("compiler", recorded(env, "compiler"));
