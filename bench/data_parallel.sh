@@ -33,7 +33,7 @@ rates = [r["examples_per_second"] for r in rows[1:]]
 print(f"{sum(rates) / len(rates) / float(sys.argv[2]):.3f}")' "$@"
 }
 
-measure() {  # NAME CONFIG BATCH STEPS EVERY
+measure() {  # NAME CONFIG ROWS STEPS EVERY (ROWS: scored rows per step, which metrics count as examples)
   local name=$1 batch=$3 config="$work/$1.json"
   first_stage "$2" "$config" "$4" "$5"
   for layout in 1x1 1x2 2x1; do
@@ -49,4 +49,4 @@ measure() {  # NAME CONFIG BATCH STEPS EVERY
 }
 
 measure cnn-small-fp-train configs/fmnist-fp.json 128 60 10
-measure gpt-tiny-fp-train configs/fortunes-gpt-raoq.json 32 16 4
+measure gpt-tiny-fp-train configs/fortunes-gpt-raoq.json 4096 16 4  # 32 windows x 128 scored tokens
