@@ -1,9 +1,12 @@
-// bench/blas/gemm_blas.cpp — raoq's GEMM (Eigen, as core/ops and the array kernels call it) against
+// bench/blas/gemm_blas.cpp — raoq's GEMM (core/ops: its packed AVX-512 kernel, or Eigen's product for
+// products with few columns), Eigen's product alone, and
 // the single-threaded BLAS this program is linked with (Debian's serial OpenBLAS or BLIS), on the
 // benchmark GEMMs and the shapes the models run, one thread. One JSON line per (shape, impl):
 // {"name", "impl", "threads", "median_ms", "min_ms", "gflops"} (median of 15 after 3 warm-ups).
 // Built only when the library is installed (bench/CMakeLists.txt); raoq itself never links a BLAS.
 #include <Eigen/Core>
+
+#include "core/ops/detail/gemm.h"
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -64,6 +67,10 @@ int main() {
   for (const Shape& s : shapes) {
     Mat A = Mat::Random(s.M, s.K), B = Mat::Random(s.K, s.N), C(s.M, s.N);
     report(s, "eigen", [&] { C.noalias() = A * B; });
+    report(s, "raoq", [&] { raoq::ops::detail::gemm(false, false, s.M, s.N, s.K, A.data(), B.data(), C.data(), false); });
+    // The layout a Linear layer runs: x (M, K) times W^T, W stored (N, K).
+    Mat W = B.transpose();
+    report(s, "raoq-trans-b", [&] { raoq::ops::detail::gemm(false, true, s.M, s.N, s.K, A.data(), W.data(), C.data(), false); });
     const float one = 1, zero = 0;
     // Row-major C = A B is column-major C^T = B^T A^T.
     report(s, RAOQ_BLAS_NAME, [&] {

@@ -1,4 +1,5 @@
-// core/ops/gemm.cpp — row-major GEMM through Eigen Maps, split over output blocks.
+// core/ops/gemm.cpp — row-major GEMM split over output blocks: each block is our packed AVX-512
+// kernel (gemm_packed.cpp) where the compiler targets AVX-512, an Eigen product through Maps elsewhere.
 //
 // GCC 12 reports '__Y is used uninitialized' inside the AVX-512 unpack intrinsics that Eigen's
 // 16x16 ptranspose (GEMM packing) inlines: a false positive (the intrinsics start from
@@ -19,6 +20,8 @@ namespace {
 using ConstStrided = Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>>;
 using Strided = Eigen::Map<MatrixRM, 0, Eigen::OuterStride<>>;
 
+constexpr int64_t kPackedMinColumns = 96;
+
 struct GemmArgs {
   int64_t M, N, K;
   const float* A;
@@ -37,6 +40,16 @@ void product_into(Strided& c, const OpA& a, const OpB& b, bool accumulate) {
 template <bool TransA, bool TransB>
 void gemm_block(const GemmArgs& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   const int64_t mb = m1 - m0, nb = n1 - n0;
+  // AVX-512: our packed kernel (gemm_packed.cpp), except for products with few columns, where its
+  // 32-wide tiles pad too much and Eigen's was faster (bench/README.md). Decided on the whole
+  // product, so a thread split never changes which kernel computes an element.
+  if (gemm_packed_available() && g.N >= kPackedMinColumns) {
+    const float* a = TransA ? g.A + m0 : g.A + m0 * g.K;
+    const float* b = TransB ? g.B + n0 * g.K : g.B + n0;
+    gemm_packed(TransA, TransB, mb, nb, g.K, a, TransA ? g.M : g.K, b, TransB ? g.K : g.N, g.C + m0 * g.N + n0, g.N,
+                g.accumulate);
+    return;
+  }
   Strided c(g.C + m0 * g.N + n0, mb, nb, Eigen::OuterStride<>(g.N));
   // Stored blocks: A rows m0..m1 (or columns, when transposed), B columns n0..n1 (or rows).
   const ConstStrided a = TransA ? ConstStrided(g.A + m0, g.K, mb, Eigen::OuterStride<>(g.M))

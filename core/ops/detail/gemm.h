@@ -1,8 +1,7 @@
 // core/ops/detail/gemm.h — internal: the one matrix-product kernel of the core ops.
 //
-// Every product in matmul.cpp goes through gemm(): row-major buffers in, Eigen Maps with
-// .noalias() inside, no copies of transposed operands (a transposed RowMajor Map is a ColMajor
-// view that Eigen's GEMM packs directly). Not a public header.
+// Every product in matmul.cpp goes through gemm(): row-major buffers in, transposed operands read
+// in place by the packing (ours, or Eigen's through Maps with .noalias()). Not a public header.
 #pragma once
 
 #include <cstdint>
@@ -13,12 +12,20 @@ namespace raoq::ops::detail {
 //   op(A) is (M, K): A stored as (M, K), or, when trans_a, A stored as (K, M) and transposed;
 //   op(B) is (K, N): B stored as (K, N), or, when trans_b, B stored as (N, K) and transposed.
 // requires: C does not overlap A or B.
-// Large products split the longer of M and N into num_threads() fixed blocks, one Eigen GEMM
-// each (Eigen itself stays single-threaded: EIGEN_DONT_PARALLELIZE). Every output element is
-// computed by exactly one block, so results are bitwise reproducible for a fixed thread count.
+// Large products split the longer of M and N into num_threads() fixed blocks, one single-threaded
+// GEMM each (EIGEN_DONT_PARALLELIZE). Every output element is computed by exactly one block, so
+// results are bitwise reproducible for a fixed thread count (with the packed kernel, at any count).
 // Inside another parallel region (e.g. a batch loop) it runs serially.
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C,
           bool accumulate);
+
+// The single-threaded packed kernel behind gemm() on AVX-512 (gemm_packed.cpp): the same product
+// with explicit row lengths (lda, ldb, ldc: the stored rows' lengths, so a block of a larger
+// matrix can be passed). gemm_packed_available() is false where the build has no AVX-512, and
+// gemm() then uses Eigen's product.
+bool gemm_packed_available();
+void gemm_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
 // Work below which gemm() does not start threads: about 30 us of single-thread GEMM, several
 // times the cost of a parallel region.
