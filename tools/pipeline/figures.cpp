@@ -224,14 +224,17 @@ void panel(int index, double x0, double x1, double y0, double y1, bool log_y, co
   plwind(x0, x1, y0, y1);
   plcol0(4);
   plbox("g", 0, 0, log_y ? "gl" : "g", 0, 0);
-  for (const auto& [x, name] : stages) {  // a stage starts here
+  for (size_t i = 0; i < stages.size(); ++i) {  // a stage starts here
+    const auto& [x, name] = stages[i];
     const PLFLT xs[2] = {x, x}, ys[2] = {y0, y1};
+    plcol0(4);
     pllsty(2);
     plline(2, xs, ys);
     pllsty(1);
-    if (name_stages) {
-      plschr(0, 0.7);
-      plptex(x + 0.004 * (x1 - x0), y1 - 0.04 * (y1 - y0), 1, 0, 0, name.c_str());
+    if (name_stages) {  // names on three staggered lines, dark, so short neighbouring stages stay legible
+      plcol0(1);
+      plschr(0, 0.75);
+      plptex(x + 0.004 * (x1 - x0), y1 - (0.06 + 0.09 * double(i % 3)) * (y1 - y0), 1, 0, 0, name.c_str());
       plschr(0, 1.0);
     }
   }
@@ -290,6 +293,7 @@ std::string write_training_curves(const std::string& base, const std::vector<Jso
   std::tie(e0, e1) = padded(evals.empty() ? std::vector<double>{0, 1} : evals, 0.08, 0.5);
   std::tie(r0, r1) = padded(lrs.empty() ? std::vector<double>{-4, -1} : lrs, 0.06, 0.3);
   const bool name_stages = stages.size() <= 12;
+  if (name_stages) x1 += 0.08 * (x1 - x0);  // room for the last stage's name
   const int panels = any_lambda ? 4 : 3;
   return write_both(base, [&](const char* device, const std::string& file) {
     begin(device, file, panels, any_lambda ? "1400x1500" : "1400x1150");
