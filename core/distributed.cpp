@@ -72,6 +72,7 @@ struct Baton {
   bool aborted = false;
   int failed_rank = -1;
   std::string failure;
+  bool collective = false;  // the failure is a CollectiveError
   // The collective in progress: deposits arrive in rank order; the last one completes it.
   std::vector<std::vector<char>> slots;
   int deposited = 0;
@@ -199,6 +200,10 @@ void run_emulated_ranks(int n, const std::function<void(int rank)>& body) {
           b.fail(r, "rank " + std::to_string(r) + " finished while the other ranks were in a collective");
       } catch (const StoppedByOtherRank&) {
         if (!lk.owns_lock()) lk.lock();
+      } catch (const CollectiveError& e) {
+        if (!lk.owns_lock()) lk.lock();
+        if (!b.aborted) b.collective = true;
+        b.fail(r, e.what());
       } catch (const std::exception& e) {
         if (!lk.owns_lock()) lk.lock();
         b.fail(r, e.what());
@@ -211,6 +216,7 @@ void run_emulated_ranks(int n, const std::function<void(int rank)>& body) {
     });
   for (auto& t : threads) t.join();
   default_generator().set_state(b.generators[0]);
+  if (b.aborted && b.collective) throw CollectiveError(b.failure);
   if (b.aborted) throw Error("rank " + std::to_string(b.failed_rank) + ": " + b.failure);
 }
 

@@ -7,7 +7,7 @@
 // the order in which an MPI library would reduce, and every rank computes the same bits.
 //
 // world() is the calling thread's communicator: a single rank unless a scope installs another.
-// The command line installs MPI's world under mpirun (tools/mpi_world.cpp); run_emulated_ranks
+// The command line installs MPI's world under mpirun (tools/mpi_session.cpp); run_emulated_ranks
 // runs N ranks as threads of one process, one at a time, which computes exactly what N
 // processes compute (--emulate-ranks). Code written for one process is unchanged at size 1:
 // every collective helper returns at once.
@@ -19,7 +19,16 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+
 namespace raoq::dist {
+
+// An error that every rank raises at the same point, after agreeing on it in a collective (a stop
+// all ranks saw): it is reported once, without a rank, and the ranks end together (no MPI_Abort).
+class CollectiveError : public Error {
+ public:
+  using Error::Error;
+};
 
 class Communicator {
  public:
@@ -69,7 +78,8 @@ uint64_t checksum(const void* data, size_t bytes, uint64_t h = 0xcbf29ce48422232
 // ranks. They take turns: one rank runs at a time, from one collective to the next, in rank
 // order, and each keeps its own default random generator (core/rng.h), so the ranks compute
 // what n processes would. When a rank throws, the others are stopped at their next collective
-// and the first failure is rethrown as raoq::Error "rank R: <message>".
+// and the first failure is rethrown as raoq::Error "rank R: <message>" (a CollectiveError as
+// itself, without the rank).
 void run_emulated_ranks(int n, const std::function<void(int rank)>& body);
 
 }  // namespace raoq::dist

@@ -38,7 +38,9 @@
 // are NaN on a -1/1 array (there the map does shift, and per-batch key sums are not kept).
 // Sums are kept in double and merged under a lock as worker threads report; their last digits can
 // depend on thread scheduling (histogram counts cannot). Under data-parallel evaluation each rank
-// collects its share of the examples and summary() adds every rank's sums (rank order). PNG rendering of the histograms is left
+// collects its share of the examples and summary() adds every rank's sums (rank order): in a world
+// of several ranks (core/distributed.h) summary() and StatsSession::summaries() are collectives,
+// so every rank must call them, in the same order. PNG rendering of the histograms is left
 // to the tools (they own stb_image_write).
 #pragma once
 

@@ -6,6 +6,7 @@
 #include <ostream>
 
 #include "bench/bench.h"
+#include "core/distributed.h"
 #include "core/error.h"
 #include "core/json_fields.h"
 #include "tools/cmd_export.h"
@@ -294,6 +295,12 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
   const std::string command = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "-h" || command == "--help") return print_help("", out);
+  // Under mpirun every rank runs this command line: only these commands share the work out (the
+  // others would each do it whole and write the same files at once).
+  const bool data_parallel = command == "train" || command == "eval" || command == "inspect" || command == "sweep";
+  if (dist::distributed() && !data_parallel && command != "help" && command != "--version")
+    throw Error(command + ": runs in one process; under mpirun (" + std::to_string(dist::size()) +
+                " ranks) only train, sweep, eval and inspect run data-parallel");
   if (command == "--version") {
     out << "raoq " << raoq_version() << "\nMPI: " << mpi_build_description() << "\n";
     return 0;
@@ -321,7 +328,9 @@ int run_command_line(const std::vector<std::string>& args, std::ostream& out) {
       t.print_config = p.has("--print-config");
       t.detect_anomaly = p.has("--detect-anomaly");
       t.threads = threads_option(command, p);
-      t.emulate_ranks = static_cast<int>(std::min<int64_t>(positive_option(command, p, "--emulate-ranks", 0), 1024));
+      t.emulate_ranks = static_cast<int>(positive_option(command, p, "--emulate-ranks", 0));
+      if (t.emulate_ranks > 1024)
+        throw Error("train: --emulate-ranks is at most 1024 (got " + std::to_string(t.emulate_ranks) + ")");
       if (t.resume && t.overwrite) throw Error("train: --resume and --overwrite contradict each other; choose one");
       return train_command(t, out);
     }

@@ -68,7 +68,8 @@ int train_config(Config config, const TrainArgs& args, std::ostream& out) {
   o.overwrite = args.overwrite;
   o.threads = args.threads;
   o.out = &out;
-  o.terminal = &out == &std::cout && stdout_is_terminal();
+  // Under mpirun stdout is a pseudo-terminal even when the job's output goes to a file: no live bar.
+  o.terminal = &out == &std::cout && stdout_is_terminal() && !dist::distributed();
   o.detect_anomaly = args.detect_anomaly;
   out << "raoq train: " << config.name << (args.quick ? " (quick)" : "") << "\n";
   TrainInterrupts interrupts;

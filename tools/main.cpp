@@ -35,6 +35,10 @@ int main(int argc, char** argv) {
     if (mpi->active()) world.emplace(mpi->world());
     std::ostream& out = raoq::dist::rank() == 0 ? std::cout : null_out;
     return raoq::tools::run_command_line(args, out);
+  } catch (const raoq::dist::CollectiveError& e) {  // every rank stops here together: rank 0 says why
+    std::cout.flush();
+    if (raoq::dist::rank() == 0) std::cerr << "raoq: " << e.what() << std::endl;
+    return 1;
   } catch (const raoq::Error& e) {
     return fail(e.what(), 1);
   } catch (const std::exception& e) {

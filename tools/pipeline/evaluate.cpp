@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 
 #include "core/autograd.h"
 #include "core/distributed.h"
@@ -47,11 +48,15 @@ EvalResult evaluate(Module& model, const data::DatasetPtr& dataset, const data::
     std::iota(idx.begin(), idx.end(), n * r / ranks);
     share = std::make_shared<data::SubsetDataset>(dataset, std::move(idx));
   }
-  data::DataLoader loader(share, options);
   double loss_sum = 0.0;
   int64_t correct = 0, seen = 0;
   try {
-    while (auto batch = loader.next()) {
+    // A rank whose share is empty (fewer examples than ranks) adds nothing to the sums.
+    std::optional<data::DataLoader> loader;
+    if (share->size() > 0) loader.emplace(share, options);
+    while (loader) {
+      auto batch = loader->next();
+      if (!batch) break;
       Tensor logits = model.forward(batch->x);  // (N, K)
       const auto n = static_cast<int64_t>(batch->y.size());
       loss_sum += static_cast<double>(ops::cross_entropy(logits, batch->y).item()) * static_cast<double>(n);

@@ -23,6 +23,7 @@
 #include "models/registry.h"
 #include "models/summary.h"
 #include "optim/clip.h"
+#include "quant/quantizer.h"
 #include "tools/pipeline/atomic_file.h"
 #include "tools/pipeline/checkpoint.h"
 #include "tools/pipeline/data_parallel.h"
@@ -125,6 +126,7 @@ class Run {
   Results results() const;
   std::shared_ptr<Module> model_through(int64_t si);
   void evaluate_before_finetune(const StageConfig& s);
+  void initialize_quantizers(const StageConfig& s, size_t si);
   // A sweep point's stage test figure, cost and results row (finish_stage).
   void finish_sweep_point(const StageConfig& s, double value);
   void write_run_results();
@@ -301,7 +303,10 @@ void Run::run_stage(size_t si) {
       load_model(*model_, read_checkpoint(path), path);
     }
     convert_for_stage(*model_, s, join_index("stages", si));
-    if (kind_of(s).on_arrays) evaluate_before_finetune(s);
+    if (kind_of(s).on_arrays) {
+      initialize_quantizers(s, si);
+      evaluate_before_finetune(s);
+    }
     if (!s.quant.finetune && kind_of(s).on_arrays) {  // evaluation only: the figure before fine-tuning is the stage's
       out_ << "\nstage " << s.name << " (" << s.kind << sweep_position(s) << "): evaluated only" << std::endl;
       stage_peak_tensor_bytes_ = 0;
@@ -359,11 +364,17 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
     // Data-parallel: this rank's slice, its loss weight N n_r / n and its own random streams.
     std::optional<RankStreams> streams;
     float loss_weight = 1.0f;
+    bool nothing_scored = false;
     if (ranks_ > 1) {
       const int64_t n_global = scored_rows(*batch);
+      const bool chosen_rows = !batch->rows.empty();
       batch = rank_slice(*batch, rank_, ranks_);
       loss_weight = static_cast<float>(static_cast<double>(ranks_) * static_cast<double>(scored_rows(*batch)) /
                                        static_cast<double>(std::max<int64_t>(1, n_global)));
+      if (chosen_rows && batch->y.empty()) {  // a masked LM chose no position in this slice: one placeholder
+        batch->rows = {0}, batch->y = {0};    // row at weight 0 keeps the forward (and its collectives) going
+        nothing_scored = true;
+      }
       streams.emplace(*model_, config_.seed, state_.global_step, rank_);
     }
     StageStep step{batch->x, batch->y, batch->rows, state_.stage_step, total, config_.seed, state_.global_step};
@@ -401,8 +412,8 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
       row["seconds"] = elapsed(), row["stage_seconds"] = stage_elapsed();
       log(row);
     }
-    auto n = static_cast<int64_t>(batch->y.size());
-    int64_t correct = count_correct(logits, batch->y);
+    auto n = nothing_scored ? int64_t(0) : static_cast<int64_t>(batch->y.size());
+    int64_t correct = nothing_scored ? int64_t(0) : count_correct(logits, batch->y);
     if (ranks_ > 1) {  // the global batch's mean loss, correct rows and rows
       double t[3] = {loss_value * static_cast<double>(n), static_cast<double>(correct), static_cast<double>(n)};
       dist::sum_over_ranks(t, 3);
@@ -461,9 +472,10 @@ void Run::stop_if_requested(const StageConfig& s, const Optimizer* opt, const Ba
   if (!stop_wanted()) return;
   if (opt) save_last(opt, loader);
   progress_.clear();
-  throw Error("interrupted at step " + std::to_string(state_.global_step) + " (stage " + s.name + ", epoch " +
-              std::to_string(state_.epoch + 1) + "); " + dir_.last_checkpoint() +
-              " is saved -- run the same command with --resume to continue");
+  // Every rank stops here together (stop_wanted agreed): one message, no MPI_Abort.
+  throw dist::CollectiveError("interrupted at step " + std::to_string(state_.global_step) + " (stage " + s.name +
+                              ", epoch " + std::to_string(state_.epoch + 1) + "); " + dir_.last_checkpoint() +
+                              " is saved -- run the same command with --resume to continue");
 }
 
 std::string Run::position() const {
@@ -654,7 +666,10 @@ void Run::write_run_results() {
 void Run::save_last(const Optimizer* opt, const BatchStream* loader) {
   // Every rank holds the model rank 0 saves (a cheap check that the ranks never drifted apart).
   if (ranks_ > 1) dist::require_same(model_checksum(*model_), "the model " + position());
-  if (!writer_) return;
+  if (!writer_) {
+    if (ranks_ > 1) dist::barrier();  // rank 0's write
+    return;
+  }
   TrainState s = state_;
   if (loader) s.loader = loader->state();
   s.metrics_rows = log_.rows();
@@ -664,6 +679,7 @@ void Run::save_last(const Optimizer* opt, const BatchStream* loader) {
   } catch (const NonFiniteError& e) {
     throw Error("train: " + position() + ": " + e.what() + " -- lower optimizer.lr or set grad_clip");
   }
+  if (ranks_ > 1) dist::barrier();  // the file is whole before any rank may end the job
 }
 
 Json Run::eval_row(const char* split, const StageConfig& s, const EvalResult& r) const {
@@ -693,6 +709,25 @@ std::shared_ptr<Module> Run::model_through(int64_t si) {
   auto m = model_through(s.init_from.empty() ? si - 1 : stage_index(s.init_from));
   convert_for_stage(*m, s, join_index("stages", static_cast<size_t>(si)));
   return m;
+}
+
+// A stage on the arrays whose activation quantizers no stage initialised (it starts from an fp
+// stage): LSQ+ initialises them from the stage's first training batch (the global one), as a qat
+// stage's first step would, and not from the test batch its evaluation before fine-tuning reads.
+// Eval mode: BatchNorm's running statistics stay as trained.
+void Run::initialize_quantizers(const StageConfig& s, size_t si) {
+  bool needed = false;
+  for (const auto& [path, m] : model_->named_modules())
+    if (const auto* q = dynamic_cast<const quant::ActQuantizer*>(m.get())) needed = needed || !q->initialized();
+  if (!needed) return;
+  auto batch = task_->train_batches(s.batch_size, stage_seed(config_.seed, si))->next();
+  RAOQ_CHECK(batch.has_value(), "train: stage ", s.name, " has no training batch to initialise its quantizers on");
+  if (ranks_ > 1) batch = rank_slice(*batch, rank_, ranks_);
+  autograd::NoGradGuard no_grad;
+  const bool was_training = model_->is_training();
+  model_->eval();
+  model_->forward(batch->x);
+  model_->train(was_training);
 }
 
 // The model it starts from, with the ADC inserted and no fine-tuning: the "<label>_noft" row.
