@@ -37,6 +37,10 @@ else
   args=(--resume)
 fi
 "$build/tools/raoq" train "$config" --out "$out" "${args[@]}"
+# The per-layer ADC statistics and histograms of the RAOQ ba=6 model against QAT*'s, and the report.
+"$build/tools/raoq" inspect "$out/checkpoints/adc-raoq-ba6.safetensors" --png "$out/figures" \
+  --against "$out/checkpoints/adc-vanilla-ba6.safetensors" >"$out/inspect.txt"
+"$build/tools/raoq" report "$out" >/dev/null
 
 cat <<MSG
 
@@ -47,6 +51,9 @@ demo: finished. The run directory is $out:
   $out/checkpoints/     last, best and per-stage checkpoints (safetensors)
   $out/results.png      Table 1 against the ADC bits, QAT* and RAOQ, before and after fine-tuning (and .svg)
   $out/training_curves.png  loss, evaluations, learning rate and BitAug's lambda_b per step (and .svg)
+  $out/inspect.txt      per-layer ADC statistics of RAOQ at ba=6 (SQNR, clipping, E[xs^2], Var[wq], kurtosis)
+  $out/figures/         its ADC-input and weight-code histograms against QAT*, and SQNR / clip bars (PNG, SVG)
+  $out/report.html      everything above in one page that opens from disk
 Evaluate a checkpoint again with:
   $build/tools/raoq eval $out/config.json --checkpoint $out/checkpoints/best.safetensors
 
