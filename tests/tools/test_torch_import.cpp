@@ -208,9 +208,9 @@ TEST_CASE("import-torch: a missing, extra or mis-shaped tensor is one line namin
               t.end());
     });
     const Fixture f = fixture("gpt-tied");
-    auto model = imported("gpt-tied", f.model, once);
+    auto tied = imported("gpt-tied", f.model, once);
     autograd::NoGradGuard no_grad;
-    CHECK(relative_difference(model->forward(f.input), f.logits) <= kLogitTolerance);
+    CHECK(relative_difference(tied->forward(f.input), f.logits) <= kLogitTolerance);
   }
   fs::remove_all(dir);
 }

@@ -10,8 +10,9 @@
 // What it deliberately does not do: quantizer state. PyTorch's float modules have no slot for a
 // weight quantizer's scale or an activation quantizer's scale and offset, so an export from a
 // qat or adc checkpoint writes the float weights only and reports how many tensors it left out
-// (see raoq help export-torch). ADC-LoRA adapters are refused: W alone is not the model that
-// stage trained.
+// (see raoq help export-torch). ADC-LoRA adapters are merged into their weights on export
+// (W + A B as raoq's forward computes it, imc::merge_lora in tools/cmd_torch.cpp), since W alone
+// is not the model that stage trained; the float module then holds the merged weight.
 #pragma once
 
 #include <cstdint>
