@@ -226,9 +226,44 @@ struct Entry {
   std::string name;
   Shape shape;
   uint64_t begin = 0, end = 0;  // byte range inside the data section
-  bool int8 = false;            // I8 elements (read into float)
-  bool int64 = false;           // I64 elements (read into float; each must be exact in float)
+  std::string dtype;            // F32, I8, I64 (each value exact in float), F16, BF16, F64 (read into float)
+  uint64_t elem = 4;            // bytes per element
 };
+
+// Bytes per element of the dtypes read; 0: a dtype raoq does not read.
+uint64_t dtype_bytes(const std::string& type) {
+  if (type == "F32") return 4;
+  if (type == "I8") return 1;
+  if (type == "I64" || type == "F64") return 8;
+  if (type == "F16" || type == "BF16") return 2;
+  return 0;
+}
+
+// IEEE 754 binary16 (1 sign, 5 exponent, 10 fraction bits) to float: every value, subnormals and
+// infinities included, is exact in float.
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, frac = h & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (frac << 13);  // inf or NaN
+  } else if (exp != 0) {
+    bits = sign | ((exp + 127 - 15) << 23) | (frac << 13);
+  } else {  // zero or subnormal: frac * 2^-24
+    const float v = std::ldexp(static_cast<float>(frac), -24);
+    return sign ? -v : v;
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// bfloat16 is the upper half of a float's bits.
+float bfloat16_to_float(uint16_t b) {
+  const uint32_t bits = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
 
 // Validates one tensor's header entry against the data section's size (data_size bytes).
 Entry parse_entry(const std::string& path, const std::string& name, const nlohmann::json& value, uint64_t data_size) {
@@ -238,13 +273,12 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
     if (!value.contains(key)) fail(path, where + "missing '" + key + "'");
 
   const auto& dtype = value["dtype"];
-  if (!dtype.is_string()) fail(path, where + "dtype " + brief(dtype) + " is not a string, expected \"F32\", \"I8\" or \"I64\"");
+  if (!dtype.is_string()) fail(path, where + "dtype " + brief(dtype) + " is not a string, expected \"F32\", \"F16\", \"BF16\", \"F64\", \"I8\" or \"I64\"");
   const std::string type = dtype.get<std::string>();
-  if (type != "F32" && type != "I8" && type != "I64")
-    fail(path, where + "dtype " + printable(type) + ", expected F32, I8 or I64");
+  const uint64_t elem = dtype_bytes(type);
+  if (elem == 0) fail(path, where + "dtype " + printable(type) + ", expected F32, F16, BF16, F64, I8 or I64");
 
-  Entry e{name, {}, 0, 0, type == "I8", type == "I64"};
-  const uint64_t elem = e.int8 ? 1 : e.int64 ? sizeof(int64_t) : sizeof(float);
+  Entry e{name, {}, 0, 0, type, elem};
   const auto& shape = value["shape"];
   if (!shape.is_array()) fail(path, where + "shape " + brief(shape) + " is not an array, expected [d0, d1, ...]");
   uint64_t numel = 1;
@@ -255,7 +289,7 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
     if (!d.is_number_unsigned()) fail(path, entry + ", expected a non-negative integer (dimensions cannot be negative)");
     const uint64_t dim = d.get<uint64_t>();
     if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
-        (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / sizeof(float) / dim))
+        (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / elem / dim))
       fail(path, where + "shape " + brief(shape) + " has more elements than a 64-bit byte count can hold");
     numel *= dim;
     e.shape.push_back(static_cast<int64_t>(dim));
@@ -372,7 +406,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   sync_directory(target.has_parent_path() ? target.parent_path() : std::filesystem::path("."));
 }
 
-SafetensorsFile load_safetensors(const std::string& path) {
+SafetensorsFile load_safetensors(const std::string& path, const std::set<std::string>& int64_counters) {
   Fd in;
   in.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (in.fd < 0) fail(path, "cannot open (" + errno_text() + ")");
@@ -414,15 +448,31 @@ SafetensorsFile load_safetensors(const std::string& path) {
   // Only now, with every byte range checked against the file, are the tensors allocated.
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape);
-    if (e.int8) {
+    if (e.dtype == "F16" || e.dtype == "BF16") {
+      std::vector<uint16_t> halves(static_cast<size_t>((e.end - e.begin) / 2));
+      read_at(in.fd, halves.data(), halves.size() * 2, data_start + e.begin, path);
+      for (size_t k = 0; k < halves.size(); ++k)
+        t.data()[k] = e.dtype == "F16" ? half_to_float(halves[k]) : bfloat16_to_float(halves[k]);
+    } else if (e.dtype == "F64") {
+      std::vector<double> words(static_cast<size_t>((e.end - e.begin) / sizeof(double)));
+      read_at(in.fd, words.data(), words.size() * sizeof(double), data_start + e.begin, path);
+      for (size_t k = 0; k < words.size(); ++k) {
+        // Rounded to the nearest float (exact when the value is one); beyond float's range it is refused.
+        if (std::isfinite(words[k]) && std::fabs(words[k]) > double(std::numeric_limits<float>::max()))
+          fail(path, "tensor '" + printable(e.name) + "': F64 element " + std::to_string(k) + " is " +
+                         std::to_string(words[k]) + ", beyond the range of a float tensor (|v| <= 3.4e38)");
+        t.data()[k] = static_cast<float>(words[k]);
+      }
+    } else if (e.dtype == "I8") {
       std::vector<int8_t> bytes(static_cast<size_t>(e.end - e.begin));
       read_at(in.fd, bytes.data(), bytes.size(), data_start + e.begin, path);
       for (size_t k = 0; k < bytes.size(); ++k) t.data()[k] = bytes[k];
-    } else if (e.int64) {
+    } else if (e.dtype == "I64") {
       std::vector<int64_t> words(static_cast<size_t>((e.end - e.begin) / sizeof(int64_t)));
       read_at(in.fd, words.data(), words.size() * sizeof(int64_t), data_start + e.begin, path);
+      const bool counter = int64_counters.count(e.name) > 0;  // rounded, not refused
       for (size_t k = 0; k < words.size(); ++k) {
-        if (words[k] < -kExactInFloatInt || words[k] > kExactInFloatInt)
+        if (!counter && (words[k] < -kExactInFloatInt || words[k] > kExactInFloatInt))
           fail(path, "tensor '" + printable(e.name) + "': I64 element " + std::to_string(k) + " is " +
                          std::to_string(words[k]) + ", which a float tensor cannot hold exactly (|v| <= 2^24)");
         t.data()[k] = static_cast<float>(words[k]);

@@ -8,8 +8,11 @@
 // (offsets in bytes, relative to the data section) and may hold "__metadata__", a map of strings
 // to strings. raoq stores structure (configs, loader state) as JSON text inside a metadata value.
 //
-// What it deliberately does not do: dtypes other than F32, I8 and I64 (raoq tensors are float32; a BF16
-// or F16 file is refused with the dtype named), memory mapping, partial loads.
+// Reading also takes F16, BF16 (every value exact in float) and F64 (rounded to the nearest float,
+// exact when the value is one; beyond float's range it is refused), as PyTorch state_dicts often are.
+// What it deliberately does not do: write any dtype but F32, I8 and I64 (raoq tensors are float32),
+// read other dtypes (U8, I32, F8_*, ...: refused with the dtype, tensor and file named), memory
+// mapping, partial loads.
 #pragma once
 
 #include <map>
@@ -46,8 +49,10 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 
 // Reads and validates a whole file. Every size is checked against the file length before any
 // tensor is allocated; any malformation (bad header length, non-JSON or non-object header, dtype
-// other than F32, I8 and I64, bad shape, bad/overlapping/uncovered data_offsets, duplicate names) throws
+// other than F32, F16, BF16, F64, I8 and I64, bad shape, bad/overlapping/uncovered data_offsets, duplicate names) throws
 // raoq::Error with one line naming the file, the tensor or byte offset, and what was expected.
-SafetensorsFile load_safetensors(const std::string& path);
+// I64 tensors named in `int64_counters` (PyTorch's num_batches_tracked, a count the caller checks
+// and drops) may exceed 2^24: they are rounded to the nearest float instead of refused.
+SafetensorsFile load_safetensors(const std::string& path, const std::set<std::string>& int64_counters = {});
 
 }  // namespace raoq

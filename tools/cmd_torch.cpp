@@ -39,7 +39,8 @@ gpt and bert use nn.MultiheadAttention (attn.in_proj_weight, whose rows [q | k |
 qkv_proj layout) and otherwise raoq's names, a tied head's tok_emb.weight being checked equal to
 head.weight; other models use raoq's names. The reference modules are in
 tests/fixtures/make_torch_fixtures.py. Layouts are PyTorch's (conv OIHW, Linear out x in), so
-tensors are copied as they are. BatchNorm's num_batches_tracked is checked (one whole count) and
+tensors are copied as they are; F16, BF16 and F64 tensors are read into float32 (F64 rounded to
+the nearest float). BatchNorm's num_batches_tracked is checked (one whole count, any size) and
 dropped: raoq keeps no count. A missing, extra or mis-shaped tensor is an error naming it.
 
 options:
@@ -150,7 +151,9 @@ int import_torch_command(const ImportTorchArgs& args, std::ostream& out) {
   const auto model = models::build_from_json(config.model, "import-torch", "model");
   TorchNames names = default_torch_names(model_name, *model);
   if (!args.map.empty()) apply_torch_map(names, read_json_file(args.map), "import-torch: --map '" + args.map + "'");
-  const SafetensorsFile file = load_safetensors(args.file);
+  // num_batches_tracked is a count raoq checks and drops: read it even beyond 2^24 (rounded).
+  const SafetensorsFile file =
+      load_safetensors(args.file, std::set<std::string>(names.counters.begin(), names.counters.end()));
   model->load_state_dict(torch_to_raoq(file, *model, names, model_name, args.file));
   model->eval();
 

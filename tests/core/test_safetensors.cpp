@@ -174,6 +174,63 @@ TEST_CASE("safetensors: I64 tensors (PyTorch's integer buffers) read into float 
     f.write(data.data(), 8);
   }
   CHECK_THROWS_WITH(load_safetensors(raw), Contains("tensor 'n': I64 element 0 is 16777217") && Contains("2^24"));
+  // Named as a counter (num_batches_tracked, which import-torch checks and drops), it is rounded instead.
+  CHECK(load_safetensors(raw, {"n"}).at("n").item() == 16777216.0f);
+}
+
+namespace {
+// A file of one tensor `name` of `dtype` whose data section is `data` (little-endian elements).
+std::string write_typed(const TempDir& dir, const std::string& name, const std::string& dtype, size_t numel,
+                        const std::string& data) {
+  const std::string header = "{\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":[" + std::to_string(numel) +
+                             "],\"data_offsets\":[0," + std::to_string(data.size()) + "]}}";
+  const std::string path = dir.file(dtype + ".safetensors");
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  for (int i = 0; i < 8; ++i) out.put(static_cast<char>(header.size() >> (8 * i)));
+  out << header << data;
+  return path;
+}
+
+std::string halves(const std::vector<uint16_t>& v) {
+  std::string d;
+  for (uint16_t h : v) d += static_cast<char>(h & 0xff), d += static_cast<char>(h >> 8);
+  return d;
+}
+
+std::string doubles(const std::vector<double>& v) {
+  std::string d(v.size() * sizeof(double), '\0');
+  std::memcpy(d.data(), v.data(), d.size());
+  return d;
+}
+}  // namespace
+
+TEST_CASE("safetensors: F16, BF16 and F64 tensors (PyTorch's) read into float", "[core]") {
+  TempDir dir("st_half");
+  // binary16, bits by hand: 1.5 = 0x3E00, -2 = 0xC000, the largest 65504 = 0x7BFF, the smallest
+  // subnormal 2^-24 = 0x0001, a larger subnormal 512 * 2^-24 = 2^-15 = 0x0200, -0 = 0x8000, -inf = 0xFC00.
+  const SafetensorsFile f16 = load_safetensors(
+      write_typed(dir, "h", "F16", 7, halves({0x3E00, 0xC000, 0x7BFF, 0x0001, 0x0200, 0x8000, 0xFC00})));
+  const std::vector<float> h = f16.at("h").to_vector();
+  CHECK(h[0] == 1.5f);
+  CHECK(h[1] == -2.0f);
+  CHECK(h[2] == 65504.0f);
+  CHECK(h[3] == std::ldexp(1.0f, -24));
+  CHECK(h[4] == std::ldexp(1.0f, -15));
+  CHECK((h[5] == 0.0f && std::signbit(h[5])));
+  CHECK(h[6] == -std::numeric_limits<float>::infinity());
+  // bfloat16 is a float's upper 16 bits: 1.5 = 0x3FC0, -2 = 0xC000, 65536 = 0x4780, and 0x0001 is
+  // the float subnormal 2^-133.
+  const SafetensorsFile bf16 = load_safetensors(write_typed(dir, "b", "BF16", 4, halves({0x3FC0, 0xC000, 0x4780, 0x0001})));
+  CHECK(bf16.at("b").to_vector() == std::vector<float>{1.5f, -2.0f, 65536.0f, std::ldexp(1.0f, -133)});
+  // F64: exact when the value is a float, else the nearest float; beyond float's range refused.
+  const SafetensorsFile f64 = load_safetensors(write_typed(dir, "d", "F64", 4, doubles({1.5, -2.0, 0.1, 1e-40})));
+  CHECK(f64.at("d").to_vector() == std::vector<float>{1.5f, -2.0f, 0.1f, static_cast<float>(1e-40)});
+  CHECK_THROWS_WITH(load_safetensors(write_typed(dir, "big", "F64", 2, doubles({1.0, 1e39}))),
+                    Contains("F64.safetensors") && Contains("tensor 'big': F64 element 1 is") &&
+                        Contains("beyond the range of a float tensor"));
+  // A byte count that does not fit the dtype names its element size.
+  CHECK_THROWS_WITH(load_safetensors(write_typed(dir, "odd", "F16", 2, std::string(3, '\0'))),
+                    Contains("tensor 'odd'") && Contains("expected 4 (2 * 2 elements"));
 }
 
 TEST_CASE("safetensors: save refuses bad input", "[core]") {
@@ -211,8 +268,8 @@ TEST_CASE("safetensors: each malformed file gets its own one-line error", "[core
        "header cannot be held as JSON values (number overflow parsing '88e888')"},
       {"nested too deep", "{\"w\":" + std::string(70, '[') + std::string(70, ']') + "}", 0, own,
        "header nests deeper than 64 levels, expected at most 64 (a safetensors header nests 3)"},
-      {"dtype BF16", R"({"fc.weight":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", 4, own,
-       "tensor 'fc.weight': dtype BF16, expected F32, I8 or I64"},
+      {"dtype I32", R"({"fc.weight":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}})", 8, own,
+       "tensor 'fc.weight': dtype I32, expected F32, F16, BF16, F64, I8 or I64"},
       {"dtype not a string", R"({"w":{"dtype":7,"shape":[2],"data_offsets":[0,8]}})", 8, own, "tensor 'w': dtype 7 is not a string"},
       {"entry not an object", R"({"w":[1]})", 0, own, "tensor 'w': entry is of type array"},
       {"missing shape", R"({"w":{"dtype":"F32","data_offsets":[0,8]}})", 8, own, "tensor 'w': missing 'shape'"},

@@ -85,6 +85,31 @@ TEST_CASE("lsq_fake_quant: LSQ/LSQ+ gradients pinned element by element", "[quan
   }
 }
 
+TEST_CASE("lsq_fake_quant: ds inside the range is round(v) - v, by hand", "[quant]") {
+  // The gradient checks skip rounding, where this LSQ term is identically 0 (gradcheck_cases.cpp):
+  // it is pinned here instead. s = 0.5, signed 4-bit codes [-8, 7], v = x / s:
+  //   x      1.15   2.4    -0.6   4.5      -5
+  //   v      2.3    4.8    -1.2   9 (>7)   -10 (<-8)
+  //   ds     -0.3   0.2    0.2    7 (Qp)   -8 (-Qn)
+  const std::vector<float> xs = {1.15f, 2.4f, -0.6f, 4.5f, -5.0f};
+  const std::vector<float> ds = {-0.3f, 0.2f, 0.2f, 7.0f, -8.0f};
+  float total = 0;
+  for (size_t e = 0; e < xs.size(); ++e) {
+    INFO("x " << xs[e]);
+    const Tensor x = param({xs[e]}, {1});
+    const Tensor s = scalar_param(0.5f);
+    testing::backward_with(lsq_fake_quant(x, s, Tensor(), signed_codes(4)), {1});
+    CHECK(s.grad().item() == Approx(ds[e]).margin(1e-6));
+    total += ds[e];
+  }
+  // Per tensor, the elements' terms add up: -0.3 + 0.2 + 0.2 + 7 - 8 = -0.9.
+  const Tensor x = param(xs, {5});
+  const Tensor s = scalar_param(0.5f);
+  testing::backward_with(lsq_fake_quant(x, s, Tensor(), signed_codes(4)), {1, 1, 1, 1, 1});
+  CHECK(s.grad().item() == Approx(-0.9f).margin(1e-5));
+  CHECK(total == Approx(-0.9f).margin(1e-5));
+}
+
 TEST_CASE("lsq_codes: per-channel scales and offsets reduce per channel", "[quant]") {
   // w: (2, 3), s: [2], beta: [2]; symmetric 4-bit codes [-7, 7].
   const Tensor w = param({0.2f, -0.4f, 5.0f, 0.1f, 0.3f, -0.25f}, {2, 3});

@@ -63,6 +63,53 @@ TEST_CASE("report: escaping, Markdown tables and inlined SVG", "[tools]") {
   CHECK(inline_svg("no figure", "f1").empty());
 }
 
+TEST_CASE("report: an SVG that could run a script or fetch anything is left out, with a note", "[tools]") {
+  const std::string ok = "<svg width=\"4\" height=\"3\" xmlns=\"http://www.w3.org/2000/svg\" "
+                         "xmlns:xlink=\"http://www.w3.org/1999/xlink\"><!-- <foreignObject> in a comment --><clipPath "
+                         "id=\"c0\"/><g clip-path=\"url(#c0)\"><use xlink:href=\"#c0\"/><text>on=1 &lt;b&gt;</text></g></svg>\n";
+  CHECK(svg_unsafe_reason(ok).empty());
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"<svg><script>alert(1)</script></svg>", "holds a <script> element"},
+      {"<svg><SCRIPT type='text/javascript'>x</SCRIPT></svg>", "holds a <script> element"},
+      {"<svg><foreignObject><p>x</p></foreignObject></svg>", "holds a <foreignobject> element"},
+      {"<svg onload=\"alert(1)\"></svg>", "holds an event attribute (onload)"},
+      {"<svg><rect width=\"1\" ONCLICK='x()'/></svg>", "holds an event attribute (onclick)"},
+      {"<svg><use href=\"https://example.com/a.svg#x\"/></svg>", "links outside itself (href=\"https://example.com"},
+      {"<svg><a xlink:href=\"http://example.com\">x</a></svg>", "links outside itself (xlink:href="},
+      {"<svg><use href=\" //example.com/a.svg\"/></svg>", "links outside itself (href="},
+      {"<svg><use href=\"file:///etc/passwd\"/></svg>", "links outside itself (href="},
+      {"<svg><img src=\"x.png\"/></svg>", "holds a <img> element"},
+      {"<svg><rect style=\"fill: url(http://example.com/p)\"/></svg>", "a url(...) not of the form url(#id)"},
+      {"<svg><style>@import 'https://example.com/s.css';</style></svg>", "holds a style sheet @import"},
+  };
+  for (const auto& [svg, why] : bad) {
+    INFO(svg);
+    CHECK_THAT(svg_unsafe_reason(svg), Catch::Contains(why));
+  }
+
+  // In a report: the safe figure is inlined, the malicious one (e.g. a step dump's graph.svg that
+  // someone edited) is named in a note and none of it reaches the page.
+  const std::string out = testing::make_temp_dir("raoq_report_svg_");
+  std::ofstream(out + "/config.json") << R"({"name": "svgs"})";
+  fs::create_directories(out + "/dump");
+  std::ofstream(out + "/dump/graph.svg") << "<svg width=\"4\" height=\"3\" onload=\"fetch('https://example.com')\">"
+                                            "<script>alert(1)</script></svg>\n";
+  fs::create_directories(out + "/more");
+  std::ofstream(out + "/more/fine.svg") << ok;
+  std::ofstream(out + "/more/evil.svg") << "<svg width=\"4\" height=\"3\"><image href=\"https://example.com/x.png\"/></svg>";
+  int figures = -1;
+  const std::string html = report_html(out, {{out + "/more"}}, &figures);
+  CHECK(figures == 1);
+  CHECK(count(html, "<svg") == 1);
+  CHECK_THAT(html, Catch::Contains("<p class=\"note\">Figure left out: " + out + "/dump/graph.svg holds an event attribute (onload)"));
+  CHECK_THAT(html, Catch::Contains("Figure left out: " + out + "/more/evil.svg holds a &lt;image&gt; element"));
+  for (const char* never : {"<script", "onload=", "<image", "example.com/x.png"}) {
+    INFO(never);
+    CHECK(count(html, never) == 0);
+  }
+  fs::remove_all(out);
+}
+
 TEST_CASE("report: a finished run's page has its sections and figures, fetches nothing, escapes text", "[tools]") {
   const std::string out = testing::make_temp_dir("raoq_report_run_");
   testing::train_run(out, report_config(), "tiny", false);

@@ -1,5 +1,7 @@
 // tests/tools/test_step.cpp — `raoq step --dump` on a tiny config (one conv on a 16-row array at
-// ba 6, RAOQ with BitAug) and on the run it trains: the files exist and hold the expected names.
+// ba 6, RAOQ with BitAug) and on the run it trains: the files exist and hold the expected names,
+// and a paused run's step is the one training takes (its optimizer state, its global step's ba~).
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -85,10 +87,13 @@ TEST_CASE("step: --dump of an adc stage of a config at step 2", "[tools]") {
   const std::string config = dir + "/tinystep.json";
   std::ofstream(config) << step_config().dump(2);
   const std::string text = run({"step", config, "--stage", "adc", "--step", "2", "--dump", dir + "/dump", "--threads", "1"});
-  CHECK_THAT(text, Contains("stage adc (kind adc), stage step 2 of 3") && Contains("BitAug lambda_b 0.000000"));
+  CHECK_THAT(text, Contains("stage adc (kind adc), stage step 2 of 3 (global step 4)") && Contains("BitAug lambda_b 0.000000"));
   require_dump(dir + "/dump");
   const Json meta = Json::parse(load_safetensors(dir + "/dump/step.safetensors").metadata.at("raoq.step"));
   CHECK(meta.at("stage_step") == 2);
+  CHECK(meta.at("global_step") == 4);  // after fp's 2 steps
+  CHECK(meta.at("optimizer_state") == "empty");
+  CHECK(meta.contains("bitaug_ba"));
   CHECK(meta.contains("lr"));
   CHECK(meta.at("bitaug_lambda").get<double>() == Approx(0.0).margin(1e-12));
 
@@ -111,5 +116,55 @@ TEST_CASE("step: --dump of a trained run's last stage, from its checkpoint", "[t
   const std::string text = run({"step", dir + "/run", "--dump", dir + "/dump", "--threads", "1"});
   CHECK_THAT(text, Contains("stage adc") && Contains("adc.safetensors (the stage's finished model)"));
   require_dump(dir + "/dump");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("step: --dump of a paused run resumes its optimizer and draws ba~ at the global step", "[tools]") {
+  // fp takes global steps 0-1, adc 2-4 (SGD, momentum 0.9 by default; BitAug). Run `paused` stops
+  // after global step 3 (adc stage step 1 done), `next` after global step 4: the dump of `paused`
+  // runs adc stage step 1 (global step 3), so its parameters plus its update must be the weights
+  // `next` saved after that very step.
+  const std::string dir = testing::make_temp_dir("raoq_step_paused_");
+  const auto stop_after = [](int64_t last) {
+    return [last](int64_t global_step) {
+      if (global_step == last) throw std::runtime_error("stopped for the test");
+    };
+  };
+  CHECK_THROWS(testing::train_run(dir + "/paused", step_config(), "tinystep", false, stop_after(3)));
+  CHECK_THROWS(testing::train_run(dir + "/next", step_config(), "tinystep", false, stop_after(4)));
+  const std::string text = run({"step", dir + "/paused", "--dump", dir + "/dump", "--threads", "1"});
+  CHECK_THAT(text, Contains("stage adc (kind adc), stage step 1 of 3 (global step 3)") && Contains(" at ba~ ") &&
+                       Contains("optimizer state: resumed from " + dir + "/paused"));
+  require_dump(dir + "/dump");
+  const SafetensorsFile st = load_safetensors(dir + "/dump/step.safetensors");
+  const Json meta = Json::parse(st.metadata.at("raoq.step"));
+  CHECK(meta.at("stage_step") == 1);
+  CHECK(meta.at("global_step") == 3);
+  CHECK(meta.at("optimizer_state") == "resumed");
+  REQUIRE(meta.contains("bitaug_ba"));
+  const int ba = meta.at("bitaug_ba").get<int>();
+  CHECK((ba >= 1 && ba != 6));  // ba~ is ba plus a non-zero offset
+  CHECK_THAT(testing::read_text(dir + "/dump/walkthrough.txt"), Contains("at ba~ " + std::to_string(ba)));
+
+  const SafetensorsFile next = load_safetensors(dir + "/next/checkpoints/last.safetensors");
+  int compared = 0;
+  bool momentum_shows = false;  // some update is not -lr * grad: the resumed momentum took part
+  const double lr = meta.at("lr").get<double>();
+  for (const auto& [name, t] : st.tensors) {
+    if (name.rfind("param.", 0) != 0) continue;
+    const std::string p = name.substr(6);
+    INFO(p);
+    REQUIRE(next.contains("model." + p));
+    const auto before = t.to_vector(), after = next.at("model." + p).to_vector(), update = st.at("update." + p).to_vector();
+    REQUIRE(after.size() == before.size());
+    for (size_t i = 0; i < before.size(); ++i) CHECK(before[i] + update[i] == Approx(after[i]).epsilon(1e-5).margin(1e-6));
+    if (st.contains("grad." + p)) {
+      const auto g = st.at("grad." + p).to_vector();
+      for (size_t i = 0; i < g.size(); ++i) momentum_shows = momentum_shows || std::fabs(update[i] + lr * g[i]) > 1e-5;
+    }
+    ++compared;
+  }
+  CHECK(compared > 5);
+  CHECK(momentum_shows);
   fs::remove_all(dir);
 }

@@ -35,6 +35,7 @@ h1 { font-size: 1.6em; margin-bottom: .2em; }
 h2 { font-size: 1.3em; border-bottom: 1px solid #bbb; padding-bottom: .15em; margin-top: 2em; }
 h3 { font-size: 1.05em; margin: 1.4em 0 .4em; }
 .meta { color: #444; margin-top: 0; }
+.note { color: #8a4b00; }
 nav ul { padding-left: 1.2em; }
 table { border-collapse: collapse; margin: .4em 0 1.4em; }
 th, td { border: 1px solid #bbb; padding: .2em .6em; text-align: left; vertical-align: top; }
@@ -52,7 +53,8 @@ pre { background: #f6f6f6; border: 1px solid #ddd; padding: .8em; font-size: .85
 
 struct Figure {
   std::string caption;
-  std::string svg;  // the SVG document as read
+  std::string svg;   // the SVG document as read
+  std::string file;  // where it was read (or what was drawn), for the note when it is left out
 };
 
 std::string text_if_present(const fs::path& p) {
@@ -123,7 +125,7 @@ void add_folder(std::vector<Figure>& figures, std::set<std::string>& taken, cons
     if (!taken.insert(key).second) continue;
     std::string caption = caption_of(f.stem().string());
     if (!label.empty()) caption += " (" + label + "/" + f.filename().string() + ")";
-    figures.push_back({caption, read_file(f.string())});
+    figures.push_back({caption, read_file(f.string()), f.string()});
   }
 }
 
@@ -146,7 +148,7 @@ std::vector<Figure> collect_figures(const RunDir& run, const Results* results, c
     taken.insert(fs::weakly_canonical(file, ec).string());
     std::string svg = text_if_present(file);
     if (svg.empty()) svg = draw_svg(draw);
-    if (!svg.empty()) figures.push_back({caption_of(file.stem().string()), svg});
+    if (!svg.empty()) figures.push_back({caption_of(file.stem().string()), svg, file.string()});
   }
   add_folder(figures, taken, run.root, "");
   // Folders inside the run (e.g. inspect --png RUN/figs), then the ones asked for.
@@ -237,6 +239,12 @@ std::string report_html(const std::string& run_dir, const ReportOptions& options
   std::ostringstream figs;
   int shown = 0;
   for (const Figure& f : collect_figures(run, results ? &*results : nullptr, rows, name, options)) {
+    // An SVG that could run a script or fetch anything would break the report's promise: left out, said so.
+    if (const std::string why = svg_unsafe_reason(f.svg); !why.empty()) {
+      figs << "<p class=\"note\">Figure left out: " << html_escape(f.file) << " " << html_escape(why)
+           << ", and this report runs no scripts and fetches nothing.</p>\n";
+      continue;
+    }
     const std::string svg = inline_svg(f.svg, "f" + std::to_string(shown + 1));
     if (svg.empty()) continue;  // not an SVG after all
     ++shown;
@@ -253,7 +261,7 @@ std::string report_html(const std::string& run_dir, const ReportOptions& options
      << "</title>\n<style>\n" << kStyle << "</style>\n</head>\n<body>\n<h1>" << html_escape(title) << "</h1>\n"
      << "<p class=\"meta\">Run directory " << html_escape(run_dir) << "; written " << now_utc() << " by raoq "
      << html_escape(raoq_version()) << ".</p>\n<nav><ul>\n<li><a href=\"#results\">Results</a></li>\n";
-  if (shown > 0) os << "<li><a href=\"#figures\">Figures</a></li>\n";
+  if (!figs.str().empty()) os << "<li><a href=\"#figures\">Figures</a></li>\n";
   os << "<li><a href=\"#environment\">Environment</a></li>\n<li><a href=\"#config\">Config</a></li>\n</ul></nav>\n";
 
   os << "<h2 id=\"results\">Results</h2>\n";
@@ -264,7 +272,7 @@ std::string report_html(const std::string& run_dir, const ReportOptions& options
   } else {
     os << "<p class=\"absent\">No results.json: the run has not finished a stage yet.</p>\n";
   }
-  if (shown > 0) os << "<h2 id=\"figures\">Figures</h2>\n" << figs.str();
+  if (!figs.str().empty()) os << "<h2 id=\"figures\">Figures</h2>\n" << figs.str();
   environment_section(os, results ? &*results : nullptr, rows);
   os << "<h2 id=\"config\">Config</h2>\n<p>The resolved config (config.json: every default filled in, --set "
         "values applied).</p>\n<pre>"

@@ -6,7 +6,9 @@
 // the extra folders given, e.g. what `raoq inspect --png DIR` wrote), the environment (raoq
 // version, threads, CPU, wall time per stage; "not recorded" for runs made before results.json
 // kept it) and the resolved config. The page needs no network: no scripts, no external styles,
-// fonts or images, so it opens from disk and prints as it shows.
+// fonts or images, so it opens from disk and prints as it shows. An SVG that could break that (a
+// script, an event attribute, a link outside itself: svg_unsafe_reason in report_html.h) is not
+// inlined; the figures section says which file was left out and why.
 #pragma once
 
 #include <string>

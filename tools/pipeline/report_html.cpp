@@ -1,6 +1,8 @@
 // tools/pipeline/report_html.cpp — escaping, results.md tables as HTML, SVGs to inline (report_html.h).
 #include "tools/pipeline/report_html.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <sstream>
 #include <vector>
@@ -121,6 +123,83 @@ std::string markdown_tables_html(const std::string& markdown) {
   }
   flush();
   return os.str();
+}
+
+namespace {
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool starts(const std::string& s, const char* head) { return s.rfind(head, 0) == 0; }
+
+// Why one start tag (the text between '<' and '>', lower case) may not be inlined; "" when it may.
+std::string unsafe_tag(const std::string& tag) {
+  size_t at = 0;
+  while (at < tag.size() && (std::isalnum(static_cast<unsigned char>(tag[at])) || tag[at] == ':' || tag[at] == '-')) ++at;
+  const std::string element = tag.substr(0, at);
+  // script and foreignObject run or embed HTML; the others are HTML elements that would end the
+  // <svg> in the HTML parser (or load something by themselves).
+  for (const char* e : {"script", "foreignobject", "iframe", "embed", "object", "img", "image", "meta", "link", "audio",
+                        "video", "base", "form"})
+    if (element == e) return "holds a <" + element + "> element";
+  while (at < tag.size()) {  // the attributes: name[ = "value"]
+    while (at < tag.size() && (std::isspace(static_cast<unsigned char>(tag[at])) || tag[at] == '/')) ++at;
+    const size_t name_at = at;
+    while (at < tag.size() && !std::isspace(static_cast<unsigned char>(tag[at])) && tag[at] != '=' && tag[at] != '/') ++at;
+    const std::string name = tag.substr(name_at, at - name_at);
+    while (at < tag.size() && std::isspace(static_cast<unsigned char>(tag[at]))) ++at;
+    std::string value;
+    if (at < tag.size() && tag[at] == '=') {
+      ++at;
+      while (at < tag.size() && std::isspace(static_cast<unsigned char>(tag[at]))) ++at;
+      if (at < tag.size() && (tag[at] == '"' || tag[at] == '\'')) {
+        const size_t end = tag.find(tag[at], at + 1);
+        value = tag.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+        at = end == std::string::npos ? tag.size() : end + 1;
+      } else {
+        const size_t v = at;
+        while (at < tag.size() && !std::isspace(static_cast<unsigned char>(tag[at]))) ++at;
+        value = tag.substr(v, at - v);
+      }
+    }
+    if (name.empty()) {
+      if (at < tag.size()) ++at;  // a stray character: step over it
+      continue;
+    }
+    if (starts(name, "on")) return "holds an event attribute (" + name + ")";
+    const bool link = name == "href" || name == "src" || (name.size() > 5 && name.compare(name.size() - 5, 5, ":href") == 0);
+    const std::string v = value.substr(std::min(value.size(), value.find_first_not_of(" \t\r\n")));
+    if (link && !v.empty() && v[0] != '#') return "links outside itself (" + name + "=\"" + value.substr(0, 40) + "\")";
+  }
+  return "";
+}
+}  // namespace
+
+std::string svg_unsafe_reason(const std::string& svg) {
+  const std::string s = lower(svg);
+  for (size_t at = s.find('<'); at != std::string::npos; at = s.find('<', at + 1)) {
+    if (s.compare(at, 4, "<!--") == 0) {  // a comment: skipped whole
+      const size_t end = s.find("-->", at + 4);
+      if (end == std::string::npos) break;
+      at = end + 2;
+      continue;
+    }
+    size_t end = at + 1;  // the tag's '>', outside quoted values
+    for (char quote = 0; end < s.size() && (quote || s[end] != '>'); ++end)
+      if (quote ? s[end] == quote : (s[end] == '"' || s[end] == '\'')) quote = quote ? 0 : s[end];
+    const std::string tag = s.substr(at + 1, end - at - 1);
+    if (!tag.empty() && tag[0] != '/' && tag[0] != '!' && tag[0] != '?')
+      if (std::string why = unsafe_tag(tag); !why.empty()) return why;
+  }
+  // Style sheets (a <style> element or a style attribute) load through url(...) and @import.
+  for (size_t at = s.find("url("); at != std::string::npos; at = s.find("url(", at + 4)) {
+    const size_t v = s.find_first_not_of(" \t\r\n'\"", at + 4);
+    if (v == std::string::npos || s[v] != '#') return "links outside itself (a url(...) not of the form url(#id))";
+  }
+  if (s.find("@import") != std::string::npos) return "holds a style sheet @import";
+  if (s.find("javascript:") != std::string::npos) return "holds a javascript: URL";
+  return "";
 }
 
 std::string inline_svg(const std::string& svg, const std::string& prefix) {

@@ -3,7 +3,9 @@
 // figures made safe to inline several to a page.
 //
 // What it deliberately does not do: parse general Markdown or sanitise arbitrary SVG. It handles
-// what raoq itself writes (results.md tables and headings, PLplot's SVG), and escapes the rest.
+// what raoq itself writes (results.md tables and headings, PLplot's and Graphviz's SVG), escapes
+// the rest, and refuses to inline an SVG that could run a script or fetch anything
+// (svg_unsafe_reason): the report promises neither.
 #pragma once
 
 #include <string>
@@ -25,5 +27,14 @@ std::string markdown_tables_html(const std::string& markdown);
 // first's paths), and a viewBox added from width and height when there is none so CSS can scale
 // it. Returns "" when `svg` holds no <svg element.
 std::string inline_svg(const std::string& svg, const std::string& prefix);
+
+// Why `svg` must not be inlined into a report that runs no script and fetches nothing, as a phrase
+// ("holds a <script> element", "holds an event attribute (onload)", "links outside itself
+// (href=\"https://...\")"); "" when it may be. Refused (case-insensitive): the elements script,
+// foreignObject and those that would leave the SVG or load something (iframe, embed, object, img,
+// image, meta, link, audio, video, base, form), any on* attribute, an href, xlink:href or src that
+// is not a reference "#id" inside the document, a url(...) other than url(#id), @import and
+// javascript: anywhere. Comments are skipped.
+std::string svg_unsafe_reason(const std::string& svg);
 
 }  // namespace raoq::tools

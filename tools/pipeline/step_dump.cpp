@@ -86,6 +86,21 @@ std::shared_ptr<Module> stage_model(const Config& c, int64_t si, const std::stri
   return m;
 }
 
+// The run's global step at stage step `step` of stage si: a paused run's own count, else the steps
+// of the earlier stages (an evaluation-only stage takes none) plus `step`, as the trainer counts
+// them. BitAug draws ba~ from it (stage_kind.cpp, adc_after_backward).
+int64_t global_step_at(const Config& c, Task& task, int64_t si, int64_t step, const std::optional<TrainState>& paused) {
+  if (paused) return paused->global_step - paused->stage_step + step;
+  int64_t before = 0;
+  for (int64_t j = 0; j < si; ++j) {
+    const StageConfig& e = c.stages[static_cast<size_t>(j)];
+    if (kind_of(e).on_arrays && !e.quant.finetune) continue;
+    const auto l = task.train_batches(e.batch_size, stage_seed(c.seed, static_cast<size_t>(j)));
+    before += stage_steps(e, l->batches_per_epoch());
+  }
+  return before + step;
+}
+
 // The batch of stage step `step`: a paused run's next batch, or the one a fresh stage draws then.
 StepBatch batch_at(BatchStream& loader, int64_t step, const std::optional<TrainState>& paused) {
   if (paused && paused->stage_step == step) {
@@ -164,6 +179,12 @@ std::string tile_example(const std::string& path, imc::ImcLayer& layer, const st
   const int64_t N = wq.size(0), K = wq.numel() / N;
   std::vector<float> x(size_t(K), 0.0f);  // the K codes of output element [0, 0, oh, ow] (or row 0)
   int64_t oh = 0, ow = 0, Ho = 1, Wo = 1;
+  // A grouped conv reads only C/groups channels per output (K = C/groups kh kw): the example below
+  // gathers all C, so it is written for groups == 1 only. ImcConv2d maps only groups == 1 today;
+  // this keeps the example in bounds should a grouped array layer ever reach it.
+  if (conv && conv->options.groups != 1)
+    return "  " + path + ": no hand-computed tile example (a grouped conv, groups " + std::to_string(conv->options.groups) +
+           "; the example covers groups 1 only)\n";
   if (conv && xs.dim() == 4 && wq.dim() == 4) {
     const auto& o = conv->options;
     const int64_t C = xs.size(1), H = xs.size(2), W = xs.size(3), kh = wq.size(2), kw = wq.size(3);
@@ -263,11 +284,15 @@ void dump_training_step(const StepDumpOptions& o) {
 
   // The trainer's step (trainer.cpp run_epoch), with the graph kept for the dump.
   auto opt = make_optimizer(s, *model);
+  // A paused stage resumes with its optimizer state (SGD's momentum, AdamW's moments), as the
+  // trainer does (trainer.cpp, run_stage); a fresh or finished stage starts with an empty one.
+  if (paused) load_optimizer(*opt, read_checkpoint(RunDir{o.target}.last_checkpoint()), RunDir{o.target}.last_checkpoint());
+  const int64_t global_step = global_step_at(c, *task, si, step, paused);
   const double lr = make_schedule(s, spe, join_index("stages", static_cast<size_t>(si))).at(step);
   opt->set_lr(lr);
   opt->zero_grad();
   model->train();
-  const StageStep at{batch.x, batch.y, batch.rows, step, total, c.seed, step};
+  const StageStep at{batch.x, batch.y, batch.rows, step, total, c.seed, global_step};
   before_step(*model, s, at);
   Tensor logits;
   const Tensor task_loss = batch_loss(*model, batch, static_cast<float>(s.label_smoothing), &logits);
@@ -281,6 +306,7 @@ void dump_training_step(const StepDumpOptions& o) {
   for (const auto& [path, layer] : imc::imc_layers(*model)) examples[path] = tile_example(path, *layer, nodes, outputs);
   loss.backward();
   const bool bitaug = s.quant.bitaug && kind_of(s).on_arrays;
+  const int bitaug_ba = bitaug ? imc::bitaug_bits(bitaug_config(s, c.seed), global_step) : 0;  // ba~ of the second pass
   const NamedTensors params = model->named_parameters();
   NamedTensors grad_at_ba, before;
   for (const auto& [name, p] : params) {
@@ -331,17 +357,23 @@ void dump_training_step(const StepDumpOptions& o) {
   }
   Json meta = {{"config", c.name},   {"stage", s.name}, {"kind", s.kind},       {"stage_step", step},
                {"stage_steps", total}, {"lr", lr},      {"loss", loss.item()}, {"task_loss", task_loss.item()},
-               {"weights", weights}};
-  if (bitaug) meta["bitaug_lambda"] = imc::bitaug_lambda(step, total);
+               {"weights", weights}, {"global_step", global_step}, {"optimizer_state", paused ? "resumed" : "empty"}};
+  if (bitaug) {
+    meta["bitaug_lambda"] = imc::bitaug_lambda(step, total);
+    meta["bitaug_ba"] = bitaug_ba;  // ba~ of the second pass, drawn at the global step
+  }
   save_safetensors(o.out_dir + "/step.safetensors", dump, {{"raoq.step", meta.dump()}});
 
-  char head[400];
-  std::snprintf(head, sizeof head, "raoq step: config %s, stage %s (kind %s), stage step %lld of %lld, lr %.6g, loss %.6g (task %.6g)%s",
+  char head[512];
+  std::snprintf(head, sizeof head, "raoq step: config %s, stage %s (kind %s), stage step %lld of %lld (global step %lld), lr %.6g, loss %.6g (task %.6g)%s",
                 c.name.c_str(), s.name.c_str(), s.kind.c_str(), static_cast<long long>(step), static_cast<long long>(total),
-                lr, double(loss.item()), double(task_loss.item()),
-                bitaug ? (", BitAug lambda_b " + std::to_string(imc::bitaug_lambda(step, total))).c_str() : "");
-  const std::string header = std::string(head) + "\nweights: " + weights + "\nbatch: input " + shape_str(batch.x.shape()) +
-                             ", " + std::to_string(batch.y.size()) + " targets\n";
+                static_cast<long long>(global_step), lr, double(loss.item()), double(task_loss.item()),
+                bitaug ? (", BitAug lambda_b " + std::to_string(imc::bitaug_lambda(step, total)) + " at ba~ " +
+                          std::to_string(bitaug_ba)).c_str() : "");
+  const std::string header = std::string(head) + "\nweights: " + weights + "\noptimizer state: " +
+                             (paused ? "resumed from " + RunDir{o.target}.last_checkpoint()
+                                     : std::string("empty (a fresh or finished stage's optimizer starts so)")) +
+                             "\nbatch: input " + shape_str(batch.x.shape()) + ", " + std::to_string(batch.y.size()) + " targets\n";
   write_walkthrough(o.out_dir + "/walkthrough.txt", header, nodes, outputs, params, adc_lines);
   bool svg = false;
   if (std::system("command -v dot >/dev/null 2>&1") == 0)

@@ -6,7 +6,9 @@
 // schedule (stage_setup.h) at stage step N, the batch its loader hands out at step N of a fresh
 // stage (or, for a run paused inside the stage at step N, the very batch it resumes with), the
 // kind's loss and hooks (stage_kind.h: W-reshape's kurtosis term, BitAug's second pass at ba~
-// with lambda_b(N)), gradient clipping and one optimizer update, applied in memory only: no file
+// with lambda_b(N), ba~ drawn at the run's global step as training draws it), gradient clipping
+// and one optimizer update (from the optimizer state of last.safetensors when the run paused
+// inside the stage; else from an empty state, as a stage starts), applied in memory only: no file
 // of the run changes. Named values come from the step's autograd graph itself: every layer names
 // its output "<path>:out" (layers/module.h) and every op's output is a node of the graph, so no
 // hook runs in ordinary training and nothing there gets slower.

@@ -2,15 +2,17 @@
 // directory an import writes so that the training pipeline continues from it.
 //
 // The names come from a TorchNames table (torch_names.h); the tensors move unchanged, since raoq
-// keeps PyTorch's layouts. A PyTorch file is read with load_safetensors (num_batches_tracked is
-// I64 there) and written with the counters as I64, so that torch's load_state_dict(strict=True)
-// finds every key of the reference modules with the dtype it keeps.
+// keeps PyTorch's layouts. A PyTorch file is read with load_safetensors (F32, F16, BF16 or F64
+// tensors, read into float; num_batches_tracked is I64 there, read even beyond 2^24 since it is
+// only checked and dropped) and written with the counters as I64, so that torch's
+// load_state_dict(strict=True) finds every key of the reference modules with the dtype it keeps.
 //
 // What it deliberately does not do: quantizer state. PyTorch's float modules have no slot for a
 // weight quantizer's scale or an activation quantizer's scale and offset, so an export from a
 // qat or adc checkpoint writes the float weights only and reports how many tensors it left out
-// (see raoq help export-torch). ADC-LoRA adapters are refused: W alone is not the model that
-// stage trained.
+// (see raoq help export-torch). ADC-LoRA adapters are merged into their weights on export
+// (W + A B as raoq's forward computes it, imc::merge_lora in tools/cmd_torch.cpp), since W alone
+// is not the model that stage trained; the float module then holds the merged weight.
 #pragma once
 
 #include <cstdint>
