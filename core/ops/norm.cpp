@@ -86,6 +86,36 @@ void shifted_sums(const BnShape& b, const float* xd, int64_t c, double* shift, d
   *shift = k, *sum = s1t, *sq = s2t;
 }
 
+// Channel c's sum dy and sum dy xhat (xhat recomputed as the forward rounded it), block sums in
+// float, totals in double.
+void grad_sums(const BnShape& b, int64_t c, const float* dy, const float* xv, float mean, float r, double* sum_dy,
+               double* sum_dy_xhat) {
+  double t1 = 0, t2 = 0;
+  for_channel_blocks(b, c, [&](int64_t off) {
+    const float *g = dy + off, *xb = xv + off;
+    float s1 = 0.0f, s2 = 0.0f;
+#pragma omp simd reduction(+ : s1, s2)
+    for (int64_t i = 0; i < b.s; ++i) {
+      s1 += g[i];
+      s2 += g[i] * ((xb[i] - mean) * r);
+    }
+    t1 += s1;
+    t2 += s2;
+  });
+  *sum_dy = t1, *sum_dy_xhat = t2;
+}
+
+// Channel c's dx = scale (dy - mean_dy - xhat mean_dy_xhat).
+void write_dx(const BnShape& b, int64_t c, const float* dy, const float* xv, float mean, float r, float scale,
+              float mean_dy, float mean_dy_xhat, float* dx) {
+  for_channel_blocks(b, c, [&](int64_t off) {
+    const float *g = dy + off, *xb = xv + off;
+    float* d = dx + off;
+#pragma omp simd
+    for (int64_t i = 0; i < b.s; ++i) d[i] = scale * ((g[i] - mean_dy) - ((xb[i] - mean) * r) * mean_dy_xhat);
+  });
+}
+
 // The batch statistics of the global batch: each rank's count, mean and centred sum of squares per
 // channel, combined over ranks in rank order (Chan et al.'s pairwise update, in double), so every
 // rank gets the same mean, rstd and running statistics. Returns the global count per channel.
@@ -140,18 +170,8 @@ void synced_batch_norm_backward(const BnShape& b, int64_t m_total, const float* 
   parallel_for(b.c, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const float mean = mean_of[static_cast<size_t>(c)], r = rstd[static_cast<size_t>(c)];
-      double sum_dy = 0, sum_dy_xhat = 0;
-      for_channel_blocks(b, c, [&](int64_t off) {
-        const float *g = dy + off, *xb = xv + off;
-        float s1 = 0.0f, s2 = 0.0f;
-#pragma omp simd reduction(+ : s1, s2)
-        for (int64_t i = 0; i < b.s; ++i) {
-          s1 += g[i];
-          s2 += g[i] * ((xb[i] - mean) * r);
-        }
-        sum_dy += s1;
-        sum_dy_xhat += s2;
-      });
+      double sum_dy, sum_dy_xhat;
+      grad_sums(b, c, dy, xv, mean, r, &sum_dy, &sum_dy_xhat);
       if (dw) dw[c] += static_cast<float>(sum_dy_xhat);
       if (db) db[c] += static_cast<float>(sum_dy);
       sums[static_cast<size_t>(2 * c)] = sum_dy;
@@ -166,12 +186,7 @@ void synced_batch_norm_backward(const BnShape& b, int64_t m_total, const float* 
       const float scale = (weight.defined() ? weight.data()[c] : 1.0f) * r;
       const float mean_dy = static_cast<float>(sums[static_cast<size_t>(2 * c)] / double(m_total));
       const float mean_dy_xhat = static_cast<float>(sums[static_cast<size_t>(2 * c + 1)] / double(m_total));
-      for_channel_blocks(b, c, [&](int64_t off) {
-        const float *g = dy + off, *xb = xv + off;
-        float* d = dx + off;
-#pragma omp simd
-        for (int64_t i = 0; i < b.s; ++i) d[i] = scale * ((g[i] - mean_dy) - ((xb[i] - mean) * r) * mean_dy_xhat);
-      });
+      write_dx(b, c, dy, xv, mean, r, scale, mean_dy, mean_dy_xhat, dx);
     }
   }, detail::grain_items(3 * b.m()));
 }
@@ -223,22 +238,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
         // E[(x-K)^2] - E[x-K]^2 then cancels nothing that matters, since K is within about
         // std/sqrt(S) of the mean, even when |mean| >> std (a second pass over x would cost a
         // third of the op). Block sums in float, their total in double.
-        const float shift = ConstArr(xd + c * b.s, b.s).mean();
-        double sum = 0, sq = 0;
-        for_channel_blocks(b, c, [&](int64_t off) {
-          const float* xb = xd + off;
-          float s1 = 0.0f, s2 = 0.0f;
-#pragma omp simd reduction(+ : s1, s2)
-          for (int64_t i = 0; i < b.s; ++i) {
-            const float d = xb[i] - shift;
-            s1 += d;
-            s2 += d * d;
-          }
-          sum += s1;
-          sq += s2;
-        });
+        double shift, sum, sq;
+        shifted_sums(b, xd, c, &shift, &sum, &sq);
         const double mean_shift = sum / double(b.m());
-        mean = static_cast<float>(double(shift) + mean_shift);
+        mean = static_cast<float>(shift + mean_shift);
         const double var = std::max(0.0, sq / double(b.m()) - mean_shift * mean_shift);
         r = static_cast<float>(1.0 / std::sqrt(var + double(eps)));
         if (running_mean.defined()) {
@@ -285,30 +288,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
         parallel_for(b.c, [&](int64_t c0, int64_t c1) {
           for (int64_t c = c0; c < c1; ++c) {
             const float mean = (*mean_of)[static_cast<size_t>(c)], r = (*rstd)[static_cast<size_t>(c)];
-            double sum_dy = 0, sum_dy_xhat = 0;
-            for_channel_blocks(b, c, [&](int64_t off) {
-              const float *g = dy + off, *xb = xv + off;
-              float s1 = 0.0f, s2 = 0.0f;
-#pragma omp simd reduction(+ : s1, s2)
-              for (int64_t i = 0; i < b.s; ++i) {
-                s1 += g[i];
-                s2 += g[i] * ((xb[i] - mean) * r);
-              }
-              sum_dy += s1;
-              sum_dy_xhat += s2;
-            });
+            double sum_dy, sum_dy_xhat;
+            grad_sums(b, c, dy, xv, mean, r, &sum_dy, &sum_dy_xhat);
             if (dw) dw[c] += static_cast<float>(sum_dy_xhat);
             if (db) db[c] += static_cast<float>(sum_dy);
             if (!dx) continue;
             const float scale = (weight.defined() ? weight.data()[c] : 1.0f) * r;
             const float mean_dy = training ? static_cast<float>(sum_dy / double(b.m())) : 0.0f;
             const float mean_dy_xhat = training ? static_cast<float>(sum_dy_xhat / double(b.m())) : 0.0f;
-            for_channel_blocks(b, c, [&](int64_t off) {
-              const float *g = dy + off, *xb = xv + off;
-              float* d = dx + off;
-#pragma omp simd
-              for (int64_t i = 0; i < b.s; ++i) d[i] = scale * ((g[i] - mean_dy) - ((xb[i] - mean) * r) * mean_dy_xhat);
-            });
+            write_dx(b, c, dy, xv, mean, r, scale, mean_dy, mean_dy_xhat, dx);
           }
         }, detail::grain_items(3 * b.m()));
       });

@@ -371,7 +371,7 @@ void Run::run_epoch(const StageConfig& s, BatchStream& loader, Optimizer& opt, c
       batch = rank_slice(*batch, rank_, ranks_);
       loss_weight = static_cast<float>(static_cast<double>(ranks_) * static_cast<double>(scored_rows(*batch)) /
                                        static_cast<double>(std::max<int64_t>(1, n_global)));
-      if (chosen_rows && batch->y.empty()) {  // a masked LM chose no position in this slice: one placeholder
+      if (chosen_rows && batch->y.empty()) {  // a masked LM chose no position in this slice: a stand-in
         batch->rows = {0}, batch->y = {0};    // row at weight 0 keeps the forward (and its collectives) going
         nothing_scored = true;
       }
