@@ -19,12 +19,7 @@
 #include "quant/wreshape.h"
 
 namespace raoq::quant {
-namespace {
-using gradcheck_inputs::uniform;
-using gradcheck_inputs::values;
-using In = std::vector<Tensor>;
 
-// Codes uniform in [lo - 2, hi + 2] (some clipped) but at least `gap` from both clip bounds.
 std::vector<float> codes_away_from_bounds(int64_t n, CodeRange r, float gap, uint64_t seed) {
   Generator gen(seed);
   std::vector<float> v;
@@ -34,12 +29,18 @@ std::vector<float> codes_away_from_bounds(int64_t n, CodeRange r, float gap, uin
   }
   return v;
 }
+
+namespace {
 // x = beta + s * v for the codes v above.
 std::vector<float> inputs_for_codes(int64_t n, CodeRange r, float s, float beta, uint64_t seed) {
   std::vector<float> x;
   for (float v : codes_away_from_bounds(n, r, 0.4f, seed)) x.push_back(beta + s * v);
   return x;
 }
+using gradcheck_inputs::uniform;
+using gradcheck_inputs::values;
+using In = std::vector<Tensor>;
+
 Tensor scalar_param(float v) { return Tensor::scalar(v).set_requires_grad(true); }
 
 void add_lsq(GradcheckCases& c) {

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "quant/gradcheck_cases.h"
 #include "quant/lsq.h"
 #include "quant/rounding.h"
 #include "tests/quant/backward_with.h"
@@ -19,17 +20,6 @@ namespace {
 Tensor param(std::vector<float> v, Shape shape) { return Tensor::from_vector(v, shape).set_requires_grad(true); }
 Tensor scalar_param(float v) { return Tensor::scalar(v).set_requires_grad(true); }
 
-// Codes v for gradient checks: uniform in [lo - 2, hi + 2] but at least `gap` from both clip bounds,
-// so that no finite-difference step (|dv| <= 0.2 here) crosses a kink of clip.
-std::vector<float> codes_away_from_bounds(int64_t n, CodeRange r, float gap, uint64_t seed) {
-  Generator gen(seed);
-  std::vector<float> v;
-  while (int64_t(v.size()) < n) {
-    const float c = r.lo - 2 + gen.uniform01() * (r.hi - r.lo + 4);
-    if (std::fabs(c - r.lo) > gap && std::fabs(c - r.hi) > gap) v.push_back(c);
-  }
-  return v;
-}
 }  // namespace
 
 TEST_CASE("code ranges: unsigned, signed, symmetric", "[quant]") {
