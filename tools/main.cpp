@@ -26,7 +26,9 @@ int main(int argc, char** argv) {
   const auto fail = [&](const std::string& line, int code) {
     std::cout.flush();
     const bool ranks = mpi && mpi->active() && mpi->world().size() > 1;
-    std::cerr << "raoq: " << (ranks ? "rank " + std::to_string(mpi->world().rank()) + ": " : "") << line << std::endl;
+    // One write of the whole line, so the lines of ranks failing together do not interleave.
+    std::cerr << ("raoq: " + (ranks ? "rank " + std::to_string(mpi->world().rank()) + ": " : std::string()) + line + "\n")
+              << std::flush;
     if (mpi && mpi->active()) mpi->abort(code);  // the other ranks may be waiting in a collective
     return code;
   };
@@ -37,7 +39,7 @@ int main(int argc, char** argv) {
     return raoq::tools::run_command_line(args, out);
   } catch (const raoq::dist::CollectiveError& e) {  // every rank stops here together: rank 0 says why
     std::cout.flush();
-    if (raoq::dist::rank() == 0) std::cerr << "raoq: " << e.what() << std::endl;
+    if (raoq::dist::rank() == 0) std::cerr << ("raoq: " + std::string(e.what()) + "\n") << std::flush;
     return 1;
   } catch (const raoq::Error& e) {
     return fail(e.what(), 1);
