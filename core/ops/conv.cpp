@@ -21,6 +21,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/ops/detail/gemm.h"
 #include "core/ops/detail/im2col.h"
 #include "core/ops/detail/kernels.h"
 #include "core/ops/detail/kernels_depthwise.h"
@@ -76,9 +77,9 @@ void gemm_forward(const float* x, const float* w, const float* bias, const ConvG
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const float* xg = x + (n * g.groups + grp) * plane_in;
         if (cols) detail::im2col(xg, g, cols, P);
-        Mat yg(y + (n * g.c_out + grp * cgo) * P, cgo, P);
-        yg.noalias() = ConstMat(w + grp * cgo * K, cgo, K) * ConstMat(cols ? cols : xg, K, P);
-        if (bias) yg.colwise() += ConstVec(bias + grp * cgo, cgo);
+        float* yg = y + (n * g.c_out + grp * cgo) * P;
+        detail::gemm_serial(false, cgo, P, K, w + grp * cgo * K, K, cols ? cols : xg, P, yg, P, false);
+        if (bias) Mat(yg, cgo, P).colwise() += ConstVec(bias + grp * cgo, cgo);
       }
   }, detail::grain_items(g.c_out * K * P));
 }
@@ -124,6 +125,10 @@ void gemm_backward(const float* x, const float* w, const float* dy, const ConvGe
   const ConvGeometry gt = transposed ? transposed_geometry(g) : g;
   const std::vector<float> wflip = transposed ? flipped_weight(w, g) : std::vector<float>();
   const int64_t kt = gt.k(), hw = g.h * g.w;  // transposed conv: (Cg_in, Kt) x (Kt, H*W)
+  // dW_g^T (K, Cg_out) += cols (K, P) dy_g^T (P, Cg_out), so that dy_g^T (transposed once per image)
+  // is the operand the unpacked kernel reads row by row; kept per chunk and added, transposed, at its
+  // end. With a short reduction (a first layer, a 1x1 conv) the transposes cost more: Eigen's product.
+  const bool dw_transposed = dw && K >= 64;
   const int64_t chunks = detail::chunk_count(g.n, 2 * g.c_out * K * P, num_threads());
   detail::ChunkPartials dw_part(dw, g.c_out * K, chunks), db_part(db, g.c_out, chunks);
   detail::for_chunks(g.n, chunks, [&](int64_t c, int64_t n0, int64_t n1) {
@@ -131,30 +136,43 @@ void gemm_backward(const float* x, const float* w, const float* dy, const ConvGe
     float* dbc = db_part.of(c);
     float* cols = (dw && !pointwise) ? detail::thread_scratch(0, K * P) : nullptr;
     float* dcols = (dx && !pointwise) ? detail::thread_scratch(1, transposed ? kt * hw : K * P) : nullptr;
+    float* dy_t = dw_transposed ? detail::thread_scratch(2, P * cgo) : nullptr;
+    float* dw_t = dw_transposed ? detail::thread_scratch(3, g.c_out * K) : nullptr;
+    if (dw_t) std::fill_n(dw_t, g.c_out * K, 0.0f);
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const int64_t in_off = (n * g.groups + grp) * plane_in;
         const float* dy_g = dy + (n * g.c_out + grp * cgo) * P;
+        const float* wg = w + grp * cgo * K;
         const ConstMat dyg(dy_g, cgo, P);
-        const ConstMat wg(w + grp * cgo * K, cgo, K);
         if (dwc) {
           if (cols) detail::im2col(x + in_off, g, cols, P);
-          Mat(dwc + grp * cgo * K, cgo, K).noalias() += dyg * ConstMat(cols ? cols : x + in_off, K, P).transpose();
+          const float* cg = cols ? cols : x + in_off;
+          if (dw_t) {
+            detail::transpose(dy_g, cgo, P, dy_t);
+            detail::gemm_serial(false, K, cgo, P, cg, P, dy_t, cgo, dw_t + grp * K * cgo, cgo, true);
+          } else {
+            Mat(dwc + grp * cgo * K, cgo, K).noalias() += dyg * ConstMat(cg, K, P).transpose();
+          }
         }
         if (dbc) Vec(dbc + grp * cgo, cgo) += dyg.rowwise().sum();
         if (!dx) continue;
-        Mat dxg(dx + in_off, g.cg_in(), hw);
-        if (pointwise) {
-          dxg.noalias() = wg.transpose() * dyg;
+        float* dxg = dx + in_off;
+        if (pointwise) {  // dx_g (Cg_in, P) = W_g^T dy_g
+          detail::gemm_serial(true, g.cg_in(), hw, cgo, wg, K, dy_g, P, dxg, hw, false);
         } else if (transposed) {
           detail::im2col(dy_g, gt, dcols, hw);
-          dxg.noalias() = ConstMat(wflip.data() + grp * g.cg_in() * kt, g.cg_in(), kt) * ConstMat(dcols, kt, hw);
+          detail::gemm_serial(false, g.cg_in(), hw, kt, wflip.data() + grp * g.cg_in() * kt, kt, dcols, hw, dxg, hw,
+                              false);
         } else {
-          Mat(dcols, K, P).noalias() = wg.transpose() * dyg;
-          std::fill_n(dx + in_off, plane_in, 0.0f);
-          detail::col2im(dcols, g, P, dx + in_off);
+          detail::gemm_serial(true, K, P, cgo, wg, K, dy_g, P, dcols, P, false);  // dcols = W_g^T dy_g
+          std::fill_n(dxg, plane_in, 0.0f);
+          detail::col2im(dcols, g, P, dxg);
         }
       }
+    if (dw_t)
+      for (int64_t grp = 0; grp < g.groups; ++grp)
+        detail::transpose(dw_t + grp * K * cgo, K, cgo, dwc + grp * cgo * K, true);
   });
   dw_part.reduce();
   db_part.reduce();

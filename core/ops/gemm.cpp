@@ -90,4 +90,19 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
   else gemm_split<false, false>(g);
 }
 
+void gemm_serial(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                 int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; ++i) std::fill_n(C + i * ldc, N, 0.0f);
+    return;
+  }
+  if (gemm_packed_available() && K * N > kUnpackedMaxB) {
+    gemm_packed(trans_a, false, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    return;
+  }
+  gemm_unpacked(M, N, K, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, ldb, C, ldc, accumulate);
+}
+
 }  // namespace raoq::ops::detail

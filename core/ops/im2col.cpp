@@ -11,6 +11,9 @@
 #include <algorithm>
 
 #include <Eigen/Core>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace raoq::ops::detail {
 
@@ -41,6 +44,54 @@ void zero_wrapped(float* row, const ConvGeometry& g, const ValidColumns& r) {
   for (int64_t ow = r.hi; ow < g.w; ++ow)
     for (int64_t oh = 0; oh < g.ho; ++oh) row[oh * g.w + ow] = 0.0f;
 }
+
+// Stride 2 (a downsampling layer): dst[j] = src[2j] and dst[2j] += src[j] for j < n. The plain
+// loops compile to gathers and scatters; these deinterleave / interleave through two-source
+// permutes, with masked loads and stores at the row end (each touches src or dst[0 .. 2n-2]
+// only). The same values and the same additions as the plain loops, so the same bits.
+// copy_even may read up to `readable` floats from src (past 2n - 1 when the buffer goes on: plain
+// loads are cheaper than masked ones, which this core runs slowly).
+void copy_even(const float* src, float* dst, int64_t n, int64_t readable) {
+  int64_t j = 0;
+#if defined(__AVX512F__)
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const auto mask = [](int64_t bits) { return static_cast<__mmask16>(bits >= 16 ? 0xFFFF : (1u << bits) - 1u); };
+  for (; j < n; j += 16) {
+    const int64_t r = std::min<int64_t>(16, n - j), used = 2 * r - 1;  // src[2j .. 2j + used)
+    __m512 lo, hi;
+    if (2 * j + 32 <= readable) {
+      lo = _mm512_loadu_ps(src + 2 * j), hi = _mm512_loadu_ps(src + 2 * j + 16);
+    } else {
+      lo = _mm512_maskz_loadu_ps(mask(used), src + 2 * j);
+      hi = _mm512_maskz_loadu_ps(mask(std::max<int64_t>(0, used - 16)), src + 2 * j + 16);
+    }
+    const __m512 v = _mm512_permutex2var_ps(lo, even, hi);
+    if (r == 16) _mm512_storeu_ps(dst + j, v);
+    else _mm512_mask_storeu_ps(dst + j, mask(r), v);
+  }
+#endif
+  for (; j < n; ++j) dst[j] = src[2 * j];
+}
+
+void add_to_even(const float* src, float* dst, int64_t n) {
+  int64_t j = 0;
+#if defined(__AVX512F__)
+  // lane 2i of the low (high) half takes src[i] (src[8 + i]); odd lanes are masked off.
+  const __m512i lo_idx = _mm512_set_epi32(0, 7, 0, 6, 0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0);
+  const __m512i hi_idx = _mm512_set_epi32(0, 15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8);
+  const auto mask = [](int64_t bits) { return static_cast<__mmask16>(bits >= 16 ? 0xFFFF : (1u << bits) - 1u); };
+  for (; j < n; j += 16) {
+    const int64_t r = std::min<int64_t>(16, n - j), used = 2 * r - 1;  // dst[2j .. 2j + used)
+    const __m512 v = _mm512_maskz_loadu_ps(mask(r), src + j);
+    const __mmask16 m_lo = mask(used) & 0x5555, m_hi = mask(std::max<int64_t>(0, used - 16)) & 0x5555;
+    float* d = dst + 2 * j;
+    const __m512 a = _mm512_maskz_loadu_ps(m_lo, d), b = _mm512_maskz_loadu_ps(m_hi, d + 16);
+    _mm512_mask_storeu_ps(d, m_lo, _mm512_add_ps(a, _mm512_permutexvar_ps(lo_idx, v)));
+    _mm512_mask_storeu_ps(d + 16, m_hi, _mm512_add_ps(b, _mm512_permutexvar_ps(hi_idx, v)));
+  }
+#endif
+  for (; j < n; ++j) dst[2 * j] += src[j];
+}
 }  // namespace
 
 void im2col(const float* x_g, const ConvGeometry& g, float* cols, int64_t ld) {
@@ -70,9 +121,14 @@ void im2col(const float* x_g, const ConvGeometry& g, float* cols, int64_t ld) {
           }
           const float* src = plane + ih * g.w;
           std::fill_n(dst, r.lo, 0.0f);
+          if (s == 2 && r.hi > r.lo) {
+            const float* from = src + r.lo * 2 + off_w;
+            copy_even(from, dst + r.lo, r.hi - r.lo, x_g + g.cg_in() * g.h * g.w - from);
+          } else {
 #pragma omp simd
-          for (int64_t ow = r.lo; ow < r.hi; ++ow) dst[ow] = src[ow * s + off_w];
-          std::fill(dst + r.hi, dst + g.wo, 0.0f);
+            for (int64_t ow = r.lo; ow < r.hi; ++ow) dst[ow] = src[ow * s + off_w];
+          }
+          std::fill(dst + std::max(r.lo, r.hi), dst + g.wo, 0.0f);
         }
       }
     }
@@ -102,6 +158,10 @@ void col2im(float* cols, const ConvGeometry& g, int64_t ld, float* dx_g) {
           if (ih < 0 || ih >= g.h) continue;  // padding: nothing to give back
           const float* src = row + oh * g.wo;
           float* dst = plane + ih * g.w;
+          if (s == 2) {
+            if (r.hi > r.lo) add_to_even(src + r.lo, dst + r.lo * 2 + off_w, r.hi - r.lo);
+            continue;
+          }
 #pragma omp simd
           for (int64_t ow = r.lo; ow < r.hi; ++ow) dst[ow * s + off_w] += src[ow];
         }

@@ -17,6 +17,7 @@
 
 #include <Eigen/Core>
 
+#include "core/ops/detail/gemm.h"
 #include "core/ops/detail/kernels.h"
 #include "core/parallel.h"
 
@@ -24,7 +25,6 @@ namespace raoq::ops::detail {
 namespace {
 using MatrixRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstMat = Eigen::Map<const MatrixRM>;
-using Mat = Eigen::Map<MatrixRM>;
 }  // namespace
 
 namespace winograd {
@@ -231,6 +231,15 @@ std::vector<float> transformed_kernels(const float* w, const ConvGeometry& g, co
   for (int64_t grp = 0; grp < g.groups; ++grp) kernel_transform(w + grp * v.k * v.c * 9, v, U.data() + grp * 16 * v.c * v.k);
   return U;
 }
+
+// UT[grp][xi] = U[grp][xi]^T, (K, C): dV's products read it row by row.
+std::vector<float> transposed_kernels(const std::vector<float>& U, const ConvGeometry& g, const Layout& v) {
+  std::vector<float> UT(U.size());
+  for (int64_t m = 0; m < g.groups * 16; ++m)
+    for (int64_t c = 0; c < v.c; ++c)
+      for (int64_t k = 0; k < v.k; ++k) UT[static_cast<size_t>((m * v.k + k) * v.c + c)] = U[static_cast<size_t>((m * v.c + c) * v.k + k)];
+  return UT;
+}
 }  // namespace
 
 bool winograd_applies(const ConvGeometry& g) {
@@ -255,9 +264,9 @@ void winograd_forward(const float* x, const float* w, const float* bias, const C
           transpose(x + ((n0 + b) * g.c_in + grp * v.c) * hw, v.c, hw, xt);
           input_transform(xt, zeros.data(), v, b * v.t1, V);
         }
-        for (int xi = 0; xi < 16; ++xi)
-          Mat(M + xi * v.t * v.k, rows, v.k).noalias() =
-              ConstMat(V + xi * v.t * v.c, rows, v.c) * ConstMat(U.data() + (grp * 16 + xi) * v.c * v.k, v.c, v.k);
+        for (int xi = 0; xi < 16; ++xi)  // M[xi] (rows, K) = V[xi] (rows, C) U[xi] (C, K)
+          gemm_serial(false, rows, v.k, v.c, V + xi * v.t * v.c, v.c, U.data() + (grp * 16 + xi) * v.c * v.k, v.k,
+                        M + xi * v.t * v.k, v.k, false);
         for (int64_t b = 0; b < nb; ++b) {
           output_transform(M, bias ? bias + grp * v.k : zeros.data(), junk.data(), v, b * v.t1, yt);
           transpose(yt, out_hw, v.k, y + ((n0 + b) * g.c_out + grp * v.k) * out_hw);
@@ -270,7 +279,7 @@ void winograd_forward(const float* x, const float* w, const float* bias, const C
 void winograd_backward(const float* x, const float* w, const float* dy, const ConvGeometry& g, float* dx, float* dw,
                        float* dbias) {
   const Layout v = layout_of(g);
-  const std::vector<float> U = dx ? transformed_kernels(w, g, v) : std::vector<float>();
+  const std::vector<float> UT = dx ? transposed_kernels(transformed_kernels(w, g, v), g, v) : std::vector<float>();
   const std::vector<float> zeros(static_cast<size_t>(std::max(v.c, v.k)), 0.0f);
   const int64_t hw = v.h * v.w, out_hw = v.ho * v.wo, u_size = 16 * v.c * v.k;
   // dU is reduced per chunk in chunk order and turned into dw at the end (the transform is linear).
@@ -298,14 +307,14 @@ void winograd_backward(const float* x, const float* w, const float* dy, const Co
             transpose(x + ((n0 + b) * g.c_in + grp * v.c) * hw, v.c, hw, xt);
             input_transform(xt, zeros.data(), v, b * v.t1, V);
           }
-          for (int xi = 0; xi < 16; ++xi)
-            Mat(duc + grp * u_size + xi * v.c * v.k, v.c, v.k).noalias() +=
-                ConstMat(V + xi * v.t * v.c, rows, v.c).transpose() * ConstMat(dM + xi * v.t * v.k, rows, v.k);
+          for (int xi = 0; xi < 16; ++xi)  // dU[xi] (C, K) += V[xi]^T (C, rows) dM[xi] (rows, K)
+            gemm_serial(true, v.c, v.k, rows, V + xi * v.t * v.c, v.c, dM + xi * v.t * v.k, v.k,
+                          duc + grp * u_size + xi * v.c * v.k, v.k, true);
         }
         if (!dx) continue;
-        for (int xi = 0; xi < 16; ++xi)
-          Mat(V + xi * v.t * v.c, rows, v.c).noalias() =
-              ConstMat(dM + xi * v.t * v.k, rows, v.k) * ConstMat(U.data() + (grp * 16 + xi) * v.c * v.k, v.c, v.k).transpose();
+        for (int xi = 0; xi < 16; ++xi)  // dV[xi] (rows, C) = dM[xi] (rows, K) U[xi]^T (K, C)
+          gemm_serial(false, rows, v.c, v.k, dM + xi * v.t * v.k, v.k, UT.data() + (grp * 16 + xi) * v.k * v.c, v.c,
+                        V + xi * v.t * v.c, v.c, false);
         for (int64_t b = 0; b < nb; ++b) {
           std::fill_n(xt, hw * v.c, 0.0f);
           input_transform_adjoint(V, junk.data(), v, b * v.t1, xt);

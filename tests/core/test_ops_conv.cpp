@@ -65,6 +65,11 @@ const ConvCase kCases[] = {
     {"1x1 stride 2", 2, 4, 5, 5, 3, 1, 1, {2, 0, 1, 1}, false},
     {"one input channel", 2, 1, 8, 8, 4, 3, 3, {1, 1, 1, 1}, true},
     {"5x5 padding 3", 1, 2, 4, 4, 2, 5, 5, {1, 3, 1, 1}, false},
+    // Stride 2 over rows wider than one vector (the permute paths of im2col/col2im, 16 columns and
+    // a masked tail) and reductions K >= 64 (dW through dy^T and the unpacked kernel).
+    {"stride 2 wide rows, K = 72", 2, 8, 9, 41, 5, 3, 3, {2, 1, 1, 1}, true},
+    {"stride 2 no padding, 18 columns", 1, 8, 5, 38, 3, 3, 3, {2, 0, 1, 1}, false},
+    {"groups 2 stride 2, K = 72", 2, 16, 6, 35, 4, 3, 3, {2, 1, 1, 2}, false},
     // Winograd F(2x2, 3x3): 3x3, stride 1, >= 16 channels per group; odd output sizes leave
     // partial edge tiles, and 33x33 images give one image per block (several blocks per batch).
     {"winograd padding 1", 2, 16, 7, 6, 16, 3, 3, {1, 1, 1, 1}, true},
@@ -72,6 +77,7 @@ const ConvCase kCases[] = {
     {"winograd padding 2", 1, 20, 5, 5, 16, 3, 3, {1, 2, 1, 1}, true},
     {"winograd groups 2", 2, 32, 6, 6, 32, 3, 3, {1, 1, 1, 2}, true},
     {"winograd several blocks", 2, 16, 33, 33, 16, 3, 3, {1, 1, 1, 1}, false},
+    {"winograd 24 -> 40 channels (masked column vectors)", 1, 24, 6, 5, 40, 3, 3, {1, 1, 1, 1}, true},
 };
 
 struct ConvInputs {

@@ -6,6 +6,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/ops/detail/gemm.h"
 #include "core/parallel.h"
 #include "tests/support/testing.h"
 
@@ -168,4 +169,44 @@ RAOQ_GRADCHECK_CASE("linear", "3-D x with bias, 2-D x without", "[core]") {
                           testing::uniform({5}, -1, 1, 11)});
   RAOQ_REQUIRE_GRADCHECK("linear", [](const auto& in) { return ops::linear(in[0], in[1]); },
                          {testing::uniform({6, 4}, -1, 1, 12), testing::uniform({3, 4}, -1, 1, 13)});
+}
+
+TEST_CASE("gemm_serial and gemm_unpacked: every tile shape, op(A) transposed, accumulation, row lengths", "[core]") {
+  // M covers full and partial row blocks (16 and 14 rows per tile), N partial vectors (masked
+  // columns) and one- and two-vector panels; K = 1 and long reductions; C is a block of a wider
+  // buffer (ldc > N) whose other columns must stay untouched.
+  const int64_t shapes[][3] = {{1, 1, 1}, {16, 16, 16}, {17, 33, 5}, {29, 48, 64}, {14, 7, 300}, {40, 64, 1}, {3, 100, 20}};
+  for (const auto& s : shapes)
+    for (bool trans_a : {false, true})
+      for (bool accumulate : {false, true}) {
+        const int64_t M = s[0], N = s[1], K = s[2], ldc = N + 3;
+        INFO("M " << M << " N " << N << " K " << K << " trans_a " << trans_a << " accumulate " << accumulate);
+        const Tensor a = testing::uniform({M, K}, -1, 1, 11), b = testing::uniform({K, N}, -1, 1, 12);
+        const Tensor at = transpose_copy(a);
+        const Tensor c0 = testing::uniform({M, ldc}, -1, 1, 13);
+        const std::vector<double> want = reference_product(a.data(), b.data(), M, K, N);
+        for (bool unpacked : {false, true}) {
+          Tensor c = c0.clone();
+          const float* ap = trans_a ? at.data() : a.data();
+          const int64_t lda = trans_a ? M : K;
+          if (unpacked)
+            ops::detail::gemm_unpacked(M, N, K, ap, trans_a ? 1 : lda, trans_a ? lda : 1, b.data(), N, c.data(), ldc,
+                                       accumulate);
+          else
+            ops::detail::gemm_serial(trans_a, M, N, K, ap, lda, b.data(), N, c.data(), ldc, accumulate);
+          double worst = 0;
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < ldc; ++j) {
+              const double before = c0.data()[i * ldc + j], got = c.data()[i * ldc + j];
+              if (j >= N) {
+                REQUIRE(got == before);  // outside the block
+                continue;
+              }
+              const double expect = want[size_t(i * N + j)] + (accumulate ? before : 0.0);
+              worst = std::max(worst, std::abs(got - expect));
+            }
+          INFO("unpacked " << unpacked << " worst abs error " << worst);
+          REQUIRE(worst <= kGemmRelTol * std::sqrt(double(K)) + 1e-6);
+        }
+      }
 }

@@ -27,6 +27,20 @@ bool gemm_packed_available();
 void gemm_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
+// C (M, N) (= or +=) A B for narrow products read in place, without packing (gemm_unpacked.cpp):
+// A[i, k] at A[i * a_row + k * a_k] (a_row = K, a_k = 1 for a row-major A; a_row = 1, a_k = M for
+// one stored transposed), B (K, N) row-major with row length ldb, C with row length ldc. Meant for
+// N <= 64 and a B of a few KiB (Winograd's per-position products). Single-threaded.
+void gemm_unpacked(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_row, int64_t a_k, const float* B,
+                   int64_t ldb, float* C, int64_t ldc, bool accumulate);
+
+// C (M, N) (= or +=) op(A) B on this thread, for the per-image products of a batch loop (conv2d,
+// Winograd): gemm_unpacked while B (K x N) fits in the caches (kUnpackedMaxB floats), the packed
+// kernel (or, without AVX-512, Eigen) beyond. op(A) as in gemm(), lda its stored row length.
+constexpr int64_t kUnpackedMaxB = int64_t(1) << 19;
+void gemm_serial(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                 int64_t ldb, float* C, int64_t ldc, bool accumulate);
+
 // Work below which gemm() does not start threads: about 30 us of single-thread GEMM, several
 // times the cost of a parallel region.
 constexpr double kGemmParallelFlops = 4.0e6;

@@ -1,0 +1,118 @@
+// core/ops/gemm_unpacked.cpp — a float GEMM for narrow products read in place, without packing:
+// Winograd's per-position products (core/ops/kernels_winograd.cpp), where N and the reduction are
+// 16 to 64 channels and B is a few KiB.
+//
+// Why not the packed kernel or Eigen: at these sizes packing costs about as much as the product
+// (each packed element serves only 16 to 64 FMAs), and a 14 x 32 tile pads a 16-column product to
+// twice its work. Here B (K x N) stays in L1 and is loaded as it is stored; A is read through two
+// strides, so both A (T x C) and A^T (a column of V read as a row) are used in place; a register
+// tile of MR rows x NV vectors of 16 columns is kept in zmm accumulators (16 x 16 when N <= 16,
+// else 14 x 32), columns past N masked.
+//
+// Numerics: every C element is one sum over k in order, in float, then added to C when
+// accumulating; nothing depends on the thread count (callers run it on one thread per block).
+#include "core/ops/detail/gemm.h"
+
+#include <algorithm>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+#include <array>
+#include <utility>
+
+namespace raoq::ops::detail {
+namespace {
+
+// c[r * ldc + j] (= or +=) sum_k a[r * a_row + k * a_k] b[k * ldb + j] for r < MR and
+// j < 16 (NV - 1) + the columns of `last` (a mask of the final vector's columns).
+template <int MR, int NV>
+void tile(int64_t K, const float* __restrict a, int64_t a_row, int64_t a_k, const float* __restrict b, int64_t ldb,
+          float* __restrict c, int64_t ldc, bool add, __mmask16 last) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      bv[v] = v + 1 < NV ? _mm512_loadu_ps(b + 16 * v) : _mm512_maskz_loadu_ps(last, b + 16 * v);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r * a_row]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+    a += a_k;
+    b += ldb;
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      float* p = c + r * ldc + 16 * v;
+      const __mmask16 m = v + 1 < NV ? __mmask16(0xFFFF) : last;
+      const __m512 out = add ? _mm512_add_ps(_mm512_maskz_loadu_ps(m, p), acc[r][v]) : acc[r][v];
+      _mm512_mask_storeu_ps(p, m, out);
+    }
+}
+
+using TileFn = void (*)(int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t, bool,
+                        __mmask16);
+
+// tiles<NV>(make_integer_sequence<MR_MAX>)[rows - 1]: the tile of `rows` rows, for the last row block.
+template <int NV, int... R>
+constexpr std::array<TileFn, sizeof...(R)> tile_table(std::integer_sequence<int, R...>) {
+  return {&tile<R + 1, NV>...};
+}
+constexpr int kRowsOne = 16, kRowsTwo = 14;  // rows per tile with one and with two vectors of columns
+constexpr auto kTilesOne = tile_table<1>(std::make_integer_sequence<int, kRowsOne>());
+constexpr auto kTilesTwo = tile_table<2>(std::make_integer_sequence<int, kRowsTwo>());
+
+}  // namespace
+
+void gemm_unpacked(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_row, int64_t a_k, const float* B,
+                   int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  // Row blocks outer: an A block (MR rows x K) stays in L1 while every column panel passes it.
+  const bool one = N <= 16;
+  const int rows_max = one ? kRowsOne : kRowsTwo;
+  for (int64_t i0 = 0; i0 < M; i0 += rows_max) {
+    const int rows = static_cast<int>(std::min<int64_t>(rows_max, M - i0));
+    const float* a = A + i0 * a_row;
+    float* c = C + i0 * ldc;
+    for (int64_t j0 = 0; j0 < N; j0 += one ? 16 : 32) {
+      const int64_t cols = std::min<int64_t>(N - j0, one ? 16 : 32);
+      const int64_t last_cols = cols - (cols > 16 ? 16 : 0);
+      const __mmask16 last = static_cast<__mmask16>((1u << last_cols) - 1u);
+      if (cols <= 16) kTilesOne[rows - 1](K, a, a_row, a_k, B + j0, ldb, c + j0, ldc, accumulate, last);
+      else kTilesTwo[rows - 1](K, a, a_row, a_k, B + j0, ldb, c + j0, ldc, accumulate, last);
+    }
+  }
+}
+
+}  // namespace raoq::ops::detail
+
+#else  // no AVX-512 at compile time: Eigen's product through strided maps
+
+#include <Eigen/Core>
+
+namespace raoq::ops::detail {
+
+void gemm_unpacked(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_row, int64_t a_k, const float* B,
+                   int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  using Row = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Any = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
+  const Eigen::Map<const Row, 0, Any> a(A, M, K, Any(a_row, a_k));
+  const Eigen::Map<const Row, 0, Eigen::OuterStride<>> b(B, K, N, Eigen::OuterStride<>(ldb));
+  Eigen::Map<Row, 0, Eigen::OuterStride<>> c(C, M, N, Eigen::OuterStride<>(ldc));
+  if (accumulate) c.noalias() += a * b;
+  else c.noalias() = a * b;
+}
+
+}  // namespace raoq::ops::detail
+
+#endif
