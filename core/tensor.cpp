@@ -16,6 +16,7 @@
 #include "core/autograd.h"
 #include "core/detail/tensor_impl.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "core/rng.h"
 
 namespace raoq {
@@ -157,7 +158,10 @@ Tensor Tensor::ones(const Shape& shape) { return full(shape, 1.0f); }
 
 Tensor Tensor::full(const Shape& shape, float value) {
   Tensor t = empty(shape);
-  std::fill_n(t.data(), t.numel(), value);
+  // Gradient buffers are zeroed through here on every step: large fills are split over the threads
+  // (a fill is memory-bound, and one core does not saturate the memory bus).
+  float* p = t.data();
+  parallel_for(t.numel(), [&](int64_t i0, int64_t i1) { std::fill(p + i0, p + i1, value); }, int64_t(1) << 16);
   return t;
 }
 

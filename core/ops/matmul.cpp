@@ -103,8 +103,12 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   const int64_t R = shape_numel(out);
   out.push_back(out_features);
   Tensor y = Tensor::empty(out);
-  if (has_bias && R > 0)
-    y.as_matrix(R, out_features).rowwise() = Eigen::Map<const Eigen::RowVectorXf>(bias.data(), out_features);
+  if (has_bias && R > 0) {  // rows of bias, then the product added: split over rows (memory-bound)
+    const Eigen::Map<const Eigen::RowVectorXf> b(bias.data(), out_features);
+    parallel_for(R, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) Eigen::Map<Eigen::RowVectorXf>(y.data() + r * out_features, out_features) = b;
+    }, std::max<int64_t>(1, 16384 / out_features));
+  }
   gemm(false, true, R, out_features, in_features, x.data(), w.data(), y.data(), /*accumulate=*/has_bias);
   std::vector<Tensor> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
@@ -114,8 +118,12 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
     if (ctx.needs(0)) gemm(false, false, R, in_features, out_features, dy, w.data(), ctx.dinput_uninit(0).data(), false);
     if (ctx.needs(1)) gemm(true, false, out_features, in_features, R, dy, x.data(), ctx.dinput_uninit(1).data(), false);
     if (ctx.needs(2)) {
-      ArrayMap dbias = ctx.dinput(2);
-      for (int64_t r = 0; r < R; ++r) dbias += Eigen::Map<const Eigen::ArrayXf>(dy + r * out_features, out_features);
+      // Split over columns, each summed over the rows in order: the same bits at any thread count.
+      float* db = ctx.dinput_tensor(2).data();
+      parallel_for(out_features, [&](int64_t j0, int64_t j1) {
+        ArrayMap part(db + j0, j1 - j0);
+        for (int64_t r = 0; r < R; ++r) part += Eigen::Map<const Eigen::ArrayXf>(dy + r * out_features + j0, j1 - j0);
+      }, std::max<int64_t>(16, 16384 / std::max<int64_t>(1, R)));
     }
   });
 }

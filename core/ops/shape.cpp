@@ -10,6 +10,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/parallel.h"
 #include "core/ops/detail/broadcast.h"
 
 namespace raoq::ops {
@@ -91,25 +92,34 @@ void permute_copy(const float* src, const Shape& src_shape, const std::vector<in
   const bool transpose2d = m >= 2 && stride[m - 2] == 1 && s == size[m - 2];
   const size_t outer_dims = transpose2d ? m - 2 : m - 1;
   const int64_t block = transpose2d ? size[m - 2] * n : n;
-  std::vector<int64_t> idx(outer_dims, 0);
-  int64_t off = 0;
-  for (int64_t o = 0; o < total; o += block) {
-    float* out = dst + o;
-    if (transpose2d) {
-      transpose_into(src + off, n, size[m - 2], out, accumulate);
-    } else {
-      using StridedMap = Eigen::Map<const Eigen::ArrayXf, 0, Eigen::InnerStride<>>;
-      const StridedMap in(src + off, n, Eigen::InnerStride<>(s));
-      if (accumulate) ArrayMap(out, n) += in;
-      else ArrayMap(out, n) = in;
+  // Blocks are independent copies: split over the threads, each starting its odometer (idx, off)
+  // at the digits of its first block.
+  parallel_for(total / block, [&](int64_t b0, int64_t b1) {
+    std::vector<int64_t> idx(outer_dims, 0);
+    int64_t off = 0;
+    for (size_t d = outer_dims, rest = size_t(b0); d-- > 0;) {
+      idx[d] = int64_t(rest % size_t(size[d]));
+      off += idx[d] * stride[d];
+      rest /= size_t(size[d]);
     }
-    for (size_t d = outer_dims; d-- > 0;) {  // odometer over the outer output dims
-      off += stride[d];
-      if (++idx[d] < size[d]) break;
-      off -= stride[d] * size[d];
-      idx[d] = 0;
+    for (int64_t o = b0 * block; o < b1 * block; o += block) {
+      float* out = dst + o;
+      if (transpose2d) {
+        transpose_into(src + off, n, size[m - 2], out, accumulate);
+      } else {
+        using StridedMap = Eigen::Map<const Eigen::ArrayXf, 0, Eigen::InnerStride<>>;
+        const StridedMap in(src + off, n, Eigen::InnerStride<>(s));
+        if (accumulate) ArrayMap(out, n) += in;
+        else ArrayMap(out, n) = in;
+      }
+      for (size_t d = outer_dims; d-- > 0;) {  // odometer over the outer output dims
+        off += stride[d];
+        if (++idx[d] < size[d]) break;
+        off -= stride[d] * size[d];
+        idx[d] = 0;
+      }
     }
-  }
+  }, std::max<int64_t>(1, (int64_t(1) << 15) / block));
 }
 
 }  // namespace
@@ -207,14 +217,19 @@ Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end) {
   Shape out = s;
   out[a] = len;
   Tensor y = Tensor::empty(out);
-  for (int64_t o = 0; o < outer; ++o)
-    ArrayMap(y.data() + o * len * inner, len * inner) = ConstArrayMap(x.data() + (o * n + start) * inner, len * inner);
-  return autograd::record("slice", {x}, y, {"start"}, [outer, inner, n, start, len](BackwardContext& ctx) {
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, len * inner));
+  parallel_for(outer, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      ArrayMap(y.data() + o * len * inner, len * inner) = ConstArrayMap(x.data() + (o * n + start) * inner, len * inner);
+  }, grain);
+  return autograd::record("slice", {x}, y, {"start"}, [outer, inner, n, start, len, grain](BackwardContext& ctx) {
     if (!ctx.needs(0)) return;
     float* dx = ctx.dinput_tensor(0).data();
     const float* dy = ctx.dout_tensor().data();
-    for (int64_t o = 0; o < outer; ++o)
-      ArrayMap(dx + (o * n + start) * inner, len * inner) += ConstArrayMap(dy + o * len * inner, len * inner);
+    parallel_for(outer, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o)
+        ArrayMap(dx + (o * n + start) * inner, len * inner) += ConstArrayMap(dy + o * len * inner, len * inner);
+    }, grain);
   });
 }
 

@@ -3,6 +3,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/parallel.h"
 #include "tests/support/testing.h"
 
 using namespace raoq;
@@ -71,6 +72,29 @@ TEST_CASE("permute: large 2-D transposes (the tiled path) forward and backward",
   Tensor w = iota({2, 70, 300, 1});
   ops::sum(ops::mul(y, w)).backward();  // dx = w permuted back
   REQUIRE(x.grad().to_vector() == naive_permute4(w, {0, 2, 1, 3}).to_vector());
+}
+
+TEST_CASE("permute and slice: the copies split over threads start every chunk at its own place", "[core]") {
+  // Large enough that each permutation's blocks are shared out over 3 threads (uneven chunks,
+  // odometers that start mid-axis); iota values are exact in float up to 2^24.
+  struct Restore {
+    int saved = num_threads();
+    ~Restore() { set_num_threads(saved); }
+  } restore;
+  set_num_threads(3);
+  const Tensor x = iota({7, 5, 96, 33});
+  std::vector<int64_t> p{0, 1, 2, 3};
+  do {
+    INFO("dims " << shape_str(p));
+    REQUIRE(ops::permute(x, p).to_vector() == naive_permute4(x, p).to_vector());
+  } while (std::next_permutation(p.begin(), p.end()));
+  const Tensor rows = iota({5000, 48}).set_requires_grad(true);
+  const Tensor mid = ops::slice(rows, 1, 16, 40);
+  for (int64_t r = 0; r < 5000; r += 399)
+    for (int64_t j = 0; j < 24; ++j) REQUIRE(mid.data()[r * 24 + j] == rows.data()[r * 48 + 16 + j]);
+  ops::sum(mid).backward();
+  for (int64_t r = 0; r < 5000; ++r)
+    for (int64_t j = 0; j < 48; j += 7) REQUIRE(rows.grad().data()[r * 48 + j] == (j >= 16 && j < 40 ? 1.0f : 0.0f));
 }
 
 TEST_CASE("slice and concat: values", "[core]") {
