@@ -84,7 +84,15 @@ void kernel_transform_adjoint(const float* dU, const Layout& v, float* dw_g) {
 // The 16 channels-last vectors of the 4x4 input tile (i, j): (ih, iw) = (2i - p + r, 2j - p + s);
 // positions outside the image give `outside` (zeros to read, junk to write).
 template <typename P>
-void tile_pointers(P* base, P* outside, int64_t stride, const Layout& v, int64_t i, int64_t j, P* out[16]) {
+inline __attribute__((always_inline)) void tile_pointers(P* base, P* outside, int64_t stride, const Layout& v, int64_t i,
+                                                         int64_t j, P* out[16]) {
+  const int64_t ih0 = 2 * i - v.p, iw0 = 2 * j - v.p;
+  if (ih0 >= 0 && ih0 + 4 <= v.h && iw0 >= 0 && iw0 + 4 <= v.w) {  // an interior tile: no tests
+    P* p = base + (ih0 * v.w + iw0) * stride;
+    for (int r = 0; r < 4; ++r)
+      for (int s = 0; s < 4; ++s) out[r * 4 + s] = p + (r * v.w + s) * stride;
+    return;
+  }
   for (int r = 0; r < 4; ++r)
     for (int s = 0; s < 4; ++s) {
       const int64_t ih = 2 * i - v.p + r, iw = 2 * j - v.p + s;
@@ -158,7 +166,13 @@ void input_transform_adjoint(const float* dV, float* junk, const Layout& v, int6
 
 // The channels-last vectors of the 2x2 output tile (i, j); positions past Ho, Wo give `outside`.
 template <typename P>
-void out_pointers(P* base, P* outside, const Layout& v, int64_t i, int64_t j, P* out[4]) {
+inline __attribute__((always_inline)) void out_pointers(P* base, P* outside, const Layout& v, int64_t i, int64_t j,
+                                                        P* out[4]) {
+  if (2 * i + 2 <= v.ho && 2 * j + 2 <= v.wo) {  // a whole output tile
+    P* p = base + (2 * i * v.wo + 2 * j) * v.k;
+    out[0] = p, out[1] = p + v.k, out[2] = p + v.wo * v.k, out[3] = p + (v.wo + 1) * v.k;
+    return;
+  }
   for (int a = 0; a < 2; ++a)
     for (int b = 0; b < 2; ++b) {
       const int64_t oh = 2 * i + a, ow = 2 * j + b;
