@@ -1,5 +1,6 @@
 // bench/blas/gemm_blas.cpp — raoq's GEMM (core/ops: its packed AVX-512 kernel, or Eigen's product for
-// products with few columns), Eigen's product alone, and
+// products with few columns), raoq's per-image GEMM of the convolutions (gemm_serial: the unpacked
+// kernel while B fits the caches), Eigen's product alone, and
 // the single-threaded BLAS this program is linked with (Debian's serial OpenBLAS or BLIS), on the
 // benchmark GEMMs and the shapes the models run, one thread. One JSON line per (shape, impl):
 // {"name", "impl", "threads", "median_ms", "min_ms", "gflops"} (median of 15 after 3 warm-ups).
@@ -53,12 +54,21 @@ int main() {
   const std::vector<Shape> shapes = {
       {"benchmark", 512, 512, 512},
       {"benchmark", 4096, 2048, 512},
-      {"cnn-small features.1 (W x im2col, one image)", 64, 784, 288},
-      {"cnn-small features.3", 64, 196, 576},
-      {"cnn-small features.4", 128, 196, 576},
-      {"cnn-small features.6", 128, 49, 1152},
-      {"resnet20 stage-1 conv (16 channels, 32x32)", 16, 1024, 144},
-      {"resnet20 stage-3 conv (64 channels, 8x8)", 64, 64, 576},
+      {"cnn-small features.1 as im2col", 64, 784, 288},
+      {"cnn-small features.3 as im2col", 64, 196, 576},
+      {"cnn-small features.4 as im2col", 128, 196, 576},
+      {"cnn-small features.6 as im2col", 128, 49, 1152},
+      {"resnet20 stage-1 conv as im2col (16 channels, 32x32)", 16, 1024, 144},
+      {"resnet20 stage-3 conv as im2col (64 channels, 8x8)", 64, 64, 576},
+      {"resnet20 Winograd product, 16 channels (T = 512 tiles x C -> K)", 512, 16, 16},
+      {"resnet20 Winograd product, 32 channels", 256, 32, 32},
+      {"resnet20 Winograd product, 64 channels", 128, 64, 64},
+      {"resnet20 stride-2 conv 16 -> 32 (W x im2col)", 32, 256, 144},
+      {"resnet20 stride-2 conv 32 -> 64", 64, 64, 288},
+      {"cnn-small features.1 Winograd product (32 -> 64, 28x28)", 196, 64, 32},
+      {"cnn-small features.3 Winograd product (64 -> 64, 14x14)", 98, 64, 64},
+      {"cnn-small features.4 Winograd product (64 -> 128)", 49, 128, 64},
+      {"cnn-small features.6 Winograd product (128 -> 128, 7x7)", 64, 128, 128},
       {"gpt-tiny qkv (32 x 128 tokens)", 4096, 768, 256},
       {"gpt-tiny fc1", 4096, 1024, 256},
       {"gpt-tiny fc2", 4096, 256, 1024},
@@ -68,6 +78,9 @@ int main() {
     Mat A = Mat::Random(s.M, s.K), B = Mat::Random(s.K, s.N), C(s.M, s.N);
     report(s, "eigen", [&] { C.noalias() = A * B; });
     report(s, "raoq", [&] { raoq::ops::detail::gemm(false, false, s.M, s.N, s.K, A.data(), B.data(), C.data(), false); });
+    report(s, "raoq-serial", [&] {
+      raoq::ops::detail::gemm_serial(false, s.M, s.N, s.K, A.data(), s.K, B.data(), s.N, C.data(), s.N, false);
+    });
     // The layout a Linear layer runs: x (M, K) times W^T, W stored (N, K).
     Mat W = B.transpose();
     report(s, "raoq-trans-b", [&] { raoq::ops::detail::gemm(false, true, s.M, s.N, s.K, A.data(), W.data(), C.data(), false); });
