@@ -79,7 +79,7 @@ int main() {
     report(s, "eigen", [&] { C.noalias() = A * B; });
     report(s, "raoq", [&] { raoq::ops::detail::gemm(false, false, s.M, s.N, s.K, A.data(), B.data(), C.data(), false); });
     report(s, "raoq-serial", [&] {
-      raoq::ops::detail::gemm_serial(false, s.M, s.N, s.K, A.data(), s.K, B.data(), s.N, C.data(), s.N, false);
+      raoq::ops::detail::gemm_serial(false, false, s.M, s.N, s.K, A.data(), s.K, B.data(), s.N, C.data(), s.N, false);
     });
     // The layout a Linear layer runs: x (M, K) times W^T, W stored (N, K).
     Mat W = B.transpose();

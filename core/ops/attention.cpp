@@ -18,6 +18,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/ops/detail/gemm.h"
 #include "core/ops/detail/kernels.h"
 #include "core/parallel.h"
 
@@ -49,8 +50,7 @@ AttnShape attention_shape(const Tensor& q, const Tensor& k, const Tensor& v, con
 // probs = softmax(scale * q k^T) row by row; with causal, columns j > i get probability 0
 // (top-left aligned, as torch's is_causal).
 void attention_probs(const float* q, const float* k, const AttnShape& s, bool causal, float scale, float* probs) {
-  Mat p(probs, s.tq, s.tk);
-  p.noalias() = ConstMat(q, s.tq, s.dh) * ConstMat(k, s.tk, s.dh).transpose();
+  detail::gemm_serial(false, true, s.tq, s.tk, s.dh, q, s.dh, k, s.dh, probs, s.tk, false);  // q k^T
   for (int64_t i = 0; i < s.tq; ++i) {
     const int64_t n = causal ? std::min(i + 1, s.tk) : s.tk;  // allowed columns [0, n)
     Eigen::Map<Eigen::ArrayXf> row(probs + i * s.tk, n);
@@ -77,8 +77,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     for (int64_t b = b0; b < b1; ++b) {
       float* p = probs.data() + b * s.tq * s.tk;
       attention_probs(q.data() + b * s.tq * s.dh, k.data() + b * s.tk * s.dh, s, causal, scale, p);
-      Mat(y.data() + b * s.tq * s.dv, s.tq, s.dv).noalias() =
-          ConstMat(p, s.tq, s.tk) * ConstMat(v.data() + b * s.tk * s.dv, s.tk, s.dv);
+      detail::gemm_serial(false, false, s.tq, s.dv, s.tk, p, s.tk, v.data() + b * s.tk * s.dv, s.dv,
+                          y.data() + b * s.tq * s.dv, s.dv, false);  // P v
     }
   }, detail::grain_items(s.tq * s.tk * (s.dh + s.dv)));
   return autograd::record(
@@ -89,19 +89,24 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
         float* dv = ctx.needs(2) ? ctx.dinput_tensor(2).data() : nullptr;
         const float* dy = ctx.dout_tensor().data();
         parallel_for(s.bh, [&](int64_t b0, int64_t b1) {
-          Mat ds(detail::thread_scratch(2, s.tq * s.tk), s.tq, s.tk);
+          float* ds_data = detail::thread_scratch(2, s.tq * s.tk);
+          Mat ds(ds_data, s.tq, s.tk);
           for (int64_t b = b0; b < b1; ++b) {
-            const ConstMat p(probs.data() + b * s.tq * s.tk, s.tq, s.tk);
-            const ConstMat dyb(dy + b * s.tq * s.dv, s.tq, s.dv);
-            if (dv) Mat(dv + b * s.tk * s.dv, s.tk, s.dv).noalias() += p.transpose() * dyb;
+            const float* pb = probs.data() + b * s.tq * s.tk;
+            const ConstMat p(pb, s.tq, s.tk);
+            const float* dyb = dy + b * s.tq * s.dv;
+            if (dv) detail::gemm_serial(true, false, s.tk, s.dv, s.tq, pb, s.tk, dyb, s.dv, dv + b * s.tk * s.dv, s.dv, true);
             if (!dq && !dk) continue;
-            ds.noalias() = dyb * ConstMat(v.data() + b * s.tk * s.dv, s.tk, s.dv).transpose();  // dP
-            for (int64_t i = 0; i < s.tq; ++i) {
+            detail::gemm_serial(false, true, s.tq, s.tk, s.dv, dyb, s.dv, v.data() + b * s.tk * s.dv, s.dv, ds_data, s.tk,
+                                false);  // dP = dy v^T
+            for (int64_t i = 0; i < s.tq; ++i) {  // c dS, the scale folded in before the products
               const float dot = ds.row(i).dot(p.row(i));
-              ds.row(i).array() = p.row(i).array() * (ds.row(i).array() - dot);
+              ds.row(i).array() = scale * (p.row(i).array() * (ds.row(i).array() - dot));
             }
-            if (dq) Mat(dq + b * s.tq * s.dh, s.tq, s.dh).noalias() += scale * (ds * ConstMat(k.data() + b * s.tk * s.dh, s.tk, s.dh));
-            if (dk) Mat(dk + b * s.tk * s.dh, s.tk, s.dh).noalias() += scale * (ds.transpose() * ConstMat(q.data() + b * s.tq * s.dh, s.tq, s.dh));
+            if (dq) detail::gemm_serial(false, false, s.tq, s.dh, s.tk, ds_data, s.tk, k.data() + b * s.tk * s.dh, s.dh,
+                                        dq + b * s.tq * s.dh, s.dh, true);
+            if (dk) detail::gemm_serial(true, false, s.tk, s.dh, s.tq, ds_data, s.tk, q.data() + b * s.tq * s.dh, s.dh,
+                                        dk + b * s.tk * s.dh, s.dh, true);
           }
         }, detail::grain_items(2 * s.tq * s.tk * (s.dh + s.dv)));
       });

@@ -78,7 +78,7 @@ void gemm_forward(const float* x, const float* w, const float* bias, const ConvG
         const float* xg = x + (n * g.groups + grp) * plane_in;
         if (cols) detail::im2col(xg, g, cols, P);
         float* yg = y + (n * g.c_out + grp * cgo) * P;
-        detail::gemm_serial(false, cgo, P, K, w + grp * cgo * K, K, cols ? cols : xg, P, yg, P, false);
+        detail::gemm_serial(false, false, cgo, P, K, w + grp * cgo * K, K, cols ? cols : xg, P, yg, P, false);
         if (bias) Mat(yg, cgo, P).colwise() += ConstVec(bias + grp * cgo, cgo);
       }
   }, detail::grain_items(g.c_out * K * P));
@@ -150,7 +150,7 @@ void gemm_backward(const float* x, const float* w, const float* dy, const ConvGe
           const float* cg = cols ? cols : x + in_off;
           if (dw_t) {
             detail::transpose(dy_g, cgo, P, dy_t);
-            detail::gemm_serial(false, K, cgo, P, cg, P, dy_t, cgo, dw_t + grp * K * cgo, cgo, true);
+            detail::gemm_serial(false, false, K, cgo, P, cg, P, dy_t, cgo, dw_t + grp * K * cgo, cgo, true);
           } else {
             Mat(dwc + grp * cgo * K, cgo, K).noalias() += dyg * ConstMat(cg, K, P).transpose();
           }
@@ -159,13 +159,13 @@ void gemm_backward(const float* x, const float* w, const float* dy, const ConvGe
         if (!dx) continue;
         float* dxg = dx + in_off;
         if (pointwise) {  // dx_g (Cg_in, P) = W_g^T dy_g
-          detail::gemm_serial(true, g.cg_in(), hw, cgo, wg, K, dy_g, P, dxg, hw, false);
+          detail::gemm_serial(true, false, g.cg_in(), hw, cgo, wg, K, dy_g, P, dxg, hw, false);
         } else if (transposed) {
           detail::im2col(dy_g, gt, dcols, hw);
-          detail::gemm_serial(false, g.cg_in(), hw, kt, wflip.data() + grp * g.cg_in() * kt, kt, dcols, hw, dxg, hw,
+          detail::gemm_serial(false, false, g.cg_in(), hw, kt, wflip.data() + grp * g.cg_in() * kt, kt, dcols, hw, dxg, hw,
                               false);
         } else {
-          detail::gemm_serial(true, K, P, cgo, wg, K, dy_g, P, dcols, P, false);  // dcols = W_g^T dy_g
+          detail::gemm_serial(true, false, K, P, cgo, wg, K, dy_g, P, dcols, P, false);  // dcols = W_g^T dy_g
           std::fill_n(dxg, plane_in, 0.0f);
           detail::col2im(dcols, g, P, dxg);
         }

@@ -1,5 +1,6 @@
-// core/ops/gemm.cpp — row-major GEMM split over output blocks: each block is our packed AVX-512
-// kernel (gemm_packed.cpp) where the compiler targets AVX-512, an Eigen product through Maps elsewhere.
+// core/ops/gemm.cpp — row-major GEMM split over output blocks. On AVX-512 each block runs raoq's
+// unpacked kernel (gemm_unpacked.cpp) while B fits in the caches, else its packed kernel
+// (gemm_packed.cpp) for 96 or more columns; Eigen's product through Maps otherwise and elsewhere.
 //
 // GCC 12 reports '__Y is used uninitialized' inside the AVX-512 unpack intrinsics that Eigen's
 // 16x16 ptranspose (GEMM packing) inlines: a false positive (the intrinsics start from
@@ -9,7 +10,9 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <vector>
 
+#include "core/ops/detail/kernels.h"
 #include "core/parallel.h"
 #include "core/tensor.h"
 
@@ -30,10 +33,34 @@ struct GemmArgs {
   bool accumulate;
 };
 
+// gemm_unpacked for any op(B): a B stored (N, K) is transposed into this thread's buffer first.
+void unpacked_product(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                      const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (trans_b) {
+    thread_local std::vector<float> bt;
+    if (bt.size() < static_cast<size_t>(K * N)) bt.resize(static_cast<size_t>(K * N));
+    if (ldb == K) {
+      transpose(B, N, K, bt.data());
+    } else {
+      for (int64_t j = 0; j < N; ++j)
+        for (int64_t k = 0; k < K; ++k) bt[static_cast<size_t>(k * N + j)] = B[j * ldb + k];
+    }
+    B = bt.data(), ldb = N;
+  }
+  gemm_unpacked(M, N, K, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, ldb, C, ldc, accumulate);
+}
+
 template <class OpA, class OpB>
 void product_into(Strided& c, const OpA& a, const OpB& b, bool accumulate) {
   if (accumulate) c.noalias() += a * b;
   else c.noalias() = a * b;
+}
+
+// Whether gemm() computes the product with the unpacked kernel (gemm_unpacked.cpp): on AVX-512,
+// while B (K x N) fits in the caches, and for a B stored transposed only with rows enough to repay
+// its transposition. Decided on the whole product, like the rest of gemm_block's choice.
+bool unpacked_applies(const GemmArgs& g, bool trans_b) {
+  return gemm_packed_available() && g.K * g.N <= kUnpackedMaxB && (!trans_b || g.M >= 16);
 }
 
 // C[m0:m1, n0:n1] (=|+=) op(A)[m0:m1, :] op(B)[:, n0:n1]
@@ -43,6 +70,13 @@ void gemm_block(const GemmArgs& g, int64_t m0, int64_t m1, int64_t n0, int64_t n
   // AVX-512: our packed kernel (gemm_packed.cpp), except for products with few columns, where its
   // 32-wide tiles pad too much and Eigen's was faster (bench/README.md). Decided on the whole
   // product, so a thread split never changes which kernel computes an element.
+  if (unpacked_applies(g, TransB)) {
+    const float* a = TransA ? g.A + m0 : g.A + m0 * g.K;
+    const float* b = TransB ? g.B + n0 * g.K : g.B + n0;
+    unpacked_product(TransA, TransB, mb, nb, g.K, a, TransA ? g.M : g.K, b, TransB ? g.K : g.N, g.C + m0 * g.N + n0, g.N,
+                     g.accumulate);
+    return;
+  }
   if (gemm_packed_available() && g.N >= kPackedMinColumns) {
     const float* a = TransA ? g.A + m0 : g.A + m0 * g.K;
     const float* b = TransB ? g.B + n0 * g.K : g.B + n0;
@@ -90,19 +124,16 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
   else gemm_split<false, false>(g);
 }
 
-void gemm_serial(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                 int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
   if (M == 0 || N == 0) return;
   if (K == 0) {
     if (!accumulate)
       for (int64_t i = 0; i < M; ++i) std::fill_n(C + i * ldc, N, 0.0f);
     return;
   }
-  if (gemm_packed_available() && K * N > kUnpackedMaxB) {
-    gemm_packed(trans_a, false, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-    return;
-  }
-  gemm_unpacked(M, N, K, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, ldb, C, ldc, accumulate);
+  if (gemm_packed_available() && K * N > kUnpackedMaxB) gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  else unpacked_product(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 }  // namespace raoq::ops::detail

@@ -279,7 +279,7 @@ void winograd_forward(const float* x, const float* w, const float* bias, const C
           input_transform(xt, zeros.data(), v, b * v.t1, V);
         }
         for (int xi = 0; xi < 16; ++xi)  // M[xi] (rows, K) = V[xi] (rows, C) U[xi] (C, K)
-          gemm_serial(false, rows, v.k, v.c, V + xi * v.t * v.c, v.c, U.data() + (grp * 16 + xi) * v.c * v.k, v.k,
+          gemm_serial(false, false, rows, v.k, v.c, V + xi * v.t * v.c, v.c, U.data() + (grp * 16 + xi) * v.c * v.k, v.k,
                         M + xi * v.t * v.k, v.k, false);
         for (int64_t b = 0; b < nb; ++b) {
           output_transform(M, bias ? bias + grp * v.k : zeros.data(), junk.data(), v, b * v.t1, yt);
@@ -322,12 +322,12 @@ void winograd_backward(const float* x, const float* w, const float* dy, const Co
             input_transform(xt, zeros.data(), v, b * v.t1, V);
           }
           for (int xi = 0; xi < 16; ++xi)  // dU[xi] (C, K) += V[xi]^T (C, rows) dM[xi] (rows, K)
-            gemm_serial(true, v.c, v.k, rows, V + xi * v.t * v.c, v.c, dM + xi * v.t * v.k, v.k,
+            gemm_serial(true, false, v.c, v.k, rows, V + xi * v.t * v.c, v.c, dM + xi * v.t * v.k, v.k,
                           duc + grp * u_size + xi * v.c * v.k, v.k, true);
         }
         if (!dx) continue;
         for (int xi = 0; xi < 16; ++xi)  // dV[xi] (rows, C) = dM[xi] (rows, K) U[xi]^T (K, C)
-          gemm_serial(false, rows, v.c, v.k, dM + xi * v.t * v.k, v.k, UT.data() + (grp * 16 + xi) * v.k * v.c, v.c,
+          gemm_serial(false, false, rows, v.c, v.k, dM + xi * v.t * v.k, v.k, UT.data() + (grp * 16 + xi) * v.k * v.c, v.c,
                         V + xi * v.t * v.c, v.c, false);
         for (int64_t b = 0; b < nb; ++b) {
           std::fill_n(xt, hw * v.c, 0.0f);

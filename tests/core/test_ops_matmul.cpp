@@ -185,15 +185,18 @@ TEST_CASE("gemm_serial and gemm_unpacked: every tile shape, op(A) transposed, ac
         const Tensor at = transpose_copy(a);
         const Tensor c0 = testing::uniform({M, ldc}, -1, 1, 13);
         const std::vector<double> want = reference_product(a.data(), b.data(), M, K, N);
-        for (bool unpacked : {false, true}) {
+        const Tensor bt = transpose_copy(b);
+        for (int kernel = 0; kernel < 3; ++kernel) {  // gemm_unpacked; gemm_serial with B plain, transposed
           Tensor c = c0.clone();
           const float* ap = trans_a ? at.data() : a.data();
           const int64_t lda = trans_a ? M : K;
-          if (unpacked)
+          if (kernel == 0)
             ops::detail::gemm_unpacked(M, N, K, ap, trans_a ? 1 : lda, trans_a ? lda : 1, b.data(), N, c.data(), ldc,
                                        accumulate);
+          else if (kernel == 1)
+            ops::detail::gemm_serial(trans_a, false, M, N, K, ap, lda, b.data(), N, c.data(), ldc, accumulate);
           else
-            ops::detail::gemm_serial(trans_a, M, N, K, ap, lda, b.data(), N, c.data(), ldc, accumulate);
+            ops::detail::gemm_serial(trans_a, true, M, N, K, ap, lda, bt.data(), K, c.data(), ldc, accumulate);
           double worst = 0;
           for (int64_t i = 0; i < M; ++i)
             for (int64_t j = 0; j < ldc; ++j) {
@@ -205,7 +208,7 @@ TEST_CASE("gemm_serial and gemm_unpacked: every tile shape, op(A) transposed, ac
               const double expect = want[size_t(i * N + j)] + (accumulate ? before : 0.0);
               worst = std::max(worst, std::abs(got - expect));
             }
-          INFO("unpacked " << unpacked << " worst abs error " << worst);
+          INFO("kernel " << kernel << " worst abs error " << worst);
           REQUIRE(worst <= kGemmRelTol * std::sqrt(double(K)) + 1e-6);
         }
       }

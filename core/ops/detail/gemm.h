@@ -34,12 +34,14 @@ void gemm_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
 void gemm_unpacked(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_row, int64_t a_k, const float* B,
                    int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
-// C (M, N) (= or +=) op(A) B on this thread, for the per-image products of a batch loop (conv2d,
-// Winograd): gemm_unpacked while B (K x N) fits in the caches (kUnpackedMaxB floats), the packed
-// kernel (or, without AVX-512, Eigen) beyond. op(A) as in gemm(), lda its stored row length.
+// C (M, N) (= or +=) op(A) op(B) on this thread, for the per-image products of a batch loop (conv2d,
+// Winograd, attention's per-head products) and for each block of gemm(): gemm_unpacked while B
+// (K x N) fits in the caches (kUnpackedMaxB floats; a B stored transposed is first transposed into
+// a per-thread buffer), the packed kernel (or, without AVX-512, Eigen) beyond. op(A), op(B) as in
+// gemm(); lda, ldb, ldc are the stored rows' lengths.
 constexpr int64_t kUnpackedMaxB = int64_t(1) << 19;
-void gemm_serial(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                 int64_t ldb, float* C, int64_t ldc, bool accumulate);
+void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
 // Work below which gemm() does not start threads: about 30 us of single-thread GEMM, several
 // times the cost of a parallel region.
