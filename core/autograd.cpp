@@ -13,6 +13,7 @@
 
 #include "core/detail/tensor_impl.h"
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace raoq {
 
@@ -172,7 +173,8 @@ void accumulate_into(TensorImpl* impl, const Tensor& g, bool owned) {
     impl->grad = owned ? detail::TensorAccess::ptr(g) : detail::TensorAccess::ptr(g.clone());
     impl->grad->name = impl->name + ".grad";
   } else {
-    detail::TensorAccess::wrap(impl->grad).flat() += g.flat();
+    Tensor acc = detail::TensorAccess::wrap(impl->grad);
+    parallel_add(acc.data(), g.data(), acc.numel());
   }
 }
 
@@ -233,7 +235,7 @@ void backward(const Tensor& root, bool retain_graph) {
       if (!dinputs[i].defined()) continue;
       TensorImpl* in = detail::TensorAccess::impl(node->inputs[i]);
       auto [slot, fresh] = grads.try_emplace(in, Pending{detail::TensorAccess::ptr(node->inputs[i]), dinputs[i]});
-      if (!fresh) slot->second.grad.flat() += dinputs[i].flat();
+      if (!fresh) parallel_add(slot->second.grad.data(), dinputs[i].data(), dinputs[i].numel());
       if (fresh && node->inputs[i].is_leaf()) leaf_order.push_back(in);
     }
     if (!retain_graph) {

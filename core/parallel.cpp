@@ -60,6 +60,21 @@ void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, in
   if (error) std::rethrow_exception(error);
 }
 
+namespace {
+constexpr int64_t kMemoryGrain = int64_t(1) << 16;  // floats per thread at least (256 KiB)
+}  // namespace
+
+void parallel_add(float* dst, const float* src, int64_t n) {
+  parallel_for(n, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) dst[i] += src[i];
+  }, kMemoryGrain);
+}
+
+void parallel_copy(float* dst, const float* src, int64_t n) {
+  parallel_for(n, [&](int64_t i0, int64_t i1) { std::copy(src + i0, src + i1, dst + i0); }, kMemoryGrain);
+}
+
 void prefer_passive_omp_wait(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("RAOQ_KEEP_OMP_WAIT") != nullptr) return;
   if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;

@@ -19,6 +19,12 @@ int num_threads();
 // or when called from inside another parallel region.
 void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_per_thread = 1);
 
+// dst[i] += src[i] and dst[i] = src[i] for i < n, split over the threads when n is large: these
+// are memory-bound (gradients summed and copied in backward), and one core does not saturate the
+// memory bus. Elementwise, so the same bits at any thread count.
+void parallel_add(float* dst, const float* src, int64_t n);
+void parallel_copy(float* dst, const float* src, int64_t n);
+
 }  // namespace raoq
 
 namespace raoq {

@@ -150,7 +150,9 @@ Tensor reshape(const Tensor& x, Shape shape) {
   Tensor y = x.view_as_shape(shape);
   y.set_name("");
   return autograd::record("reshape", {x}, y, {}, [](BackwardContext& ctx) {
-    if (ctx.needs(0)) ctx.dinput_uninit(0).flat() = ctx.dout();  // one copy, no zero-fill
+    if (!ctx.needs(0)) return;
+    const Tensor& dy = ctx.dout_tensor();
+    parallel_copy(ctx.dinput_uninit(0).data(), dy.data(), dy.numel());  // one copy, no zero-fill
   });
 }
 
