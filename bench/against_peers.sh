@@ -41,10 +41,23 @@ for name in cnn-small/fp/train_step cnn-small/bitaug/train_step gpt-tiny/fp/trai
   echo "{\"name\": \"$name\", \"raoq_max_rss_kib\": $ours, \"pytorch_max_rss_kib\": $peer}" >> "$out/rss.jsonl"
 done
 
-echo "== 1 thread: raoq / peer"
-python3 "$shared/compare.py" "$out/ours1.jsonl" "$out/peer1.jsonl"
-echo "== 2 threads: raoq / peer"
-python3 "$shared/compare.py" "$out/ours2.jsonl" "$out/peer2.jsonl"
+# One column per peer implementation (compare.py pairs each name with one peer line only).
+python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+def lines(name):
+    return [json.loads(l) for l in open(f"{out}/{name}") if l.strip()]
+for t in (1, 2):
+    ours = {d["name"]: d for d in lines(f"ours{t}.jsonl") if "median_ms" in d}
+    peers = {}
+    for d in lines(f"peer{t}.jsonl"):
+        peers.setdefault(d["impl"], {})[d["name"]] = d["median_ms"]
+    print(f"== {t} thread(s): raoq ms, then raoq / peer for each peer (below 1: raoq is faster)")
+    print(f"{'benchmark':36s} {'raoq ms':>9s} " + " ".join(f"{impl[:24]:>24s}" for impl in peers))
+    for name, d in ours.items():
+        cells = [f"{d['median_ms'] / p[name]:24.2f}" if name in p else f"{'-':>24s}" for p in peers.values()]
+        print(f"{name:36s} {d['median_ms']:9.2f} " + " ".join(cells))
+PY
 echo "== peak resident memory (KiB)"
 cat "$out/rss.jsonl"
 echo "against_peers: results in $out"
