@@ -1,13 +1,13 @@
-// core/ops/gemm_unpacked.cpp — a float GEMM for narrow products read in place, without packing:
-// Winograd's per-position products (core/ops/kernels_winograd.cpp), where N and the reduction are
-// 16 to 64 channels and B is a few KiB.
+// core/ops/gemm_unpacked.cpp — a float GEMM read in place, without packing, for products whose B
+// fits in the caches: Winograd's per-position products, conv2d's per-image products, Linear layers
+// and attention's per-head products (gemm.cpp chooses; bench/README.md has the shapes and rates).
 //
 // Why not the packed kernel or Eigen: at these sizes packing costs about as much as the product
-// (each packed element serves only 16 to 64 FMAs), and a 14 x 32 tile pads a 16-column product to
-// twice its work. Here B (K x N) stays in L1 and is loaded as it is stored; A is read through two
-// strides, so both A (T x C) and A^T (a column of V read as a row) are used in place; a register
-// tile of MR rows x NV vectors of 16 columns is kept in zmm accumulators (8 x 16 when N <= 16,
-// else 14 x 32), columns past N masked.
+// (each packed element of a 16-64 channel product serves only 16 to 64 FMAs), and a 14 x 32 tile
+// pads a 16-column product to twice its work. Here B (K x N) is loaded as it is stored, from L1 or
+// L2; A is read through two strides, so both A and A^T (a column of V read as a row) are used in
+// place; a register tile of MR rows x NV vectors of 16 columns is kept in zmm accumulators (8 x 16
+// when N <= 16, else 14 x 32), columns past N masked.
 //
 // Numerics: every C element is one sum over k in order, in float, then added to C when
 // accumulating; nothing depends on the thread count (callers run it on one thread per block).

@@ -30,7 +30,7 @@ void gemm_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
 // C (M, N) (= or +=) A B for narrow products read in place, without packing (gemm_unpacked.cpp):
 // A[i, k] at A[i * a_row + k * a_k] (a_row = K, a_k = 1 for a row-major A; a_row = 1, a_k = M for
 // one stored transposed), B (K, N) row-major with row length ldb, C with row length ldc. Meant for
-// N <= 64 and a B of a few KiB (Winograd's per-position products). Single-threaded.
+// B of at most kUnpackedMaxB floats (gemm_serial and gemm() choose it). Single-threaded.
 void gemm_unpacked(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_row, int64_t a_k, const float* B,
                    int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
