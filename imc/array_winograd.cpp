@@ -25,7 +25,8 @@ using ConstMat = Eigen::Map<const MatrixRM>;
 using Mat = Eigen::Map<MatrixRM>;
 using ops::detail::grain_items;
 using ops::detail::thread_scratch;
-using ops::detail::transpose;
+using ops::detail::transpose_from;
+using ops::detail::transpose_to;
 using ops::detail::winograd::Layout;
 
 struct Range {
@@ -90,21 +91,23 @@ void winograd_range_sums(const float* x, const float* w, const ConvGeometry& g, 
   const RangeKernels rk = range_kernels(w, g, v, rows, int8);
   const int64_t ranges = (g.k() + rows - 1) / rows, hw = v.h * v.w, out_hw = v.ho * v.wo;
   const int64_t ldv = v.c + 4;  // byte rows of V: the last group of four may read past C
-  const std::vector<float> zeros(static_cast<size_t>(std::max(v.c, v.k)), 0.0f);
+  const std::vector<float> zeros(static_cast<size_t>(v.k), 0.0f);
+  const std::vector<int64_t> at_in = ops::detail::winograd::input_offsets(v), at_out = ops::detail::winograd::output_offsets(v);
   const int64_t blocks = (g.n + v.images_per_block - 1) / v.images_per_block;
   using Strided = Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>>;
   parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-    float* xt = thread_scratch(0, hw * v.c);
+    float* xp = thread_scratch(0, v.hp * v.wp * v.c);
     float* V = thread_scratch(1, 16 * v.t * v.c);
     float* M = thread_scratch(2, 16 * v.t * v.k);
-    float* yt = thread_scratch(3, out_hw * v.k);
-    std::vector<float> z(static_cast<size_t>(v.k * out_hw)), junk(static_cast<size_t>(v.k));
+    float* yp = thread_scratch(3, v.hq * v.wq * v.k);
+    std::vector<float> z(static_cast<size_t>(v.k * out_hw));
+    std::fill_n(xp, v.hp * v.wp * v.c, 0.0f);  // the margins; every image overwrites the rest
     std::vector<uint8_t> v8(int8 ? static_cast<size_t>(16 * v.t * ldv) : 0, uint8_t(128));  // V + 128
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t n0 = blk * v.images_per_block, nb = std::min(v.images_per_block, g.n - n0), n_rows = nb * v.t1;
       for (int64_t b = 0; b < nb; ++b) {
-        transpose(x + (n0 + b) * v.c * hw, v.c, hw, xt);
-        ops::detail::winograd::input_transform(xt, zeros.data(), v, b * v.t1, V);
+        transpose_to(x + (n0 + b) * v.c * hw, v.c, hw, at_in.data(), xp);
+        ops::detail::winograd::input_transform(xp, v, b * v.t1, V);
       }
       for (int xi = 0; int8 && xi < 16; ++xi)  // whole numbers in [-128, 127] (winograd_int8_applies)
         for (int64_t row = 0; row < n_rows; ++row) {
@@ -127,8 +130,8 @@ void winograd_range_sums(const float* x, const float* w, const ConvGeometry& g, 
               ConstMat(rk.U[static_cast<size_t>(t)].data() + xi * ct * v.k, ct, v.k);
         }
         for (int64_t b = 0; b < nb; ++b) {
-          ops::detail::winograd::output_transform(M, zeros.data(), junk.data(), v, b * v.t1, yt);
-          transpose(yt, out_hw, v.k, z.data());
+          ops::detail::winograd::output_transform(M, zeros.data(), v, b * v.t1, yp);
+          transpose_from(yp, at_out.data(), v.k, out_hw, z.data());
           consume(n0 + b, t, z.data());
         }
       }

@@ -13,6 +13,7 @@
 #include "core/ops/detail/kernels_winograd.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include <Eigen/Core>
@@ -30,8 +31,10 @@ using ConstMat = Eigen::Map<const MatrixRM>;
 namespace winograd {
 
 Layout layout_of(const ConvGeometry& g) {
-  Layout v{g.cg_in(), g.cg_out(), g.h, g.w, g.ho, g.wo, g.padding, (g.ho + 1) / 2, (g.wo + 1) / 2, 0, 1, 0};
+  Layout v{g.cg_in(), g.cg_out(), g.h, g.w, g.ho, g.wo, g.padding, (g.ho + 1) / 2, (g.wo + 1) / 2, 0, 1, 0, 0, 0, 0, 0};
   v.t1 = v.th * v.tw;
+  v.hp = 2 * v.th + 2, v.wp = 2 * v.tw + 2;  // holds the image at (p, p): p + h <= ho + 2 <= 2 th + 2
+  v.hq = 2 * v.th, v.wq = 2 * v.tw;
   // Keep a block's V and M (16 * T * (C + K) floats) within about 1 MiB, so they stay in L2
   // between the transforms and the GEMMs, but give the GEMMs at least ~64 rows.
   const int64_t target = std::max<int64_t>(64, (1 << 18) / (16 * (v.c + v.k)));
@@ -81,157 +84,169 @@ void kernel_transform_adjoint(const float* dU, const Layout& v, float* dw_g) {
     }
 }
 
-// The 16 channels-last vectors of the 4x4 input tile (i, j): (ih, iw) = (2i - p + r, 2j - p + s);
-// positions outside the image give `outside` (zeros to read, junk to write).
-template <typename P>
-inline __attribute__((always_inline)) void tile_pointers(P* base, P* outside, int64_t stride, const Layout& v, int64_t i,
-                                                         int64_t j, P* out[16]) {
-  const int64_t ih0 = 2 * i - v.p, iw0 = 2 * j - v.p;
-  if (ih0 >= 0 && ih0 + 4 <= v.h && iw0 >= 0 && iw0 + 4 <= v.w) {  // an interior tile: no tests
-    P* p = base + (ih0 * v.w + iw0) * stride;
-    for (int r = 0; r < 4; ++r)
-      for (int s = 0; s < 4; ++s) out[r * 4 + s] = p + (r * v.w + s) * stride;
-    return;
+// The transforms below run over 16 channels at a time as one vector (GCC's vector extension:
+// one AVX-512 register, or narrower ones on other targets), then channel by channel for the rest.
+// Both kinds run the same expressions, so a channel's bits do not depend on which one it got.
+typedef float Lanes __attribute__((vector_size(64)));
+constexpr int64_t kLanes = 16;
+
+template <typename T>
+inline T load(const float* p) {
+  T x;
+  std::memcpy(&x, p, sizeof(T));
+  return x;
+}
+template <typename T>
+inline void store(float* p, T x) {
+  std::memcpy(p, &x, sizeof(T));
+}
+
+// body(T{}, c) for the channels [c, c + lanes of T) of [0, n).
+template <typename Body>
+inline void over_channels(int64_t n, const Body& body) {
+  int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes) body(Lanes{}, c);
+  for (; c < n; ++c) body(0.0f, c);
+}
+
+// One row r of B^T d B for the tiles of a tile row: b = row ra + sign * row rb of the input rows
+// (B^T d), then o[s] for s = 0..3 along the row ((B^T d) B). Neighbouring tiles overlap by two
+// columns, so the two b of the right half are the left half of the next tile.
+template <typename T, int ra, int rb, bool plus>
+inline __attribute__((always_inline)) void input_row(const float* rows, int64_t ws, int64_t cs, int64_t tiles,
+                                                     float* o, int64_t ts) {
+  const float* pa = rows + ra * ws;
+  const float* pb = rows + rb * ws;
+  const auto b_at = [&](int64_t col) {
+    return plus ? load<T>(pa + col * cs) + load<T>(pb + col * cs) : load<T>(pa + col * cs) - load<T>(pb + col * cs);
+  };
+  T b0 = b_at(0), b1 = b_at(1);
+  for (int64_t j = 0; j < tiles; ++j) {
+    const T b2 = b_at(2 * j + 2), b3 = b_at(2 * j + 3);
+    store(o + j * cs, b0 - b2);
+    store(o + ts + j * cs, b1 + b2);
+    store(o + 2 * ts + j * cs, b2 - b1);
+    store(o + 3 * ts + j * cs, b1 - b3);
+    b0 = b2, b1 = b3;
   }
-  for (int r = 0; r < 4; ++r)
-    for (int s = 0; s < 4; ++s) {
-      const int64_t ih = 2 * i - v.p + r, iw = 2 * j - v.p + s;
-      const bool inside = ih >= 0 && ih < v.h && iw >= 0 && iw < v.w;
-      out[r * 4 + s] = inside ? base + (ih * v.w + iw) * stride : outside;
-    }
 }
 
 }  // namespace
 
-// V[xi][t0 + tile][:] = (B^T d B)[xi] for every tile of one image; xt: (H*W, C).
-// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
-void input_transform(const float* xt, const float* zeros, const Layout& v, int64_t t0, float* V) {
-  for (int64_t i = 0; i < v.th; ++i)
-    for (int64_t j = 0; j < v.tw; ++j) {
-      const float* d[16];
-      tile_pointers(xt, zeros, v.c, v, i, j, d);
-      float* o[16];
-      for (int xi = 0; xi < 16; ++xi) o[xi] = V + (xi * v.t + t0 + i * v.tw + j) * v.c;
-#pragma omp simd
-      for (int64_t c = 0; c < v.c; ++c) {
-        float b[16];
-        #pragma GCC unroll 4
-        for (int s = 0; s < 4; ++s) {  // B^T d
-          b[s] = d[s][c] - d[8 + s][c];
-          b[4 + s] = d[4 + s][c] + d[8 + s][c];
-          b[8 + s] = d[8 + s][c] - d[4 + s][c];
-          b[12 + s] = d[4 + s][c] - d[12 + s][c];
-        }
-        #pragma GCC unroll 4
-        for (int r = 0; r < 4; ++r) {  // (B^T d) B
-          o[r * 4 + 0][c] = b[r * 4 + 0] - b[r * 4 + 2];
-          o[r * 4 + 1][c] = b[r * 4 + 1] + b[r * 4 + 2];
-          o[r * 4 + 2][c] = b[r * 4 + 2] - b[r * 4 + 1];
-          o[r * 4 + 3][c] = b[r * 4 + 1] - b[r * 4 + 3];
-        }
-      }
+std::vector<int64_t> input_offsets(const Layout& v) {
+  std::vector<int64_t> at(static_cast<size_t>(v.h * v.w));
+  for (int64_t ih = 0; ih < v.h; ++ih)
+    for (int64_t iw = 0; iw < v.w; ++iw) at[static_cast<size_t>(ih * v.w + iw)] = ((ih + v.p) * v.wp + iw + v.p) * v.c;
+  return at;
+}
+
+std::vector<int64_t> output_offsets(const Layout& v) {
+  std::vector<int64_t> at(static_cast<size_t>(v.ho * v.wo));
+  for (int64_t oh = 0; oh < v.ho; ++oh)
+    for (int64_t ow = 0; ow < v.wo; ++ow) at[static_cast<size_t>(oh * v.wo + ow)] = (oh * v.wq + ow) * v.k;
+  return at;
+}
+
+// V[xi][t0 + tile][:] = (B^T d B)[xi] for every tile of one image; xp: (hp, wp, C), the tile (i, j)
+// at rows 2i.. and columns 2j.. of the padded grid. B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+void input_transform(const float* xp, const Layout& v, int64_t t0, float* V) {
+  const int64_t cs = v.c, ws = v.wp * v.c, ts = v.t * v.c;
+  over_channels(v.c, [&](auto lanes, int64_t c) {
+    using T = decltype(lanes);
+    for (int64_t i = 0; i < v.th; ++i) {
+      const float* rows = xp + 2 * i * ws + c;
+      float* o = V + (t0 + i * v.tw) * cs + c;
+      input_row<T, 0, 2, false>(rows, ws, cs, v.tw, o, ts);  // B^T rows: d0 - d2, d1 + d2, d2 - d1, d1 - d3
+      input_row<T, 1, 2, true>(rows, ws, cs, v.tw, o + 4 * ts, ts);
+      input_row<T, 2, 1, false>(rows, ws, cs, v.tw, o + 8 * ts, ts);
+      input_row<T, 1, 3, false>(rows, ws, cs, v.tw, o + 12 * ts, ts);
     }
+  });
 }
 
 namespace {
-// dxt[(ih, iw)][:] += (B dV B^T)[r][s] for every tile of one image (the adjoint of
-// input_transform; tiles overlap, so they are added one after the other).
-void input_transform_adjoint(const float* dV, float* junk, const Layout& v, int64_t t0, float* dxt) {
-  for (int64_t i = 0; i < v.th; ++i)
-    for (int64_t j = 0; j < v.tw; ++j) {
-      float* o[16];
-      tile_pointers(dxt, junk, v.c, v, i, j, o);
-      const float* m[16];
-      for (int xi = 0; xi < 16; ++xi) m[xi] = dV + (xi * v.t + t0 + i * v.tw + j) * v.c;
-#pragma omp simd
-      for (int64_t c = 0; c < v.c; ++c) {
-        float b[16];
+// dxp[2i + r][2j + s][:] += (B dV B^T)[r][s] for every tile of one image (the adjoint of
+// input_transform; tiles overlap, so they are added one after the other, in tile order).
+void input_transform_adjoint(const float* dV, const Layout& v, int64_t t0, float* dxp) {
+  const int64_t cs = v.c, ws = v.wp * v.c, ts = v.t * v.c;
+  over_channels(v.c, [&](auto lanes, int64_t c) {
+    using T = decltype(lanes);
+    for (int64_t i = 0; i < v.th; ++i)
+      for (int64_t j = 0; j < v.tw; ++j) {
+        const float* m = dV + (t0 + i * v.tw + j) * cs + c;
+        float* o = dxp + (2 * i * v.wp + 2 * j) * cs + c;
+        T b[16];
         #pragma GCC unroll 4
         for (int s = 0; s < 4; ++s) {  // B dV, B = [1 0 0 0; 0 1 -1 1; -1 1 1 0; 0 0 0 -1]
-          b[s] = m[s][c];
-          b[4 + s] = m[4 + s][c] - m[8 + s][c] + m[12 + s][c];
-          b[8 + s] = m[4 + s][c] + m[8 + s][c] - m[s][c];
-          b[12 + s] = -m[12 + s][c];
+          const T m0 = load<T>(m + s * ts), m1 = load<T>(m + (4 + s) * ts), m2 = load<T>(m + (8 + s) * ts),
+                  m3 = load<T>(m + (12 + s) * ts);
+          b[s] = m0;
+          b[4 + s] = m1 - m2 + m3;
+          b[8 + s] = m1 + m2 - m0;
+          b[12 + s] = -m3;
         }
         #pragma GCC unroll 4
         for (int r = 0; r < 4; ++r) {  // (B dV) B^T
-          o[r * 4 + 0][c] += b[r * 4 + 0];
-          o[r * 4 + 1][c] += b[r * 4 + 1] - b[r * 4 + 2] + b[r * 4 + 3];
-          o[r * 4 + 2][c] += b[r * 4 + 1] + b[r * 4 + 2] - b[r * 4 + 0];
-          o[r * 4 + 3][c] += -b[r * 4 + 3];
+          float* row = o + r * ws;
+          store(row, load<T>(row) + b[r * 4 + 0]);
+          store(row + cs, load<T>(row + cs) + (b[r * 4 + 1] - b[r * 4 + 2] + b[r * 4 + 3]));
+          store(row + 2 * cs, load<T>(row + 2 * cs) + (b[r * 4 + 1] + b[r * 4 + 2] - b[r * 4 + 0]));
+          store(row + 3 * cs, load<T>(row + 3 * cs) + -b[r * 4 + 3]);
         }
       }
-    }
+  });
 }
-
-// The channels-last vectors of the 2x2 output tile (i, j); positions past Ho, Wo give `outside`.
-template <typename P>
-inline __attribute__((always_inline)) void out_pointers(P* base, P* outside, const Layout& v, int64_t i, int64_t j,
-                                                        P* out[4]) {
-  if (2 * i + 2 <= v.ho && 2 * j + 2 <= v.wo) {  // a whole output tile
-    P* p = base + (2 * i * v.wo + 2 * j) * v.k;
-    out[0] = p, out[1] = p + v.k, out[2] = p + v.wo * v.k, out[3] = p + (v.wo + 1) * v.k;
-    return;
-  }
-  for (int a = 0; a < 2; ++a)
-    for (int b = 0; b < 2; ++b) {
-      const int64_t oh = 2 * i + a, ow = 2 * j + b;
-      out[a * 2 + b] = (oh < v.ho && ow < v.wo) ? base + (oh * v.wo + ow) * v.k : outside;
-    }
-}
-
 }  // namespace
 
-// yt[(oh, ow)][:] = (A^T m A) + bias for every tile of one image, m[xi] = M[xi][t0 + tile][:].
-// A^T = [1 1 1 0; 0 1 -1 -1].
-void output_transform(const float* M, const float* bias, float* junk, const Layout& v, int64_t t0, float* yt) {
-  for (int64_t i = 0; i < v.th; ++i)
-    for (int64_t j = 0; j < v.tw; ++j) {
-      const float* m[16];
-      for (int xi = 0; xi < 16; ++xi) m[xi] = M + (xi * v.t + t0 + i * v.tw + j) * v.k;
-      float* o[4];
-      out_pointers(yt, junk, v, i, j, o);
-#pragma omp simd
-      for (int64_t k = 0; k < v.k; ++k) {
-        float r0[4], r1[4];  // A^T m
+// yp[2i + a][2j + b][:] = (A^T m A)[a][b] + bias for every tile of one image, m[xi] = M[xi][t0 + tile][:];
+// yp: (hq, wq, K). A^T = [1 1 1 0; 0 1 -1 -1].
+void output_transform(const float* M, const float* bias, const Layout& v, int64_t t0, float* yp) {
+  const int64_t ks = v.k, ws = v.wq * v.k, ts = v.t * v.k;
+  over_channels(v.k, [&](auto lanes, int64_t k) {
+    using T = decltype(lanes);
+    const T bk = load<T>(bias + k);
+    for (int64_t i = 0; i < v.th; ++i)
+      for (int64_t j = 0; j < v.tw; ++j) {
+        const float* m = M + (t0 + i * v.tw + j) * ks + k;
+        T r0[4], r1[4];  // A^T m
         #pragma GCC unroll 4
         for (int s = 0; s < 4; ++s) {
-          r0[s] = m[s][k] + m[4 + s][k] + m[8 + s][k];
-          r1[s] = m[4 + s][k] - m[8 + s][k] - m[12 + s][k];
+          const T m0 = load<T>(m + s * ts), m1 = load<T>(m + (4 + s) * ts), m2 = load<T>(m + (8 + s) * ts),
+                  m3 = load<T>(m + (12 + s) * ts);
+          r0[s] = m0 + m1 + m2;
+          r1[s] = m1 - m2 - m3;
         }
-        o[0][k] = r0[0] + r0[1] + r0[2] + bias[k];  // (A^T m) A
-        o[1][k] = r0[1] - r0[2] - r0[3] + bias[k];
-        o[2][k] = r1[0] + r1[1] + r1[2] + bias[k];
-        o[3][k] = r1[1] - r1[2] - r1[3] + bias[k];
+        float* o = yp + (2 * i * v.wq + 2 * j) * ks + k;  // (A^T m) A
+        store(o, r0[0] + r0[1] + r0[2] + bk);
+        store(o + ks, r0[1] - r0[2] - r0[3] + bk);
+        store(o + ws, r1[0] + r1[1] + r1[2] + bk);
+        store(o + ws + ks, r1[1] - r1[2] - r1[3] + bk);
       }
-    }
+  });
 }
 
 namespace {
-// dM[xi][t0 + tile][:] = (A dY A^T)[xi] for every tile of one image; dyt: (Ho*Wo, K).
-void output_transform_adjoint(const float* dyt, const float* zeros, const Layout& v, int64_t t0, float* dM) {
-  for (int64_t i = 0; i < v.th; ++i)
-    for (int64_t j = 0; j < v.tw; ++j) {
-      const float* e[4];
-      out_pointers(dyt, zeros, v, i, j, e);
-      float* o[16];
-      for (int xi = 0; xi < 16; ++xi) o[xi] = dM + (xi * v.t + t0 + i * v.tw + j) * v.k;
-#pragma omp simd
-      for (int64_t k = 0; k < v.k; ++k) {
-        // A dY (rows of dY: e0 = (e[0], e[1]), e1 = (e[2], e[3])), A = [1 0; 1 1; 1 -1; 0 -1]
-        const float t[4][2] = {{e[0][k], e[1][k]},
-                               {e[0][k] + e[2][k], e[1][k] + e[3][k]},
-                               {e[0][k] - e[2][k], e[1][k] - e[3][k]},
-                               {-e[2][k], -e[3][k]}};
+// dM[xi][t0 + tile][:] = (A dY A^T)[xi] for every tile of one image; dyp: (hq, wq, K), zero past Ho, Wo.
+void output_transform_adjoint(const float* dyp, const Layout& v, int64_t t0, float* dM) {
+  const int64_t ks = v.k, ws = v.wq * v.k, ts = v.t * v.k;
+  over_channels(v.k, [&](auto lanes, int64_t k) {
+    using T = decltype(lanes);
+    for (int64_t i = 0; i < v.th; ++i)
+      for (int64_t j = 0; j < v.tw; ++j) {
+        const float* e = dyp + (2 * i * v.wq + 2 * j) * ks + k;
+        const T e0 = load<T>(e), e1 = load<T>(e + ks), e2 = load<T>(e + ws), e3 = load<T>(e + ws + ks);
+        // A dY (rows of dY: (e0, e1), (e2, e3)), A = [1 0; 1 1; 1 -1; 0 -1]
+        const T t[4][2] = {{e0, e1}, {e0 + e2, e1 + e3}, {e0 - e2, e1 - e3}, {-e2, -e3}};
+        float* o = dM + (t0 + i * v.tw + j) * ks + k;
         #pragma GCC unroll 4
         for (int r = 0; r < 4; ++r) {  // (A dY) A^T
-          o[r * 4 + 0][k] = t[r][0];
-          o[r * 4 + 1][k] = t[r][0] + t[r][1];
-          o[r * 4 + 2][k] = t[r][0] - t[r][1];
-          o[r * 4 + 3][k] = -t[r][1];
+          store(o + (r * 4 + 0) * ts, t[r][0]);
+          store(o + (r * 4 + 1) * ts, t[r][0] + t[r][1]);
+          store(o + (r * 4 + 2) * ts, t[r][0] - t[r][1]);
+          store(o + (r * 4 + 3) * ts, -t[r][1]);
         }
       }
-    }
+  });
 }
 
 }  // namespace
@@ -263,27 +278,28 @@ bool winograd_applies(const ConvGeometry& g) {
 void winograd_forward(const float* x, const float* w, const float* bias, const ConvGeometry& g, float* y) {
   const Layout v = layout_of(g);
   const std::vector<float> U = transformed_kernels(w, g, v);
-  const std::vector<float> zeros(static_cast<size_t>(std::max(v.c, v.k)), 0.0f);
+  const std::vector<float> zeros(static_cast<size_t>(v.k), 0.0f);
+  const std::vector<int64_t> at_in = input_offsets(v), at_out = output_offsets(v);
   const int64_t blocks = (g.n + v.images_per_block - 1) / v.images_per_block, hw = v.h * v.w, out_hw = v.ho * v.wo;
   parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-    float* xt = thread_scratch(0, hw * v.c);
+    float* xp = thread_scratch(0, v.hp * v.wp * v.c);
     float* V = thread_scratch(1, 16 * v.t * v.c);
     float* M = thread_scratch(2, 16 * v.t * v.k);
-    float* yt = thread_scratch(3, out_hw * v.k);
-    std::vector<float> junk(static_cast<size_t>(v.k));
+    float* yp = thread_scratch(3, v.hq * v.wq * v.k);
+    std::fill_n(xp, v.hp * v.wp * v.c, 0.0f);  // the margins; every image overwrites the rest
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t n0 = blk * v.images_per_block, nb = std::min(v.images_per_block, g.n - n0), rows = nb * v.t1;
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         for (int64_t b = 0; b < nb; ++b) {
-          transpose(x + ((n0 + b) * g.c_in + grp * v.c) * hw, v.c, hw, xt);
-          input_transform(xt, zeros.data(), v, b * v.t1, V);
+          transpose_to(x + ((n0 + b) * g.c_in + grp * v.c) * hw, v.c, hw, at_in.data(), xp);
+          input_transform(xp, v, b * v.t1, V);
         }
         for (int xi = 0; xi < 16; ++xi)  // M[xi] (rows, K) = V[xi] (rows, C) U[xi] (C, K)
           gemm_serial(false, false, rows, v.k, v.c, V + xi * v.t * v.c, v.c, U.data() + (grp * 16 + xi) * v.c * v.k, v.k,
                         M + xi * v.t * v.k, v.k, false);
         for (int64_t b = 0; b < nb; ++b) {
-          output_transform(M, bias ? bias + grp * v.k : zeros.data(), junk.data(), v, b * v.t1, yt);
-          transpose(yt, out_hw, v.k, y + ((n0 + b) * g.c_out + grp * v.k) * out_hw);
+          output_transform(M, bias ? bias + grp * v.k : zeros.data(), v, b * v.t1, yp);
+          transpose_from(yp, at_out.data(), v.k, out_hw, y + ((n0 + b) * g.c_out + grp * v.k) * out_hw);
         }
       }
     }
@@ -294,8 +310,8 @@ void winograd_backward(const float* x, const float* w, const float* dy, const Co
                        float* dbias) {
   const Layout v = layout_of(g);
   const std::vector<float> UT = dx ? transposed_kernels(transformed_kernels(w, g, v), g, v) : std::vector<float>();
-  const std::vector<float> zeros(static_cast<size_t>(std::max(v.c, v.k)), 0.0f);
-  const int64_t hw = v.h * v.w, out_hw = v.ho * v.wo, u_size = 16 * v.c * v.k;
+  const std::vector<int64_t> at_in = input_offsets(v), at_out = output_offsets(v);
+  const int64_t hw = v.h * v.w, out_hw = v.ho * v.wo, u_size = 16 * v.c * v.k, xp_size = v.hp * v.wp * v.c;
   // dU is reduced per chunk in chunk order and turned into dw at the end (the transform is linear).
   std::vector<float> dU(dw ? static_cast<size_t>(g.groups * u_size) : 0, 0.0f);
   const int64_t chunks = chunk_count(g.n, 4 * g.c_out * v.c * 9 * out_hw, num_threads());
@@ -303,23 +319,26 @@ void winograd_backward(const float* x, const float* w, const float* dy, const Co
   for_chunks(g.n, chunks, [&](int64_t chunk, int64_t c0, int64_t c1) {
     float* duc = du_part.of(chunk);
     float* dbc = db_part.of(chunk);
-    float* xt = thread_scratch(0, std::max(hw * v.c, out_hw * v.k));  // x or dy channels-last, then dx
-    float* V = thread_scratch(1, 16 * v.t * v.c);                         // V, then dV
+    float* dyp = thread_scratch(0, v.hq * v.wq * v.k);  // dy channels-last, zero past Ho, Wo
+    float* V = thread_scratch(1, 16 * v.t * v.c);       // V, then dV
     float* dM = thread_scratch(2, 16 * v.t * v.k);
-    std::vector<float> junk(static_cast<size_t>(v.c));
+    float* xp = thread_scratch(3, xp_size);
+    float* dxp = thread_scratch(4, xp_size);
+    std::fill_n(dyp, v.hq * v.wq * v.k, 0.0f);  // the margins stay zero; every image overwrites the rest
+    std::fill_n(xp, xp_size, 0.0f);
     for (int64_t n0 = c0; n0 < c1; n0 += v.images_per_block) {
       const int64_t nb = std::min(v.images_per_block, c1 - n0), rows = nb * v.t1;
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         for (int64_t b = 0; b < nb; ++b) {
           const float* dy_g = dy + ((n0 + b) * g.c_out + grp * v.k) * out_hw;
           if (dbc) Eigen::Map<Eigen::VectorXf>(dbc + grp * v.k, v.k) += ConstMat(dy_g, v.k, out_hw).rowwise().sum();
-          transpose(dy_g, v.k, out_hw, xt);
-          output_transform_adjoint(xt, zeros.data(), v, b * v.t1, dM);
+          transpose_to(dy_g, v.k, out_hw, at_out.data(), dyp);
+          output_transform_adjoint(dyp, v, b * v.t1, dM);
         }
         if (duc) {
           for (int64_t b = 0; b < nb; ++b) {
-            transpose(x + ((n0 + b) * g.c_in + grp * v.c) * hw, v.c, hw, xt);
-            input_transform(xt, zeros.data(), v, b * v.t1, V);
+            transpose_to(x + ((n0 + b) * g.c_in + grp * v.c) * hw, v.c, hw, at_in.data(), xp);
+            input_transform(xp, v, b * v.t1, V);
           }
           for (int xi = 0; xi < 16; ++xi)  // dU[xi] (C, K) += V[xi]^T (C, rows) dM[xi] (rows, K)
             gemm_serial(true, false, v.c, v.k, rows, V + xi * v.t * v.c, v.c, dM + xi * v.t * v.k, v.k,
@@ -330,9 +349,9 @@ void winograd_backward(const float* x, const float* w, const float* dy, const Co
           gemm_serial(false, false, rows, v.c, v.k, dM + xi * v.t * v.k, v.k, UT.data() + (grp * 16 + xi) * v.k * v.c, v.c,
                         V + xi * v.t * v.c, v.c, false);
         for (int64_t b = 0; b < nb; ++b) {
-          std::fill_n(xt, hw * v.c, 0.0f);
-          input_transform_adjoint(V, junk.data(), v, b * v.t1, xt);
-          transpose(xt, hw, v.c, dx + ((n0 + b) * g.c_in + grp * v.c) * hw);
+          std::fill_n(dxp, xp_size, 0.0f);
+          input_transform_adjoint(V, v, b * v.t1, dxp);
+          transpose_from(dxp, at_in.data(), v.c, hw, dx + ((n0 + b) * g.c_in + grp * v.c) * hw);
         }
       }
     }

@@ -3,6 +3,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/ops/detail/kernels.h"
 #include "core/parallel.h"
 #include "tests/support/testing.h"
 
@@ -95,6 +96,38 @@ TEST_CASE("permute and slice: the copies split over threads start every chunk at
   ops::sum(mid).backward();
   for (int64_t r = 0; r < 5000; ++r)
     for (int64_t j = 0; j < 48; j += 7) REQUIRE(rows.grad().data()[r * 48 + j] == (j >= 16 && j < 40 ? 1.0f : 0.0f));
+}
+
+TEST_CASE("the kernels' blocked transposes: every block and ragged edge, placed rows, accumulation", "[core]") {
+  // 37 x 50: two full 16 x 16 blocks down, three across, and ragged edges on both sides.
+  const int64_t rows = 37, cols = 50;
+  const Tensor src = iota({rows, cols});
+  const float* s = src.data();
+  std::vector<float> dst(static_cast<size_t>(rows * cols), -1.0f);
+  ops::detail::transpose(s, rows, cols, dst.data());
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) REQUIRE(dst[static_cast<size_t>(j * rows + i)] == s[i * cols + j]);
+  ops::detail::transpose(s, rows, cols, dst.data(), true);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) REQUIRE(dst[static_cast<size_t>(j * rows + i)] == 2 * s[i * cols + j]);
+
+  // Rows of the result placed out of order with gaps between them (a grid with margins), then
+  // read back; the gaps are never written.
+  std::vector<int64_t> at(static_cast<size_t>(cols));
+  for (int64_t j = 0; j < cols; ++j) at[static_cast<size_t>(j)] = ((j * 7) % cols) * (rows + 3) + 2;
+  std::vector<float> placed(static_cast<size_t>(cols * (rows + 3)), -1.0f);
+  ops::detail::transpose_to(s, rows, cols, at.data(), placed.data());
+  for (int64_t j = 0; j < cols; ++j) {
+    const float* row = placed.data() + at[static_cast<size_t>(j)];
+    REQUIRE(row[-2] == -1.0f);
+    REQUIRE(row[-1] == -1.0f);
+    for (int64_t i = 0; i < rows; ++i) REQUIRE(row[i] == s[i * cols + j]);
+  }
+  std::vector<float> back(static_cast<size_t>(rows * cols), 0.0f);
+  ops::detail::transpose_from(placed.data(), at.data(), rows, cols, back.data());
+  REQUIRE(back == src.to_vector());
+  ops::detail::transpose_from(placed.data(), at.data(), rows, cols, back.data(), true);
+  for (int64_t k = 0; k < rows * cols; ++k) REQUIRE(back[static_cast<size_t>(k)] == 2 * s[k]);
 }
 
 TEST_CASE("slice and concat: values", "[core]") {

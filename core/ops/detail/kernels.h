@@ -18,7 +18,7 @@ namespace raoq::ops::detail {
 // A per-thread buffer of at least `size` floats for `slot` (0..kScratchSlots-1), reused across
 // calls on the same thread (it only grows), so kernels do not allocate per image or per call.
 // The contents are unspecified. Two live buffers on one thread must use different slots.
-constexpr int kScratchSlots = 4;
+constexpr int kScratchSlots = 5;
 float* thread_scratch(int slot, int64_t size);
 
 // Work (in multiply-adds or element visits) that one thread should get at least: a parallel
@@ -41,6 +41,14 @@ inline int64_t chunk_count(int64_t items, int64_t work_per_item, int64_t threads
 // Blocked through packet registers (16x16 with AVX-512): a plain transposed copy walks one side
 // with a stride and runs at a fraction of the speed.
 void transpose(const float* src, int64_t rows, int64_t cols, float* dst, bool accumulate = false);
+
+// The same transpose with the rows of the result placed anywhere: row j of src^T (the `rows`
+// floats of column j of src) goes to dst + at[j]. Lets a (C, H*W) image become a channels-last
+// image with margins (a padded or differently strided pixel grid) in one pass.
+void transpose_to(const float* src, int64_t rows, int64_t cols, const int64_t* at, float* dst);
+// Its inverse: dst (rows, cols) = the matrix whose column j is the `rows` floats at src + at[j];
+// with accumulate, dst += that.
+void transpose_from(const float* src, const int64_t* at, int64_t rows, int64_t cols, float* dst, bool accumulate = false);
 
 // Splits [0, n) into `chunks` contiguous ranges, one task each: fn(chunk, begin, end). The split
 // depends only on n and chunks, so per-chunk partial sums reduce in a fixed order.

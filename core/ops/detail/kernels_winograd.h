@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/ops/detail/im2col.h"
 
@@ -36,27 +37,35 @@ void winograd_backward(const float* x, const float* w, const float* dy, const Co
                        float* dbias);
 
 // ---- The building blocks above, for code that runs its own GEMMs between the transforms.
-// Per image and group the kernels work channels-last (kernels_winograd.cpp has the layout): a
-// block of images_per_block images has t = images_per_block * t1 tiles, their transformed inputs
-// are V[xi] (t, C) for the 16 positions xi of a 4x4 tile, the transformed kernels U[xi] (C, K),
-// and M[xi] (t, K) = V[xi] U[xi] is what the output transform reads.
+// Per image and group the kernels work channels-last (kernels_winograd.cpp has the layout): the
+// image sits in a zero-margined grid (hp, wp, C) at (p, p), so every 4x4 input tile (i, j) lies
+// at rows 2i.. and columns 2j.. of the grid, with no tests at the edges; the outputs come out in
+// a grid (hq, wq, K) = (2 th, 2 tw, K) whose rows and columns past Ho, Wo are dropped. A block of
+// images_per_block images has t = images_per_block * t1 tiles, their transformed inputs are
+// V[xi] (t, C) for the 16 positions xi of a 4x4 tile, the transformed kernels U[xi] (C, K), and
+// M[xi] (t, K) = V[xi] U[xi] is what the output transform reads.
 namespace winograd {
 
 struct Layout {
   int64_t c, k, h, w, ho, wo, p, th, tw, t1;  // C, K per group, sizes, padding, th x tw = t1 tiles per image
   int64_t images_per_block, t;                // t = images_per_block * t1 rows per xi matrix
+  int64_t hp, wp, hq, wq;                     // the input grid (hp, wp, C) and the output grid (hq, wq, K)
 };
 // The tiling of g, with a block size that keeps a block's V and M within about 1 MiB.
 Layout layout_of(const ConvGeometry& g);
 
+// Where each pixel of a (C, H*W) image goes in the input grid, and each of a (K, Ho*Wo) output
+// in the output grid: the `at` of transpose_to / transpose_from (core/ops/detail/kernels.h).
+std::vector<int64_t> input_offsets(const Layout& v);
+std::vector<int64_t> output_offsets(const Layout& v);
+
 // U[xi][c][k] = (G g G^T)[xi] for g = w_g[k][c] (3x3), w_g: (K, C, 3, 3) with v.c, v.k channels.
 void kernel_transform(const float* w_g, const Layout& v, float* U);
-// V[xi][t0 + tile][:] = (B^T d B)[xi] for every tile of one image; xt: (H*W, C) channels-last;
-// zeros: at least C zeros (read for positions in the padding).
-void input_transform(const float* xt, const float* zeros, const Layout& v, int64_t t0, float* V);
-// yt[(oh, ow)][:] = (A^T m A) + bias for every tile of one image, m[xi] = M[xi][t0 + tile][:];
-// yt: (Ho*Wo, K) channels-last; junk: K floats written for positions past Ho, Wo.
-void output_transform(const float* M, const float* bias, float* junk, const Layout& v, int64_t t0, float* yt);
+// V[xi][t0 + tile][:] = (B^T d B)[xi] for every tile of one image; xp: the input grid, its margins zero.
+void input_transform(const float* xp, const Layout& v, int64_t t0, float* V);
+// The output grid yp = (A^T m A) + bias for every tile of one image, m[xi] = M[xi][t0 + tile][:];
+// bias: K floats (zeros for none).
+void output_transform(const float* M, const float* bias, const Layout& v, int64_t t0, float* yp);
 
 }  // namespace winograd
 
