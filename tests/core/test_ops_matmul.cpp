@@ -172,10 +172,10 @@ RAOQ_GRADCHECK_CASE("linear", "3-D x with bias, 2-D x without", "[core]") {
 }
 
 TEST_CASE("gemm_serial and gemm_unpacked: every tile shape, op(A) transposed, accumulation, row lengths", "[core]") {
-  // M covers full and partial row blocks (8 and 14 rows per tile), N partial vectors (masked
+  // M covers full and partial row blocks (16 rows per one-vector tile, 14 per two), N partial vectors (masked
   // columns) and one- and two-vector panels; K = 1 and long reductions; C is a block of a wider
   // buffer (ldc > N) whose other columns must stay untouched.
-  const int64_t shapes[][3] = {{1, 1, 1}, {16, 16, 16}, {17, 33, 5}, {29, 48, 64}, {14, 7, 300}, {40, 64, 1}, {3, 100, 20}};
+  const int64_t shapes[][3] = {{1, 1, 1}, {16, 16, 16}, {17, 33, 5}, {29, 48, 64}, {14, 7, 300}, {40, 64, 1}, {3, 100, 20}, {35, 9, 12}};
   for (const auto& s : shapes)
     for (bool trans_a : {false, true})
       for (bool accumulate : {false, true}) {
