@@ -165,16 +165,24 @@ void input_transform(const float* xp, const Layout& v, int64_t t0, float* V) {
 }
 
 namespace {
-// dxp[2i + r][2j + s][:] += (B dV B^T)[r][s] for every tile of one image (the adjoint of
-// input_transform; tiles overlap, so they are added one after the other, in tile order).
+// dxp[2i + r][2j + s][:] = the sum of (B dV B^T)[r][s] over the tiles that hold the point, added
+// in tile order onto zero (the adjoint of input_transform). Every point of the grid is written,
+// so dxp needs no clearing. Along a tile row, the two columns a tile shares with the next one
+// are carried in registers; a grid row that an earlier tile row already reached is read back.
 void input_transform_adjoint(const float* dV, const Layout& v, int64_t t0, float* dxp) {
   const int64_t cs = v.c, ws = v.wp * v.c, ts = v.t * v.c;
   over_channels(v.c, [&](auto lanes, int64_t c) {
     using T = decltype(lanes);
-    for (int64_t i = 0; i < v.th; ++i)
+    const T zero = T{} * 0.0f;  // the value the points start from: 0 + x, as a cleared buffer gives
+    for (int64_t i = 0; i < v.th; ++i) {
+      float* o = dxp + 2 * i * ws + c;
+      // Grid rows 2i and 2i + 1 already hold tile row i - 1's part (its rows r = 2, 3).
+      const auto old = [&](int r, int64_t col) { return i > 0 && r < 2 ? load<T>(o + r * ws + col * cs) : zero; };
+      T carry[4][2];
+      #pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) carry[r][0] = old(r, 0), carry[r][1] = old(r, 1);
       for (int64_t j = 0; j < v.tw; ++j) {
         const float* m = dV + (t0 + i * v.tw + j) * cs + c;
-        float* o = dxp + (2 * i * v.wp + 2 * j) * cs + c;
         T b[16];
         #pragma GCC unroll 4
         for (int s = 0; s < 4; ++s) {  // B dV, B = [1 0 0 0; 0 1 -1 1; -1 1 1 0; 0 0 0 -1]
@@ -186,14 +194,20 @@ void input_transform_adjoint(const float* dV, const Layout& v, int64_t t0, float
           b[12 + s] = -m3;
         }
         #pragma GCC unroll 4
-        for (int r = 0; r < 4; ++r) {  // (B dV) B^T
-          float* row = o + r * ws;
-          store(row, load<T>(row) + b[r * 4 + 0]);
-          store(row + cs, load<T>(row + cs) + (b[r * 4 + 1] - b[r * 4 + 2] + b[r * 4 + 3]));
-          store(row + 2 * cs, load<T>(row + 2 * cs) + (b[r * 4 + 1] + b[r * 4 + 2] - b[r * 4 + 0]));
-          store(row + 3 * cs, load<T>(row + 3 * cs) + -b[r * 4 + 3]);
+        for (int r = 0; r < 4; ++r) {  // (B dV) B^T: columns 2j, 2j + 1 are final, 2j + 2, 2j + 3 carried
+          float* row = o + r * ws + 2 * j * cs;
+          store(row, carry[r][0] + b[r * 4 + 0]);
+          store(row + cs, carry[r][1] + (b[r * 4 + 1] - b[r * 4 + 2] + b[r * 4 + 3]));
+          carry[r][0] = old(r, 2 * j + 2) + (b[r * 4 + 1] + b[r * 4 + 2] - b[r * 4 + 0]);
+          carry[r][1] = old(r, 2 * j + 3) + -b[r * 4 + 3];
         }
       }
+      #pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) {
+        store(o + r * ws + 2 * v.tw * cs, carry[r][0]);
+        store(o + r * ws + (2 * v.tw + 1) * cs, carry[r][1]);
+      }
+    }
   });
 }
 }  // namespace
@@ -349,7 +363,6 @@ void winograd_backward(const float* x, const float* w, const float* dy, const Co
           gemm_serial(false, false, rows, v.c, v.k, dM + xi * v.t * v.k, v.k, UT.data() + (grp * 16 + xi) * v.k * v.c, v.c,
                         V + xi * v.t * v.c, v.c, false);
         for (int64_t b = 0; b < nb; ++b) {
-          std::fill_n(dxp, xp_size, 0.0f);
           input_transform_adjoint(V, v, b * v.t1, dxp);
           transpose_from(dxp, at_in.data(), v.c, hw, dx + ((n0 + b) * g.c_in + grp * v.c) * hw);
         }
