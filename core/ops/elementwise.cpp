@@ -40,10 +40,11 @@ Tensor unary_forward(const char* op, const Tensor& x, F f) {
 template <class G>
 void unary_backward(BackwardContext& ctx, const Tensor& s, G g) {
   if (!ctx.needs(0)) return;
-  float* pdx = ctx.dinput_tensor(0).data();
+  float* pdx = ctx.dinput_uninit(0).data();
   const float* pdy = ctx.dout_tensor().data();
   const float* ps = s.data();
-  detail::elementwise_for(s.numel(), [&](int64_t b, int64_t e) { seg(pdx, b, e) += g(cseg(pdy, b, e), cseg(ps, b, e)); });
+  // 0 + g: what adding into a cleared buffer gave, signed zeros included, without the clearing.
+  detail::elementwise_for(s.numel(), [&](int64_t b, int64_t e) { seg(pdx, b, e) = 0.0f + g(cseg(pdy, b, e), cseg(ps, b, e)); });
 }
 
 // d += alpha * sum_stretched_d(g), g of the output shape.
@@ -55,6 +56,19 @@ void accumulate_reduced(const Tensor& d, const Tensor& g, float alpha) {
     return;
   }
   detail::broadcast_reduce(detail::broadcast_plan(d.shape(), g.shape()), g.data(), d.data(), alpha);
+}
+
+// Input i's gradient of an op whose gradient there is alpha * sum_stretched(g). An input of the
+// output's shape gets 0 + alpha g written straight into an uninitialised buffer (the bits adding
+// into a cleared one gave, without the clearing pass); a stretched one is summed into zeros.
+void reduced_gradient(BackwardContext& ctx, size_t i, const Tensor& g, float alpha) {
+  if (ctx.input(i).shape() != g.shape()) {
+    accumulate_reduced(ctx.dinput_tensor(i), g, alpha);
+    return;
+  }
+  float* pd = ctx.dinput_uninit(i).data();
+  const float* pg = g.data();
+  detail::elementwise_for(g.numel(), [&](int64_t b, int64_t e) { seg(pd, b, e) = 0.0f + alpha * cseg(pg, b, e); });
 }
 
 // d += sum_stretched_d(op(g, other)), g of the output shape and `other` broadcast to it.
@@ -97,8 +111,8 @@ RAOQ_REGISTER_OP("add");
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = binary_forward("add", a, b, [](const auto& u, const auto& v) { return u + v; });
   return autograd::record("add", {a, b}, y, {}, [](BackwardContext& ctx) {
-    if (ctx.needs(0)) accumulate_reduced(ctx.dinput_tensor(0), ctx.dout_tensor(), 1.0f);
-    if (ctx.needs(1)) accumulate_reduced(ctx.dinput_tensor(1), ctx.dout_tensor(), 1.0f);
+    if (ctx.needs(0)) reduced_gradient(ctx, 0, ctx.dout_tensor(), 1.0f);
+    if (ctx.needs(1)) reduced_gradient(ctx, 1, ctx.dout_tensor(), 1.0f);
   });
 }
 
@@ -108,8 +122,8 @@ RAOQ_REGISTER_OP("sub");
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor y = binary_forward("sub", a, b, [](const auto& u, const auto& v) { return u - v; });
   return autograd::record("sub", {a, b}, y, {}, [](BackwardContext& ctx) {
-    if (ctx.needs(0)) accumulate_reduced(ctx.dinput_tensor(0), ctx.dout_tensor(), 1.0f);
-    if (ctx.needs(1)) accumulate_reduced(ctx.dinput_tensor(1), ctx.dout_tensor(), -1.0f);
+    if (ctx.needs(0)) reduced_gradient(ctx, 0, ctx.dout_tensor(), 1.0f);
+    if (ctx.needs(1)) reduced_gradient(ctx, 1, ctx.dout_tensor(), -1.0f);
   });
 }
 
