@@ -45,43 +45,47 @@ Layout layout_of(const ConvGeometry& g) {
 
 // U[xi][c][k] = (G g G^T)[xi] for g = w_g[k][c] (3x3); G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
 void kernel_transform(const float* w_g, const Layout& v, float* U) {
-  for (int64_t c = 0; c < v.c; ++c)  // k innermost: the 16 output streams are written contiguously
-    for (int64_t k = 0; k < v.k; ++k) {
-      const float* g = w_g + (k * v.c + c) * 9;
-      float t[4][3];  // G g
-      for (int j = 0; j < 3; ++j) {
-        t[0][j] = g[j];
-        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-        t[3][j] = g[6 + j];
+  parallel_for(v.c, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)  // k innermost: the 16 output streams are written contiguously
+      for (int64_t k = 0; k < v.k; ++k) {
+        const float* g = w_g + (k * v.c + c) * 9;
+        float t[4][3];  // G g
+        for (int j = 0; j < 3; ++j) {
+          t[0][j] = g[j];
+          t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+          t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+          t[3][j] = g[6 + j];
+        }
+        for (int r = 0; r < 4; ++r) {  // (G g) G^T
+          const float u[4] = {t[r][0], 0.5f * (t[r][0] + t[r][1] + t[r][2]), 0.5f * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
+          for (int s = 0; s < 4; ++s) U[((r * 4 + s) * v.c + c) * v.k + k] = u[s];
+        }
       }
-      for (int r = 0; r < 4; ++r) {  // (G g) G^T
-        const float u[4] = {t[r][0], 0.5f * (t[r][0] + t[r][1] + t[r][2]), 0.5f * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
-        for (int s = 0; s < 4; ++s) U[((r * 4 + s) * v.c + c) * v.k + k] = u[s];
-      }
-    }
+  }, grain_items(64 * v.k));
 }
 
 namespace {
 // dw_g[k][c] += G^T dU G (3x3) for dU = dU[xi][c][k] (the adjoint of kernel_transform).
 void kernel_transform_adjoint(const float* dU, const Layout& v, float* dw_g) {
-  for (int64_t c = 0; c < v.c; ++c)  // k innermost: the 16 input streams are read contiguously
-    for (int64_t k = 0; k < v.k; ++k) {
-      float u[16];
-      for (int xi = 0; xi < 16; ++xi) u[xi] = dU[(xi * v.c + c) * v.k + k];
-      float t[3][4];  // G^T dU
-      for (int s = 0; s < 4; ++s) {
-        t[0][s] = u[s] + 0.5f * (u[4 + s] + u[8 + s]);
-        t[1][s] = 0.5f * (u[4 + s] - u[8 + s]);
-        t[2][s] = 0.5f * (u[4 + s] + u[8 + s]) + u[12 + s];
+  parallel_for(v.c, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)  // k innermost: the 16 input streams are read contiguously
+      for (int64_t k = 0; k < v.k; ++k) {
+        float u[16];
+        for (int xi = 0; xi < 16; ++xi) u[xi] = dU[(xi * v.c + c) * v.k + k];
+        float t[3][4];  // G^T dU
+        for (int s = 0; s < 4; ++s) {
+          t[0][s] = u[s] + 0.5f * (u[4 + s] + u[8 + s]);
+          t[1][s] = 0.5f * (u[4 + s] - u[8 + s]);
+          t[2][s] = 0.5f * (u[4 + s] + u[8 + s]) + u[12 + s];
+        }
+        float* dg = dw_g + (k * v.c + c) * 9;
+        for (int r = 0; r < 3; ++r) {  // (G^T dU) G
+          dg[r * 3 + 0] += t[r][0] + 0.5f * (t[r][1] + t[r][2]);
+          dg[r * 3 + 1] += 0.5f * (t[r][1] - t[r][2]);
+          dg[r * 3 + 2] += 0.5f * (t[r][1] + t[r][2]) + t[r][3];
+        }
       }
-      float* dg = dw_g + (k * v.c + c) * 9;
-      for (int r = 0; r < 3; ++r) {  // (G^T dU) G
-        dg[r * 3 + 0] += t[r][0] + 0.5f * (t[r][1] + t[r][2]);
-        dg[r * 3 + 1] += 0.5f * (t[r][1] - t[r][2]);
-        dg[r * 3 + 2] += 0.5f * (t[r][1] + t[r][2]) + t[r][3];
-      }
-    }
+  }, grain_items(64 * v.k));
 }
 
 // The transforms below run over 16 channels at a time as one vector (GCC's vector extension:

@@ -84,28 +84,35 @@ void for_each_run(const BroadcastPlan& p, int64_t begin, int64_t end, Fn&& fn) {
 // returning an Eigen array expression. Returning an unevaluated expression is safe here: it
 // refers only to op's arguments, which live until the assignment below completes (the Eigen
 // `auto` pitfall is an expression outliving the temporaries it refers to).
-// Parallel over runs in fixed chunks; each output element is written by exactly one run.
+// Parallel over runs in fixed chunks (a single run, over pieces of it); each output element is
+// written by exactly one task.
 template <class Op>
 void broadcast_apply(const BroadcastPlan& p, const float* a, const float* b, float* out, bool accumulate, Op op) {
   const int64_t n = p.run();
   const bool av = p.a_contiguous(), bv = p.b_contiguous();
-  auto body = [&](int64_t begin, int64_t end) {
-    for_each_run(p, begin, end, [&](int64_t o, int64_t ia, int64_t ib) {
-      Eigen::Map<Eigen::ArrayXf> y(out + o, n);
-      if (av && bv) {
-        if (accumulate) y += op(ConstArrayMap(a + ia, n), ConstArrayMap(b + ib, n));
-        else y = op(ConstArrayMap(a + ia, n), ConstArrayMap(b + ib, n));
-      } else if (av) {
-        if (accumulate) y += op(ConstArrayMap(a + ia, n), b[ib]);
-        else y = op(ConstArrayMap(a + ia, n), b[ib]);
-      } else {
-        if (accumulate) y += op(a[ia], ConstArrayMap(b + ib, n));
-        else y = op(a[ia], ConstArrayMap(b + ib, n));
-      }
-    });
+  // out[o, o + len) from a run of a (or its one value) and a run of b (or its one value).
+  auto apply = [&](int64_t o, int64_t ia, int64_t ib, int64_t len) {
+    Eigen::Map<Eigen::ArrayXf> y(out + o, len);
+    if (av && bv) {
+      if (accumulate) y += op(ConstArrayMap(a + ia, len), ConstArrayMap(b + ib, len));
+      else y = op(ConstArrayMap(a + ia, len), ConstArrayMap(b + ib, len));
+    } else if (av) {
+      if (accumulate) y += op(ConstArrayMap(a + ia, len), b[ib]);
+      else y = op(ConstArrayMap(a + ia, len), b[ib]);
+    } else {
+      if (accumulate) y += op(a[ia], ConstArrayMap(b + ib, len));
+      else y = op(a[ia], ConstArrayMap(b + ib, len));
+    }
   };
   const int64_t runs = p.runs();
-  parallel_for(runs, body, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(n, 1)));
+  if (runs == 1) {  // one run (same shapes, or one side a scalar): split the run itself
+    parallel_for(n, [&](int64_t begin, int64_t end) { apply(begin, av ? begin : 0, bv ? begin : 0, end - begin); },
+                 kElementwiseGrain);
+    return;
+  }
+  parallel_for(runs, [&](int64_t begin, int64_t end) {
+    for_each_run(p, begin, end, [&](int64_t o, int64_t ia, int64_t ib) { apply(o, ia, ib, n); });
+  }, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(n, 1)));
 }
 
 // d += alpha * (g summed over the dimensions where a stretches), for a plan built as
