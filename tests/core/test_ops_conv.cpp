@@ -70,6 +70,11 @@ const ConvCase kCases[] = {
     {"stride 2 wide rows, K = 72", 2, 8, 9, 41, 5, 3, 3, {2, 1, 1, 1}, true},
     {"stride 2 no padding, 18 columns", 1, 8, 5, 38, 3, 3, 3, {2, 0, 1, 1}, false},
     {"groups 2 stride 2, K = 72", 2, 16, 6, 35, 4, 3, 3, {2, 1, 1, 2}, false},
+    // Stride 2 with wider kernels and padding (taps reaching past the first even column), odd and
+    // even widths.
+    {"stride 2 5x5 padding 2, odd width", 2, 3, 9, 11, 4, 5, 5, {2, 2, 1, 1}, true},
+    {"stride 2 4x4 padding 3", 1, 2, 7, 8, 3, 4, 4, {2, 3, 1, 1}, false},
+    {"stride 2 3x5, rows of 34", 1, 2, 5, 34, 2, 3, 5, {2, 0, 1, 1}, true},
     // Winograd F(2x2, 3x3): 3x3, stride 1, >= 16 channels per group; odd output sizes leave
     // partial edge tiles, and 33x33 images give one image per block (several blocks per batch).
     {"winograd padding 1", 2, 16, 7, 6, 16, 3, 3, {1, 1, 1, 1}, true},
