@@ -1,12 +1,13 @@
 // core/ops/kernels_winograd.cpp — Winograd F(2x2, 3x3) convolution kernels (see the header for
 // the algorithm and its adjoint).
 //
-// Layout. Per image and group the kernels work channels-last: x_g (C, H*W) is transposed into
-// xt (H*W, C), so a 4x4 tile of 16 consecutive channels is 16 contiguous vectors and every
+// Layout. Per image and group the kernels work channels-last: x_g (C, H*W) is transposed into a
+// zero-margined grid xp (hp, wp, C) with the image at (p, p), so a 4x4 tile of 16 consecutive
+// channels is 16 contiguous vectors, every tile lies inside the grid (no edge tests), and every
 // transform is vectorised over channels. The transformed tiles of a block of images are kept
 // per tile position xi as a (T, C) matrix, the transformed kernel as U[xi] (C, K), so each xi
 // is one GEMM M[xi] (T, K) = V[xi] (T, C) U[xi] (C, K); the 2x2 outputs come back channels-last
-// in yt (Ho*Wo, K) and are transposed into y.
+// in a grid yp (2 th, 2 tw, K) and the first Ho x Wo of it is transposed into y.
 // Legend: C = C_in/groups, K = C_out/groups, tiles th x tw = t1 per image (th = ceil(Ho/2),
 //   tw = ceil(Wo/2)), T = tiles per block of images; xi = 4*r + s is a position in a 4x4 tile.
 //   U, dU: 16 x (C, K)   V, dV: 16 x (T, C)   M, dM: 16 x (T, K)
