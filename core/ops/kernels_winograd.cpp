@@ -114,6 +114,17 @@ inline void over_channels(int64_t n, const Body& body) {
   for (; c < n; ++c) body(0.0f, c);
 }
 
+// Column s of a tile's 4x4 transformed values (positions s, 4 + s, 8 + s, 12 + s), each read from
+// its own xi matrix, ts floats apart.
+template <typename T>
+struct Column {
+  T m0, m1, m2, m3;
+};
+template <typename T>
+inline __attribute__((always_inline)) Column<T> tile_column(const float* m, int s, int64_t ts) {
+  return {load<T>(m + s * ts), load<T>(m + (4 + s) * ts), load<T>(m + (8 + s) * ts), load<T>(m + (12 + s) * ts)};
+}
+
 // One row r of B^T d B for the tiles of a tile row: b = row ra + sign * row rb of the input rows
 // (B^T d), then o[s] for s = 0..3 along the row ((B^T d) B). Neighbouring tiles overlap by two
 // columns, so the two b of the right half are the left half of the next tile.
@@ -191,8 +202,7 @@ void input_transform_adjoint(const float* dV, const Layout& v, int64_t t0, float
         T b[16];
         #pragma GCC unroll 4
         for (int s = 0; s < 4; ++s) {  // B dV, B = [1 0 0 0; 0 1 -1 1; -1 1 1 0; 0 0 0 -1]
-          const T m0 = load<T>(m + s * ts), m1 = load<T>(m + (4 + s) * ts), m2 = load<T>(m + (8 + s) * ts),
-                  m3 = load<T>(m + (12 + s) * ts);
+          const auto [m0, m1, m2, m3] = tile_column<T>(m, s, ts);
           b[s] = m0;
           b[4 + s] = m1 - m2 + m3;
           b[8 + s] = m1 + m2 - m0;
@@ -230,8 +240,7 @@ void output_transform(const float* M, const float* bias, const Layout& v, int64_
         T r0[4], r1[4];  // A^T m
         #pragma GCC unroll 4
         for (int s = 0; s < 4; ++s) {
-          const T m0 = load<T>(m + s * ts), m1 = load<T>(m + (4 + s) * ts), m2 = load<T>(m + (8 + s) * ts),
-                  m3 = load<T>(m + (12 + s) * ts);
+          const auto [m0, m1, m2, m3] = tile_column<T>(m, s, ts);
           r0[s] = m0 + m1 + m2;
           r1[s] = m1 - m2 - m3;
         }
