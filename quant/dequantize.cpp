@@ -10,6 +10,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/ops/detail/kernels.h"
 #include "core/parallel.h"
 
 namespace raoq::quant {
@@ -44,16 +45,33 @@ Tensor window_weight_sums(const Tensor& wq, int64_t H, int64_t W, const ops::Con
   const int64_t N = wq.size(0), C = wq.size(1), kh = linear ? 1 : wq.size(2), kw = linear ? 1 : wq.size(3);
   int64_t Ho = 1, Wo = 1;
   const MatrixRM inside = linear ? MatrixRM::Ones(1, 1) : inside_taps(H, W, kh, kw, o, &Ho, &Wo);
-  MatrixRM per_tap = MatrixRM::Zero(N, kh * kw);  // sum over input channels
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c) per_tap.row(n) += wq.as_matrix(N, C * kh * kw).block(n, c * kh * kw, 1, kh * kw);
+  const int64_t T = kh * kw;
+  MatrixRM per_tap(N, T);  // sum over input channels, in channel order
+  const float* w = wq.data();
+  parallel_for(N, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      float* sum = per_tap.data() + n * T;
+      std::fill(sum, sum + T, 0.0f);
+      for (int64_t c = 0; c < C; ++c) {
+        const float* wc = w + (n * C + c) * T;
+        for (int64_t t = 0; t < T; ++t) sum[t] += wc[t];
+      }
+    }
+  }, ops::detail::grain_items(C * T));
   Tensor S = Tensor::empty({N, Ho * Wo});
   S.as_matrix(N, Ho * Wo).noalias() = per_tap * inside.transpose();
-  return autograd::record("window_weight_sums", {wq}, S, {"inside"}, [inside, N, C, kh, kw](BackwardContext& ctx) {
+  return autograd::record("window_weight_sums", {wq}, S, {"inside"}, [inside, N, C, T](BackwardContext& ctx) {
     const MatrixRM d_tap = ctx.dout_tensor().as_matrix(N, inside.rows()) * inside;  // (N, T)
-    auto dW = ctx.dinput_tensor(0).as_matrix(N, C * kh * kw);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < C; ++c) dW.block(n, c * kh * kw, 1, kh * kw) += d_tap.row(n);
+    float* dw = ctx.dinput_tensor(0).data();
+    parallel_for(N, [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) {
+        const float* d = d_tap.data() + n * T;
+        for (int64_t c = 0; c < C; ++c) {
+          float* dwc = dw + (n * C + c) * T;
+          for (int64_t t = 0; t < T; ++t) dwc[t] += d[t];
+        }
+      }
+    }, ops::detail::grain_items(C * T));
   });
 }
 
