@@ -56,11 +56,21 @@ void product_into(Strided& c, const OpA& a, const OpB& b, bool accumulate) {
   else c.noalias() = a * b;
 }
 
+// Whether a product of this shape suits the unpacked kernel: B (K x N) fits in the caches, and the
+// product is not both tall and wide. There packing is repaid many times over, and inside a training
+// step, where other buffers evict B between row tiles, the unpacked kernel fell behind: in one
+// 1-thread gpt-tiny ADC step, 4096 x 256 x 1024 (fc1, M x K x N) ran at 172 GFLOP/s unpacked and
+// 234 packed. The kernels sum each element in the same order, so the choice changes no bits.
+bool unpacked_suits(int64_t M, int64_t N, int64_t K) {
+  constexpr int64_t kTallRows = 1024, kWideColumns = 512;
+  return K * N <= kUnpackedMaxB && !(M >= kTallRows && N >= kWideColumns);
+}
+
 // Whether gemm() computes the product with the unpacked kernel (gemm_unpacked.cpp): on AVX-512,
-// while B (K x N) fits in the caches, and for a B stored transposed only with rows enough to repay
-// its transposition. Decided on the whole product, like the rest of gemm_block's choice.
+// for shapes that suit it, and for a B stored transposed only with rows enough to repay its
+// transposition. Decided on the whole product, like the rest of gemm_block's choice.
 bool unpacked_applies(const GemmArgs& g, bool trans_b) {
-  return gemm_packed_available() && g.K * g.N <= kUnpackedMaxB && (!trans_b || g.M >= 16);
+  return gemm_packed_available() && unpacked_suits(g.M, g.N, g.K) && (!trans_b || g.M >= 16);
 }
 
 // C[m0:m1, n0:n1] (=|+=) op(A)[m0:m1, :] op(B)[:, n0:n1]
@@ -132,7 +142,7 @@ void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
       for (int64_t i = 0; i < M; ++i) std::fill_n(C + i * ldc, N, 0.0f);
     return;
   }
-  if (gemm_packed_available() && K * N > kUnpackedMaxB) gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  if (gemm_packed_available() && !unpacked_suits(M, N, K)) gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
   else unpacked_product(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 

@@ -37,7 +37,8 @@ void gemm_unpacked(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_ro
 // C (M, N) (= or +=) op(A) op(B) on this thread, for the per-image products of a batch loop (conv2d,
 // Winograd, attention's per-head products) and for each block of gemm(): gemm_unpacked while B
 // (K x N) fits in the caches (kUnpackedMaxB floats; a B stored transposed is first transposed into
-// a per-thread buffer), the packed kernel (or, without AVX-512, Eigen) beyond. op(A), op(B) as in
+// a per-thread buffer) unless the product is also tall and wide (M >= 1024, N >= 512), the packed
+// kernel (or, without AVX-512, Eigen) otherwise. op(A), op(B) as in
 // gemm(); lda, ldb, ldc are the stored rows' lengths.
 constexpr int64_t kUnpackedMaxB = int64_t(1) << 19;
 void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
