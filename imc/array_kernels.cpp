@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/ops/detail/gemm.h"
+#include "core/ops/detail/kernels.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "imc/detail/bit_slice.h"
@@ -15,9 +16,6 @@
 namespace raoq::imc::detail {
 
 namespace {
-using ConstMat = Eigen::Map<const MatrixRM>;
-using Mat = Eigen::Map<MatrixRM>;
-
 uint64_t stream_seed(uint64_t seed, int64_t stream, int64_t block, int64_t tile, int64_t pair) {
   uint64_t h = seed;
   for (uint64_t v : {uint64_t(stream), uint64_t(block), uint64_t(tile), uint64_t(pair)}) {
@@ -95,8 +93,8 @@ struct Scratch {
 
 // out rows of blocks [b0, b1) (block b = rows [b*kBlockRows, (b+1)*kBlockRows) of M); when clips
 // is non-null (sized T), the clipped indices of those blocks are appended to clips[t].
-void product_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream, float* out, ClipLists* clips,
-                    Scratch& s) {
+void product_blocks(const TileKernel& k, const std::vector<std::vector<float>>& w_t, int64_t b0, int64_t b1,
+                    int64_t stream, float* out, ClipLists* clips, Scratch& s) {
   const int64_t N = k.N, T = k.tiles();
   s.y.resize(static_cast<size_t>(kBlockRows * N));
   if (k.transposed && k.M > kBlockRows) s.acc.resize(static_cast<size_t>(kBlockRows * N));
@@ -113,11 +111,12 @@ void product_blocks(const TileKernel& k, int64_t b0, int64_t b1, int64_t stream,
       const int64_t k0 = t * k.rows, kt = std::min(k.rows, k.K - k0);
       if (clips) std::fill(s.clipped.begin(), s.clipped.begin() + count, uint8_t(0));
       for (size_t p = 0; p < k.pairs.size(); ++p) {
-        const ConstMat W(k.pairs[p].w, N, k.K);
-        if (k.transposed) {
-          Mat(s.y.data(), N, mb).noalias() = W.middleCols(k0, kt) * ConstMat(k.pairs[p].x, k.K, k.M).block(k0, m0, kt, mb);
-        } else {
-          Mat(s.y.data(), mb, N).noalias() = ConstMat(k.pairs[p].x, k.M, k.K).block(m0, k0, mb, kt) * W.middleCols(k0, kt).transpose();
+        if (k.transposed) {  // y (N, mb) = w[:, k0:k0+kt] x[k0:k0+kt, m0:m0+mb]
+          ops::detail::gemm_serial(false, false, N, mb, kt, k.pairs[p].w + k0, k.K, k.pairs[p].x + k0 * k.M + m0, k.M,
+                                   s.y.data(), mb, false);
+        } else {  // y (mb, N) = x[m0:m0+mb, k0:k0+kt] w_t[k0:k0+kt, :]
+          ops::detail::gemm_serial(false, false, mb, N, kt, k.pairs[p].x + m0 * k.K + k0, k.K, w_t[p].data() + k0 * N, N,
+                                   s.y.data(), N, false);
         }
         float* y = s.y.data();
         if (k.noise_sigma > 0) {
@@ -200,9 +199,16 @@ void reconstruct(const TileKernel& k, float* acc, int64_t count) {
 void tile_product(const TileKernel& k, int64_t stream, float* out, ClipLists* clips) {
   const int64_t B = k.blocks(), T = k.tiles();
   std::vector<ClipLists> per_block(clips ? static_cast<size_t>(B) : 0, ClipLists(static_cast<size_t>(T)));
+  // The row-major layout multiplies by w^T: transpose each weight slice once, not once per block.
+  std::vector<std::vector<float>> w_t(k.transposed ? 0 : k.pairs.size());
+  for (size_t p = 0; p < w_t.size(); ++p) {
+    w_t[p].resize(static_cast<size_t>(k.K * k.N));
+    ops::detail::transpose(k.pairs[p].w, k.N, k.K, w_t[p].data());
+  }
   parallel_for(B, [&](int64_t b0, int64_t b1) {
     Scratch s;
-    for (int64_t b = b0; b < b1; ++b) product_blocks(k, b, b + 1, stream, out, clips ? &per_block[size_t(b)] : nullptr, s);
+    for (int64_t b = b0; b < b1; ++b)
+      product_blocks(k, w_t, b, b + 1, stream, out, clips ? &per_block[size_t(b)] : nullptr, s);
   });
   if (!clips) return;
   clips->assign(static_cast<size_t>(T), {});
