@@ -96,7 +96,8 @@ void reconstruct(const TileKernel& k, float* acc, int64_t count);
 //   row-major:   dx[:, span] += G_s w_used[:, span]       dw[:, span] += G_s^T x[:, span]
 //   transposed:  dx[span, :] += w_used[:, span]^T G_s     dw[:, span] += G_s x[span, :]^T
 // Spans are runs of unclipped tiles (one GEMM pair) or single clipped tiles. dx or dw may be null.
-// Parallel over row blocks / column chunks; runs inline inside a parallel region.
+// Parallel over row blocks of dx (row-major) or its columns (transposed), and over the longer side of
+// dw; runs inline inside a parallel region.
 void masked_backward(int64_t M, int64_t K, int64_t N, int64_t rows, bool transposed, const float* g,
                      const ClipLists& clips, const float* x, const float* w_used, float* dx, float* dw,
                      std::vector<float>& masked);
