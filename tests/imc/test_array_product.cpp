@@ -170,6 +170,55 @@ TEST_CASE("array_product (matrix): straight-through backward pinned against per-
   CHECK(dx[0] == g[1] * 1.0f);
 }
 
+TEST_CASE("array_product (matrix): the straight-through backward split over two threads matches per-tile masks", "[imc]") {
+  // M = 300 rows: two 256-row blocks of dx. K = 150 over 64-row tiles (64, 64, 22), a coarse ADC so
+  // that some tiles clip and spans of one and of several tiles both occur. N = 200 > every span
+  // width splits dw over its rows, N = 40 over its columns wherever a span is wider than 40.
+  const int64_t N = GENERATE(int64_t(200), int64_t(40));
+  const int64_t M = 300, K = 150, rows = 64;
+  AdcConfig c;
+  c.ba = 3, c.rows = rows, c.k = 8;  // D = 2 * 64 * 7 * 7 / (8 * 8) = 98: y/D in [-4, 3], about 2 sd
+  const float D = adc_step(c);
+  REQUIRE(D == 98.0f);
+  const quant::CodeRange r = adc_codes(c.ba);
+  const Tensor xs = input_codes({M, K}, c, 5).set_requires_grad(true);
+  const Tensor wq = weight_codes({N, K}, c.bw, 6).set_requires_grad(true);
+  const std::vector<float> g = raoq::testing::random_codes({M, N}, -4, 4, 7).to_vector();
+  {
+    const raoq::testing::ThreadCountGuard restore;
+    set_num_threads(2);
+    testing::backward_with(array_product(xs, wq, c), g);
+  }
+  // The per-tile masks in double: dx[m, k] = sum_n g[m, n] w[n, k], dw[n, k] = sum_m g[m, n] x[m, k],
+  // over the (m, n) whose tile sum of k's tile stayed inside the ADC range.
+  const float *x = xs.data(), *w = wq.data();
+  std::vector<double> dx(size_t(M * K), 0.0), dw(size_t(N * K), 0.0);
+  int64_t clipped = 0;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k0 = 0; k0 < K; k0 += rows) {
+        const int64_t k1 = std::min(K, k0 + rows);
+        float y = 0;
+        for (int64_t k = k0; k < k1; ++k) y += x[m * K + k] * w[n * K + k];
+        if (adc_clipped(y, D, r.lo, r.hi)) {
+          ++clipped;
+          continue;
+        }
+        for (int64_t k = k0; k < k1; ++k) {
+          dx[size_t(m * K + k)] += double(g[size_t(m * N + n)]) * w[n * K + k];
+          dw[size_t(n * K + k)] += double(g[size_t(m * N + n)]) * x[m * K + k];
+        }
+      }
+  CAPTURE(N, clipped);
+  REQUIRE(clipped > M * N * 3 / 100);  // at least 1% of the tile sums clip
+  REQUIRE(clipped < M * N * 3 / 2);
+  // The float sums run over at most 300 products of integers below 2^7 and gradients of at most 4:
+  // exact until the partial sums pass 2^24, far above these. So equality, not a tolerance.
+  const std::vector<float> gx = xs.grad().to_vector(), gw = wq.grad().to_vector();
+  for (size_t i = 0; i < dx.size(); ++i) REQUIRE(double(gx[i]) == dx[i]);
+  for (size_t i = 0; i < dw.size(); ++i) REQUIRE(double(gw[i]) == dw[i]);
+}
+
 RAOQ_GRADCHECK_CASE("array_product", "matrix, floor skipped, 3 tiles, two sums clipped", "[imc]") {
   AdcConfig c;
   c.rows = 4, c.ba = 3, c.k = 2;  // D = 2*4*7*7/(8*2) = 24.5; y/D in [-4, 3]
