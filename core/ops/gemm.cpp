@@ -58,7 +58,7 @@ void product_into(Strided& c, const OpA& a, const OpB& b, bool accumulate) {
 
 // Whether a product of this shape suits the unpacked kernel: B (K x N) fits in the caches, and the
 // product is not both tall and wide. There packing is repaid many times over, and inside a training
-// step, where other buffers evict B between row tiles, the unpacked kernel fell behind: in one
+// step, whose other buffers share the caches, the unpacked kernel fell behind: in one
 // 1-thread gpt-tiny ADC step, 4096 x 256 x 1024 (fc1, M x K x N) ran at 172 GFLOP/s unpacked and
 // 234 packed. The kernels sum each element in the same order, so the choice changes no bits.
 bool unpacked_suits(int64_t M, int64_t N, int64_t K) {
