@@ -219,16 +219,6 @@ void tile_product(const TileKernel& k, int64_t stream, float* out, ClipLists* cl
     }
 }
 
-namespace {
-// fn(r0, r1, c0, c1) over blocks of a rows x cols output, split over threads along the longer side
-// (each thread's product keeps the full width of the other), in blocks of at least 32.
-template <typename Fn>
-void split_longer(int64_t rows, int64_t cols, const Fn& fn) {
-  if (rows >= cols) parallel_for(rows, [&](int64_t r0, int64_t r1) { fn(r0, r1, int64_t(0), cols); }, 32);
-  else parallel_for(cols, [&](int64_t c0, int64_t c1) { fn(int64_t(0), rows, c0, c1); }, 32);
-}
-}  // namespace
-
 void masked_backward(int64_t M, int64_t K, int64_t N, int64_t rows, bool transposed, const float* g,
                      const ClipLists& clips, const float* x, const float* w_used, float* dx, float* dw,
                      std::vector<float>& masked) {
@@ -255,7 +245,7 @@ void masked_backward(int64_t M, int64_t K, int64_t N, int64_t rows, bool transpo
           gemm_serial(false, false, m1 - m0, kw, N, gs + m0 * N, N, w_used + k0, K, dx + m0 * K + k0, K, true);
         });
       if (dw)
-        split_longer(N, kw, [&](int64_t n0, int64_t n1, int64_t c0, int64_t c1) {
+        ops::detail::split_longer_side(N, kw, [&](int64_t n0, int64_t n1, int64_t c0, int64_t c1) {
           gemm_serial(true, false, n1 - n0, c1 - c0, M, gs + n0, N, x + k0 + c0, K, dw + n0 * K + k0 + c0, K, true);
         });
     } else {  // g: (N, M)   x, dx: (K, M)
@@ -264,7 +254,7 @@ void masked_backward(int64_t M, int64_t K, int64_t N, int64_t rows, bool transpo
           gemm_serial(true, false, kw, c1 - c0, N, w_used + k0, K, gs + c0, M, dx + k0 * M + c0, M, true);
         }, 64);
       if (dw)
-        split_longer(N, kw, [&](int64_t n0, int64_t n1, int64_t c0, int64_t c1) {
+        ops::detail::split_longer_side(N, kw, [&](int64_t n0, int64_t n1, int64_t c0, int64_t c1) {
           gemm_serial(false, true, n1 - n0, c1 - c0, M, gs + n0 * M, M, x + (k0 + c0) * M, M, dw + n0 * K + k0 + c0, K,
                       true);
         });

@@ -110,12 +110,9 @@ template <bool TransA, bool TransB>
 void gemm_split(const GemmArgs& g) {
   const bool parallel = 2.0 * double(g.M) * double(g.N) * double(g.K) >= kGemmParallelFlops;
   if (!parallel) return gemm_block<TransA, TransB>(g, 0, g.M, 0, g.N);
-  // Blocks of at least 32 rows/columns keep Eigen's register-blocked kernel at full width.
-  if (g.M >= g.N) {
-    parallel_for(g.M, [&](int64_t m0, int64_t m1) { gemm_block<TransA, TransB>(g, m0, m1, 0, g.N); }, 32);
-  } else {
-    parallel_for(g.N, [&](int64_t n0, int64_t n1) { gemm_block<TransA, TransB>(g, 0, g.M, n0, n1); }, 32);
-  }
+  split_longer_side(g.M, g.N, [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    gemm_block<TransA, TransB>(g, m0, m1, n0, n1);
+  });
 }
 
 }  // namespace

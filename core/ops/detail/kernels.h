@@ -1,6 +1,6 @@
 // core/ops/detail/kernels.h — small internal helpers shared by the kernels of core/ops: per-thread
-// scratch buffers, the grain below which a loop is not worth splitting over threads, and
-// per-chunk partial sums that reduce in a fixed order.
+// scratch buffers, the grain below which a loop is not worth splitting over threads, a product's
+// split over threads along its longer side, and per-chunk partial sums that reduce in a fixed order.
 //
 // Not a public header: internal to the library's kernels (core/ops, and kernels elsewhere that
 // build on core's Winograd transforms).
@@ -35,6 +35,15 @@ inline int64_t grain_items(int64_t work_per_item) {
 // what parallel_for would use, for loops that keep one partial result per chunk.
 inline int64_t chunk_count(int64_t items, int64_t work_per_item, int64_t threads) {
   return std::max<int64_t>(1, std::min<int64_t>(threads, items / grain_items(work_per_item)));
+}
+
+// fn(r0, r1, c0, c1) over a rows x cols output (a product's), split over the threads along its
+// longer side in blocks of at least 32, so each thread's block keeps the full length of the other
+// side (a matrix kernel stays at full tile width).
+template <typename Fn>
+void split_longer_side(int64_t rows, int64_t cols, const Fn& fn) {
+  if (rows >= cols) parallel_for(rows, [&](int64_t r0, int64_t r1) { fn(r0, r1, int64_t(0), cols); }, 32);
+  else parallel_for(cols, [&](int64_t c0, int64_t c1) { fn(int64_t(0), rows, c0, c1); }, 32);
 }
 
 // dst (cols, rows) = src (rows, cols)^T, both row-major; with accumulate, dst += src^T.
