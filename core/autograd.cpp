@@ -17,6 +17,16 @@
 
 namespace raoq {
 
+// Each entry also owns its tensor: freeing a node's inputs must not free a tensor whose gradient
+// is still pending (its address could then be reused by a new allocation).
+struct detail::GradSums {
+  struct Pending {
+    std::shared_ptr<TensorImpl> owner;
+    Tensor grad;
+  };
+  std::unordered_map<TensorImpl*, Pending> by_tensor;
+};
+
 namespace {
 thread_local bool tls_grad_enabled = true;
 thread_local std::ostream* tls_trace = nullptr;
@@ -41,6 +51,16 @@ const Tensor& BackwardContext::dinput_uninit(size_t i) {
   RAOQ_CHECK(!g.defined(), node_.op, " backward: dinput_uninit(", i, ") after the buffer was already created");
   g = Tensor::empty(node_.inputs[i].shape());
   return g;
+}
+
+BackwardContext::GradSum BackwardContext::dinput_sum(size_t i) {
+  RAOQ_CHECK(needs(i), node_.op, " backward: input ", i, " does not require grad");
+  RAOQ_CHECK(!(*dinputs_)[i].defined(), node_.op, " backward: dinput_sum(", i, ") after the buffer was already created");
+  if (sums_ && !tls_trace && !tls_anomaly) {
+    const auto it = sums_->by_tensor.find(detail::TensorAccess::impl(node_.inputs[i]));
+    if (it != sums_->by_tensor.end()) return {it->second.grad.data(), false};
+  }
+  return {dinput_uninit(i).data(), true};
 }
 
 std::string Node::live_output_name() const {
@@ -199,13 +219,9 @@ void backward(const Tensor& root, bool retain_graph) {
              "' does not require grad (no input of its graph requires grad, or it was computed under NoGradGuard)");
   // Gradients of this pass, by tensor. Leaves are accumulated into .grad at the end, after
   // their hooks ran on this pass's complete contribution.
-  // Each entry also owns its tensor: freeing a node's inputs must not free a tensor whose
-  // gradient is still pending (its address could then be reused by a new allocation).
-  struct Pending {
-    std::shared_ptr<TensorImpl> owner;
-    Tensor grad;
-  };
-  std::unordered_map<TensorImpl*, Pending> grads;
+  detail::GradSums sums;
+  auto& grads = sums.by_tensor;
+  using Pending = detail::GradSums::Pending;
   std::vector<TensorImpl*> leaf_order;
   grads[detail::TensorAccess::impl(root)] = {detail::TensorAccess::ptr(root), Tensor::ones(root.shape())};
   if (root.is_leaf()) leaf_order.push_back(detail::TensorAccess::impl(root));
@@ -223,7 +239,7 @@ void backward(const Tensor& root, bool retain_graph) {
     grads.erase(it);
 
     std::vector<Tensor> dinputs(node->inputs.size());
-    BackwardContext ctx(*node, dout, &dinputs);
+    BackwardContext ctx(*node, dout, &dinputs, &sums);
     const auto t0 = std::chrono::steady_clock::now();
     node->backward(ctx);
     if (tls_anomaly) check_backward(*node, dinputs);

@@ -11,6 +11,8 @@
 // with beta = 0), by overwriting all of ctx.dinput_uninit(i). The engine then adds each node's
 // buffer into the input's gradient, so gradients always accumulate: over the uses of a tensor
 // within one graph, and across backward() calls (BitAug's two passes). zero_grad is explicit.
+// A backward with one term per gradient element may instead put it into the sum itself
+// (ctx.dinput_sum(i)): the same additions, without a buffer of its own.
 //
 // A backward captures storage, never its output Tensor (the output owns the node: a cycle).
 #pragma once
@@ -28,6 +30,9 @@
 namespace raoq {
 
 class BackwardContext;
+namespace detail {
+struct GradSums;  // the gradients one backward() pass has summed so far, by tensor (autograd.cpp)
+}
 using BackwardFn = std::function<void(BackwardContext&)>;
 
 struct Node {
@@ -50,7 +55,8 @@ struct Node {
 // node's gradient buffer for input i, zero-filled on first use, to be accumulated into (+=).
 class BackwardContext {
  public:
-  BackwardContext(Node& node, Tensor dout, std::vector<Tensor>* dinputs) : node_(node), dout_(std::move(dout)), dinputs_(dinputs) {}
+  BackwardContext(Node& node, Tensor dout, std::vector<Tensor>* dinputs, detail::GradSums* sums = nullptr)
+      : node_(node), dout_(std::move(dout)), dinputs_(dinputs), sums_(sums) {}
   ArrayMap dout() const { return dout_.flat(); }
   const Tensor& dout_tensor() const { return dout_; }
   // Whether input i needs a gradient (skip the work when it does not).
@@ -61,12 +67,34 @@ class BackwardContext {
   // uninitialised, which the op must overwrite completely. Saves the zero-fill pass of
   // dinput(). Call it at most once per input, and not after dinput(i).
   const Tensor& dinput_uninit(size_t i);
+  // For a backward that gives each element of input i's gradient at most one term t: where to
+  // put it. When `fresh`, `data` is an uninitialised buffer of this node's own, to be written
+  // whole (0 + t where the op has a term, 0 elsewhere), as with dinput_uninit. Otherwise it is
+  // input i's gradient as the nodes run before have summed it, and the op adds 0 + t into it
+  // (the engine then adds nothing). The engine would have added this node's buffer to that sum,
+  // one addition per element, so the sum is the same; only an exact -0 left where the op has no
+  // term stays -0 (adding the buffer's +0 gave +0). What it saves is dinput()'s zero-fill and the
+  // engine's pass over the whole gradient: a slice of a fused qkv, a residual stream's
+  // LayerNorm. Under TraceScope or AnomalyScope every node keeps a buffer of its own, so each
+  // node's gradient stays visible. Call it once per input, and not with dinput(i).
+  struct GradSum {
+    float* data;
+    bool fresh;
+    // Puts the terms t (an Eigen array expression) into `to`, a view of part of data.
+    template <class To, class T>
+    void put(To&& to, const T& t) const {
+      if (fresh) to = 0.0f + t;
+      else to += 0.0f + t;
+    }
+  };
+  GradSum dinput_sum(size_t i);
   const Tensor& input(size_t i) const { return node_.inputs.at(i); }
 
  private:
   Node& node_;
   Tensor dout_;
   std::vector<Tensor>* dinputs_;
+  detail::GradSums* sums_;
 };
 
 namespace autograd {

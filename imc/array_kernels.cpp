@@ -221,7 +221,8 @@ void tile_product(const TileKernel& k, int64_t stream, float* out, ClipLists* cl
 
 void masked_backward(int64_t M, int64_t K, int64_t N, int64_t rows, bool transposed, const float* g,
                      const ClipLists& clips, const float* x, const float* w_used, float* dx, float* dw,
-                     std::vector<float>& masked) {
+                     std::vector<float>& masked, bool overwrite) {
+  const bool add = !overwrite;
   const int64_t T = (K + rows - 1) / rows;
   int64_t t = 0;
   while (t < T) {
@@ -242,21 +243,21 @@ void masked_backward(int64_t M, int64_t K, int64_t N, int64_t rows, bool transpo
       if (dx)
         parallel_for((M + kBlockRows - 1) / kBlockRows, [&](int64_t b0, int64_t b1) {
           const int64_t m0 = b0 * kBlockRows, m1 = std::min(M, b1 * kBlockRows);
-          gemm_serial(false, false, m1 - m0, kw, N, gs + m0 * N, N, w_used + k0, K, dx + m0 * K + k0, K, true);
+          gemm_serial(false, false, m1 - m0, kw, N, gs + m0 * N, N, w_used + k0, K, dx + m0 * K + k0, K, add);
         });
       if (dw)
         ops::detail::split_longer_side(N, kw, [&](int64_t n0, int64_t n1, int64_t c0, int64_t c1) {
-          gemm_serial(true, false, n1 - n0, c1 - c0, M, gs + n0, N, x + k0 + c0, K, dw + n0 * K + k0 + c0, K, true);
+          gemm_serial(true, false, n1 - n0, c1 - c0, M, gs + n0, N, x + k0 + c0, K, dw + n0 * K + k0 + c0, K, add);
         });
     } else {  // g: (N, M)   x, dx: (K, M)
       if (dx)
         parallel_for(M, [&](int64_t c0, int64_t c1) {
-          gemm_serial(true, false, kw, c1 - c0, N, w_used + k0, K, gs + c0, M, dx + k0 * M + c0, M, true);
+          gemm_serial(true, false, kw, c1 - c0, N, w_used + k0, K, gs + c0, M, dx + k0 * M + c0, M, add);
         }, 64);
       if (dw)
         ops::detail::split_longer_side(N, kw, [&](int64_t n0, int64_t n1, int64_t c0, int64_t c1) {
           gemm_serial(false, true, n1 - n0, c1 - c0, M, gs + n0 * M, M, x + (k0 + c0) * M, M, dw + n0 * K + k0 + c0, K,
-                      true);
+                      add);
         });
     }
     t = t1;
@@ -284,9 +285,7 @@ void batched_backward(int64_t G, int64_t M, int64_t K, int64_t N, int64_t rows, 
       const bool clipped =
           !clips.empty() && std::any_of(clips[size_t(b)].begin(), clips[size_t(b)].end(), [](const auto& v) { return !v.empty(); });
       if (clipped) {
-        if (dxb) std::fill_n(dxb, M * K, 0.0f);
-        if (dwb) std::fill_n(dwb, N * K, 0.0f);
-        masked_backward(M, K, N, rows, false, gb, clips[size_t(b)], xb, wb, dxb, dwb, masked);
+        masked_backward(M, K, N, rows, false, gb, clips[size_t(b)], xb, wb, dxb, dwb, masked, /*overwrite=*/true);
         continue;
       }
       // ops::matmul(a (M, K), b (K, N)) backward: da = dy b^T, db = a^T dy (core/ops/matmul.cpp).

@@ -147,10 +147,10 @@ Tensor product_on_matrix(const Product& p, const Tensor& xs, const Tensor& wq, c
       "array_product", {xs, wq}, out, {"xs", "w_used", "clipped"},
       [x = xs.detach(), w_used = a.w_used.detach(), clips, p, rows = config.rows](BackwardContext& ctx) {
         std::vector<float> masked;
-        float* dx = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
-        float* dw = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
+        float* dx = ctx.needs(0) ? ctx.dinput_uninit(0).data() : nullptr;
+        float* dw = ctx.needs(1) ? ctx.dinput_uninit(1).data() : nullptr;
         detail::masked_backward(p.M, p.K, p.N, rows, false, ctx.dout_tensor().data(), *clips, x.data(), w_used.data(),
-                                dx, dw, masked);
+                                dx, dw, masked, /*overwrite=*/true);
       });
 }
 

@@ -59,30 +59,34 @@ void accumulate_reduced(const Tensor& d, const Tensor& g, float alpha) {
 }
 
 // Input i's gradient of an op whose gradient there is alpha * sum_stretched(g). An input of the
-// output's shape gets 0 + alpha g written straight into an uninitialised buffer (the bits adding
-// into a cleared one gave, without the clearing pass); a stretched one is summed into zeros.
+// output's shape puts its one term per element, 0 + alpha g, straight into the gradient's sum
+// (BackwardContext::dinput_sum: the bits adding into a cleared buffer gave, without the clearing
+// pass); a stretched one is summed into zeros.
 void reduced_gradient(BackwardContext& ctx, size_t i, const Tensor& g, float alpha) {
   if (ctx.input(i).shape() != g.shape()) {
     accumulate_reduced(ctx.dinput_tensor(i), g, alpha);
     return;
   }
-  float* pd = ctx.dinput_uninit(i).data();
+  const auto d = ctx.dinput_sum(i);
   const float* pg = g.data();
-  detail::elementwise_for(g.numel(), [&](int64_t b, int64_t e) { seg(pd, b, e) = 0.0f + alpha * cseg(pg, b, e); });
+  detail::elementwise_for(g.numel(), [&](int64_t b, int64_t e) { d.put(seg(d.data, b, e), alpha * cseg(pg, b, e)); });
 }
 
-// d += sum_stretched_d(op(g, other)), g of the output shape and `other` broadcast to it.
-// Writes straight into d when d was not stretched; otherwise through one output-shaped temporary.
+// Input i's gradient sum_stretched_i(op(g, other)), g of the output shape and `other` broadcast to
+// it. An input of the output's shape puts 0 + op straight into the gradient's sum, as above; a
+// stretched one is summed into zeros through one output-shaped temporary.
 template <class Op>
-void accumulate_broadcast(const Tensor& d, const Tensor& g, const Tensor& other, Op op) {
+void broadcast_gradient(BackwardContext& ctx, size_t i, const Tensor& g, const Tensor& other, Op op) {
   const auto plan = detail::broadcast_plan(g.shape(), other.shape());
-  if (d.shape() == g.shape()) {
-    detail::broadcast_apply(plan, g.data(), other.data(), d.data(), /*accumulate=*/true, op);
+  if (ctx.input(i).shape() == g.shape()) {
+    const auto d = ctx.dinput_sum(i);
+    detail::broadcast_apply(plan, g.data(), other.data(), d.data, /*accumulate=*/!d.fresh,
+                            [&op](const auto& u, const auto& v) { return 0.0f + op(u, v); });
     return;
   }
   Tensor t = Tensor::empty(g.shape());
   detail::broadcast_apply(plan, g.data(), other.data(), t.data(), /*accumulate=*/false, op);
-  detail::broadcast_reduce(detail::broadcast_plan(d.shape(), g.shape()), t.data(), d.data());
+  detail::broadcast_reduce(detail::broadcast_plan(ctx.input(i).shape(), g.shape()), t.data(), ctx.dinput_tensor(i).data());
 }
 
 template <class Op>
@@ -134,8 +138,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = binary_forward("mul", a, b, [](const auto& u, const auto& v) { return u * v; });
   return autograd::record("mul", {a, b}, y, {"a", "b"}, [a = a.detach(), b = b.detach()](BackwardContext& ctx) {
     const auto times = [](const auto& g, const auto& v) { return g * v; };
-    if (ctx.needs(0)) accumulate_broadcast(ctx.dinput_tensor(0), ctx.dout_tensor(), b, times);
-    if (ctx.needs(1)) accumulate_broadcast(ctx.dinput_tensor(1), ctx.dout_tensor(), a, times);
+    if (ctx.needs(0)) broadcast_gradient(ctx, 0, ctx.dout_tensor(), b, times);
+    if (ctx.needs(1)) broadcast_gradient(ctx, 1, ctx.dout_tensor(), a, times);
   });
 }
 
@@ -147,11 +151,11 @@ Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = binary_forward("div", a, b, [](const auto& u, const auto& v) { return u / v; });
   return autograd::record("div", {a, b}, y, {"b", "y"}, [b = b.detach(), y = y.detach()](BackwardContext& ctx) {
     const Tensor& dy = ctx.dout_tensor();
-    if (ctx.needs(0)) accumulate_broadcast(ctx.dinput_tensor(0), dy, b, [](const auto& g, const auto& v) { return g / v; });
+    if (ctx.needs(0)) broadcast_gradient(ctx, 0, dy, b, [](const auto& g, const auto& v) { return g / v; });
     if (ctx.needs(1)) {
       Tensor dy_y = Tensor::empty(dy.shape());  // dy * y, output-shaped
       dy_y.flat() = dy.flat() * y.flat();
-      accumulate_broadcast(ctx.dinput_tensor(1), dy_y, b, [](const auto& g, const auto& v) { return -g / v; });
+      broadcast_gradient(ctx, 1, dy_y, b, [](const auto& g, const auto& v) { return -g / v; });
     }
   });
 }

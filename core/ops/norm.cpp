@@ -337,7 +337,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
       "layer_norm", {x, weight, bias}, y, {"xhat", "rstd", "weight"},
       [R, D, xhat, rstd, weight = weight.defined() ? weight.detach() : Tensor()](BackwardContext& ctx) {
         const float* dy = ctx.dout_tensor().data();
-        float* dx = ctx.needs(0) ? ctx.dinput_tensor(0).data() : nullptr;
+        // A residual stream's x already has the gradient the rest of the block gave it: add into that.
+        const auto dx_sum = ctx.needs(0) ? ctx.dinput_sum(0) : BackwardContext::GradSum{nullptr, false};
+        float* dx = dx_sum.data;
         float* dw = ctx.needs(1) ? ctx.dinput_tensor(1).data() : nullptr;
         float* db = ctx.needs(2) ? ctx.dinput_tensor(2).data() : nullptr;
         // dweight/dbias partials: one (2, D) block per chunk, summed in chunk order below.
@@ -357,11 +359,11 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
                 const ConstArr w(weight.data(), D);
                 const float mean_g = (g * w).sum() / static_cast<float>(D);
                 const float mean_gx = (g * w * xh).sum() / static_cast<float>(D);
-                dxr += rs * (g * w - mean_g - xh * mean_gx);
+                dx_sum.put(dxr, rs * (g * w - mean_g - xh * mean_gx));
               } else {
                 const float mean_g = g.sum() / static_cast<float>(D);
                 const float mean_gx = (g * xh).sum() / static_cast<float>(D);
-                dxr += rs * (g - mean_g - xh * mean_gx);
+                dx_sum.put(dxr, rs * (g - mean_g - xh * mean_gx));
               }
             }
           }

@@ -224,14 +224,22 @@ Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end) {
     for (int64_t o = o0; o < o1; ++o)
       ArrayMap(y.data() + o * len * inner, len * inner) = ConstArrayMap(x.data() + (o * n + start) * inner, len * inner);
   }, grain);
-  return autograd::record("slice", {x}, y, {"start"}, [outer, inner, n, start, len, grain](BackwardContext& ctx) {
+  return autograd::record("slice", {x}, y, {"start"}, [outer, inner, n, start, end, len, grain](BackwardContext& ctx) {
     if (!ctx.needs(0)) return;
-    float* dx = ctx.dinput_tensor(0).data();
+    // A fused projection's slices (q, k, v of one qkv) all feed one gradient: the first writes it
+    // whole, the others add their range into it.
+    const auto dx = ctx.dinput_sum(0);
     const float* dy = ctx.dout_tensor().data();
+    const int64_t row_grain = dx.fresh ? std::max<int64_t>(1, (int64_t(1) << 15) / (n * inner)) : grain;
     parallel_for(outer, [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o)
-        ArrayMap(dx + (o * n + start) * inner, len * inner) += ConstArrayMap(dy + o * len * inner, len * inner);
-    }, grain);
+      for (int64_t o = o0; o < o1; ++o) {
+        float* row = dx.data + o * n * inner;
+        dx.put(ArrayMap(row + start * inner, len * inner), ConstArrayMap(dy + o * len * inner, len * inner));
+        if (!dx.fresh) continue;
+        std::fill(row, row + start * inner, 0.0f);
+        std::fill(row + end * inner, row + n * inner, 0.0f);
+      }
+    }, row_grain);
   });
 }
 

@@ -90,15 +90,16 @@ void softmax_forward(const AxisView& v, const float* x, float* y) {
 // softmax:     dx += y * (dy - sum_k dy_k y_k)
 // log_softmax: dx += dy - exp(y) * sum_k dy_k
 template <bool Log>
-void softmax_backward(const AxisView& v, const float* y, const float* dy, float* dx) {
+void softmax_backward(const AxisView& v, const float* y, const float* dy, const BackwardContext::GradSum& dx_sum) {
+  float* dx = dx_sum.data;
   const int64_t n = v.n, inner = v.inner;
   for_rows(v, [&](int64_t o, Eigen::ArrayXf& acc, Eigen::ArrayXf&) {
     const int64_t off = o * n * inner;
     if (inner == 1) {
       const ConstArrayMap yr(y + off, n), gr(dy + off, n);
       ArrayMap dr(dx + off, n);
-      if constexpr (Log) dr += gr - yr.exp() * gr.sum();
-      else dr += yr * (gr - (gr * yr).sum());
+      if constexpr (Log) dx_sum.put(dr, gr - yr.exp() * gr.sum());
+      else dx_sum.put(dr, yr * (gr - (gr * yr).sum()));
       return;
     }
     acc.setZero();
@@ -110,8 +111,8 @@ void softmax_backward(const AxisView& v, const float* y, const float* dy, float*
     for (int64_t k = 0; k < n; ++k) {
       const ConstArrayMap yk(y + off + k * inner, inner), gk(dy + off + k * inner, inner);
       ArrayMap dk(dx + off + k * inner, inner);
-      if constexpr (Log) dk += gk - yk.exp() * acc;
-      else dk += yk * (gk - acc);
+      if constexpr (Log) dx_sum.put(dk, gk - yk.exp() * acc);
+      else dx_sum.put(dk, yk * (gk - acc));
     }
   });
 }
@@ -126,7 +127,7 @@ Tensor softmax(const Tensor& x, int64_t axis) {
   Tensor y = Tensor::empty(x.shape());
   softmax_forward<false>(v, x.data(), y.data());
   return autograd::record("softmax", {x}, y, {"y"}, [v, y = y.detach()](BackwardContext& ctx) {
-    if (ctx.needs(0)) softmax_backward<false>(v, y.data(), ctx.dout_tensor().data(), ctx.dinput_tensor(0).data());
+    if (ctx.needs(0)) softmax_backward<false>(v, y.data(), ctx.dout_tensor().data(), ctx.dinput_sum(0));
   });
 }
 
@@ -138,7 +139,7 @@ Tensor log_softmax(const Tensor& x, int64_t axis) {
   Tensor y = Tensor::empty(x.shape());
   softmax_forward<true>(v, x.data(), y.data());
   return autograd::record("log_softmax", {x}, y, {"y"}, [v, y = y.detach()](BackwardContext& ctx) {
-    if (ctx.needs(0)) softmax_backward<true>(v, y.data(), ctx.dout_tensor().data(), ctx.dinput_tensor(0).data());
+    if (ctx.needs(0)) softmax_backward<true>(v, y.data(), ctx.dout_tensor().data(), ctx.dinput_sum(0));
   });
 }
 

@@ -96,11 +96,14 @@ void reconstruct(const TileKernel& k, float* acc, int64_t count);
 //   row-major:   dx[:, span] += G_s w_used[:, span]       dw[:, span] += G_s^T x[:, span]
 //   transposed:  dx[span, :] += w_used[:, span]^T G_s     dw[:, span] += G_s x[span, :]^T
 // Spans are runs of unclipped tiles (one GEMM pair) or single clipped tiles. dx or dw may be null.
+// Each element of dx and dw gets its term from one span; with `overwrite` it is written (= instead
+// of +=: dx and dw need no zero-fill first; a sum that is exactly -0 then stays -0, where adding it
+// to a cleared buffer gave +0).
 // Parallel over row blocks of dx (row-major) or its columns (transposed), and over the longer side of
 // dw; runs inline inside a parallel region.
 void masked_backward(int64_t M, int64_t K, int64_t N, int64_t rows, bool transposed, const float* g,
                      const ClipLists& clips, const float* x, const float* w_used, float* dx, float* dw,
-                     std::vector<float>& masked);
+                     std::vector<float>& masked, bool overwrite = false);
 
 // ---- batched geometry: G independent (M, K) x (N, K)^T products.
 // Groups per thread for a parallel loop over G: at least the plain GEMM's own parallel threshold of

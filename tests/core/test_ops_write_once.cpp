@@ -1,14 +1,15 @@
 // tests/core/test_ops_write_once.cpp — ops whose backward writes its gradient buffer once
-// (BackwardContext::dinput_uninit) instead of zero-filling it and adding: every element must be
-// written, and gradients must still add up across uses of an input and across backward() calls.
+// (BackwardContext::dinput_uninit, or dinput_sum's fresh buffer) instead of zero-filling it and
+// adding, or adds its terms into the sum other nodes already made (dinput_sum): every element
+// must be written, and gradients must still add up across uses of an input and across backward()
+// calls, to the bits each node's own buffer gave (the engine's sums, which TraceScope keeps).
 //
-// An unwritten element would hold whatever the buffer held before. The tensor buffer cache hands
-// freed buffers of 64 KiB or more back by size, so each case first leaves NaN-filled buffers of
-// its gradients' sizes in the cache: a missed element then shows up as NaN, not as a lucky zero.
+// An unwritten element would hold whatever the buffer held before: each case first leaves
+// NaN-filled buffers of its gradients' sizes in the buffer cache (testing::leave_nan_buffers).
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,12 +28,16 @@ struct Case {
   std::string name;
   Fn f;
   std::vector<Shape> shapes;  // the inputs, all requiring grad
+  // Each input element gets one term of f's gradient, so two uses give exactly 2g. Cases that
+  // combine ops (a residual) sum several terms, and a second use regroups them.
+  bool one_term = true;
 };
 
-void poison(const std::vector<Shape>& shapes) {
-  std::vector<Tensor> junk;
-  for (const Shape& s : shapes)
-    for (int i = 0; i < 6; ++i) junk.push_back(Tensor::full(s, std::numeric_limits<float>::quiet_NaN()));
+// Under TraceScope every node keeps a buffer of its own, which the engine adds (no dinput_sum).
+std::vector<std::vector<float>> traced(const std::function<std::vector<std::vector<float>>()>& run) {
+  std::ostringstream trace;
+  const autograd::TraceScope scope(trace);
+  return run();
 }
 
 // L = sum over `uses` calls of sum(f(x) * r): the gradient of every input, as flat vectors.
@@ -94,6 +99,21 @@ std::vector<Case> cases() {
        },
        {{4, 8, 32, 32}}},
       {"sum", [](const auto& in) { return ops::sum(in[0]); }, {{4, 8, 32, 32}}},
+      // dinput_sum: the first node to run writes the gradient, the later ones add into it.
+      {"slice x3 (q, k, v of one fused projection)",
+       [](const auto& in) {
+         return ops::add(ops::mul(ops::slice(in[0], 1, 0, 32), ops::slice(in[0], 1, 32, 64)), ops::slice(in[0], 1, 64, 96));
+       },
+       {{256, 96}}},
+      {"layer_norm of a residual stream",
+       [](const auto& in) { return ops::add(in[0], ops::layer_norm(in[0], in[1], in[2], 1e-5f)); },
+       {{256, 96}, {96}, {96}}, false},
+      {"softmax beside a residual", [](const auto& in) { return ops::add(in[0], ops::softmax(in[0], -1)); }, {{256, 96}},
+       false},
+      {"add and mul of one input", [](const auto& in) { return ops::mul(in[0], ops::add(in[0], in[1])); },
+       {{256, 96}, {256, 96}}, false},
+      {"sub and div", [](const auto& in) { return ops::div(ops::sub(in[0], in[1]), ops::exp(in[1])); },
+       {{256, 96}, {256, 96}}, false},
       {"mean", [](const auto& in) { return ops::mean(in[0]); }, {{4, 8, 32, 32}}},
   };
 }
@@ -112,7 +132,9 @@ TEST_CASE("write-once backward: every gradient element is written, and gradients
 
     const auto once = gradients(c, in, r, 1);
     clear(in);
-    poison(grad_shapes);
+    REQUIRE(traced([&] { return gradients(c, in, r, 1); }) == once);
+    clear(in);
+    testing::leave_nan_buffers(grad_shapes);
     const auto poisoned = gradients(c, in, r, 1);
     for (size_t i = 0; i < in.size(); ++i) {
       INFO("input " << i);
@@ -120,12 +142,16 @@ TEST_CASE("write-once backward: every gradient element is written, and gradients
       REQUIRE(poisoned[i] == once[i]);
     }
 
-    // Two uses of each input in one graph, then one more backward() on a new graph: 2g, then 3g.
+    // Two uses of each input in one graph, then one more backward() on a new graph: the engine's
+    // sums, and for one term per element 2g, then 3g.
     clear(in);
-    poison(grad_shapes);
+    testing::leave_nan_buffers(grad_shapes);
     const auto twice = gradients(c, in, r, 2);
     const auto thrice = gradients(c, in, r, 1);
-    for (size_t i = 0; i < in.size(); ++i) {
+    clear(in);
+    REQUIRE(traced([&] { return gradients(c, in, r, 2); }) == twice);
+    REQUIRE(traced([&] { return gradients(c, in, r, 1); }) == thrice);
+    for (size_t i = 0; c.one_term && i < in.size(); ++i) {
       INFO("input " << i);
       std::vector<float> two(once[i].size()), three(once[i].size());
       for (size_t j = 0; j < once[i].size(); ++j) two[j] = 2.0f * once[i][j], three[j] = two[j] + once[i][j];

@@ -27,6 +27,11 @@ Tensor plain_product(const Tensor& a, const Tensor& b);
 // Checks every element of `t` against `expected` within `tol`, relative and absolute.
 void require_values(const Tensor& t, const std::vector<double>& expected, double tol);
 
+// For backwards that write their gradient buffers instead of clearing them: leaves NaN-filled
+// buffers of these shapes in the tensor buffer cache, which hands freed buffers of 64 KiB or more
+// back by size, so an element a backward misses shows up as NaN rather than as a lucky zero.
+void leave_nan_buffers(const std::vector<Shape>& shapes);
+
 // Restores the thread count when a test ends, even through a failed REQUIRE.
 struct ThreadCountGuard {
   int saved;
