@@ -28,7 +28,10 @@ using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor
 
 struct Shape {
   const char* what;  // where the model runs it
-  int M, N, K;       // C (M x N) = A (M x K) B (K x N), row-major
+  int M, N, K;       // C (M x N) = op(A) (M x K) B (K x N), row-major
+  // A stored (K, M) and read transposed: the backward's products over tiles or tokens
+  // (Winograd's dU = V^T dM, a weight gradient x^T dy).
+  bool a_transposed = false;
 };
 
 void report(const Shape& s, const char* impl, const std::function<void()>& fn) {
@@ -73,21 +76,36 @@ int main() {
       {"gpt-tiny fc1", 4096, 1024, 256},
       {"gpt-tiny fc2", 4096, 256, 1024},
       {"gpt-tiny Q K^T per head", 128, 128, 64},
+      {"resnet20 Winograd dU = V^T dM, 16 channels (512 tiles)", 16, 16, 512, true},
+      {"resnet20 Winograd dU, 32 channels", 32, 32, 256, true},
+      {"resnet20 Winograd dU, 64 channels", 64, 64, 128, true},
+      {"cnn-small features.1 Winograd dU (32 -> 64)", 32, 64, 196, true},
+      {"cnn-small features.3 Winograd dU (64 -> 64)", 64, 64, 98, true},
+      {"cnn-small features.4 Winograd dU (64 -> 128)", 64, 128, 49, true},
+      {"cnn-small features.6 Winograd dU (128 -> 128)", 128, 128, 64, true},
   };
   for (const Shape& s : shapes) {
-    Mat A = Mat::Random(s.M, s.K), B = Mat::Random(s.K, s.N), C(s.M, s.N);
-    report(s, "eigen", [&] { C.noalias() = A * B; });
-    report(s, "raoq", [&] { raoq::ops::detail::gemm(false, false, s.M, s.N, s.K, A.data(), B.data(), C.data(), false); });
+    const bool ta = s.a_transposed;
+    // A as stored: (M, K), or (K, M) when read transposed.
+    Mat A = ta ? Mat::Random(s.K, s.M) : Mat::Random(s.M, s.K), B = Mat::Random(s.K, s.N), C(s.M, s.N);
+    report(s, "eigen", [&] {
+      if (ta) C.noalias() = A.transpose() * B;
+      else C.noalias() = A * B;
+    });
+    report(s, "raoq", [&] { raoq::ops::detail::gemm(ta, false, s.M, s.N, s.K, A.data(), B.data(), C.data(), false); });
     report(s, "raoq-serial", [&] {
-      raoq::ops::detail::gemm_serial(false, false, s.M, s.N, s.K, A.data(), s.K, B.data(), s.N, C.data(), s.N, false);
+      raoq::ops::detail::gemm_serial(ta, false, s.M, s.N, s.K, A.data(), ta ? s.M : s.K, B.data(), s.N, C.data(), s.N,
+                                     false);
     });
     // The layout a Linear layer runs: x (M, K) times W^T, W stored (N, K).
     Mat W = B.transpose();
-    report(s, "raoq-trans-b", [&] { raoq::ops::detail::gemm(false, true, s.M, s.N, s.K, A.data(), W.data(), C.data(), false); });
+    report(s, "raoq-trans-b", [&] { raoq::ops::detail::gemm(ta, true, s.M, s.N, s.K, A.data(), W.data(), C.data(), false); });
     const float one = 1, zero = 0;
-    // Row-major C = A B is column-major C^T = B^T A^T.
+    // Row-major C = op(A) B is column-major C^T = B^T op(A)^T; a row-major A stored (K, M) is
+    // column-major (M, K), so op(A)^T is that read transposed.
+    const int lda = ta ? s.M : s.K;
     report(s, RAOQ_BLAS_NAME, [&] {
-      sgemm_("N", "N", &s.N, &s.M, &s.K, &one, B.data(), &s.N, A.data(), &s.K, &zero, C.data(), &s.N);
+      sgemm_("N", ta ? "T" : "N", &s.N, &s.M, &s.K, &one, B.data(), &s.N, A.data(), &lda, &zero, C.data(), &s.N);
     });
   }
 }

@@ -213,3 +213,33 @@ TEST_CASE("gemm_serial and gemm_unpacked: every tile shape, op(A) transposed, ac
         }
       }
 }
+
+TEST_CASE("gemm_unpacked: an A whose rows lie 4 KiB apart is copied first, to the same bits", "[core]") {
+  // Rows of 1024 and 2048 floats take the copy (their rows share one L1 set); the same values
+  // stored with rows of K + 5 floats are read in place. Both must give the same bits: the copy
+  // changes where A is read from, not the sums. M = 31: two full row blocks and a partial one;
+  // N = 16 (one-vector tiles) and 40 (two vectors, the last one masked); K < lda checks that only
+  // K columns of each row are read.
+  for (const int64_t lda : {int64_t(1024), int64_t(2048)})
+    for (const int64_t N : {int64_t(16), int64_t(40)})
+      for (bool accumulate : {false, true}) {
+        const int64_t M = 31, K = lda - 24;
+        INFO("lda " << lda << " N " << N << " accumulate " << accumulate);
+        const Tensor wide = testing::uniform({M, lda}, -1, 1, 21), b = testing::uniform({K, N}, -1, 1, 22);
+        Tensor tight = Tensor::empty({M, K + 5}), dense = Tensor::empty({M, K});
+        for (int64_t i = 0; i < M; ++i) {
+          std::copy(wide.data() + i * lda, wide.data() + i * lda + K, tight.data() + i * (K + 5));
+          std::copy(wide.data() + i * lda, wide.data() + i * lda + K, dense.data() + i * K);
+        }
+        const Tensor c0 = testing::uniform({M, N}, -1, 1, 23);
+        Tensor copied = c0.clone(), in_place = c0.clone();
+        ops::detail::gemm_unpacked(M, N, K, wide.data(), lda, 1, b.data(), N, copied.data(), N, accumulate);
+        ops::detail::gemm_unpacked(M, N, K, tight.data(), K + 5, 1, b.data(), N, in_place.data(), N, accumulate);
+        REQUIRE(copied.to_vector() == in_place.to_vector());
+        const std::vector<double> want = reference_product(dense.data(), b.data(), M, K, N);
+        double worst = 0;
+        for (int64_t i = 0; i < M * N; ++i)
+          worst = std::max(worst, std::abs(copied.data()[i] - (want[size_t(i)] + (accumulate ? c0.data()[i] : 0.0))));
+        REQUIRE(worst <= kGemmRelTol * std::sqrt(double(K)) + 1e-6);
+      }
+}
