@@ -53,14 +53,32 @@ const Tensor& BackwardContext::dinput_uninit(size_t i) {
   return g;
 }
 
+float* BackwardContext::running_sum(size_t i) const {
+  if (!sums_ || tls_trace || tls_anomaly) return nullptr;
+  const auto it = sums_->by_tensor.find(detail::TensorAccess::impl(node_.inputs[i]));
+  return it == sums_->by_tensor.end() ? nullptr : it->second.grad.data();
+}
+
 BackwardContext::GradSum BackwardContext::dinput_sum(size_t i) {
   RAOQ_CHECK(needs(i), node_.op, " backward: input ", i, " does not require grad");
   RAOQ_CHECK(!(*dinputs_)[i].defined(), node_.op, " backward: dinput_sum(", i, ") after the buffer was already created");
-  if (sums_ && !tls_trace && !tls_anomaly) {
-    const auto it = sums_->by_tensor.find(detail::TensorAccess::impl(node_.inputs[i]));
-    if (it != sums_->by_tensor.end()) return {it->second.grad.data(), false};
-  }
+  if (float* sum = running_sum(i)) return {sum, false};
   return {dinput_uninit(i).data(), true};
+}
+
+void BackwardContext::dinput_is_dout(size_t i) {
+  RAOQ_CHECK(needs(i), node_.op, " backward: input ", i, " does not require grad");
+  RAOQ_CHECK(!(*dinputs_)[i].defined(), node_.op, " backward: dinput_is_dout(", i, ") after the buffer was already created");
+  RAOQ_CHECK(dout_.numel() == node_.inputs[i].numel(), node_.op, " backward: dinput_is_dout(", i, "): input ", i,
+             " has ", node_.inputs[i].numel(), " elements, the output's gradient ", dout_.numel());
+  if (float* sum = running_sum(i)) {
+    parallel_add(sum, dout_.data(), dout_.numel());
+  } else if (dout_private_) {
+    (*dinputs_)[i] = dout_.view_as_shape(node_.inputs[i].shape());
+    dout_private_ = false;  // one input at most may own it
+  } else {
+    parallel_copy(dinput_uninit(i).data(), dout_.data(), dout_.numel());
+  }
 }
 
 std::string Node::live_output_name() const {
@@ -239,7 +257,7 @@ void backward(const Tensor& root, bool retain_graph) {
     grads.erase(it);
 
     std::vector<Tensor> dinputs(node->inputs.size());
-    BackwardContext ctx(*node, dout, &dinputs, &sums);
+    BackwardContext ctx(*node, dout, &dinputs, &sums, /*dout_private=*/out->hooks.empty());
     const auto t0 = std::chrono::steady_clock::now();
     node->backward(ctx);
     if (tls_anomaly) check_backward(*node, dinputs);

@@ -55,8 +55,11 @@ struct Node {
 // node's gradient buffer for input i, zero-filled on first use, to be accumulated into (+=).
 class BackwardContext {
  public:
-  BackwardContext(Node& node, Tensor dout, std::vector<Tensor>* dinputs, detail::GradSums* sums = nullptr)
-      : node_(node), dout_(std::move(dout)), dinputs_(dinputs), sums_(sums) {}
+  // dout_private: dout is the engine's own buffer, which nothing outside this backward pass holds
+  // (no hook on the output could have handed in a tensor of the caller's).
+  BackwardContext(Node& node, Tensor dout, std::vector<Tensor>* dinputs, detail::GradSums* sums = nullptr,
+                  bool dout_private = false)
+      : node_(node), dout_(std::move(dout)), dinputs_(dinputs), sums_(sums), dout_private_(dout_private) {}
   ArrayMap dout() const { return dout_.flat(); }
   const Tensor& dout_tensor() const { return dout_; }
   // Whether input i needs a gradient (skip the work when it does not).
@@ -88,6 +91,11 @@ class BackwardContext {
     }
   };
   GradSum dinput_sum(size_t i);
+  // For an op whose gradient is dout itself in input i's shape (reshape): when dout is the engine's
+  // own buffer and input i has no gradient yet, dout's storage becomes that gradient, viewed in
+  // input i's shape, without a copy; otherwise dout is added into input i's sum (dinput_sum), or
+  // copied. The same values either way. Call it once, for one input, and not with dinput(i).
+  void dinput_is_dout(size_t i);
   const Tensor& input(size_t i) const { return node_.inputs.at(i); }
 
  private:
@@ -95,6 +103,9 @@ class BackwardContext {
   Tensor dout_;
   std::vector<Tensor>* dinputs_;
   detail::GradSums* sums_;
+  bool dout_private_;
+  // Input i's gradient as the nodes run before summed it, or null (none yet, or traced/checked).
+  float* running_sum(size_t i) const;
 };
 
 namespace autograd {

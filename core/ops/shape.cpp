@@ -150,9 +150,7 @@ Tensor reshape(const Tensor& x, Shape shape) {
   Tensor y = x.view_as_shape(shape);
   y.set_name("");
   return autograd::record("reshape", {x}, y, {}, [](BackwardContext& ctx) {
-    if (!ctx.needs(0)) return;
-    const Tensor& dy = ctx.dout_tensor();
-    parallel_copy(ctx.dinput_uninit(0).data(), dy.data(), dy.numel());  // one copy, no zero-fill
+    if (ctx.needs(0)) ctx.dinput_is_dout(0);  // dy's own storage, seen in x's shape: no copy
   });
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/ops.h"
 #include "tests/support/testing.h"
 
 using namespace raoq;
@@ -194,4 +195,21 @@ TEST_CASE("autograd: AnomalyScope names the first op that made a NaN or infinity
                                               "gradient of its input 'x' [2] (output 'tsqrt')"));
   }
   CHECK_FALSE(autograd::anomaly_detection_enabled());
+}
+
+TEST_CASE("autograd: reshape passes its gradient on without a copy, but never a tensor a hook handed in", "[core]") {
+  // z = x * x is recorded before y = reshape(x), so reshape's backward runs first and x's gradient
+  // starts as what reshape passes on; mul's backward then adds 2x into that same buffer.
+  for (bool hook : {false, true}) {
+    INFO("hook on y: " << hook);
+    Tensor x = testing::uniform({4, 6}, -1, 1, 1);
+    const Tensor z = ops::mul(x, x);
+    Tensor y = ops::reshape(x, {24});
+    const Tensor kept = Tensor::full({24}, 1.0f);  // the caller's tensor, handed in as y's gradient
+    if (hook) y.register_grad_hook([&](Tensor& g) { g = kept; });
+    ops::add(ops::sum(y), ops::sum(z)).backward();
+    REQUIRE(kept.to_vector() == std::vector<float>(24, 1.0f));  // not summed into
+    const std::vector<float> xv = x.to_vector(), g = x.grad().to_vector();
+    for (size_t i = 0; i < xv.size(); ++i) REQUIRE(g[i] == (1.0f + xv[i]) + xv[i]);  // in the order the nodes ran
+  }
 }
