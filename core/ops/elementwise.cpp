@@ -36,15 +36,15 @@ Tensor unary_forward(const char* op, const Tensor& x, F f) {
   return y;
 }
 
-// dx += g(dy, s) elementwise, where s is a tensor the backward saved (x or y).
+// dx += g(dy, s) elementwise, where s is a tensor the backward saved (x or y): one term per
+// element, put straight into x's gradient sum (BackwardContext::dinput_sum).
 template <class G>
 void unary_backward(BackwardContext& ctx, const Tensor& s, G g) {
   if (!ctx.needs(0)) return;
-  float* pdx = ctx.dinput_uninit(0).data();
+  const auto dx = ctx.dinput_sum(0);
   const float* pdy = ctx.dout_tensor().data();
   const float* ps = s.data();
-  // 0 + g: what adding into a cleared buffer gave, signed zeros included, without the clearing.
-  detail::elementwise_for(s.numel(), [&](int64_t b, int64_t e) { seg(pdx, b, e) = 0.0f + g(cseg(pdy, b, e), cseg(ps, b, e)); });
+  detail::elementwise_for(s.numel(), [&](int64_t b, int64_t e) { dx.put(seg(dx.data, b, e), g(cseg(pdy, b, e), cseg(ps, b, e))); });
 }
 
 // d += alpha * sum_stretched_d(g), g of the output shape.
