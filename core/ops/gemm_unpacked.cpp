@@ -93,8 +93,8 @@ void gemm_unpacked(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_ro
   // Unless its rows lie a multiple of 4 KiB apart: then all of them map to one L1 set (of 64), more
   // lines than the set has ways, and every load of A misses L1. Such a block is first copied to
   // rows of K + 16 floats (the same values, so the same sums): 256 x 1024 x 256 (M x K x N, the
-  // rows of a 1024-wide activation) ran at 126 GFLOP/s per core on two cores in place, 176-184
-  // copied; a row length of 512 floats was no faster copied.
+  // rows of a 1024-wide activation) ran at 126 GFLOP/s per thread in place and 176-184 copied, with
+  // two threads each on a product of its own; rows of 512 floats were no faster copied.
   const bool one = N <= 16;
   const int rows_max = one ? kRowsOne : kRowsTwo;
   const bool copy_a = a_k == 1 && a_row % 1024 == 0;

@@ -12,6 +12,7 @@
 #include "core/ops.h"
 #include "core/parallel.h"
 #include "core/ops/detail/broadcast.h"
+#include "core/ops/detail/kernels.h"
 
 namespace raoq::ops {
 
@@ -119,7 +120,7 @@ void permute_copy(const float* src, const Shape& src_shape, const std::vector<in
         idx[d] = 0;
       }
     }
-  }, std::max<int64_t>(1, (int64_t(1) << 15) / block));
+  }, detail::grain_items(block));
 }
 
 }  // namespace
@@ -217,7 +218,7 @@ Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end) {
   Shape out = s;
   out[a] = len;
   Tensor y = Tensor::empty(out);
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, len * inner));
+  const int64_t grain = detail::grain_items(len * inner);
   parallel_for(outer, [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o)
       ArrayMap(y.data() + o * len * inner, len * inner) = ConstArrayMap(x.data() + (o * n + start) * inner, len * inner);
@@ -228,7 +229,7 @@ Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end) {
     // whole, the others add their range into it.
     const auto dx = ctx.dinput_sum(0);
     const float* dy = ctx.dout_tensor().data();
-    const int64_t row_grain = dx.fresh ? std::max<int64_t>(1, (int64_t(1) << 15) / (n * inner)) : grain;
+    const int64_t row_grain = dx.fresh ? detail::grain_items(n * inner) : grain;  // a fresh row is written whole
     parallel_for(outer, [&](int64_t o0, int64_t o1) {
       for (int64_t o = o0; o < o1; ++o) {
         float* row = dx.data + o * n * inner;

@@ -198,3 +198,13 @@ RAOQ_GRADCHECK_CASE("concat", "three inputs along the last and the first axis", 
   RAOQ_REQUIRE_GRADCHECK("concat", [](const auto& in) { return ops::concat({in[0], in[1]}, 0); },
                          {testing::uniform({1, 3}, -1, 1, 10), testing::uniform({2, 3}, -1, 1, 11)});
 }
+
+TEST_CASE("slice: a backward through a tensor with an empty trailing dimension", "[core]") {
+  // (2, 3, 0) sliced along axis 1: no element, but the backward must still run (it once divided
+  // by the empty row's length).
+  const Tensor x = Tensor::zeros({2, 3, 0}).set_requires_grad(true);
+  const Tensor y = ops::slice(x, 1, 1, 3);
+  REQUIRE(y.shape() == Shape{2, 2, 0});
+  ops::sum(y).backward();
+  REQUIRE(x.grad().shape() == Shape{2, 3, 0});
+}
